@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests import the packages by name, as a user would. The "larder-source"
+// export condition points those names at src/*.ts, so no build is needed.
+// Worker threads and child processes started by tests run plain Node, so they
+// get the same condition (and tsx for .ts files) through execArgv.
+export default defineConfig({
+  resolve: { conditions: ['larder-source', 'import', 'module', 'node', 'default'] },
+  ssr: { resolve: { conditions: ['larder-source', 'import', 'node', 'default'], externalConditions: ['larder-source'] } },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
