@@ -10,7 +10,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--conditions=larder-source'] } },
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },
