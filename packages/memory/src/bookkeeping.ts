@@ -1,0 +1,175 @@
+/**
+ * Index bookkeeping off the hot path. A hit or a store only touches two
+ * in-memory maps; the records reach the index in one batched transaction a
+ * moment later (`flushIntervalMs`), before `stats()` / `reduceSize()` / `ls`,
+ * on `close()`, and when the process is about to exit (`beforeExit`).
+ * A process killed before a flush loses those statistics, never a result.
+ */
+import type { MemoryWarning } from './errors.js';
+import type { IndexStore } from './index-store.js';
+
+/** The index record of one entry (a hint: the result file is the truth). */
+export interface EntryRecord {
+  /** Function name. */
+  name: string;
+  /** Creation time of the result (ms since epoch). */
+  createdMs: number;
+  /** Last time the entry was stored or hit (ms since epoch). */
+  lastAccessMs: number;
+  /** How long the call took to compute (ms). */
+  computeMs: number;
+  /** Hits on this entry. */
+  hits: number;
+}
+
+/** The index record of one function's counters (over all processes that flushed). */
+export interface FunctionRecord {
+  name: string;
+  hits: number;
+  misses: number;
+  /** Sum over hits of the hit entry's compute time. */
+  computeTimeSavedMs: number;
+}
+
+/** Index keys of the two record kinds. */
+export const entryRecordKey = (entryKey: string): string => `e/${entryKey}`;
+export const functionRecordKey = (folder: string): string => `f/${folder}`;
+
+interface PendingEntry { stored?: EntryRecord; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
+
+const live = new Set<Bookkeeper>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // beforeExit may start async work; the process exits once it settles.
+  process.on('beforeExit', () => {
+    for (const keeper of live) if (keeper.hasPending()) void keeper.flush();
+  });
+}
+
+/** Batches hits, misses and stores of one Memory into its index. */
+export class Bookkeeper {
+  private entries = new Map<string, PendingEntry>();
+  private functions = new Map<string, FunctionRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private indexPromise: Promise<IndexStore> | undefined;
+
+  constructor(
+    private readonly openIndex: () => Promise<IndexStore>,
+    private readonly warn: (warning: MemoryWarning) => void,
+    private readonly flushIntervalMs: number,
+    private readonly indexWarning: (error: unknown) => MemoryWarning,
+  ) {}
+
+  /** The index, opened on first use. */
+  index(): Promise<IndexStore> {
+    this.indexPromise ??= this.openIndex();
+    return this.indexPromise;
+  }
+
+  hasPending(): boolean {
+    return this.entries.size > 0 || this.functions.size > 0;
+  }
+
+  private fn(folder: string, name: string): FunctionRecord {
+    let record = this.functions.get(folder);
+    if (!record) this.functions.set(folder, (record = { name, hits: 0, misses: 0, computeTimeSavedMs: 0 }));
+    return record;
+  }
+
+  /** A hit on `entryKey`, whose file says it was created at `createdMs` and took `computeMs`. */
+  hit(entryKey: string, folder: string, name: string, createdMs: number, computeMs: number, now: number): void {
+    const pending = this.entries.get(entryKey);
+    if (pending) pending.hits++, pending.lastAccessMs = now;
+    else this.entries.set(entryKey, { hits: 1, lastAccessMs: now, name, createdMs, computeMs });
+    const fn = this.fn(folder, name);
+    fn.hits++;
+    fn.computeTimeSavedMs += computeMs;
+    this.schedule();
+  }
+
+  /** A miss of function `folder` (stored or not). */
+  miss(folder: string, name: string): void {
+    this.fn(folder, name).misses++;
+    this.schedule();
+  }
+
+  /** A result stored under `entryKey`. */
+  stored(entryKey: string, record: EntryRecord): void {
+    this.entries.set(entryKey, { stored: record, hits: 0, lastAccessMs: record.lastAccessMs, name: record.name, createdMs: record.createdMs, computeMs: record.computeMs });
+    this.schedule();
+  }
+
+  /** Drops pending bookkeeping of entries about to be deleted (a prefix of their keys, or all). */
+  forget(prefix = ''): void {
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    if (prefix === '') this.functions.clear();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.flushIntervalMs === Infinity) return;
+    installExitHook();
+    live.add(this);
+    this.timer = setTimeout(() => void this.flush(), this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes everything pending to the index. Never rejects: a failing index warns and the records are dropped. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
+    if (!this.hasPending()) return this.flushing;
+    const entries = this.entries;
+    const functions = this.functions;
+    this.entries = new Map();
+    this.functions = new Map();
+    live.delete(this);
+    // Flushes run one after another so counters are never read by two of ours at once.
+    this.flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => this.warn(this.indexWarning(error)));
+    return this.flushing;
+  }
+
+  private async write(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
+    const index = await this.index();
+    const entryKeys = [...entries.keys()];
+    const folders = [...functions.keys()];
+    await index.transaction(async () => {
+      const current = await index.getMany<EntryRecord | FunctionRecord>([...entryKeys.map(entryRecordKey), ...folders.map(functionRecordKey)]);
+      const writes: { key: string; value: unknown }[] = [];
+      entryKeys.forEach((key, i) => {
+        const pending = entries.get(key)!;
+        const existing = current[i] as EntryRecord | undefined;
+        const base: EntryRecord = pending.stored ?? existing ?? { name: pending.name, createdMs: pending.createdMs, lastAccessMs: 0, computeMs: pending.computeMs, hits: 0 };
+        writes.push({
+          key: entryRecordKey(key),
+          value: { ...base, hits: base.hits + pending.hits, lastAccessMs: Math.max(base.lastAccessMs, pending.lastAccessMs) },
+        });
+      });
+      folders.forEach((folder, i) => {
+        const delta = functions.get(folder)!;
+        const existing = current[entryKeys.length + i] as FunctionRecord | undefined;
+        writes.push({
+          key: functionRecordKey(folder),
+          value: {
+            name: delta.name,
+            hits: (existing?.hits ?? 0) + delta.hits,
+            misses: (existing?.misses ?? 0) + delta.misses,
+            computeTimeSavedMs: (existing?.computeTimeSavedMs ?? 0) + delta.computeTimeSavedMs,
+          },
+        });
+      });
+      await index.setMany(writes);
+    });
+  }
+
+  /** Flushes, then closes the index. */
+  async close(): Promise<void> {
+    await this.flush();
+    live.delete(this);
+    const opened = this.indexPromise;
+    this.indexPromise = undefined;
+    if (opened) await (await opened).close().catch((error: unknown) => this.warn(this.indexWarning(error)));
+  }
+}

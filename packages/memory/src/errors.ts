@@ -1,0 +1,100 @@
+/**
+ * The errors and warnings of @larder/memory. Every one carries a stable `code`
+ * (match on it, not on the message) and, where something lay underneath, a
+ * `cause`. Messages start with `[larder/memory]` and say what happened, where,
+ * and what to do.
+ */
+
+/** Stable codes of {@link MemoryError} and {@link MemoryWarning}. */
+export type MemoryErrorCode =
+  /** An option or argument has a wrong type or value. */
+  | 'LARDER_BAD_OPTION'
+  /** A value given to `hash()` (or a cached call's arguments) holds a function, symbol or other unhashable value. */
+  | 'LARDER_UNHASHABLE'
+  /** `ShelvedResult.get()` found no stored result (it was cleared or evicted). */
+  | 'LARDER_SHELVED_MISSING'
+  /** Warning: a result file was corrupt, truncated or unreadable; the call recomputed it. */
+  | 'LARDER_ENTRY_CORRUPT'
+  /** Warning: a result could not be stored (unsupported value, disk full, read-only location); it was returned uncached. */
+  | 'LARDER_NOT_STORED'
+  /** Warning: the index database failed (corrupt, locked, unreachable); it was rebuilt or bypassed. */
+  | 'LARDER_INDEX';
+
+/**
+ * An error thrown by @larder/memory.
+ *
+ * @example
+ * ```ts
+ * import { hash, MemoryError } from '@larder/memory';
+ * try { hash({ f: () => 1 }); } catch (error) {
+ *   if (error instanceof MemoryError && error.code === 'LARDER_UNHASHABLE') console.log(error.message);
+ * }
+ * ```
+ */
+export class MemoryError extends Error {
+  readonly code: MemoryErrorCode;
+  constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[larder/memory] ${message}`, options);
+    this.name = 'MemoryError';
+    this.code = code;
+  }
+}
+
+/**
+ * The error `hash()` throws for a value it cannot hash. `path` says where the
+ * value sits, like `$[2].callback` (for a cached call, `$[2]` is the third argument).
+ *
+ * @example
+ * ```ts
+ * import { hash, HashError } from '@larder/memory';
+ * try { hash([1, { cb: () => 0 }]); } catch (error) {
+ *   if (error instanceof HashError) console.log(error.path); // "$[1].cb"
+ * }
+ * ```
+ */
+export class HashError extends MemoryError {
+  readonly path: string;
+  constructor(path: string, what: string) {
+    super(
+      'LARDER_UNHASHABLE',
+      `cannot hash ${what} at ${path}: functions, symbols, promises and weak collections have no stable content. ` +
+        'Leave that argument out of the key with the `ignore` option, or derive a key with the `key` option.',
+    );
+    this.name = 'HashError';
+    this.path = path;
+  }
+}
+
+/**
+ * A warning @larder/memory raises instead of failing a call: the call still
+ * returned the right value, but the cache could not do its part. Delivered to
+ * `MemoryOptions.onWarning` (default: `process.emitWarning`).
+ *
+ * @example
+ * ```ts
+ * import { Memory, type MemoryWarning } from '@larder/memory';
+ * const memory = new Memory('.cache', { onWarning: (w: MemoryWarning) => console.error(w.code, w.message) });
+ * ```
+ */
+export class MemoryWarning extends Error {
+  readonly code: MemoryErrorCode;
+  constructor(code: MemoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[larder/memory] ${message}`, options);
+    this.name = 'MemoryWarning';
+    this.code = code;
+  }
+}
+
+/** Throws the `LARDER_BAD_OPTION` error for option `name`, showing what it got. */
+export function badOption(name: string, expected: string, got: unknown): never {
+  throw new MemoryError('LARDER_BAD_OPTION', `${name} must be ${expected}, got ${describe(got)}`);
+}
+
+/** A short, safe description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `an object (${Object.getPrototypeOf(value)?.constructor?.name ?? 'null prototype'})`;
+}

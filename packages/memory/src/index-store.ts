@@ -1,0 +1,169 @@
+/**
+ * The index: small metadata records about entries (bytes, created, last
+ * access, compute time, hits) and per-function counters, kept in any keyv
+ * store. Records are hints: the result files are the truth, so a lost or
+ * stale record costs a statistic, never a wrong value.
+ *
+ * By default the index is SQLite in `<location>/index.sqlite` through
+ * @keyv/sqlite, in WAL mode with a busy timeout so several processes can share
+ * it, and with read-modify-write flushes inside `BEGIN IMMEDIATE` so their
+ * counters add up. Only small JSON records go through keyv's serializer;
+ * results live in store-fs files.
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Keyv from 'keyv';
+import { KeyvSqlite } from '@keyv/sqlite';
+import { MemoryError, MemoryWarning } from './errors.js';
+
+/** The small interface every index backend implements. */
+export interface IndexStore {
+  /** Where the records live, for messages. */
+  readonly description: string;
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]>;
+  setMany(entries: readonly { key: string; value: unknown }[]): Promise<void>;
+  deleteMany(keys: readonly string[]): Promise<void>;
+  clear(): Promise<void>;
+  /** Runs `work` so no other process's transaction interleaves, where the backend can (SQLite); otherwise just runs it. */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** What a SQL-speaking keyv store offers (KeyvSqlite). */
+interface SqlStore {
+  query(sql: string, ...params: unknown[]): Promise<unknown[]>;
+}
+
+const BUSY_TIMEOUT_MS = 15_000;
+const TABLE = 'larder_index';
+
+/** An {@link IndexStore} over any keyv instance. */
+export class KeyvIndexStore implements IndexStore {
+  readonly description: string;
+  readonly keyv: Keyv;
+  private readonly sql: SqlStore | undefined;
+
+  constructor(keyv: Keyv, description: string) {
+    this.keyv = keyv;
+    this.description = description;
+    const store = keyv.store as Partial<SqlStore> | undefined;
+    this.sql = store instanceof KeyvSqlite ? (store as unknown as SqlStore) : undefined;
+  }
+
+  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    if (keys.length === 0) return [];
+    // SQLite's IN (json_each(?)) is one statement; chunk to keep it bounded.
+    const out: (T | undefined)[] = [];
+    for (let i = 0; i < keys.length; i += 500) {
+      const part = (await this.keyv.getMany<T>(keys.slice(i, i + 500))) as (T | undefined)[];
+      out.push(...part);
+    }
+    return out;
+  }
+
+  async setMany(entries: readonly { key: string; value: unknown }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const results = await this.keyv.setMany(entries.map(({ key, value }) => ({ key, value })));
+    if (results.some((ok) => ok === false)) throw new Error(`keyv setMany failed for ${results.filter((ok) => !ok).length} records`);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 500) await this.keyv.delete(keys.slice(i, i + 500));
+  }
+
+  async clear(): Promise<void> {
+    await this.keyv.clear();
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.sql) return work();
+    await this.sql.query('BEGIN IMMEDIATE');
+    try {
+      const result = await work();
+      await this.sql.query('COMMIT');
+      return result;
+    } catch (error) {
+      await this.sql.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.keyv.disconnect();
+  }
+}
+
+/** Creates a keyv over SQLite at `file`, in WAL mode, and proves the file is a readable database. */
+async function openSqlite(file: string): Promise<KeyvIndexStore> {
+  const store = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: BUSY_TIMEOUT_MS, table: TABLE });
+  const keyv = new Keyv({ store, namespace: 'larder', throwOnErrors: true });
+  let firstError: unknown;
+  keyv.on('error', (error: unknown) => (firstError ??= error));
+  const sql = store as unknown as SqlStore;
+  try {
+    // WAL lets readers and one writer work at once across processes; NORMAL sync is enough for hints.
+    await sql.query('PRAGMA journal_mode=WAL');
+    await sql.query('PRAGMA synchronous=NORMAL');
+    await sql.query(`SELECT count(*) FROM ${TABLE}`);
+  } catch (error) {
+    await keyv.disconnect().catch(() => undefined);
+    throw error ?? firstError;
+  }
+  return new KeyvIndexStore(keyv, file);
+}
+
+/** Whether `error` says the SQLite file itself is damaged (not merely busy). */
+export function isCorruptDatabase(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
+}
+
+/**
+ * Opens the default index `<location>/index.sqlite`. A damaged database is
+ * moved aside to `index.sqlite.corrupt-<time>` and rebuilt empty (the result
+ * files are untouched, only statistics are lost); if even that fails, the
+ * index is bypassed with an in-memory one. Both cases warn.
+ */
+export async function openLocationIndex(location: string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
+  const file = join(location, 'index.sqlite');
+  try {
+    return await openSqlite(file);
+  } catch (error) {
+    if (!isCorruptDatabase(error)) return bypass(file, error, warn);
+    const aside = `${file}.corrupt-${Date.now()}`;
+    try {
+      renameSync(file, aside);
+      for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) rmSync(file + suffix, { force: true });
+      const store = await openSqlite(file);
+      warn(new MemoryWarning('LARDER_INDEX', `the index database ${file} was corrupt; it was moved to ${aside} and rebuilt empty. Cached results are kept; hit counts and last-access times before now are lost.`, { cause: error }));
+      return store;
+    } catch (rebuildError) {
+      return bypass(file, rebuildError, warn);
+    }
+  }
+}
+
+function bypass(file: string, error: unknown, warn: (warning: MemoryWarning) => void): IndexStore {
+  warn(new MemoryWarning('LARDER_INDEX', `cannot open the index database ${file}; using an in-memory index for this process. Cached results still work; statistics will not be shared or kept. Check the file's permissions or delete it to rebuild.`, { cause: error }));
+  return new KeyvIndexStore(new Keyv({ namespace: 'larder', throwOnErrors: true }), `memory (bypassing ${file})`);
+}
+
+/**
+ * Resolves the `index` option: a keyv instance is used as is; a
+ * `sqlite://path` URI opens SQLite there (WAL, busy timeout).
+ */
+export async function openIndexOption(index: Keyv | string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
+  if (typeof index === 'string') {
+    if (!index.startsWith('sqlite://')) {
+      throw new MemoryError('LARDER_BAD_OPTION', `index must be a keyv instance or a "sqlite://path" URI, got ${JSON.stringify(index)}. For Redis or Postgres pass a keyv instance: new Keyv(new KeyvRedis(uri)).`);
+    }
+    try {
+      return await openSqlite(index.slice('sqlite://'.length));
+    } catch (error) {
+      return bypass(index, error, warn);
+    }
+  }
+  // keyv swallows store errors unless asked; surface them as warnings instead of losing them.
+  index.on('error', (error: unknown) => warn(new MemoryWarning('LARDER_INDEX', `the index store reported an error: ${String((error as Error)?.message ?? error)}`, { cause: error })));
+  return new KeyvIndexStore(index, 'keyv instance');
+}

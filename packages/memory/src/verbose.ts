@@ -1,0 +1,81 @@
+/**
+ * Verbose output in joblib's shapes, so a joblib user reads familiar lines:
+ *
+ * ```
+ * ________________________________________________________________________________
+ * [Memory] Calling simulate...
+ * simulate(1, 2.5, 'abc', {a: 1, b: [1, 2, 3]})
+ * ____________________________________________________________simulate - 0.1s, 0.0min
+ * [Memory]    0.0s, 0.0min   : Loading simulate...
+ * ```
+ *
+ * Argument reprs are cut short (a huge array prints its kind, length and first
+ * items), so verbose output never dumps data.
+ */
+
+const ARG_CHARS = 80;
+const ITEMS = 5;
+
+/** joblib's `format_time`: `0.1s, 0.0min`. */
+export function formatTime(ms: number): string {
+  const seconds = ms / 1000;
+  return `${seconds.toFixed(1)}s, ${(seconds / 60).toFixed(1)}min`;
+}
+
+/** A short, Python-ish repr of one argument, never longer than ~80 characters. */
+export function formatArg(value: unknown): string {
+  const text = repr(value, 0);
+  return text.length > ARG_CHARS ? `${text.slice(0, ARG_CHARS - 1)}…` : text;
+}
+
+function repr(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string': return `'${(value.length > ARG_CHARS ? `${value.slice(0, ARG_CHARS)}…` : value).replace(/'/g, "\\'")}'`;
+    case 'bigint': return `${value}n`;
+    case 'function': return `<function ${value.name || 'anonymous'}>`;
+    case 'symbol': return value.toString();
+    case 'object': break;
+    default: return Object.is(value, -0) ? '-0' : String(value);
+  }
+  if (value === null) return 'null';
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    const items = value as unknown as ArrayLike<number | bigint>;
+    const head = Array.from({ length: Math.min(items.length, ITEMS) }, (_, i) => String(items[i]));
+    return `${value.constructor.name}(${items.length}) [${head.join(', ')}${items.length > ITEMS ? ', …' : ''}]`;
+  }
+  if (value instanceof ArrayBuffer || value instanceof DataView) return `${value.constructor.name}(${value.byteLength} bytes)`;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (depth >= 2) return Array.isArray(value) ? '[…]' : '{…}';
+  if (Array.isArray(value)) {
+    const head = value.slice(0, ITEMS).map((item) => repr(item, depth + 1));
+    return `[${head.join(', ')}${value.length > ITEMS ? `, … ${value.length - ITEMS} more` : ''}]`;
+  }
+  if (value instanceof Map) return `Map(${value.size})`;
+  if (value instanceof Set) return `Set(${value.size})`;
+  const keys = Object.keys(value);
+  const head = keys.slice(0, ITEMS).map((key) => `${key}: ${repr((value as Record<string, unknown>)[key], depth + 1)}`);
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  const prefix = name && name !== 'Object' ? `${name} ` : '';
+  return `${prefix}{${head.join(', ')}${keys.length > ITEMS ? ', …' : ''}}`;
+}
+
+/** `name(arg, arg, ...)` with each argument cut short. */
+export function formatSignature(name: string, args: readonly unknown[]): string {
+  return `${name}(${args.map(formatArg).join(', ')})`;
+}
+
+/** The lines printed before computing a call (verbose ≥ 1), as joblib's `format_call`. */
+export function callingLines(name: string, args: readonly unknown[]): string {
+  return `${'_'.repeat(80)}\n[Memory] Calling ${name}...\n${formatSignature(name, args)}`;
+}
+
+/** The line printed after computing a call (verbose ≥ 1): `____name - 0.1s, 0.0min` padded to 80. */
+export function doneLine(name: string, ms: number): string {
+  const message = `${name} - ${formatTime(ms)}`;
+  return `${'_'.repeat(Math.max(0, 80 - message.length))}${message}`;
+}
+
+/** The line printed on a hit (verbose ≥ 2), as joblib's `[Memory]  0.0s, 0.0min: Loading f...`. */
+export function loadingLine(name: string, ms: number): string {
+  return `[Memory]${formatTime(ms).padStart(16)}: Loading ${name}...`;
+}
