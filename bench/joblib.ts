@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ChartSeries } from './chart-svg.js';
 
 /** The Python that has Debian's python3-joblib and python3-numpy. */
 export const PYTHON = '/usr/bin/python3';
@@ -18,9 +19,20 @@ export interface JoblibResult {
   versions: Record<string, string>;
   /** joblib's figure per row id, in the unit of the larder row with that id. */
   figures: Record<string, number>;
-  /** Run details: `quick`, `seconds`, `notes` (what joblib did per figure), `sizes`. */
-  meta?: { quick?: boolean; seconds?: number; notes?: Record<string, string>; sizes?: Record<string, unknown> };
+  /** joblib's points for the report's charts (present unless `only` left out 'charts'). */
+  series?: Partial<ChartSeries>;
+  /** Run details: `quick`, `seconds`, `units` and `notes` (what joblib did) per figure, `sizes`. */
+  meta?: {
+    quick?: boolean;
+    seconds?: number;
+    units?: Record<string, string>;
+    notes?: Record<string, string>;
+    sizes?: Record<string, unknown>;
+  };
+  /** What the script wrote to stderr, when run with `stderr: 'pipe'`. */
+  stderr?: string;
 }
+
 
 /** Options of {@link runJoblib}. */
 export interface RunJoblibOptions {
@@ -30,15 +42,18 @@ export interface RunJoblibOptions {
    */
   quick?: boolean;
   /**
-   * Only these sections of the script: 'memory', 'parallel', 'store'.
-   * @default all three
+   * Only these sections of the script: 'memory', 'parallel', 'store', 'charts'.
+   * @default all four
    */
   only?: string[];
   /**
-   * Where the script's own progress and warnings (stderr) go.
+   * The script's stderr: 'inherit' passes it through; 'pipe' keeps it, in the
+   * error when the script fails and in `JoblibResult.stderr` when it succeeds
+   * (joblib 1.2's loky resource tracker prints harmless KeyError tracebacks
+   * about memmap files it already removed).
    * @default 'inherit'
    */
-  stderr?: 'inherit' | 'ignore';
+  stderr?: 'inherit' | 'pipe';
 }
 
 /**
@@ -77,13 +92,20 @@ export async function runJoblib(options: RunJoblibOptions = {}): Promise<JoblibR
   if (options.only) args.push('--only', options.only.join(','));
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'] });
   let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', resolve);
   });
-  if (code !== 0) throw new Error(`[larder/bench] ${PYTHON} ${args.join(' ')} exited with code ${code}`);
-  return parseJoblibOutput(stdout);
+  if (code !== 0) {
+    const tail = stderr.trim().split('\n').slice(-15).join('\n');
+    throw new Error(`[larder/bench] ${PYTHON} ${args.join(' ')} exited with code ${code}${tail ? `:\n${tail}` : ''}`);
+  }
+  const result = parseJoblibOutput(stdout);
+  if (child.stderr) result.stderr = stderr;
+  return result;
 }
 
 /** Parses and checks the script's stdout: one JSON object with `versions` and numeric `figures`. */

@@ -4,11 +4,12 @@
 Measures, with the joblib and numpy this Python has, the analog of every larder
 figure that has one, and prints ONE JSON object on stdout:
 
-    {"versions": {...}, "figures": {"<row id>": number, ...}, "meta": {...}}
+    {"versions": {...}, "figures": {"<row id>": number, ...}, "series": {...}, "meta": {...}}
 
 Figure ids are the `Row.id`s of bench/*.ts, and units match the larder rows
-(GB/s, µs, ms, M tasks/s, ×, MB). `meta.notes` says what joblib did for each
-figure. Every figure is the median of several runs; all files go to a temporary
+(GB/s, µs, ms, M tasks/s, ×, MB; `meta.units` per id). `meta.notes` says what
+joblib did for each figure. `series` holds joblib's points for the report's
+charts (speedup against n_jobs, tasks/s against task size). Every figure is the median of several runs; all files go to a temporary
 folder that is removed at the end, and the whole script takes about two minutes
 on 2 cores (`--quick`: smaller sizes and fewer runs, a few seconds, for the
 smoke test).
@@ -207,10 +208,7 @@ def bench_parallel(cfg, figures, notes):
     notes['par.coldstart'] = 'loky executor shut down, then n_jobs=2 to the first result'
 
     # ~20 ms of pure-Python work per task, calibrated on this machine.
-    probe = 200_000
-    per_iter_ms = median_ms(lambda: spin(probe), 3) / probe
-    iters = max(1, int(20 / per_iter_ms))
-    cpu = [delayed(spin)(iters) for _ in range(cfg['cpu_tasks'])]
+    cpu = [delayed(spin)(int(20 * calibrate_spin())) for _ in range(cfg['cpu_tasks'])]
     one = median_ms(lambda: Parallel(n_jobs=1)(cpu), cfg['runs_slow'], warmup=0)
     two = median_ms(lambda: pool(cpu), cfg['runs_slow'])
     figures['par.cpu40'] = one / two
@@ -242,6 +240,43 @@ def bench_parallel(cfg, figures, notes):
     shutdown_pool()
 
 
+# ---- series for the report's charts (bench/charts.ts measures larder's side)
+
+def calibrate_spin():
+    """Iterations of spin() per ms of single-thread work on this machine."""
+    probe = 200_000
+    return probe / median_ms(lambda: spin(probe), 3)
+
+
+def bench_chart_series(cfg, series):
+    """Speedup against n_jobs on ~20 ms CPU-bound tasks, and tasks/s against
+    task size (measured single-thread work per task) on 2 workers."""
+    per_ms = calibrate_spin()
+    cpu = [delayed(spin)(int(20 * per_ms)) for _ in range(cfg['chart_cpu_tasks'])]
+    one = median_ms(lambda: Parallel(n_jobs=1)(cpu), cfg['runs_slow'], warmup=0)
+    series['speedupByNJobs'] = [{'nJobs': 1, 'speedup': 1.0}]
+    for n_jobs in (2, 4):
+        pool = Parallel(n_jobs=n_jobs)
+        series['speedupByNJobs'].append({'nJobs': n_jobs, 'speedup': one / median_ms(lambda: pool(cpu), cfg['runs_slow'])})
+
+    pool = Parallel(n_jobs=2, batch_size='auto')
+    points = []
+    for target_us in (0, 10, 100, 1000, 10_000):
+        iters = int(target_us / 1e3 * per_ms)
+        # Enough tasks for ~0.25 s of single-thread work (and at most 100 000).
+        count = 100_000 if target_us == 0 else max(20, min(100_000, int(250_000 / target_us)))
+        if cfg['quick']:
+            count = max(10, count // 10)
+        # Single-thread work of one task, timed over a batch so that tiny tasks
+        # are above the clock's resolution.
+        batch = min(1000, max(1, 10_000 // max(target_us, 1)))
+        work_us = median_ms(lambda: [spin(iters) for _ in range(batch)], 5) * 1e3 / batch
+        ms = median_ms(lambda: pool(delayed(spin)(iters) for _ in range(count)), cfg['runs_slow'])
+        points.append({'taskUs': work_us, 'tasksPerSecond': count / (ms / 1e3), 'tasks': count})
+    series['tasksPerSecondBySize'] = points
+    shutdown_pool()
+
+
 # ---- store: joblib.dump / joblib.load
 
 def bench_store(cfg, tmp, figures, notes):
@@ -268,6 +303,14 @@ def bench_store(cfg, tmp, figures, notes):
         os.remove(packed)
 
 
+def unit_of(fid):
+    """The unit of a figure, the same as the larder row with that id."""
+    if fid.endswith('.mb'):
+        return 'MB'
+    return {'mem.hash80': 'GB/s', 'mem.hashSmall': 'µs', 'mem.hit': 'µs', 'mem.miss': 'µs',
+            'par.trivial': 'M tasks/s', 'par.cpu40': '×', 'par.matmul': '×'}.get(fid, 'ms')
+
+
 def config(quick):
     """Sizes and run counts. --quick keeps every figure but shrinks the work ~10x."""
     return {
@@ -280,6 +323,7 @@ def config(quick):
         'bigarg_mb': 40 if quick else 400,
         'trivial_tasks': 10_000 if quick else 100_000,
         'cpu_tasks': 8 if quick else 40,
+        'chart_cpu_tasks': 8 if quick else 24,
         'matmul_n': 300 if quick else 1000,
         'compressions': [('store.gzip80', ('gzip', 3))] if quick else [
             ('store.zlib80', ('zlib', 3)),  # what compress=True means
@@ -293,7 +337,8 @@ def config(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='smaller sizes, fewer runs (smoke test)')
-    parser.add_argument('--only', default='memory,parallel,store', help='comma-separated: memory,parallel,store')
+    parser.add_argument('--only', default='memory,parallel,store,charts',
+                        help='comma-separated sections: memory,parallel,store,charts (default: all)')
     parser.add_argument('--tmp', default=None, help='folder for temporary files (default: the system temp dir)')
     parser.add_argument('--write-entry', metavar='LOCATION', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,7 +346,7 @@ def main():
         return write_entry(args.write_entry)
 
     cfg = config(args.quick)
-    figures, notes = {}, {}
+    figures, notes, series = {}, {}, {}
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix='larder-joblib-bench-', dir=args.tmp)
     try:
@@ -312,13 +357,16 @@ def main():
             bench_parallel(cfg, figures, notes)
         if 'store' in only:
             bench_store(cfg, tmp, figures, notes)
+        if 'charts' in only:
+            bench_chart_series(cfg, series)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     versions = {'python': platform.python_version(), 'joblib': joblib.__version__, 'numpy': np.__version__}
-    meta = {'quick': args.quick, 'seconds': round(time.perf_counter() - started, 1), 'notes': notes,
+    meta = {'quick': args.quick, 'seconds': round(time.perf_counter() - started, 1),
+            'units': {fid: unit_of(fid) for fid in figures}, 'notes': notes,
             'sizes': {k: v for k, v in cfg.items() if k not in ('compressions',)}}
-    json.dump({'versions': versions, 'figures': figures, 'meta': meta}, sys.stdout)
+    json.dump({'versions': versions, 'figures': figures, 'series': series, 'meta': meta}, sys.stdout)
     sys.stdout.write('\n')
 
 
