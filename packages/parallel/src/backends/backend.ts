@@ -1,0 +1,52 @@
+/**
+ * The one interface every backend implements. The dispatcher forms batches
+ * of calls to one task and hands them over; a backend runs them and returns
+ * their results in order, or rejects with the error of the first failing
+ * task (its `taskIndex` set).
+ */
+import type { BackendName } from '../options.js';
+import type { AnyFunction } from '../tasks.js';
+
+/** Consecutive calls of one task. */
+export interface Batch {
+  task: AnyFunction;
+  /** 'single': each payload entry is the one argument (map). 'spread': each is an argument list (run). */
+  mode: 'single' | 'spread';
+  payload: unknown[];
+  /** Task index (input order) of payload[0]. */
+  firstIndex: number;
+}
+
+/** What a batch gave. */
+export interface BatchOutcome {
+  results: unknown[];
+  /** Time spent running the batch's tasks, ms (drives auto batching). */
+  durationMs: number;
+}
+
+/** Per-call context a backend runs batches under. */
+export interface BatchContext {
+  /** Aborted when the call stops (error elsewhere, abort, early return): stop this batch. */
+  signal: AbortSignal;
+  /** Per task, from its start, ms. */
+  timeout: number | undefined;
+  /** Typed arrays above this many bytes go through shared memory (threads only). */
+  maxNbytes: number;
+  /** Shared copies made so far in this call. */
+  sharedCopies: Map<ArrayBufferView, ArrayBufferView>;
+}
+
+/** A place that runs batches. */
+export interface Backend {
+  readonly name: BackendName;
+  /** How many tasks run at once. */
+  readonly workers: number;
+  /** Most batches worth having in flight at once (threads: more than workers, to hide message latency). */
+  readonly maxInFlight: number;
+  /** Whether batch sizes should be tuned ('auto'); in-process backends gain nothing from batching. */
+  readonly batches: boolean;
+  /** Throws when this backend cannot run `task` (a plain function on threads). */
+  check(task: AnyFunction, where: string): void;
+  run(batch: Batch, context: BatchContext): Promise<BatchOutcome>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+/**
+ * The two backends that run in this thread: 'sequential' (one task at a time)
+ * and 'async' (nJobs tasks at a time, for functions that wait on I/O).
+ * Both accept any function; the dispatcher keeps `workers` batches in flight.
+ */
+import { performance } from 'node:perf_hooks';
+import { AbortError, TimeoutError } from '../errors.js';
+import type { BackendName } from '../options.js';
+import type { Call } from '../tasks.js';
+import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
+
+/** Runs batches in the calling thread, `workers` batches at once. */
+export class InProcessBackend implements Backend {
+  readonly batches = false;
+  readonly maxInFlight: number;
+  #init: Promise<unknown> | undefined;
+
+  constructor(
+    readonly name: Extract<BackendName, 'async' | 'sequential'>,
+    readonly workers: number,
+    /** workerInit: this thread is the one worker, so it runs once here, before the first task. */
+    readonly workerInit?: Call,
+  ) {
+    this.maxInFlight = workers;
+  }
+
+  check(): void {
+    // Any function runs in-process.
+  }
+
+  async run(batch: Batch, context: BatchContext): Promise<BatchOutcome> {
+    if (this.workerInit) await (this.#init ??= Promise.resolve(this.workerInit.task(...this.workerInit.args)));
+    const start = performance.now();
+    const results = new Array<unknown>(batch.payload.length);
+    for (let i = 0; i < batch.payload.length; i++) {
+      if (context.signal.aborted) throw new AbortError(context.signal.reason);
+      const taskIndex = batch.firstIndex + i;
+      const input = batch.payload[i];
+      try {
+        const value = batch.mode === 'single' ? batch.task(input) : batch.task(...(input as unknown[]));
+        results[i] = isPromise(value) ? await settle(value, taskIndex, context) : value;
+      } catch (error) {
+        throw withTaskIndex(error, taskIndex);
+      }
+    }
+    return { results, durationMs: performance.now() - start };
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release.
+  }
+}
+
+function isPromise(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+// A running in-process function cannot be stopped; timeout and abort make
+// the call reject at once and the function's eventual result is dropped.
+function settle(value: PromiseLike<unknown>, taskIndex: number, context: BatchContext): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = context.timeout === undefined ? undefined : setTimeout(() => reject(new TimeoutError(taskIndex, context.timeout!)), context.timeout);
+    const onAbort = (): void => reject(new AbortError(context.signal.reason));
+    context.signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(value)
+      .then(resolve, reject)
+      .finally(() => {
+        clearTimeout(timer);
+        context.signal.removeEventListener('abort', onAbort);
+      });
+  });
+}
+
+/** Sets `taskIndex` on a thrown error (the error itself is kept, as joblib re-raises it). */
+export function withTaskIndex(error: unknown, taskIndex: number): unknown {
+  if (typeof error === 'object' && error !== null && !('taskIndex' in error) && Object.isExtensible(error)) {
+    Object.defineProperty(error, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
+  }
+  return error;
+}

@@ -1,0 +1,162 @@
+/**
+ * The 'threads' backend: batches run in piscina worker threads. The worker
+ * file is found next to this module (src under vitest/tsx, dist when
+ * installed). Each batch gets a small shared progress block so the caller
+ * knows which task is running and since when: that drives the per-task
+ * timeout and names the task when a worker dies.
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { AbortError, ParallelError, rebuildTaskError, TimeoutError } from '../errors.js';
+import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
+import { prepareArgs } from '../share-args.js';
+import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
+import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
+
+const WORKER_ENTRY = new URL('../worker-entry.js', import.meta.url);
+
+/** Runs batches on `workers` piscina threads. */
+export class ThreadsBackend implements Backend {
+  readonly name = 'threads';
+  readonly batches = true;
+  readonly maxInFlight = Infinity;
+  readonly #pool: Piscina;
+  readonly #init: BatchRequest['init'];
+
+  constructor(
+    readonly workers: number,
+    workerInit: Call | undefined,
+    resourceLimits: ResourceLimits | undefined,
+  ) {
+    this.#pool = new Piscina({
+      filename: WORKER_ENTRY.href,
+      minThreads: workers,
+      maxThreads: workers,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60_000,
+      // Piscina's Atomics.wait idle loop blocks a worker's event loop between
+      // tasks, which would stall work a task leaves behind (a cache's index
+      // write, a log flush); messages are fast enough with batching.
+      atomics: 'disabled',
+      ...(resourceLimits ? { resourceLimits } : {}),
+    });
+    if (workerInit) {
+      const task = workerInit.task as Task;
+      const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
+      this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
+    }
+  }
+
+  check(task: AnyFunction, where: string): void {
+    if (isTask(task)) return;
+    throw new ParallelError(
+      'LARDER_NOT_A_TASK',
+      `${where}: ${task.name ? `function ${task.name}` : 'an anonymous function'} is not a task handle, and worker threads cannot receive a function. ` +
+        `Export it from a module through tasks(): \`export const { ${task.name || 'myTask'} } = tasks(import.meta.url, { ${task.name || 'myTask'} })\` and pass that handle, ` +
+        `or use backend: 'async' or 'sequential' to run it in this thread.`,
+    );
+  }
+
+  async run(batch: Batch, context: BatchContext): Promise<BatchOutcome> {
+    const task = batch.task as Task;
+    const payload =
+      batch.mode === 'single'
+        ? batch.payload.map((item, i) => prepareArgs([item], batch.firstIndex + i, context.maxNbytes, context.sharedCopies)[0])
+        : batch.payload.map((args, i) => prepareArgs(args as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies));
+    const progress = new SharedArrayBuffer(PROGRESS_BYTES);
+    const running = new Int32Array(progress, 0, 1);
+    running[RUNNING_INDEX] = -1;
+    const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress };
+    if (this.#init) request.init = this.#init;
+
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(context.signal.reason);
+    context.signal.addEventListener('abort', onAbort, { once: true });
+    const watchdog = context.timeout === undefined ? undefined : new Watchdog(progress, context.timeout, () => stop.abort('timeout'));
+    const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
+    try {
+      const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
+      if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
+      throw replyError(reply, batch.firstIndex);
+    } catch (error) {
+      if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!);
+      if (context.signal.aborted) throw new AbortError(context.signal.reason);
+      if (error instanceof Error && !(error instanceof ParallelError) && !('taskIndex' in error)) throw workerDeath(error, runningTaskIndex());
+      throw error;
+    } finally {
+      watchdog?.stop();
+      context.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close({ force: true });
+  }
+}
+
+let initCounter = 0;
+
+function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number): Error {
+  const taskIndex = firstIndex + Math.max(0, reply.failedAt);
+  const detail = `${reply.error.name}: ${reply.error.message}`;
+  switch (reply.kind) {
+    case 'task':
+      return rebuildTaskError(reply.error, taskIndex);
+    case 'import':
+      return new ParallelError('LARDER_TASK_IMPORT', `task module ${reply.moduleUrl} failed to import in a worker (${detail}). Check that it loads on its own: node ${reply.moduleUrl}`, { cause: rebuildTaskError(reply.error, taskIndex), taskIndex });
+    case 'typescript':
+      return new ParallelError('LARDER_TSX_MISSING', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
+    case 'not-found':
+      return new ParallelError('LARDER_TASK_NOT_FOUND', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
+    case 'init':
+      return new ParallelError('LARDER_WORKER_INIT', `workerInit (${reply.moduleUrl}) threw in a worker before task ${firstIndex}: ${detail}`, { cause: rebuildTaskError(reply.error, taskIndex), taskIndex });
+    case 'result':
+      return new ParallelError('LARDER_UNSENDABLE', `task ${taskIndex} returned a value that cannot be sent back from a worker: ${reply.error.message.replace(/^\[larder\/parallel\] /, '')}`, { taskIndex });
+  }
+}
+
+function workerDeath(error: Error, taskIndex: number): ParallelError {
+  const code = /exited with code:? (-?\d+)/.exec(error.message)?.[1];
+  const outOfMemory = (error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' || /memory limit|out of memory/i.test(error.message);
+  const what = outOfMemory
+    ? `its worker ran out of memory (${error.message}); raise resourceLimits or make the task use less memory`
+    : code !== undefined
+      ? `its worker exited with code ${code} (process.exit() or a fatal error in the task)`
+      : `its worker died (${error.message})`;
+  return new ParallelError('LARDER_WORKER_EXIT', `task ${taskIndex} failed: ${what}. The pool replaced the worker and stays usable.`, { cause: error, taskIndex });
+}
+
+// Checks the running task's start time rather than the batch's: each task
+// of a batch gets the full timeout from its own start.
+class Watchdog {
+  fired = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #running: Int32Array;
+  readonly #startedAt: Float64Array;
+
+  constructor(
+    progress: SharedArrayBuffer,
+    readonly timeoutMs: number,
+    readonly onTimeout: () => void,
+  ) {
+    this.#running = new Int32Array(progress, 0, 1);
+    this.#startedAt = new Float64Array(progress, START_TIME_OFFSET, 1);
+    this.#arm(timeoutMs);
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => this.#check(), Math.max(1, delay));
+  }
+
+  #check(): void {
+    if (Atomics.load(this.#running, RUNNING_INDEX) < 0) return this.#arm(Math.min(this.timeoutMs, 50));
+    const elapsed = performance.timeOrigin + performance.now() - this.#startedAt[0]!;
+    if (elapsed < this.timeoutMs) return this.#arm(this.timeoutMs - elapsed);
+    this.fired = true;
+    this.onTimeout();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The dispatcher: pulls input as batches are formed, keeps at most
+ * `preDispatch` batches in flight (joblib: pre_dispatch tasks go out first,
+ * then one batch per completed batch), delivers results, and on the first
+ * error, abort or early return stops everything: no more dispatch, queued
+ * batches cancelled, running ones stopped, the input iterator closed.
+ */
+import { AbortError } from './errors.js';
+import { Batcher } from './batching.js';
+import type { Backend, BatchContext } from './backends/backend.js';
+import type { Input } from './input.js';
+import type { CallSettings } from './options.js';
+import { ProgressReporter } from './progress.js';
+import { VerboseReporter } from './verbose.js';
+
+/** Where results go, batch by batch. */
+export interface Sink {
+  deliver(firstIndex: number, results: unknown[]): void;
+  /** False while the consumer is behind (iterate): dispatch waits. */
+  wantsMore(): boolean;
+}
+
+/** One call in progress. */
+export class Dispatch {
+  readonly #stop = new AbortController();
+  readonly #context: BatchContext;
+  readonly #batcher: Batcher;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #maxInFlight: number;
+  readonly #progress: ProgressReporter | undefined;
+  readonly #verbose: VerboseReporter | undefined;
+  #failure: { error: unknown } | undefined;
+  #dispatched = 0;
+  #done = 0;
+  #changed = false;
+  #notify: (() => void) | undefined;
+
+  constructor(
+    readonly input: Input,
+    readonly backend: Backend,
+    readonly settings: CallSettings,
+    readonly sink: Sink,
+    nJobs: number,
+  ) {
+    this.#context = { signal: this.#stop.signal, timeout: settings.timeout, maxNbytes: settings.maxNbytes, sharedCopies: new Map() };
+    this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
+    this.#maxInFlight = Math.max(1, Math.min(settings.preDispatch, backend.maxInFlight));
+    if (settings.progress !== false) this.#progress = new ProgressReporter(settings.progress, input.total);
+    if (settings.verbose > 0) this.#verbose = new VerboseReporter(settings.verbose, nJobs, settings.preDispatch, backend.name, backend.workers);
+  }
+
+  /** Wakes the loop (the consumer took results). */
+  wake(): void {
+    this.#changed = true;
+    const notify = this.#notify;
+    this.#notify = undefined;
+    notify?.();
+  }
+
+  /** Stops the call from outside (consumer left early). */
+  cancel(reason: unknown): void {
+    this.#fail(reason);
+  }
+
+  /** Runs the call to the end; rejects with the first error. */
+  async run(): Promise<void> {
+    const signal = this.settings.signal;
+    const onAbort = (): void => this.#fail(new AbortError(signal!.reason));
+    if (signal?.aborted) throw new AbortError(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        this.#changed = false;
+        while (!this.#failure && !this.input.done && this.#inFlight.size < this.#maxInFlight && this.sink.wantsMore()) {
+          const remaining = this.input.total === undefined ? undefined : this.input.total - this.#dispatched;
+          const size = this.#batcher.next(remaining);
+          let chunk;
+          try {
+            chunk = await this.input.take(size);
+          } catch (error) {
+            this.#fail(error); // the iterator's own error, passed on as is
+            break;
+          }
+          if (!chunk) break;
+          if (!this.#failure) this.#launch(chunk.task, chunk.mode, chunk.payload);
+        }
+        if (this.#failure) throw this.#failure.error;
+        if (this.input.done && this.#inFlight.size === 0) break;
+        if (!this.#changed) await new Promise<void>((resolve) => (this.#notify = resolve));
+      }
+      const total = this.input.total ?? this.#done;
+      this.#progress?.finish(total);
+      this.#verbose?.finish(this.#done, total);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#stop.abort(this.#failure?.error ?? 'call finished');
+      await Promise.allSettled(this.#inFlight);
+      await this.input.close();
+      this.#progress?.finish(undefined);
+    }
+  }
+
+  #launch(task: Parameters<Backend['check']>[0], mode: 'single' | 'spread', payload: unknown[]): void {
+    const firstIndex = this.#dispatched;
+    this.#dispatched += payload.length;
+    try {
+      this.backend.check(task, `task ${firstIndex}`);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    const promise = this.backend.run({ task, mode, payload, firstIndex }, this.#context).then(
+      (outcome) => {
+        this.#inFlight.delete(promise);
+        if (this.#failure) return;
+        this.#batcher.record(payload.length, outcome.durationMs);
+        this.#done += outcome.results.length;
+        this.sink.deliver(firstIndex, outcome.results);
+        this.#progress?.update(this.#done, this.input.total);
+        this.#verbose?.update(this.#done, this.input.done ? this.input.total : undefined);
+        this.wake();
+      },
+      (error: unknown) => {
+        this.#inFlight.delete(promise);
+        this.#fail(error);
+      },
+    );
+    this.#inFlight.add(promise);
+  }
+
+  // The first failure wins; later ones (other batches stopped because of
+  // it) are consequences, not news.
+  #fail(error: unknown): void {
+    if (!this.#failure) {
+      this.#failure = { error };
+      this.#stop.abort(error);
+    }
+    this.wake();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * How many workers a call gets: joblib's n_jobs rules, and the nesting rule
+ * (a call made inside a worker task runs in-process unless nJobs is given).
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { ParallelError } from './errors.js';
+
+const IN_WORKER_TASK = Symbol.for('larder.parallel.inWorkerTask');
+
+/**
+ * Number of CPUs this process may use: `os.availableParallelism()`, which
+ * follows the CPU affinity mask, with the cgroup quota (containers) applied
+ * when one is set, never below 1.
+ *
+ * @example
+ * ```ts
+ * import { cpuCount } from '@larder/parallel';
+ * console.log(`running on ${cpuCount()} CPUs`);
+ * ```
+ */
+export function cpuCount(): number {
+  const available = os.availableParallelism();
+  const quota = cgroupCpuQuota();
+  return Math.max(1, quota === undefined ? available : Math.min(available, quota));
+}
+
+let cachedQuota: number | undefined | null = null;
+
+// Node's availableParallelism ignores cgroup CPU limits (docker --cpus), which
+// joblib honours through loky; read cgroup v2's cpu.max once.
+function cgroupCpuQuota(): number | undefined {
+  if (cachedQuota !== null) return cachedQuota;
+  cachedQuota = undefined;
+  try {
+    const [quota, period] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/);
+    if (quota && period && quota !== 'max') cachedQuota = Math.max(1, Math.floor(Number(quota) / Number(period)));
+  } catch {
+    // No cgroup v2 file: not in a limited container.
+  }
+  return cachedQuota;
+}
+
+/**
+ * Resolves joblib's `n_jobs`: a positive number as given (it may exceed the
+ * CPU count, which suits tasks that wait), -1 all CPUs, -2 all but one, and
+ * below -1 `cpuCount() + 1 + nJobs`, never below 1. 0 and non-integers throw.
+ *
+ * @example
+ * ```ts
+ * import { effectiveNJobs } from '@larder/parallel';
+ * effectiveNJobs(-1); // cpuCount()
+ * effectiveNJobs(-2); // cpuCount() - 1, at least 1
+ * ```
+ */
+export function effectiveNJobs(nJobs = -1): number {
+  if (typeof nJobs !== 'number' || !Number.isInteger(nJobs) || nJobs === 0) {
+    throw new ParallelError('LARDER_OPTION', `nJobs must be a non-zero integer, got ${formatValue(nJobs)}`);
+  }
+  if (nJobs > 0) return nJobs;
+  return Math.max(1, cpuCount() + 1 + nJobs);
+}
+
+/** Marks this thread as a worker running tasks (nested calls then default to in-process). */
+export function markWorkerThread(): void {
+  (globalThis as Record<symbol, unknown>)[IN_WORKER_TASK] = true;
+}
+
+/** Whether this thread is one of our workers. */
+export function inWorkerThread(): boolean {
+  return (globalThis as Record<symbol, unknown>)[IN_WORKER_TASK] === true;
+}
+
+/** Formats a bad option value for an error message. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `a function`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

@@ -1,0 +1,189 @@
+/**
+ * The options of `Parallel` and `parallel()`: their documentation, their
+ * defaults (one const) and their validation (once, at the boundary).
+ */
+import type { ResourceLimits } from 'node:worker_threads';
+import { ParallelError } from './errors.js';
+import { effectiveNJobs, formatValue, inWorkerThread } from './njobs.js';
+import { evaluatePreDispatch } from './pre-dispatch.js';
+import { isCall, isTask, type Call, type Task } from './tasks.js';
+
+/** Which engine runs the tasks. */
+export type BackendName = 'threads' | 'async' | 'sequential';
+
+/** A progress callback: `done` never decreases; `total` is undefined until the input's length is known. */
+export type ProgressCallback = (done: number, total: number | undefined) => void;
+
+/** Options that apply to one call (`map`, `run`, `iterate`); they override the pool's. */
+export interface CallOptions {
+  /**
+   * Tasks sent to a worker per message. 'auto' measures each batch and grows
+   * or shrinks the size to keep batches between 4 and 40 ms of work (see README).
+   * @default 'auto'
+   */
+  batchSize?: 'auto' | number;
+  /**
+   * How many tasks are dispatched ahead before results come back: 'all', a
+   * number, or an arithmetic expression in nJobs such as '2*nJobs'. Input
+   * items are pulled only as they are dispatched.
+   * @default '2*nJobs'
+   */
+  preDispatch?: 'all' | number | string;
+  /**
+   * Milliseconds a task may run, counted from its own start. A task over the
+   * limit is stopped (its worker terminated and replaced) and the call
+   * rejects with a TimeoutError. Undefined: no limit.
+   * @default undefined
+   */
+  timeout?: number;
+  /**
+   * Typed arrays in arguments larger than this (bytes, or '1M', '500K', '1G',
+   * base 1024) are copied once per call into a SharedArrayBuffer that every
+   * task shares. null turns this off.
+   * @default '1M'
+   */
+  maxNbytes?: number | string | null;
+  /**
+   * joblib's verbosity: 0 silent; above 0 progress lines paced like joblib's,
+   * on stderr below 50 and on stdout at 50 and above; above 10 every batch.
+   * @default 0
+   */
+  verbose?: number;
+  /**
+   * true: a cli-progress bar on stderr when stderr is a terminal (silent
+   * otherwise). A function: called with (done, total) as tasks complete.
+   * @default false
+   */
+  progress?: boolean | ProgressCallback;
+  /**
+   * Aborting stops dispatching, cancels queued tasks, terminates running
+   * ones, and rejects with an AbortError.
+   * @default undefined
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of `new Parallel()` and `parallel()`. */
+export interface ParallelOptions extends CallOptions {
+  /**
+   * Number of workers: -1 all CPUs, -2 all but one, below -1 cpus + 1 + nJobs,
+   * 1 in-process. Inside a worker task the default is 1 (no oversubscription).
+   * @default -1
+   */
+  nJobs?: number;
+  /**
+   * 'threads': worker threads through piscina (tasks must come from `tasks()`).
+   * 'async': any function, `nJobs` calls at a time in this thread (for I/O).
+   * 'sequential': one at a time in this thread.
+   * @default 'threads'
+   */
+  backend?: BackendName;
+  /**
+   * A task handle (called with no arguments) or a `delayed(task)(...)` call,
+   * run once in each worker before its first task.
+   * @default undefined
+   */
+  workerInit?: Task | Call;
+  /**
+   * Worker heap limits (node:worker_threads ResourceLimits). A worker over
+   * them dies with an out-of-memory error naming the task; the pool goes on.
+   * @default undefined
+   */
+  resourceLimits?: ResourceLimits;
+}
+
+/** The defaults of every option, in one place. */
+export const DEFAULTS = {
+  nJobs: -1,
+  backend: 'threads',
+  batchSize: 'auto',
+  preDispatch: '2*nJobs',
+  timeout: undefined,
+  maxNbytes: '1M',
+  verbose: 0,
+  progress: false,
+} as const satisfies ParallelOptions;
+
+/** Pool-level options after validation. */
+export interface PoolSettings {
+  nJobs: number;
+  backend: BackendName;
+  workerInit: Call | undefined;
+  resourceLimits: ResourceLimits | undefined;
+}
+
+/** Call-level options after validation. */
+export interface CallSettings {
+  batchSize: 'auto' | number;
+  /** Tasks dispatched ahead (Infinity for 'all'). */
+  preDispatch: number;
+  timeout: number | undefined;
+  maxNbytes: number;
+  verbose: number;
+  progress: boolean | ProgressCallback;
+  signal: AbortSignal | undefined;
+}
+
+const bad = (name: string, expected: string, got: unknown): never => {
+  throw new ParallelError('LARDER_OPTION', `${name} must be ${expected}, got ${formatValue(got)}`);
+};
+
+/** Validates the pool-level options. */
+export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
+  const backend = options.backend ?? DEFAULTS.backend;
+  if (!['threads', 'async', 'sequential'].includes(backend)) bad('backend', "'threads', 'async' or 'sequential'", backend);
+  // joblib: inside a worker, n_jobs defaults to 1 so nested calls do not oversubscribe.
+  const nJobs = options.nJobs === undefined && inWorkerThread() ? 1 : effectiveNJobs(options.nJobs ?? DEFAULTS.nJobs);
+  let workerInit: Call | undefined;
+  if (options.workerInit !== undefined) {
+    if (isTask(options.workerInit)) workerInit = { task: options.workerInit, args: [] };
+    else if (isCall(options.workerInit) && isTask(options.workerInit.task)) workerInit = options.workerInit;
+    else bad('workerInit', 'a task handle from tasks() or a delayed(task)(...args) call', options.workerInit);
+  }
+  return { nJobs, backend, workerInit, resourceLimits: options.resourceLimits };
+}
+
+/** Validates the call-level options (the call's own over the pool's). */
+export function resolveCallSettings(options: CallOptions, nJobs: number): CallSettings {
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
+  if (batchSize !== 'auto' && !(Number.isInteger(batchSize) && batchSize >= 1)) bad('batchSize', "'auto' or a positive integer", batchSize);
+  const preDispatch = options.preDispatch ?? DEFAULTS.preDispatch;
+  let preDispatchTasks: number;
+  if (preDispatch === 'all') preDispatchTasks = Infinity;
+  else if (typeof preDispatch === 'number') {
+    if (!(Number.isInteger(preDispatch) && preDispatch >= 1)) bad('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
+    preDispatchTasks = preDispatch;
+  } else if (typeof preDispatch === 'string') preDispatchTasks = evaluatePreDispatch(preDispatch, nJobs);
+  else preDispatchTasks = bad('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
+  const timeout = options.timeout ?? DEFAULTS.timeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) bad('timeout', 'a positive number of milliseconds', timeout);
+  const maxNbytes = options.maxNbytes === undefined ? DEFAULTS.maxNbytes : options.maxNbytes;
+  const verbose = options.verbose ?? DEFAULTS.verbose;
+  if (typeof verbose !== 'number' || !(verbose >= 0)) bad('verbose', 'a number ≥ 0', verbose);
+  const progress = options.progress ?? DEFAULTS.progress;
+  if (typeof progress !== 'boolean' && typeof progress !== 'function') bad('progress', 'a boolean or a function (done, total) => void', progress);
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) bad('signal', 'an AbortSignal', signal);
+  return {
+    batchSize,
+    preDispatch: preDispatchTasks,
+    timeout,
+    maxNbytes: maxNbytes === null ? Infinity : parseBytes('maxNbytes', maxNbytes),
+    verbose,
+    progress,
+    signal,
+  };
+}
+
+const UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** '1M' → 1048576 (base 1024, like joblib's memstr_to_bytes); numbers pass through. */
+export function parseBytes(name: string, value: number | string): number {
+  if (typeof value === 'number') {
+    if (value >= 0 && Number.isFinite(value)) return value;
+    return bad(name, 'a byte count ≥ 0, a string such as \'1M\', or null', value);
+  }
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([BKMG]?)\s*$/i.exec(value) : null;
+  if (!match) return bad(name, "a byte count ≥ 0, a string such as '1M', or null", value);
+  return Math.floor(Number(match[1]) * UNITS[match[2]!.toUpperCase()]!);
+}

@@ -1,0 +1,45 @@
+/**
+ * The messages between the threads backend and its workers. One piscina task
+ * is one batch; the reply carries every result of the batch, or where and
+ * why it stopped.
+ */
+import type { SerializedError } from './errors.js';
+
+/** A task named by reference, as the worker finds it. */
+export interface TaskAddress {
+  moduleUrl: string;
+  taskName: string;
+}
+
+/** One batch sent to a worker. */
+export interface BatchRequest extends TaskAddress {
+  mode: 'single' | 'spread';
+  payload: unknown[];
+  /**
+   * 16 bytes shared with the caller: Int32 [0] the index within the batch of
+   * the task running now (-1 before the first), Float64 [1] its start time
+   * (ms since the epoch, a clock all threads share). The caller's timeout
+   * watchdog and crash reports read it.
+   */
+  progress: SharedArrayBuffer;
+  /** workerInit, run once per worker (keyed by module URL, name and arguments). */
+  init?: TaskAddress & { args: unknown[]; key: string };
+}
+
+/** Why a batch did not complete, when the worker could say so. */
+export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result';
+
+/** The worker's reply. */
+export type BatchReply =
+  | { ok: true; results: unknown[]; durationMs: number }
+  | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string };
+
+/** Byte layout of `BatchRequest.progress`. */
+export const PROGRESS_BYTES = 16;
+export const RUNNING_INDEX = 0;
+export const START_TIME_OFFSET = 8;
+
+/** Whether a module URL names a TypeScript file, which needs tsx in a worker. */
+export function isTypeScriptUrl(url: string): boolean {
+  return /\.(?:ts|mts|cts|tsx)(?:[?#].*)?$/.test(url);
+}

@@ -1,0 +1,115 @@
+/**
+ * The worker side of the threads backend (loaded by worker-entry.js in each
+ * piscina worker). It finds the task — by importing the task's module, whose
+ * top-level `tasks(import.meta.url, {...})` call registers its functions in
+ * this thread — runs the batch, and replies with the results, their buffers
+ * listed for transfer at the top level of the reply.
+ */
+import { performance } from 'node:perf_hooks';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { ParallelError, serializeError } from './errors.js';
+import { markWorkerThread } from './njobs.js';
+import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
+import { checkSendable, collectTransferables } from './share-args.js';
+import { lookupTask, type AnyFunction } from './tasks.js';
+
+/** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
+export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
+
+class BatchFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    readonly failedAt: number,
+    readonly original: unknown,
+    readonly moduleUrl: string,
+  ) {
+    super(kind);
+  }
+}
+
+/** Builds the function piscina calls for each batch. */
+export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request: BatchRequest) => Promise<unknown> {
+  // Nested parallel() calls made by tasks here default to nJobs = 1.
+  markWorkerThread();
+  const initialized = new Set<string>();
+
+  async function resolveTask(address: TaskAddress, failedAt: number): Promise<AnyFunction> {
+    const known = lookupTask(address.moduleUrl, address.taskName);
+    if (known) return known;
+    let namespace: Record<string, unknown>;
+    try {
+      if (isTypeScriptUrl(address.moduleUrl)) await ensureTypeScript(address.moduleUrl);
+      namespace = (await import(address.moduleUrl)) as Record<string, unknown>;
+    } catch (error) {
+      const kind = (error as { code?: string }).code === 'LARDER_TSX_MISSING' ? 'typescript' : 'import';
+      throw new BatchFailure(kind, failedAt, error, address.moduleUrl);
+    }
+    // The registry is the rule; an export of the same name is the fallback
+    // for modules whose tasks() ran under another URL (symlinks, bundlers).
+    const fn = lookupTask(address.moduleUrl, address.taskName) ?? namespace[address.taskName];
+    if (typeof fn === 'function') return fn as AnyFunction;
+    const error = new ParallelError(
+      'LARDER_TASK_NOT_FOUND',
+      `module ${address.moduleUrl} was imported in the worker but declares no task "${address.taskName}": declare it at the module's top level with tasks(import.meta.url, { ${address.taskName} }).`,
+    );
+    throw new BatchFailure('not-found', failedAt, error, address.moduleUrl);
+  }
+
+  async function runInit(request: BatchRequest): Promise<void> {
+    const init = request.init;
+    if (!init || initialized.has(init.key)) return;
+    const fn = await resolveTask(init, -1);
+    try {
+      await fn(...init.args);
+    } catch (error) {
+      throw new BatchFailure('init', -1, error, init.moduleUrl);
+    }
+    initialized.add(init.key);
+  }
+
+  return async function runBatch(request: BatchRequest): Promise<unknown> {
+    const running = new Int32Array(request.progress, 0, 1);
+    const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
+    const { payload } = request;
+    let index = 0;
+    try {
+      await runInit(request);
+      const fn = await resolveTask(request, 0);
+      const results = new Array<unknown>(payload.length);
+      const start = performance.now();
+      for (; index < payload.length; index++) {
+        // Start time first, then the index with a fence: a watchdog that sees
+        // the new index reads this task's start time.
+        startedAt[0] = performance.timeOrigin + performance.now();
+        Atomics.store(running, RUNNING_INDEX, index);
+        let value = request.mode === 'single' ? fn(payload[index]) : fn(...(payload[index] as unknown[]));
+        if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+        results[index] = value;
+      }
+      const durationMs = performance.now() - start;
+      const transfer = new Set<ArrayBuffer>();
+      for (index = 0; index < results.length; index++) {
+        const value = results[index];
+        checkSendable(value, () => `the result of task ${index}`);
+        collectTransferables(value, transfer);
+      }
+      const reply: BatchReply = { ok: true, results, durationMs };
+      // One movable wrapper at the top level: piscina posts the reply with
+      // this transfer list, so result buffers move instead of being copied.
+      return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
+    } catch (error) {
+      const failure =
+        error instanceof BatchFailure
+          ? error
+          : new BatchFailure(error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE' ? 'result' : 'task', index, error, request.moduleUrl);
+      const reply: BatchReply = {
+        ok: false,
+        kind: failure.kind,
+        failedAt: failure.failedAt,
+        error: serializeError(failure.original),
+        moduleUrl: failure.moduleUrl,
+      };
+      return reply;
+    }
+  };
+}
