@@ -64,8 +64,3 @@ export function argumentsHash(
   while (end > 0 && list[end - 1] === undefined) end--;
   return hash(end === list.length ? list : list.slice(0, end), 'args');
 }
-
-/** The blob key of one entry. */
-export function entryKey(identity: FunctionIdentity, argsHash: string): string {
-  return `${identity.folder}/${identity.id}/${argsHash}`;
-}

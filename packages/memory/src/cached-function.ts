@@ -1,0 +1,250 @@
+/**
+ * A cached function, read front to back:
+ *
+ * hit:  args → hash → entry key → one file read (entry.ts) → decode → checks
+ *       (expiry, validate) → value; the hit is noted in memory for the index.
+ * miss: compute → encode → atomic write (entry.ts) → note for the index → value.
+ *
+ * Concurrent identical calls in one process share one computation (`inflight`).
+ * The first call of a function checks once whether entries of an older body or
+ * version are on disk and clears them.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BlobStore } from '@larder/store-fs';
+import type { Bookkeeper } from './bookkeeping.js';
+import { MemoryWarning, type MemoryErrorCode } from './errors.js';
+import { entryPaths, readEntry, writeEntry, type Envelope } from './entry.js';
+import { argumentsHash, functionIdentity, type FunctionIdentity } from './key.js';
+import type { CallInfo, ResolvedCacheOptions } from './options.js';
+import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
+import { callingLines, doneLine, formatArg, loadingLine } from './verbose.js';
+
+/** Any function a Memory can cache. */
+export type Cacheable = (...args: never[]) => unknown;
+
+/**
+ * What `memory.cache(fn)` returns: `fn` with a cache in front. Keeps `fn`'s
+ * parameter types; always returns a Promise of the awaited result.
+ *
+ * @example
+ * ```ts
+ * import { Memory } from '@larder/memory';
+ * const memory = new Memory('.cache');
+ * const slow = memory.cache(async function slow(n: number) { return n * 2; });
+ * await slow(21);                    // computed and stored: 42
+ * await slow(21);                    // read from .cache: 42
+ * await slow.isCached(21);           // true
+ * const { value, info } = await slow.call(21); // recomputed, entry refreshed
+ * await slow.clear();
+ * ```
+ */
+export interface CachedFunction<F extends Cacheable> {
+  (...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>;
+  /** Whether a call with these arguments would be a hit (joblib's check_call_in_cache). Does not count as a hit. */
+  isCached(...args: Parameters<F>): Promise<boolean>;
+  /** Like a call, but returns a handle on the stored result instead of the value. */
+  callAndShelve(...args: Parameters<F>): Promise<ShelvedResult<Awaited<ReturnType<F>>>>;
+  /** Always computes, overwrites the entry, and returns the value with facts about it. */
+  call(...args: Parameters<F>): Promise<{ value: Awaited<ReturnType<F>>; info: CallInfo }>;
+  /** Deletes every entry of this function (all bodies and versions). */
+  clear(): Promise<void>;
+  /** The original function. */
+  readonly fn: F;
+}
+
+/** What a cached function needs from its Memory. */
+export interface CacheContext {
+  /** Undefined for a pass-through Memory. */
+  location: { blobs: BlobStore; keeper: Bookkeeper; remove(keys: string[]): Promise<void> } | undefined;
+  /** Delivers a warning once per (scope, code). */
+  warn(scope: string, warning: MemoryWarning): void;
+  log(message: string): void;
+}
+
+interface Outcome { value: unknown; info: CallInfo }
+
+class CachedCall {
+  readonly identity: FunctionIdentity;
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private identityChecked: Promise<void> | true | undefined;
+  private readonly shelf: ShelfAccess | undefined;
+  /** `<folder>/<id>/`: entry keys are this plus the arguments hash. */
+  private readonly keyPrefix: string;
+  private readonly pathOf: ((argsHash: string) => string) | undefined;
+
+  constructor(readonly fn: Cacheable, readonly options: ResolvedCacheOptions, readonly context: CacheContext) {
+    this.identity = functionIdentity(options.name, fn.toString(), options.version);
+    const location = context.location;
+    this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
+    this.pathOf = location && entryPaths(location.blobs, this.keyPrefix.slice(0, -1));
+    this.shelf = location && { blobs: location.blobs, mmap: options.mmap, remove: (keys) => location.remove(keys), warnBad: (key, error) => this.warnBad(key, error) };
+  }
+
+  /** The plain call, kept short: a hit returns without leaving this function. */
+  invoke(args: unknown[]): Promise<unknown> {
+    if (!this.context.location) return this.compute(undefined, args).then(valueOf);
+    if (this.identityChecked !== true) return this.checkIdentity().then(() => this.invoke(args));
+    let argsHash: string;
+    try {
+      argsHash = this.argsHashOf(args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = this.inflight.get(argsHash);
+    if (running) return running.then(valueOf);
+    const entry = this.lookup(argsHash, true);
+    if (entry) return Promise.resolve(entry.value);
+    return this.compute(argsHash, args).then(valueOf);
+  }
+
+  /** A call that also returns facts about the result; `force` always computes. */
+  async invokeWithInfo(args: unknown[], force: boolean): Promise<Outcome> {
+    if (!this.context.location) return this.compute(undefined, args);
+    await this.checkIdentity();
+    const argsHash = this.argsHashOf(args);
+    if (!force) {
+      const running = this.inflight.get(argsHash);
+      if (running) return running;
+      const entry = this.lookup(argsHash, true);
+      if (entry) return { value: entry.value, info: this.infoOf(this.keyPrefix + argsHash, entry, Date.now(), true) };
+    }
+    return this.compute(argsHash, args);
+  }
+
+  async isCached(args: unknown[]): Promise<boolean> {
+    if (!this.context.location) return false;
+    await this.checkIdentity();
+    return this.lookup(this.argsHashOf(args), false) !== undefined;
+  }
+
+  async shelve(args: unknown[]): Promise<ShelvedResult<unknown>> {
+    const { value, info } = await this.invokeWithInfo(args, false);
+    if (info.stored && this.shelf) return new StoredShelvedResult(info.id, info, this.shelf);
+    return new HeldShelvedResult(info.id, info, value);
+  }
+
+  async clear(): Promise<void> {
+    const location = this.context.location;
+    if (!location) return;
+    const entries = await location.blobs.list(`${this.identity.folder}/`);
+    await location.remove(entries.map((entry) => entry.key));
+    await rm(join(location.blobs.root, this.identity.folder), { recursive: true, force: true });
+  }
+
+  private argsHashOf(args: unknown[]): string {
+    return argumentsHash(args, this.options.ignore, this.options.key);
+  }
+
+  /** Reads the entry and applies expiry and `validate`; `countHit` notes the hit for the index. */
+  private lookup(argsHash: string, countHit: boolean): Envelope | undefined {
+    const { verbose, expiresAfterMs, validate, mmap } = this.options;
+    const started = verbose >= 2 ? performance.now() : 0;
+    const entry = readEntry(this.pathOf!(argsHash), countHit ? mmap : 'r', (error) => this.warnBad(this.keyPrefix + argsHash, error));
+    if (!entry) return undefined;
+    const now = Date.now();
+    if (expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) return undefined;
+    if (validate && !validate(this.infoOf(this.keyPrefix + argsHash, entry, now, true))) return undefined;
+    if (countHit) {
+      this.context.location!.keeper.hit(this.keyPrefix + argsHash, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
+      if (verbose >= 2) this.context.log(loadingLine(this.identity.name, performance.now() - started));
+    }
+    return entry;
+  }
+
+  /** Computes, stores, and shares the computation with identical calls that arrive meanwhile. */
+  private compute(argsHash: string | undefined, args: unknown[]): Promise<Outcome> {
+    const run = this.computeAndStore(argsHash, args);
+    if (argsHash !== undefined) {
+      this.inflight.set(argsHash, run);
+      const done = () => void (this.inflight.get(argsHash) === run && this.inflight.delete(argsHash));
+      run.then(done, done);
+    }
+    return run;
+  }
+
+  private async computeAndStore(argsHash: string | undefined, args: unknown[]): Promise<Outcome> {
+    const key = argsHash === undefined ? undefined : this.keyPrefix + argsHash;
+    const { name } = this.identity;
+    const { verbose } = this.options;
+    if (verbose >= 1) this.context.log(callingLines(name, args));
+    const started = performance.now();
+    const value = await (this.fn as (...a: unknown[]) => unknown)(...args);
+    const computeMs = performance.now() - started;
+    if (verbose >= 1) this.context.log(doneLine(name, computeMs));
+    const createdMs = Date.now();
+    const argsText = args.map(formatArg).join(', ');
+    const info: CallInfo = { id: key ?? `${this.identity.folder}/uncached`, functionName: name, createdMs, computeMs, ageMs: 0, args: argsText, cached: false, stored: false };
+    const location = this.context.location;
+    if (!location || key === undefined) return { value, info };
+    location.keeper.miss(this.identity.folder, name);
+    const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, value });
+    if (typeof written !== 'number') {
+      const what = written.unsupported ? 'cannot be stored (store-fs takes plain data: objects, arrays, Map, Set, typed arrays, Date, bigint...)' : 'could not be written (disk full, read-only location or permissions?)';
+      this.warn('LARDER_NOT_STORED', `the result of ${name} ${what}; it was returned without caching. ${messageOf(written.error)}`, written.error);
+      return { value, info };
+    }
+    info.stored = true;
+    location.keeper.stored(key, { name, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
+    // With mmap the caller gets what a hit would give: the stored file, mapped.
+    if (this.options.mmap) {
+      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error) => this.warnBad(key, error));
+      if (entry) return { value: entry.value, info };
+    }
+    return { value, info };
+  }
+
+  private infoOf(key: string, entry: Envelope, now: number, cached: boolean): CallInfo {
+    return { id: key, functionName: this.identity.name, createdMs: entry.createdMs, computeMs: entry.computeMs, ageMs: now - entry.createdMs, args: entry.args, cached, stored: true };
+  }
+
+  /** Once per function: clear entries left by an older body or version of it. */
+  private checkIdentity(): Promise<void> {
+    if (this.identityChecked === true) return Promise.resolve();
+    this.identityChecked ??= this.clearStale().then(() => void (this.identityChecked = true));
+    return this.identityChecked;
+  }
+
+  private async clearStale(): Promise<void> {
+    const location = this.context.location!;
+    const { folder, id, name } = this.identity;
+    try {
+      const stale = (await location.blobs.list(`${folder}/`)).filter((entry) => entry.key.split('/')[1] !== id).map((entry) => entry.key);
+      if (stale.length === 0) return;
+      if (this.options.verbose >= 1) {
+        this.context.log(`[Memory] Function ${name} has changed since it was cached (its source or version): clearing ${stale.length} old ${stale.length === 1 ? 'entry' : 'entries'}`);
+      }
+      await location.remove(stale);
+      const staleIds = new Set(stale.map((key) => key.split('/')[1]!));
+      // The empty folders of old ids go too, so the folder shows one live version.
+      for (const staleId of staleIds) await rm(join(location.blobs.root, folder, staleId), { recursive: true, force: true });
+    } catch (error) {
+      this.warn('LARDER_INDEX', `could not check ${folder}/ for entries of an older version of ${name}: ${messageOf(error)}`, error);
+    }
+  }
+
+  private warnBad(key: string, error: unknown): void {
+    this.warn('LARDER_ENTRY_CORRUPT', `the cached result ${key} of ${this.identity.name} is corrupt or unreadable; it is treated as a miss, recomputed and overwritten. ${messageOf(error)}`, error);
+  }
+
+  private warn(code: MemoryErrorCode, message: string, cause: unknown): void {
+    this.context.warn(this.identity.folder, new MemoryWarning(code, message, { cause }));
+  }
+}
+
+const valueOf = (outcome: Outcome): unknown => outcome.value;
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Wraps `fn` (see {@link CachedFunction}). */
+export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext): CachedFunction<F> {
+  const core = new CachedCall(fn, options, context);
+  const cached = (...args: unknown[]) => core.invoke(args);
+  Object.defineProperty(cached, 'name', { value: options.name });
+  return Object.assign(cached, {
+    fn,
+    isCached: (...args: unknown[]) => core.isCached(args),
+    callAndShelve: (...args: unknown[]) => core.shelve(args),
+    call: (...args: unknown[]) => core.invokeWithInfo(args, true),
+    clear: () => core.clear(),
+  }) as unknown as CachedFunction<F>;
+}

@@ -1,0 +1,79 @@
+/**
+ * One cache entry on disk: a store-fs file holding the result together with
+ * the facts about it, so a hit is one file read (no index lookup) and a miss
+ * is one atomic write (temp file + rename, done by the BlobStore).
+ *
+ * A file that is missing is a miss. A file that is truncated, corrupt, not
+ * ours, or not an entry is a miss too, reported through `onBad` so the caller
+ * can warn; the next store overwrites it.
+ */
+import { join, sep } from 'node:path';
+import { loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+
+/** What an entry file holds. */
+export interface Envelope<T = unknown> {
+  /** Marks an entry written by @larder/memory, and its layout version. */
+  larder: 1;
+  /** Function name, for `larder ls` and verbose output. */
+  name: string;
+  /** When the result was computed (ms since epoch). */
+  createdMs: number;
+  /** How long computing it took (ms). */
+  computeMs: number;
+  /** The arguments, cut short for display. */
+  args: string;
+  value: T;
+}
+
+const EAGER: LoadOptions | undefined = undefined;
+const MAPPED: LoadOptions = { mmap: 'r' };
+
+function isEnvelope(value: unknown): value is Envelope {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as Partial<Envelope>;
+  return entry.larder === 1 && typeof entry.name === 'string' && typeof entry.createdMs === 'number' && typeof entry.computeMs === 'number' && 'value' in entry;
+}
+
+/**
+ * The file path of entries under the key prefix `folder` ('a/b'): `pathIn(name)` equals
+ * `blobs.pathOf('a/b/' + name)`, without re-validating the prefix on every hit.
+ */
+export function entryPaths(blobs: BlobStore, folder: string): (name: string) => string {
+  const suffix = blobs.pathOf('0').slice(join(blobs.root, '0').length);
+  const prefix = join(blobs.root, folder) + sep;
+  blobs.pathOf(`${folder}/0`); // validates the prefix once (throws for a bad key)
+  return (name) => prefix + name + suffix;
+}
+
+/**
+ * Reads the entry file at `path`: the envelope, or undefined for a miss. `onBad`
+ * hears about files that exist but cannot be used (never about a missing file).
+ */
+export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown) => void): Envelope | undefined {
+  let stored: unknown;
+  try {
+    stored = loadSync(path, mmap ? MAPPED : EAGER);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ENOENT') onBad(error);
+    return undefined;
+  }
+  if (isEnvelope(stored)) return stored;
+  onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`));
+  return undefined;
+}
+
+/** Why a result was not stored, for the warning. */
+export interface StoreFailure {
+  error: unknown;
+  /** True when the value itself cannot be stored (a class instance, a function...), false for I/O failures. */
+  unsupported: boolean;
+}
+
+/** Writes `entry` atomically under `key`; returns its size in bytes, or the failure. */
+export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): number | StoreFailure {
+  try {
+    return blobs.putSync(key, entry).bytes;
+  } catch (error) {
+    return { error, unsupported: error instanceof UnsupportedValueError };
+  }
+}

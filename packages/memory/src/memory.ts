@@ -1,0 +1,215 @@
+/**
+ * `Memory`: a location on disk, the cached functions filed in it, and the
+ * maintenance of it (clear, reduceSize, stats, list). The call path itself
+ * lives in cached-function.ts.
+ *
+ * Layout of a location:
+ *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
+ *   <location>/index.sqlite (+ -wal, -shm)                                  the index (hints)
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BlobStore, type BlobEntry } from '@larder/store-fs';
+import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
+import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
+import { badOption, MemoryWarning } from './errors.js';
+import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
+import { functionFolder } from './key.js';
+import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
+import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
+import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
+
+/**
+ * joblib's Memory: caches function results in `location`, keyed by the
+ * function's identity and a hash of its arguments. `new Memory()` or
+ * `new Memory(null)` is a pass-through with the same API.
+ *
+ * @example
+ * ```ts
+ * import { Memory } from '@larder/memory';
+ * await using memory = new Memory('.cache');
+ * const simulate = memory.cache(function simulate(n: number) { return new Float64Array(n).fill(1); });
+ * const a = await simulate(1e6); // computed and stored
+ * const b = await simulate(1e6); // read back from .cache
+ * ```
+ */
+export class Memory {
+  /** The folder holding the cache, or null for a pass-through. */
+  readonly location: string | null;
+  private readonly options: ResolvedMemoryOptions;
+  private readonly blobs: BlobStore | undefined;
+  private readonly keeper: Bookkeeper | undefined;
+  private readonly warned = new Set<string>();
+  private readonly folders = new Map<string, string>();
+  private readonly context: CacheContext;
+
+  constructor(location?: string | null, options?: MemoryOptions) {
+    if (location !== undefined && location !== null && (typeof location !== 'string' || location === '')) {
+      badOption('location', 'a folder path, null or undefined', location);
+    }
+    this.options = resolveMemoryOptions(options);
+    this.location = location ?? null;
+    if (location) {
+      this.blobs = new BlobStore(join(location, 'results'));
+      this.keeper = new Bookkeeper(
+        () => this.openIndex(location),
+        (warning) => this.warn('index', warning),
+        this.options.flushIntervalMs,
+        (error) => new MemoryWarning('LARDER_INDEX', `the index could not be updated; hit counts and access times of the last moments are lost (results are unaffected): ${(error as Error)?.message ?? String(error)}`, { cause: error }),
+      );
+    }
+    const blobs = this.blobs;
+    const keeper = this.keeper;
+    this.context = {
+      location: blobs && keeper ? { blobs, keeper, remove: (keys) => this.remove(keys) } : undefined,
+      warn: (scope, warning) => this.warn(scope, warning),
+      log: this.options.log,
+    };
+  }
+
+  /**
+   * Wraps `fn` with the cache. See {@link CacheOptions} for the options and
+   * {@link CachedFunction} for what comes back.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * const memory = new Memory('.cache');
+   * const add = memory.cache((a: number, b: number) => a + b, { name: 'add' });
+   * await add(1, 2); // 3
+   * ```
+   */
+  cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F> {
+    const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
+    this.folders.set(functionFolder(resolved.name), resolved.name);
+    return createCachedFunction(fn, resolved, this.context);
+  }
+
+  /** Deletes every entry and the index records of this location. */
+  async clear(): Promise<void> {
+    if (!this.blobs || !this.keeper) return;
+    this.keeper.forget();
+    await rm(this.blobs.root, { recursive: true, force: true });
+    await this.withIndex((index) => index.clear());
+  }
+
+  /**
+   * Removes least recently used entries until every given limit holds.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * await new Memory('.cache').reduceSize({ bytesLimit: '500M' });
+   * ```
+   */
+  async reduceSize(options: ReduceSizeOptions = {}): Promise<ReduceSizeResult> {
+    const limits = resolveLimits(options);
+    if (!this.blobs) return { removed: 0, freedBytes: 0 };
+    const entries = await this.list();
+    const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
+    await this.remove(remove.map((entry) => entry.key));
+    return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
+  }
+
+  /** Entries, bytes, hits, misses and compute time saved, in total and per function. */
+  async stats(): Promise<CacheStats> {
+    const entries = await this.list();
+    const folders = new Set([...this.folders.keys(), ...entries.map((e) => e.id.slice(0, e.id.indexOf('/')))]);
+    const records = await this.withIndex((index) => index.getMany<FunctionRecord>([...folders].map(functionRecordKey)));
+    const functions = new Map<string, FunctionRecord>();
+    [...folders].forEach((folder, i) => {
+      const record = records?.[i];
+      if (record) functions.set(folder, record);
+    });
+    return summarizeStats(entries, functions);
+  }
+
+  /**
+   * Every entry on disk with its size, creation, last access, compute time and hits.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * console.table(await new Memory('.cache').list());
+   * ```
+   */
+  async list(): Promise<EntrySummary[]> {
+    if (!this.blobs || !this.keeper) return [];
+    await this.keeper.flush();
+    const files = await listFiles(this.blobs);
+    const records = (await this.withIndex((index) => index.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key))))) ?? [];
+    const names = new Map(this.folders);
+    return summarizeEntries(files, records, names);
+  }
+
+  /**
+   * Deletes the entries of the function named `name` (any body or version). Returns how many were removed.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * await new Memory('.cache').clearFunction('simulate');
+   * ```
+   */
+  async clearFunction(name: string): Promise<number> {
+    if (!this.blobs) return 0;
+    const files = await listFiles(this.blobs, `${functionFolder(name)}/`);
+    await this.remove(files.map((file) => file.key));
+    return files.length;
+  }
+
+  /** Writes pending bookkeeping and closes the index. The Memory stays usable (the index reopens on demand). */
+  async close(): Promise<void> {
+    await this.keeper?.close();
+  }
+
+  /** `await using memory = new Memory(...)` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Deletes entries (files first: the files are the truth) and their index records. */
+  private async remove(keys: string[]): Promise<void> {
+    if (!this.blobs || !this.keeper || keys.length === 0) return;
+    for (const key of keys) this.keeper.forget(key);
+    const blobs = this.blobs;
+    for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).map((key) => blobs.delete(key)));
+    await this.withIndex((index) => index.deleteMany(keys.map(entryRecordKey)));
+  }
+
+  private async openIndex(location: string): Promise<IndexStore> {
+    const warn = (warning: MemoryWarning) => this.warn('index', warning);
+    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
+    await mkdir(location, { recursive: true }).catch(() => undefined); // a failure shows up as the index warning
+    return openLocationIndex(location, warn);
+  }
+
+  /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
+  private async withIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T | undefined> {
+    if (!this.keeper) return undefined;
+    try {
+      return await work(await this.keeper.index());
+    } catch (error) {
+      this.warn('index', new MemoryWarning('LARDER_INDEX', `the index failed (results are unaffected; statistics may be incomplete): ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+      return undefined;
+    }
+  }
+
+  /** Delivers a warning once per (scope, code). */
+  private warn(scope: string, warning: MemoryWarning): void {
+    const id = `${scope}\0${warning.code}`;
+    if (this.warned.has(id)) return;
+    this.warned.add(id);
+    this.options.onWarning(warning);
+  }
+}
+
+/** All entry files (under `prefix`); a location not written yet has none. */
+async function listFiles(blobs: BlobStore, prefix?: string): Promise<BlobEntry[]> {
+  try {
+    return await blobs.list(prefix);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return [];
+    throw error;
+  }
+}

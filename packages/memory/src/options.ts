@@ -1,0 +1,231 @@
+/**
+ * The options of `new Memory()` and `memory.cache()`: their types, their
+ * defaults (in one const each) and their validation, done once at the
+ * boundary so the call path only sees checked, normalised values.
+ */
+import type Keyv from 'keyv';
+import { badOption, MemoryError, type MemoryWarning } from './errors.js';
+import { parseDuration } from './units.js';
+
+/** What `validate` receives and `ShelvedResult.info` / `call()` return: facts about one cached result. */
+export interface CallInfo {
+  /** The entry's id (its key in the location): `<function>/<function id>/<arguments hash>`. */
+  id: string;
+  /** The cached function's name. */
+  functionName: string;
+  /** When the result was computed (ms since epoch). */
+  createdMs: number;
+  /** How long computing it took (ms). */
+  computeMs: number;
+  /** `Date.now() - createdMs` when this info was made. */
+  ageMs: number;
+  /** The arguments, cut short for display (joblib's `input_args`). */
+  args: string;
+  /** Whether this value came from the cache (a hit) rather than being computed now. */
+  cached: boolean;
+  /** Whether the result is in the cache now (false after a storage failure, or without a location). */
+  stored: boolean;
+}
+
+/**
+ * Options of `new Memory(location, options)`.
+ *
+ * @example
+ * ```ts
+ * import { Memory } from '@larder/memory';
+ * const memory = new Memory('.cache', { verbose: 1, mmap: 'r' });
+ * ```
+ */
+export interface MemoryOptions {
+  /**
+   * joblib's verbosity for every cached function (a function's own `verbose` wins):
+   * 0 silent; ≥ 1 prints `[Memory] Calling f...` and `f - 0.1s, 0.0min` on misses and
+   * says when a changed function's entries are cleared; ≥ 2 also prints `Loading f...` on hits.
+   * @default 0
+   */
+  verbose?: number;
+  /**
+   * Default `mmap` for every cached function: `'r'` returns large typed arrays in results
+   * as store-fs `MappedArray`s (O(1) hits, files larger than RAM).
+   * @default undefined (results are read eagerly)
+   */
+  mmap?: 'r' | undefined;
+  /**
+   * Where the index lives: a keyv instance (Redis, Postgres, ...) or a `sqlite://path` URI.
+   * @default SQLite at `<location>/index.sqlite` (WAL, busy timeout)
+   */
+  index?: Keyv | string | undefined;
+  /**
+   * Receives each warning (a corrupt entry, an unstorable result, a failing index). Each kind
+   * of warning is delivered once per cached function (once per Memory for the index).
+   * @default `process.emitWarning(warning)`
+   */
+  onWarning?: ((warning: MemoryWarning) => void) | undefined;
+  /**
+   * Receives verbose output, one call per message (which may hold several lines).
+   * @default writes the message and a newline to stderr
+   */
+  log?: ((message: string) => void) | undefined;
+  /**
+   * How long hit counts and last-access times wait in memory before they are written to the
+   * index in one batch. `Infinity` writes only on `close()`, `stats()`, `reduceSize()` and exit.
+   * @default 1000
+   */
+  flushIntervalMs?: number;
+}
+
+/**
+ * Options of `memory.cache(fn, options)`.
+ *
+ * @example
+ * ```ts
+ * import { Memory } from '@larder/memory';
+ * const memory = new Memory('.cache');
+ * const simulate = memory.cache((seed: number, log: (s: string) => void) => seed * 2, {
+ *   name: 'simulate', ignore: [1], version: 2, expiresAfter: '7d',
+ * });
+ * ```
+ */
+export interface CacheOptions<Args extends unknown[] = unknown[]> {
+  /**
+   * The name entries are filed under and verbose output shows. Anonymous functions need one.
+   * @default fn.name
+   */
+  name?: string | undefined;
+  /**
+   * Argument positions (from 0) left out of the key, e.g. a logger or a verbosity flag.
+   * @default []
+   */
+  ignore?: readonly number[] | undefined;
+  /**
+   * Derives the key from the arguments; its return value is hashed instead of the arguments.
+   * Use it for arguments `hash()` cannot take (functions) or to key on part of an argument.
+   * @default undefined (the arguments are hashed)
+   */
+  key?: ((...args: Args) => unknown) | undefined;
+  /**
+   * Bump to invalidate every entry of this function (part of the function identity).
+   * @default undefined
+   */
+  version?: string | number | undefined;
+  /**
+   * `'r'`: results come back as store-fs `load(path, { mmap: 'r' })` gives them, on a hit and on a miss alike.
+   * @default the Memory's `mmap`
+   */
+  mmap?: 'r' | undefined;
+  /**
+   * Consulted on hits only (joblib's `cache_validation_callback`): return false to recompute.
+   * @default undefined (every stored entry is valid)
+   */
+  validate?: ((info: CallInfo) => boolean) | undefined;
+  /**
+   * Entries older than this (counted from their creation) are recomputed. Milliseconds or '30m', '2h', '7d'.
+   * @default undefined (never expire)
+   */
+  expiresAfter?: number | string | undefined;
+  /**
+   * Verbosity for this function (see `MemoryOptions.verbose`).
+   * @default the Memory's `verbose`
+   */
+  verbose?: number | undefined;
+}
+
+/** The defaults of {@link MemoryOptions}. */
+export const MEMORY_DEFAULTS = {
+  verbose: 0,
+  mmap: undefined,
+  index: undefined,
+  onWarning: (warning: MemoryWarning) => process.emitWarning(warning),
+  log: (message: string) => void process.stderr.write(`${message}\n`),
+  flushIntervalMs: 1000,
+} as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
+
+/** {@link MemoryOptions} after validation. */
+export interface ResolvedMemoryOptions {
+  verbose: number;
+  mmap: 'r' | undefined;
+  index: Keyv | string | undefined;
+  onWarning: (warning: MemoryWarning) => void;
+  log: (message: string) => void;
+  flushIntervalMs: number;
+}
+
+/** {@link CacheOptions} after validation. */
+export interface ResolvedCacheOptions {
+  name: string;
+  ignore: ReadonlySet<number> | undefined;
+  key: ((...args: never[]) => unknown) | undefined;
+  version: string | number | undefined;
+  mmap: 'r' | undefined;
+  validate: ((info: CallInfo) => boolean) | undefined;
+  expiresAfterMs: number | undefined;
+  verbose: number;
+}
+
+const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
+
+function checkVerbose(value: unknown, name: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  return badOption(name, 'a non-negative integer', value);
+}
+
+function checkMmap(value: unknown, name: string): 'r' | undefined {
+  if (value === undefined || value === 'r') return value;
+  return badOption(name, "'r' or undefined", value);
+}
+
+/** Validates `new Memory()` options once. */
+export function resolveMemoryOptions(options: MemoryOptions | undefined): ResolvedMemoryOptions {
+  if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
+  const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
+  const index = o.index as unknown;
+  if (index !== undefined && typeof index !== 'string' && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
+    badOption('index', 'a keyv instance or a "sqlite://path" URI', index);
+  }
+  if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
+  if (!isFunction(o.log)) badOption('log', 'a function', o.log);
+  if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0)) badOption('flushIntervalMs', 'a non-negative number of milliseconds', o.flushIntervalMs);
+  return {
+    verbose: checkVerbose(o.verbose, 'verbose'),
+    mmap: checkMmap(o.mmap, 'mmap'),
+    index: o.index as Keyv | string | undefined,
+    onWarning: o.onWarning,
+    log: o.log,
+    flushIntervalMs: o.flushIntervalMs,
+  };
+}
+
+/** Validates `memory.cache(fn, options)` once, filling defaults from the Memory. */
+export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> | undefined, memory: ResolvedMemoryOptions): ResolvedCacheOptions {
+  if (!isFunction(fn)) badOption('memory.cache(fn): fn', 'a function', fn);
+  if (options !== undefined && (options === null || typeof options !== 'object')) badOption('memory.cache(fn, options): options', 'an object', options);
+  const o = stripUndefined(options ?? {});
+  const name = o.name ?? fn.name;
+  if (typeof name !== 'string' || name === '') {
+    throw new MemoryError('LARDER_BAD_OPTION', `memory.cache(fn) needs a name for an anonymous function: pass { name: 'myFunction' }${o.name !== undefined ? `; got name ${JSON.stringify(o.name)}` : ''}`);
+  }
+  let ignore: Set<number> | undefined;
+  if (o.ignore !== undefined) {
+    if (!Array.isArray(o.ignore) || !o.ignore.every((i) => Number.isInteger(i) && i >= 0)) badOption('ignore', 'an array of argument positions (integers from 0)', o.ignore);
+    ignore = new Set(o.ignore);
+  }
+  if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
+  if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
+  if (o.validate !== undefined && !isFunction(o.validate)) badOption('validate', 'a function (info) => boolean', o.validate);
+  return {
+    name,
+    ignore,
+    key: o.key as ResolvedCacheOptions['key'],
+    version: o.version,
+    mmap: o.mmap === undefined ? memory.mmap : checkMmap(o.mmap, 'mmap'),
+    validate: o.validate,
+    expiresAfterMs: o.expiresAfter === undefined ? undefined : parseDuration(o.expiresAfter, 'expiresAfter'),
+    verbose: o.verbose === undefined ? memory.verbose : checkVerbose(o.verbose, 'verbose'),
+  };
+}
+
+function stripUndefined<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) (out as Record<string, unknown>)[key] = value;
+  return out;
+}

@@ -1,0 +1,255 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Memory, MemoryError } from '@larder/memory';
+import { testMemory } from './helpers.js';
+
+// Test files are transformed without keepNames, so two `function f` in one file may be renamed f2:
+// tests that check names pass `name` explicitly, as bundled code should.
+describe('cache', () => {
+  it('cache: a second identical call is a hit and does not run the function', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(a: number, b: { k: number[] }) { runs++; return { sum: a + b.k.length, arr: new Float64Array([a]) }; });
+    const first = await f(1, { k: [1, 2] });
+    const second = await f(1, { k: [1, 2] });
+    expect(runs).toBe(1);
+    expect(second).toEqual(first);
+    expect(second.arr).toBeInstanceOf(Float64Array);
+    await f(2, { k: [1, 2] });
+    expect(runs).toBe(2);
+  });
+
+  it('cache: sync and async functions both work and the call returns a Promise', async () => {
+    const { memory } = testMemory();
+    const sync = memory.cache(function sync(x: number) { return x * 2; });
+    const asyncFn = memory.cache(async function asyncFn(x: number) { await new Promise((r) => setTimeout(r, 1)); return `v${x}`; });
+    const p = sync(2);
+    expect(p).toBeInstanceOf(Promise);
+    expect(await p).toBe(4);
+    expect(await sync(2)).toBe(4);
+    expect(await asyncFn(3)).toBe('v3');
+    expect(await asyncFn(3)).toBe('v3');
+  });
+
+  it('cache: exceptions are not cached', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const flaky = memory.cache(function flaky(x: number) { runs++; if (runs === 1) throw new Error('first fails'); return x; });
+    await expect(flaky(1)).rejects.toThrow('first fails');
+    expect(await flaky(1)).toBe(1);
+    expect(await flaky(1)).toBe(1);
+    expect(runs).toBe(2);
+    const rejects = memory.cache(async function rejects() { throw new TypeError('async fail'); });
+    await expect(rejects()).rejects.toThrow(TypeError);
+    expect(await rejects.isCached()).toBe(false);
+  });
+
+  it('cache: concurrent identical calls in one process share one computation', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const slow = memory.cache(async function slow(x: number) { runs++; await new Promise((r) => setTimeout(r, 30)); return x + 1; });
+    const results = await Promise.all([slow(1), slow(1), slow(1), slow(2)]);
+    expect(results).toEqual([2, 2, 2, 3]);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: a changed function body invalidates old entries (said at verbose >= 1)', async () => {
+    const location = testMemory().location;
+    const v1 = testMemory({}, location);
+    const f1 = v1.memory.cache(function f(x: number) { return x + 1; }, { name: 'f' });
+    expect(await f1(1)).toBe(2);
+    expect(await f1(2)).toBe(3);
+    const v2 = testMemory({ verbose: 1 }, location);
+    const f2 = v2.memory.cache(function f(x: number) { return x + 100; }, { name: 'f' });
+    expect(await f2(1)).toBe(101);
+    expect(v2.logs.some((l) => l === '[Memory] Function f has changed since it was cached (its source or version): clearing 2 old entries')).toBe(true);
+    const ids = readdirSync(join(location, 'results', 'f'));
+    expect(ids).toHaveLength(1);
+    const same = testMemory({}, location).memory.cache(function f(x: number) { return x + 100; }, { name: 'f' });
+    expect(await same.isCached(1)).toBe(true);
+  });
+
+  it('cache: bumping version invalidates; the same version hits', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const body = (x: number) => { runs++; return x; };
+    await memory.cache(body, { name: 'g', version: 1 })(5);
+    await memory.cache(body, { name: 'g', version: 1 })(5);
+    expect(runs).toBe(1);
+    await memory.cache(body, { name: 'g', version: '2' })(5);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: values captured by closures are not in the key (documented)', async () => {
+    const { memory } = testMemory();
+    let factor = 2;
+    const scaled = memory.cache(function scaled(x: number) { return x * factor; });
+    expect(await scaled(3)).toBe(6);
+    factor = 10;
+    expect(await scaled(3)).toBe(6);
+  });
+
+  it('cache: ignore leaves argument positions out of the key', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(x: number, log: (s: string) => void, y: number) { runs++; log('run'); return x + y; }, { ignore: [1] });
+    expect(await f(1, () => undefined, 2)).toBe(3);
+    expect(await f(1, (s) => void s, 2)).toBe(3);
+    expect(runs).toBe(1);
+    expect(await f(1, () => undefined, 3)).toBe(4);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: key derives the key from the arguments', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(config: { id: string; onProgress: () => void }) { runs++; return config.id; }, { key: (config) => config.id });
+    await f({ id: 'a', onProgress: () => undefined });
+    await f({ id: 'a', onProgress: () => 1 });
+    expect(runs).toBe(1);
+  });
+
+  it('cache: a function in the arguments is an error naming the argument', async () => {
+    const { memory } = testMemory();
+    const f = memory.cache(function f(x: number, cb: () => void) { return x + (cb ? 1 : 0); });
+    await expect(f(1, () => undefined)).rejects.toThrow(/cannot hash a function \(anonymous\) at args\[1\].*ignore/);
+  });
+
+  it('cache: trailing undefined arguments do not change the key', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(x: number, y?: number) { runs++; return x + (y ?? 0); });
+    await f(1);
+    await f(1, undefined);
+    expect(runs).toBe(1);
+  });
+
+  it('cache: anonymous functions need a name; bad options name themselves', () => {
+    const memory = new Memory(null);
+    const anonymous = [(x: number) => x][0]!;
+    expect(() => memory.cache(anonymous)).toThrow(/needs a name for an anonymous function: pass \{ name: 'myFunction' \}/);
+    expect(() => memory.cache(anonymous, { name: 'ok', ignore: [-1] })).toThrow('[larder/memory] ignore must be an array of argument positions (integers from 0), got an array of length 1');
+    expect(() => memory.cache(anonymous, { name: 'ok', expiresAfter: 'later' })).toThrow(/expiresAfter must be .* got "later"/);
+    expect(() => memory.cache(anonymous, { name: 'ok', verbose: -1 })).toThrow(/verbose must be a non-negative integer, got -1/);
+    expect(() => memory.cache(anonymous, { name: 'ok', mmap: 'w' as 'r' })).toThrow(/mmap must be 'r' or undefined, got "w"/);
+    expect(() => new Memory(42 as unknown as string)).toThrow(/location must be a folder path, null or undefined, got 42/);
+    try { memory.cache(anonymous); } catch (error) { expect((error as MemoryError).code).toBe('LARDER_BAD_OPTION'); }
+  });
+
+  it('cache: isCached reports without counting a hit; call always computes and refreshes', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(x: number) { runs++; return x * runs; }, { name: 'f' });
+    expect(await f.isCached(2)).toBe(false);
+    expect(await f(2)).toBe(2);
+    expect(await f.isCached(2)).toBe(true);
+    const { value, info } = await f.call(2);
+    expect(value).toBe(4);
+    expect(info).toMatchObject({ functionName: 'f', cached: false, stored: true });
+    expect(info.id).toMatch(/^f\/[0-9a-f]{16}\/[0-9a-f]{16}$/);
+    expect(await f(2)).toBe(4);
+    expect(runs).toBe(2);
+    expect(f.fn(3)).toBe(9);
+  });
+
+  it('cache: callAndShelve returns a handle with id, get(), clear() and info', async () => {
+    const { memory } = testMemory();
+    const f = memory.cache(function f(n: number) { return new Int32Array(n).fill(7); }, { name: 'f' });
+    const shelved = await f.callAndShelve(4);
+    expect(shelved.id).toMatch(/^f\//);
+    expect(shelved.info.cached).toBe(false);
+    expect(await shelved.get()).toEqual(new Int32Array(4).fill(7));
+    const again = await f.callAndShelve(4);
+    expect(again.info.cached).toBe(true);
+    expect(again.id).toBe(shelved.id);
+    await shelved.clear();
+    expect(await f.isCached(4)).toBe(false);
+    await expect(shelved.get()).rejects.toMatchObject({ code: 'LARDER_SHELVED_MISSING' });
+  });
+
+  it('cache: clear() of a function removes only its entries', async () => {
+    const { memory } = testMemory();
+    const f = memory.cache(function f(x: number) { return x; });
+    const g = memory.cache(function g(x: number) { return x; });
+    await f(1), await f(2), await g(1);
+    await f.clear();
+    expect(await f.isCached(1)).toBe(false);
+    expect(await f.isCached(2)).toBe(false);
+    expect(await g.isCached(1)).toBe(true);
+  });
+
+  it('cache: expiresAfter recomputes entries older than the limit', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(x: number) { runs++; return x; }, { expiresAfter: 40 });
+    await f(1);
+    await f(1);
+    expect(runs).toBe(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await f.isCached(1)).toBe(false);
+    await f(1);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: validate is consulted on hits only and false recomputes', async () => {
+    const { memory } = testMemory();
+    const seen: { cached: boolean; args: string }[] = [];
+    let accept = true;
+    let runs = 0;
+    const f = memory.cache(function f(x: number) { runs++; return x; }, { validate: (info) => { seen.push({ cached: info.cached, args: info.args }); return accept; } });
+    await f(7);
+    expect(seen).toEqual([]);
+    await f(7);
+    expect(seen).toEqual([{ cached: true, args: '7' }]);
+    accept = false;
+    await f(7);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: a pass-through Memory (null or undefined) computes every time with the same API', async () => {
+    for (const memory of [new Memory(), new Memory(null)]) {
+      let runs = 0;
+      const f = memory.cache(function f(x: number) { runs++; return x; });
+      expect(await f(1)).toBe(1);
+      expect(await f(1)).toBe(1);
+      expect(runs).toBe(2);
+      expect(await f.isCached(1)).toBe(false);
+      const shelved = await f.callAndShelve(5);
+      expect(shelved.id.length).toBeGreaterThan(0);
+      expect(await shelved.get()).toBe(5);
+      expect((await f.call(3)).value).toBe(3);
+      await f.clear();
+      await memory.clear();
+      expect(await memory.reduceSize({ itemsLimit: 0 })).toEqual({ removed: 0, freedBytes: 0 });
+      expect(await memory.stats()).toMatchObject({ entries: 0, bytes: 0, hits: 0, misses: 0 });
+      await memory.close();
+    }
+  });
+
+  it('cache: mmap "r" returns large arrays as MappedArray on a miss and on a hit alike', async () => {
+    const { memory } = testMemory();
+    const f = memory.cache(function f(n: number) { return { data: new Float64Array(n).map((_, i) => i) }; }, { mmap: 'r' });
+    const miss = await f(100_000) as unknown as { data: { length: number; at(i: number): number; constructor: { name: string } } };
+    const hit = await f(100_000) as unknown as typeof miss;
+    for (const value of [miss, hit]) {
+      expect(value.data.constructor.name).toBe('MappedArray');
+      expect(value.data.length).toBe(100_000);
+      expect(value.data.at(99_999)).toBe(99_999);
+    }
+  });
+
+  it('cache: verbose 1 prints joblib-shaped lines on a miss, verbose 2 a Loading line on a hit', async () => {
+    const { memory, logs } = testMemory({ verbose: 2 });
+    const f = memory.cache(function f(a: number, big: Float64Array) { return a + big.length; }, { name: 'f' });
+    await f(1, new Float64Array(1_000_000));
+    await f(1, new Float64Array(1_000_000));
+    expect(logs[0]).toBe(`${'_'.repeat(80)}\n[Memory] Calling f...\nf(1, Float64Array(1000000) [0, 0, 0, 0, 0, …])`);
+    expect(logs[1]).toMatch(/^_+f - \d+\.\ds, \d+\.\dmin$/);
+    expect(logs[1]).toHaveLength(80);
+    expect(logs[2]).toMatch(/^\[Memory\] +\d+\.\ds, \d+\.\dmin: Loading f\.\.\.$/);
+    const quiet = testMemory();
+    await quiet.memory.cache(function g() { return 1; })();
+    expect(quiet.logs).toEqual([]);
+  });
+});
