@@ -55,6 +55,22 @@ def median_ms(fn, runs, warmup=1):
     return statistics.median(times)
 
 
+def median_speedup(base, test, runs):
+    """Median over `runs` pairs of base time / test time, each pair run back to
+    back, so that load from other processes on a shared machine hits both
+    sides of a ratio alike instead of skewing one of them."""
+    base()
+    test()
+    ratios = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        base()
+        middle = time.perf_counter()
+        test()
+        ratios.append((middle - start) / (time.perf_counter() - middle))
+    return statistics.median(ratios)
+
+
 def doubles(megabytes, random=False):
     """A float64 array of `megabytes` MB: random doubles (for compression) or a ramp."""
     n = int(megabytes * MB) // 8
@@ -209,9 +225,7 @@ def bench_parallel(cfg, figures, notes):
 
     # ~20 ms of pure-Python work per task, calibrated on this machine.
     cpu = [delayed(spin)(int(20 * calibrate_spin())) for _ in range(cfg['cpu_tasks'])]
-    one = median_ms(lambda: Parallel(n_jobs=1)(cpu), cfg['runs_slow'], warmup=0)
-    two = median_ms(lambda: pool(cpu), cfg['runs_slow'])
-    figures['par.cpu40'] = one / two
+    figures['par.cpu40'] = median_speedup(lambda: Parallel(n_jobs=1)(cpu), lambda: pool(cpu), cfg['runs_slow'])
     notes['par.cpu40'] = f'{cfg["cpu_tasks"]} pure-Python tasks of ~20 ms, n_jobs=1 time / n_jobs=2 time'
 
     # A big argument: joblib hashes it and dumps it to a memmap in /dev/shm
@@ -227,7 +241,6 @@ def bench_parallel(cfg, figures, notes):
     rng = np.random.default_rng(1)
     a, b = rng.random((size, size)), rng.random((size, size))
     expected = a @ b
-    single = median_ms(lambda: a @ b, cfg['runs_slow'])
     blocks = [(0, size // 2), (size // 2, size)]
 
     def split():
@@ -235,7 +248,7 @@ def bench_parallel(cfg, figures, notes):
 
     if not np.allclose(split(), expected):
         raise RuntimeError('par.matmul: the row-block product differs from a @ b')
-    figures['par.matmul'] = single / median_ms(split, cfg['runs_slow'])
+    figures['par.matmul'] = median_speedup(lambda: a @ b, split, cfg['runs_slow'])
     notes['par.matmul'] = f'{size}x{size} float64 a @ b: one thread vs 2 row blocks on 2 workers (BLAS 1 thread each)'
     shutdown_pool()
 
@@ -253,11 +266,11 @@ def bench_chart_series(cfg, series):
     task size (measured single-thread work per task) on 2 workers."""
     per_ms = calibrate_spin()
     cpu = [delayed(spin)(int(20 * per_ms)) for _ in range(cfg['chart_cpu_tasks'])]
-    one = median_ms(lambda: Parallel(n_jobs=1)(cpu), cfg['runs_slow'], warmup=0)
     series['speedupByNJobs'] = [{'nJobs': 1, 'speedup': 1.0}]
     for n_jobs in (2, 4):
         pool = Parallel(n_jobs=n_jobs)
-        series['speedupByNJobs'].append({'nJobs': n_jobs, 'speedup': one / median_ms(lambda: pool(cpu), cfg['runs_slow'])})
+        speedup = median_speedup(lambda: Parallel(n_jobs=1)(cpu), lambda: pool(cpu), cfg['runs_slow'])
+        series['speedupByNJobs'].append({'nJobs': n_jobs, 'speedup': speedup})
 
     pool = Parallel(n_jobs=2, batch_size='auto')
     points = []

@@ -14,6 +14,8 @@ export interface MachineInfo {
   ramGiB: number;
   os: string;
   node: string;
+  /** 1-minute load average when the run started and when it ended: a loaded machine skews every ratio. */
+  load: { start: number; end?: number };
 }
 
 /** Everything bench/run.ts collected in one run. */
@@ -43,6 +45,7 @@ export function machineInfo(): MachineInfo {
     ramGiB: os.totalmem() / 2 ** 30,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    load: { start: os.loadavg()[0]! },
   };
 }
 
@@ -71,6 +74,8 @@ function header(report: Report): string[] {
     `| RAM | ${machine.ramGiB.toFixed(1)} GiB |`,
     `| OS | ${machine.os} |`,
     `| Node | ${machine.node} |`,
+    `| load average (1 min) | ${machine.load.start.toFixed(2)} at start, ${machine.load.end?.toFixed(2) ?? '?'} at end` +
+      `${Math.max(machine.load.start, machine.load.end ?? 0) > 0.5 ? ' (other processes were running: ratios are pessimistic)' : ''} |`,
     `| joblib | ${versions} |`,
     `| suites | ${report.suites.join(', ') || 'none'} |`,
     '',
