@@ -54,7 +54,9 @@ export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: un
   try {
     stored = loadSync(path, mmap ? MAPPED : EAGER);
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ENOENT') onBad(error);
+    const code = (error as { code?: unknown }).code;
+    // No file (or no folder on the way) is a plain miss; anything else is worth a warning.
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') onBad(error);
     return undefined;
   }
   if (isEnvelope(stored)) return stored;

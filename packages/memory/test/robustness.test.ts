@@ -1,0 +1,139 @@
+import { chmodSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { testMemory } from './helpers.js';
+
+/** The one entry file of function folder `name` in `location`. */
+function entryFile(location: string, name: string): string {
+  const folder = join(location, 'results', name);
+  const [id] = readdirSync(folder);
+  const dir = join(folder, id!);
+  const [file] = readdirSync(dir).filter((f) => f.endsWith('.larder'));
+  return join(dir, file!);
+}
+
+describe('robustness', () => {
+  for (const [damage, apply] of [
+    ['truncated', (file: string) => truncateSync(file, Math.floor(statSync(file).size / 2))],
+    ['corrupted (flipped bytes)', (file: string) => {
+      const bytes = readFileSync(file);
+      for (let i = 100; i < bytes.length; i += 7) bytes[i]! ^= 0xff;
+      writeFileSync(file, bytes);
+    }],
+    ['replaced by junk', (file: string) => writeFileSync(file, 'not a larder file at all')],
+    ['empty', (file: string) => writeFileSync(file, '')],
+  ] as const) {
+    it(`robustness: a ${damage} result file is a miss: one warning, recompute, overwrite`, async () => {
+      const { memory, warnings, location } = testMemory();
+      let runs = 0;
+      const f = memory.cache(function f(n: number) { runs++; return { values: new Float64Array(n).fill(n), label: `n=${n}` }; }, { name: 'f' });
+      await f(500);
+      apply(entryFile(location, 'f'));
+      const value = await f(500);
+      expect(value.values).toEqual(new Float64Array(500).fill(500));
+      expect(runs).toBe(2);
+      expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+      expect(warnings[0]!.message).toMatch(/^\[larder\/memory\] the cached result f\/[0-9a-f]{16}\/[0-9a-f]{16} of f is corrupt or unreadable; it is treated as a miss, recomputed and overwritten/);
+      expect(await f(500)).toEqual(value);
+      expect(runs).toBe(2);
+    });
+  }
+
+  it('robustness: a missing result file is a silent miss', async () => {
+    const { memory, warnings, location } = testMemory();
+    let runs = 0;
+    const f = memory.cache(function f(x: number) { runs++; return x; }, { name: 'f' });
+    await f(1);
+    unlinkSync(entryFile(location, 'f'));
+    expect(await f(1)).toBe(1);
+    expect(runs).toBe(2);
+    expect(warnings).toEqual([]);
+  });
+
+  it('robustness: a file that store-fs reads but is not an entry is a miss with a warning', async () => {
+    const { memory, warnings, location } = testMemory();
+    const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
+    await f(1);
+    const { BlobStore } = await import('@larder/store-fs');
+    const file = entryFile(location, 'f');
+    const key = file.slice(join(location, 'results').length + 1, -'.larder'.length);
+    new BlobStore(join(location, 'results')).putSync(key, [1, 2, 3]);
+    expect(await f(1)).toBe(1);
+    expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+  });
+
+  it('robustness: a class instance result is returned, not cached, with one warning', async () => {
+    const { memory, warnings } = testMemory();
+    class Model { constructor(readonly weights: number[]) {} predict() { return this.weights[0]; } }
+    let runs = 0;
+    const train = memory.cache(function train(n: number) { runs++; return new Model([n]); }, { name: 'train' });
+    const a = await train(1);
+    const b = await train(1);
+    expect(a).toBeInstanceOf(Model);
+    expect(b.predict()).toBe(1);
+    expect(runs).toBe(2);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.code).toBe('LARDER_NOT_STORED');
+    expect(warnings[0]!.message).toMatch(/the result of train cannot be stored .*returned without caching/);
+    expect(await train.isCached(1)).toBe(false);
+    const shelved = await train.callAndShelve(1);
+    expect(shelved.info.stored).toBe(false);
+    expect((await shelved.get()).predict()).toBe(1);
+  });
+
+  it('robustness: a read-only location returns results with one warning', async () => {
+    if (process.getuid?.() === 0) {
+      // root ignores permission bits; a file where the results folder should be makes every write fail for real.
+      const { memory, warnings, location } = testMemory();
+      writeFileSync(join(location, 'results'), 'in the way');
+      const f = memory.cache(function f(x: number) { return x * 3; }, { name: 'f' });
+      expect(await f(2)).toBe(6);
+      expect(await f(2)).toBe(6);
+      expect(warnings.map((w) => w.code)).toEqual(['LARDER_NOT_STORED']);
+      expect(warnings[0]!.message).toMatch(/could not be written \(disk full, read-only location or permissions\?\)/);
+      return;
+    }
+    const { memory, warnings, location } = testMemory();
+    chmodSync(location, 0o500);
+    try {
+      const f = memory.cache(function f(x: number) { return x * 3; }, { name: 'f' });
+      expect(await f(2)).toBe(6);
+      expect(warnings.some((w) => w.code === 'LARDER_NOT_STORED')).toBe(true);
+    } finally {
+      chmodSync(location, 0o700);
+    }
+  });
+
+  it('robustness: a corrupt index database is rebuilt with a warning, results stay', async () => {
+    const first = testMemory();
+    const f = first.memory.cache(function f(x: number) { return x + 1; }, { name: 'f' });
+    await f(1);
+    await first.memory.close();
+    for (const suffix of ['', '-wal', '-shm']) {
+      try { writeFileSync(join(first.location, `index.sqlite${suffix}`), Buffer.alloc(4096, 0x42)); } catch { /* absent */ }
+    }
+    const second = testMemory({}, first.location);
+    let runs = 0;
+    const g = second.memory.cache(function f(x: number) { runs++; return x + 1; }, { name: 'f' });
+    expect(await g(1)).toBe(2);
+    expect(runs).toBe(1); // a different body: recomputed (the next test checks hits through a corrupt index)
+    const stats = await second.memory.stats();
+    expect(stats.entries).toBe(1);
+    expect(second.warnings.map((w) => w.code)).toEqual(['LARDER_INDEX']);
+    expect(readdirSync(first.location).some((name) => name.startsWith('index.sqlite.corrupt-'))).toBe(true);
+  });
+
+  it('robustness: hits on an entry survive a corrupt index (the index is only hints)', async () => {
+    const first = testMemory();
+    const body = (x: number) => x * 5;
+    await first.memory.cache(body, { name: 'h' })(3);
+    await first.memory.close();
+    writeFileSync(join(first.location, 'index.sqlite'), Buffer.alloc(4096, 0x42));
+    const second = testMemory({}, first.location);
+    let runs = 0;
+    const h = second.memory.cache(body, { name: 'h', validate: () => { runs++; return true; } });
+    expect(await h(3)).toBe(15);
+    expect(runs).toBe(1); // validate ran: it was a hit
+    expect((await second.memory.stats()).hits).toBe(1);
+  });
+});
