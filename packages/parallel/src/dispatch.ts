@@ -117,7 +117,7 @@ export class Dispatch {
         this.#done += outcome.results.length;
         this.sink.deliver(firstIndex, outcome.results);
         this.#progress?.update(this.#done, this.input.total);
-        this.#verbose?.update(this.#done, this.input.done ? this.input.total : undefined);
+        this.#verbose?.update(this.#done, this.input.total);
         this.wake();
       },
       (error: unknown) => {

@@ -133,7 +133,8 @@ export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
   const backend = options.backend ?? DEFAULTS.backend;
   if (!['threads', 'async', 'sequential'].includes(backend)) bad('backend', "'threads', 'async' or 'sequential'", backend);
   // joblib: inside a worker, n_jobs defaults to 1 so nested calls do not oversubscribe.
-  const nJobs = options.nJobs === undefined && inWorkerThread() ? 1 : effectiveNJobs(options.nJobs ?? DEFAULTS.nJobs);
+  let nJobs = options.nJobs === undefined && inWorkerThread() ? 1 : effectiveNJobs(options.nJobs ?? DEFAULTS.nJobs);
+  if (backend === 'sequential') nJobs = 1;
   let workerInit: Call | undefined;
   if (options.workerInit !== undefined) {
     if (isTask(options.workerInit)) workerInit = { task: options.workerInit, args: [] };

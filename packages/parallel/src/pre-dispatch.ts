@@ -12,14 +12,14 @@ const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|(nJobs|n_jobs)|([-+*/()]))/y;
  * ParallelError naming the expression when it is not one.
  */
 export function evaluatePreDispatch(expression: string, nJobs: number): number {
-  const tokens = tokenize(expression);
-  let position = 0;
   const fail = (why: string): never => {
     throw new ParallelError(
       'LARDER_OPTION',
       `preDispatch must be 'all', a positive number or an arithmetic expression in nJobs such as '2*nJobs', got ${JSON.stringify(expression)} (${why})`,
     );
   };
+  const tokens = tokenize(expression);
+  let position = 0;
   const peek = (): string | undefined => tokens[position];
   const primary = (): number => {
     const token = tokens[position++];

@@ -23,7 +23,7 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
   for (let position = 0; position < args.length; position++) {
     const value = args[position];
     if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) continue;
-    const prepared = prepareValue(value, maxNbytes, copies, new Set(), () => describe(taskIndex, position, ''));
+    const prepared = prepareValue(value, maxNbytes, copies, new Set(), (path) => describe(taskIndex, position, path));
     if (prepared !== value) (out ??= [...args])[position] = prepared;
   }
   return out ?? (args as unknown[]);
@@ -33,11 +33,11 @@ function describe(taskIndex: number, position: number, path: string): string {
   return `argument ${position} of task ${taskIndex}${path ? ` (at args[${position}]${path})` : ''}`;
 }
 
-function prepareValue(value: unknown, maxNbytes: number, copies: SharedCopies, seen: Set<object>, where: () => string, path = ''): unknown {
+function prepareValue(value: unknown, maxNbytes: number, copies: SharedCopies, seen: Set<object>, where: (path: string) => string, path = ''): unknown {
   if (value === null) return value;
   const kind = typeof value;
   if (kind === 'function' || kind === 'symbol') {
-    throw unsendable(`${where()}${path ? ` at ${path}` : ''} is a ${kind}, which cannot be sent to a worker thread. Pass data, or a task handle's name, and look the function up in the task.`);
+    throw unsendable(`${where(path)} is a ${kind}, which cannot be sent to a worker thread. Pass data, or a task handle's name, and look the function up in the task.`);
   }
   if (kind !== 'object') return value;
   const object = value as object;
@@ -77,7 +77,7 @@ function prepareValue(value: unknown, maxNbytes: number, copies: SharedCopies, s
   if (CLONEABLE_OBJECTS.some((ctor) => object instanceof ctor)) return value;
   const className = (proto as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? 'unknown';
   throw unsendable(
-    `${where()}${path ? ` at ${path}` : ''} is an instance of class ${className}; structured clone would drop its prototype and methods. Send plain data (an object, arrays, typed arrays) and rebuild the instance inside the task.`,
+    `${where(path)} is an instance of class ${className}; structured clone would drop its prototype and methods. Send plain data (an object, arrays, typed arrays) and rebuild the instance inside the task.`,
   );
 }
 
@@ -101,7 +101,7 @@ function shareLarge(view: ArrayBufferView, maxNbytes: number, copies: SharedCopi
 }
 
 /** Throws LARDER_UNSENDABLE when `value` holds what cannot be posted back (a function, a class instance). */
-export function checkSendable(value: unknown, where: () => string): void {
+export function checkSendable(value: unknown, where: (path: string) => string): void {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) return;
   prepareValue(value, Infinity, new Map(), new Set(), where);
 }

@@ -38,8 +38,8 @@ export class VerboseReporter {
   }
 
   /**
-   * After each completed batch. `total` is passed once everything has been
-   * dispatched (joblib's "original iterator exhausted" case), else undefined.
+   * After each completed batch. `total` is known for arrays, and for
+   * iterables once exhausted; until then joblib's "Done N tasks" lines.
    */
   update(done: number, total: number | undefined): void {
     const elapsed = (performance.now() - this.#start) / 1000;

@@ -90,7 +90,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const transfer = new Set<ArrayBuffer>();
       for (index = 0; index < results.length; index++) {
         const value = results[index];
-        checkSendable(value, () => `the result of task ${index}`);
+        checkSendable(value, (path) => `the result${path ? ` at ${path}` : ''}`);
         collectTransferables(value, transfer);
       }
       const reply: BatchReply = { ok: true, results, durationMs };

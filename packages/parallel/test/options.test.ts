@@ -1,0 +1,90 @@
+/** Option validation, nJobs arithmetic, preDispatch expressions, and silence by default. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cpuCount, effectiveNJobs, Parallel, parallel } from '@larder/parallel';
+import { t } from './fixtures/math-tasks.js';
+
+const square = (x: number): number => x * x;
+
+describe('options', () => {
+  it('nJobs follows joblib: -1 all, -2 all but one, positive as given, 0 and fractions throw', () => {
+    expect(cpuCount()).toBeGreaterThanOrEqual(1);
+    expect(effectiveNJobs(-1)).toBe(cpuCount());
+    expect(effectiveNJobs(-2)).toBe(Math.max(1, cpuCount() - 1));
+    expect(effectiveNJobs(-100)).toBe(1);
+    expect(effectiveNJobs(7)).toBe(7);
+    expect(effectiveNJobs()).toBe(cpuCount());
+    expect(() => effectiveNJobs(0)).toThrow('[larder/parallel] nJobs must be a non-zero integer, got 0');
+    expect(() => new Parallel({ nJobs: 1.5 })).toThrow('nJobs must be a non-zero integer, got 1.5');
+  });
+
+  it('bad options name themselves and what they got', () => {
+    expect(() => new Parallel({ backend: 'processes' as 'threads' })).toThrow(`backend must be 'threads', 'async' or 'sequential', got "processes"`);
+    expect(() => new Parallel({ batchSize: 0 })).toThrow("batchSize must be 'auto' or a positive integer, got 0");
+    expect(() => new Parallel({ timeout: -5 })).toThrow('timeout must be a positive number of milliseconds, got -5');
+    expect(() => new Parallel({ maxNbytes: '1 potato' })).toThrow(`maxNbytes must be a byte count ≥ 0, a string such as '1M', or null, got "1 potato"`);
+    expect(() => new Parallel({ workerInit: square as never })).toThrow('workerInit must be a task handle from tasks()');
+  });
+
+  it('preDispatch takes all, numbers and arithmetic in nJobs, never code', async () => {
+    for (const preDispatch of ['all', 3, '2*nJobs', '3 * n_jobs + 1', '(nJobs + 1) / 2', '-(-nJobs)']) {
+      expect(await parallel(square, [1, 2, 3], { backend: 'async', nJobs: 2, preDispatch })).toEqual([1, 4, 9]);
+    }
+    expect(() => new Parallel({ preDispatch: 'process.exit()' })).toThrow(/preDispatch must be 'all'.*got "process.exit\(\)"/);
+    expect(() => new Parallel({ preDispatch: '2*nJobs)' })).toThrow(/unexpected "\)"/);
+    expect(() => new Parallel({ preDispatch: 'nJobs - nJobs' })).toThrow(/it gives 0/);
+    expect(() => new Parallel({ preDispatch: 0 })).toThrow("preDispatch must be 'all', a positive integer or an expression such as '2*nJobs', got 0");
+  });
+
+  it('a closed pool says so', async () => {
+    const pool = new Parallel({ backend: 'sequential' });
+    await pool.close();
+    await expect(pool.map(square, [1])).rejects.toThrow('[larder/parallel] this Parallel was closed; create a new one');
+  });
+});
+
+describe('output', () => {
+  const writes = { stdout: [] as string[], stderr: [] as string[] };
+  const capture = (): void => {
+    for (const name of ['stdout', 'stderr'] as const) {
+      vi.spyOn(process[name], 'write').mockImplementation((chunk: string | Uint8Array) => {
+        writes[name].push(String(chunk));
+        return true;
+      });
+    }
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+    writes.stdout.length = 0;
+    writes.stderr.length = 0;
+  });
+
+  it('nothing is printed unless verbose or progress asks', async () => {
+    capture();
+    await parallel(t.square, [1, 2, 3, 4], { nJobs: 2, progress: true });
+    await parallel(square, [1, 2, 3], { backend: 'async' });
+    expect(writes.stdout.join('') + writes.stderr.join('')).toBe('');
+  });
+
+  it("verbose prints joblib's lines on stderr below 50", async () => {
+    capture();
+    await parallel(square, Array.from({ length: 10 }, (_, i) => i), { backend: 'sequential', verbose: 10 });
+    const lines = writes.stderr.join('').trim().split('\n');
+    expect(lines[0]).toBe('[Parallel(nJobs=1)]: Using backend sequential with 1 concurrent worker.');
+    expect(lines.some((line) => /^\[Parallel\(nJobs=1\)\]: Done {1,2}\d+ out of 10 \| elapsed: \d+\.\ds remaining: \d+\.\ds$/.test(line))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^\[Parallel\(nJobs=1\)\]: Done 10 out of 10 \| elapsed: \d+\.\ds finished$/);
+    expect(writes.stdout).toEqual([]);
+  });
+
+  it('verbose 50 and above goes to stdout; fewer lines at low verbosity', async () => {
+    capture();
+    await parallel(square, Array.from({ length: 100 }, (_, i) => i), { backend: 'async', nJobs: 2, verbose: 50 });
+    expect(writes.stdout.length).toBeGreaterThan(2);
+    expect(writes.stderr).toEqual([]);
+    writes.stdout.length = 0;
+    await parallel(square, Array.from({ length: 100 }, (_, i) => i), { backend: 'async', nJobs: 2, verbose: 1 });
+    const quiet = writes.stderr.length;
+    writes.stderr.length = 0;
+    await parallel(square, Array.from({ length: 100 }, (_, i) => i), { backend: 'async', nJobs: 2, verbose: 10 });
+    expect(quiet).toBeLessThan(writes.stderr.length);
+  });
+});
