@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+/**
+ * The `larder` command: look into and tidy a cache location.
+ *
+ *   larder stats [location] [--json]
+ *   larder ls    [location] [--json]
+ *   larder prune [location] [--bytes-limit 10G] [--age-limit 30d] [--items-limit N] [--json]
+ *   larder clear [location] [--function name] [--json]
+ *
+ * `location` defaults to $LARDER_LOCATION, then the current folder. Exit
+ * codes: 0 done, 1 failed, 2 bad usage or not a larder location.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Memory } from './memory.js';
+import type { CacheStats, EntrySummary } from './stats.js';
+import { formatBytes, formatDuration } from './units.js';
+
+const USAGE = `Usage: larder <command> [location] [options]
+
+Commands:
+  stats   entries, bytes, hits, misses and compute time saved, per function
+  ls      every entry: function, size, created, last access, hits
+  prune   remove least recently used entries until the limits hold
+            --bytes-limit <size>   e.g. 500M, 10G (base 1024)
+            --age-limit <duration> e.g. 30d, 12h (by last access)
+            --items-limit <n>
+  clear   remove every entry, or only one function's with --function <name>
+
+Options:
+  --json    print JSON instead of text
+  --help    show this help
+
+location defaults to $LARDER_LOCATION, then the current folder.`;
+
+class UsageError extends Error {}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function statsText(location: string, stats: CacheStats): string {
+  const lines = [
+    `location            ${location}`,
+    `entries             ${stats.entries} (${formatBytes(stats.bytes)})`,
+    `hits / misses       ${stats.hits} / ${stats.misses}`,
+    `compute time saved  ${formatDuration(stats.computeTimeSavedMs)}`,
+  ];
+  const names = Object.keys(stats.perFunction).sort();
+  if (names.length > 0) {
+    const rows = [['function', 'entries', 'size', 'hits', 'misses', 'saved']];
+    for (const name of names) {
+      const fn = stats.perFunction[name]!;
+      rows.push([name, String(fn.entries), formatBytes(fn.bytes), String(fn.hits), String(fn.misses), formatDuration(fn.computeTimeSavedMs)]);
+    }
+    lines.push('', table(rows));
+  }
+  return lines.join('\n');
+}
+
+function lsText(entries: EntrySummary[]): string {
+  if (entries.length === 0) return 'no entries';
+  const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+  const rows = [['function', 'id', 'size', 'created', 'last access', 'hits']];
+  for (const entry of [...entries].sort((a, b) => b.lastAccessMs - a.lastAccessMs)) {
+    rows.push([entry.functionName, entry.id.slice(entry.id.indexOf('/') + 1), formatBytes(entry.bytes), when(entry.createdMs), when(entry.lastAccessMs), String(entry.hits)]);
+  }
+  return table(rows);
+}
+
+/** Runs the command line `argv` (without node and the script); returns the exit code. */
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'bytes-limit': { type: 'string' }, 'age-limit': { type: 'string' }, 'items-limit': { type: 'string' },
+        function: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, where, ...extra] = positionals;
+  if (values.help || command === undefined) return void process.stdout.write(`${USAGE}\n`), values.help ? 0 : 2;
+  if (!['stats', 'ls', 'prune', 'clear'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const location = resolve(where ?? process.env.LARDER_LOCATION ?? '.');
+  if (!existsSync(join(location, 'results')) && !existsSync(join(location, 'index.sqlite'))) {
+    throw new UsageError(`${location} is not a larder location (no results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
+  }
+  const memory = new Memory(location, { onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
+  const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : text}\n`);
+  try {
+    if (command === 'stats') {
+      const stats = await memory.stats();
+      print({ location, ...stats }, statsText(location, stats));
+    } else if (command === 'ls') {
+      const entries = await memory.list();
+      print(entries, lsText(entries));
+    } else if (command === 'prune') {
+      const itemsText = values['items-limit'];
+      const itemsLimit = itemsText === undefined ? undefined : Number(itemsText);
+      if (values['bytes-limit'] === undefined && values['age-limit'] === undefined && itemsLimit === undefined) {
+        throw new UsageError('prune needs at least one of --bytes-limit, --age-limit, --items-limit');
+      }
+      const result = await memory.reduceSize({ bytesLimit: values['bytes-limit'], ageLimit: values['age-limit'], itemsLimit });
+      print(result, `removed ${result.removed} ${result.removed === 1 ? 'entry' : 'entries'}, freed ${formatBytes(result.freedBytes)}`);
+    } else {
+      const name = values.function;
+      const removed = name === undefined ? (await memory.list()).length : await memory.clearFunction(name);
+      if (name === undefined) await memory.clear();
+      print({ removed, function: name ?? null }, `removed ${removed} ${removed === 1 ? 'entry' : 'entries'}${name === undefined ? '' : ` of ${name}`}`);
+    }
+  } finally {
+    await memory.close();
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => void (process.exitCode = code),
+  (error: unknown) => {
+    const usage = error instanceof UsageError;
+    process.stderr.write(`larder: ${(error as Error)?.message ?? String(error)}\n${usage ? "Run 'larder --help' for usage.\n" : ''}`);
+    process.exitCode = usage ? 2 : 1;
+  },
+);

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Memory } from '@larder/memory';
+import { tempDir } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** Runs the real `larder` command in a child process. */
+function larder(...args: string[]) {
+  const result = spawnSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', cli, ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let location: string;
+beforeAll(async () => {
+  location = tempDir();
+  const memory = new Memory(location);
+  const f = memory.cache(function simulate(n: number) { return new Float64Array(n); }, { name: 'simulate' });
+  const g = memory.cache(function label(n: number) { return `n=${n}`; }, { name: 'label' });
+  for (const n of [1000, 2000, 3000]) await f(n);
+  await f(1000);
+  await g(1);
+  await memory.close();
+});
+
+describe('larder CLI', () => {
+  it('cli: stats prints totals and a per-function table, or JSON', () => {
+    const text = larder('stats', location);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/entries +4 \(/);
+    expect(text.stdout).toMatch(/hits \/ misses +1 \/ 4/);
+    expect(text.stdout).toMatch(/^simulate +3 +\S+ KiB +1 +3 /m);
+    const json = JSON.parse(larder('stats', location, '--json').stdout);
+    expect(json).toMatchObject({ entries: 4, hits: 1, misses: 4, perFunction: { simulate: { entries: 3 }, label: { entries: 1 } } });
+  });
+
+  it('cli: ls lists every entry', () => {
+    const out = larder('ls', location);
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toHaveLength(5);
+    const json = JSON.parse(larder('ls', location, '--json').stdout) as { functionName: string }[];
+    expect(json.map((e) => e.functionName).sort()).toEqual(['label', 'simulate', 'simulate', 'simulate']);
+  });
+
+  it('cli: prune removes least recently used entries until the limits hold', () => {
+    const out = larder('prune', location, '--items-limit', '3', '--json');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ removed: 1 });
+    expect(larder('prune', location, '--bytes-limit', '10G', '--age-limit', '30d').stdout).toBe('removed 0 entries, freed 0 B\n');
+  });
+
+  it('cli: clear --function removes one function, clear removes all', () => {
+    expect(larder('clear', location, '--function', 'label').stdout).toBe('removed 1 entry of label\n');
+    const all = larder('clear', location, '--json');
+    expect(JSON.parse(all.stdout)).toEqual({ removed: 2, function: null });
+    expect(JSON.parse(larder('stats', location, '--json').stdout)).toMatchObject({ entries: 0 });
+  });
+
+  it('cli: bad usage exits 2 with a message; a folder that is not a location is refused', () => {
+    const unknown = larder('explode', location);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/larder: unknown command "explode"/);
+    const notLocation = larder('stats', tempDir());
+    expect(notLocation.code).toBe(2);
+    expect(notLocation.stderr).toMatch(/is not a larder location/);
+    const badLimit = larder('prune', location, '--bytes-limit', 'huge');
+    expect(badLimit.code).toBe(1);
+    expect(badLimit.stderr).toMatch(/bytesLimit must be .* got "huge"/);
+    expect(larder('prune', location).stderr).toMatch(/prune needs at least one of/);
+    expect(larder('--help').stdout).toMatch(/^Usage: larder <command>/);
+  });
+});
