@@ -41,14 +41,35 @@ function rows<P extends object>(lines: ChartLine<P>[]) {
 const PALETTE = ['#e45756', '#4c78a8', '#72b7b2', '#54a24b'];
 const REFERENCE_COLOR = '#9d9d9d';
 
-function encodingCommon(title: string, lines: ChartLine<object>[]) {
+/** Axis encoding of one field (a subset of vega-lite's position definition). */
+interface Axis {
+  field: string;
+  title: string;
+  scale?: { type: 'log' };
+  axis?: { values?: number[]; format?: string };
+}
+
+/**
+ * A line chart with points: one colour per line (reference lines grey and
+ * dashed), the legend below.
+ */
+function lineChart<P extends object>(title: string, lines: ChartLine<P>[], x: Axis, y: Axis): Promise<string> {
   let next = 0;
   const range = lines.map((line) => (line.reference ? REFERENCE_COLOR : PALETTE[next++ % PALETTE.length]!));
-  return {
-    color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom' }, scale: { domain: lines.map((line) => line.name), range } },
-    strokeDash: { field: 'reference', type: 'nominal', legend: null, scale: { domain: [false, true], range: [[1, 0], [4, 3]] } },
+  return renderSvg({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-  } as const;
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values: rows(lines) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { ...x, type: 'quantitative' },
+      y: { ...y, type: 'quantitative' },
+      color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom' }, scale: { domain: lines.map((line) => line.name), range } },
+      strokeDash: { field: 'reference', type: 'nominal', legend: null, scale: { domain: [false, true], range: [[1, 0], [4, 3]] } },
+    },
+  });
 }
 
 /**
@@ -61,21 +82,12 @@ function encodingCommon(title: string, lines: ChartLine<object>[]) {
 export async function speedupSvg(lines: ChartLine<ChartSeries['speedupByNJobs'][number]>[], cores: number): Promise<string> {
   const nJobs = [...new Set(lines.flatMap((line) => line.points.map((point) => point.nJobs)))].sort((a, b) => a - b);
   const ideal = { name: `ideal on ${cores} cores`, reference: true, points: nJobs.map((n) => ({ nJobs: n, speedup: Math.min(n, cores) })) };
-  const { color, strokeDash, title } = encodingCommon('Speedup against nJobs (CPU-bound ~20 ms tasks)', [...lines, ideal]);
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: WIDTH,
-    height: HEIGHT,
-    data: { values: rows([...lines, ideal]) },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'nJobs', type: 'quantitative', title: 'nJobs', axis: { values: nJobs, format: 'd' } },
-      y: { field: 'speedup', type: 'quantitative', title: 'speedup over nJobs = 1 (×)' },
-      color,
-      strokeDash,
-    },
-  });
+  return lineChart(
+    'Speedup against nJobs (CPU-bound ~20 ms tasks)',
+    [...lines, ideal],
+    { field: 'nJobs', title: 'nJobs', axis: { values: nJobs, format: 'd' } },
+    { field: 'speedup', title: 'speedup over nJobs = 1 (×)' },
+  );
 }
 
 /**
@@ -92,19 +104,10 @@ export async function throughputSvg(lines: ChartLine<ChartSeries['tasksPerSecond
     reference: true,
     points: [...new Set(sizes)].sort((a, b) => a - b).map((us) => ({ taskUs: us, tasksPerSecond: 2e6 / us, tasks: 0 })),
   };
-  const { color, strokeDash, title } = encodingCommon('Tasks per second against task size (2 workers)', [...lines, ideal]);
-  return renderSvg({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: WIDTH,
-    height: HEIGHT,
-    data: { values: rows([...lines, ideal]) },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'taskUs', type: 'quantitative', scale: { type: 'log' }, title: 'work per task, one thread (µs)', axis: { format: '~g' } },
-      y: { field: 'tasksPerSecond', type: 'quantitative', scale: { type: 'log' }, title: 'tasks per second', axis: { format: '~s' } },
-      color,
-      strokeDash,
-    },
-  });
+  return lineChart(
+    'Tasks per second against task size (2 workers)',
+    [...lines, ideal],
+    { field: 'taskUs', title: 'work per task, one thread (µs)', scale: { type: 'log' }, axis: { format: '~g' } },
+    { field: 'tasksPerSecond', title: 'tasks per second', scale: { type: 'log' }, axis: { format: '~s' } },
+  );
 }
