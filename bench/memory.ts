@@ -14,7 +14,7 @@ import { hash, Memory } from '@larder/memory';
 import { median, medianMs, table, type Row } from './harness.js';
 
 const MB80 = 10_000_000; // Float64 elements: 80 MB
-const SMALL_ARGS = [1, 2.5, 'abc', { a: 1, b: [1, 2, 3] }] as const;
+const SMALL_ARGS: [number, number, string, { a: number; b: number[] }] = [1, 2.5, 'abc', { a: 1, b: [1, 2, 3] }];
 
 /** The function whose entry the child process writes and this process hits: same source in both. */
 function small(a: number, b: number, c: string, d: { a: number; b: number[] }) {
