@@ -20,13 +20,20 @@ let registered = false;
  */
 async function ensureTypeScript(fromUrl) {
   if (registered) return;
-  /** @type {{ register: () => unknown } | undefined} */
-  let api;
+  (await loadTsx(fromUrl)).register();
+  registered = true;
+}
+
+/**
+ * @param {string} fromUrl
+ * @returns {Promise<{ register: () => unknown }>}
+ */
+async function loadTsx(fromUrl) {
   try {
-    api = await import('tsx/esm/api');
+    return await import('tsx/esm/api');
   } catch {
     try {
-      api = await import(createRequire(fromUrl).resolve('tsx/esm/api'));
+      return await import(createRequire(fromUrl).resolve('tsx/esm/api'));
     } catch (cause) {
       const error = new Error(
         `[larder/parallel] ${fromUrl} is TypeScript and worker threads need tsx to import it: install tsx (npm i -D tsx), or build the task module to .js`,
@@ -36,8 +43,6 @@ async function ensureTypeScript(fromUrl) {
       throw error;
     }
   }
-  api.register();
-  registered = true;
 }
 
 /** @type {Promise<(request: unknown) => Promise<unknown>> | undefined} */

@@ -1,0 +1,239 @@
+/**
+ * @larder/parallel figures, each against a baseline measured in the same run:
+ * trivial-task throughput, pool cold start, CPU-bound speedup, a 400 MB
+ * argument shared with two workers, and a row-split matrix product.
+ *
+ *   pnpm tsx bench/parallel.ts
+ */
+import { Parallel, delayed } from '@larder/parallel';
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { calibrateSpin } from './charts.js';
+import { median, medianMs, table, type Row } from './harness.js';
+import { chartTasks } from './tasks/chart-tasks.js';
+import { parallelTasks } from './tasks/parallel-tasks.js';
+
+const { addTwo, sumRange, matmulRows } = parallelTasks;
+
+async function trivial(): Promise<Row> {
+  const n = 100_000;
+  const items = Array.from({ length: n }, (_, i) => i);
+  await using pool = new Parallel({ nJobs: 2 });
+  await pool.map(addTwo, items.slice(0, 1000)); // workers up and the module loaded
+  const parallelMs = await medianMs(() => pool.map(addTwo, items), 7, 2);
+  const sequentialMs = await medianMs(() => items.map((x) => addTwo.fn(x)), 7, 2);
+  const larder = n / parallelMs / 1000;
+  const baseline = n / sequentialMs / 1000;
+  return {
+    id: 'par.trivial',
+    figure: '100 000 trivial tasks (x + 2), auto batching, 2 workers',
+    larder,
+    baseline,
+    baselineName: 'sequential JS map',
+    unit: 'M tasks/s',
+    ratio: larder / baseline,
+    goal: '≥ 3.5 M tasks/s',
+    met: larder >= 3.5,
+    note: 'warm pool, one map() per sample',
+  };
+}
+
+async function coldStart(): Promise<Row> {
+  const larder = await medianMs(async () => {
+    await using pool = new Parallel({ nJobs: 2 });
+    await pool.map(addTwo, [1]);
+  }, 5, 1);
+  const baseline = await medianMs(async () => {
+    const worker = new Worker('require("node:worker_threads").parentPort.postMessage(1)', { eval: true });
+    await new Promise((resolve) => worker.once('message', resolve));
+    await worker.terminate();
+  }, 5, 1);
+  return {
+    id: 'par.coldstart',
+    figure: 'pool cold start, 2 workers, to first result',
+    larder,
+    baseline,
+    baselineName: 'one bare Worker to first message',
+    unit: 'ms',
+    ratio: larder / baseline,
+    goal: '≤ 50 ms',
+    met: larder <= 50,
+    note: 'TypeScript task module: each worker registers tsx',
+  };
+}
+
+/**
+ * Cold start as a consumer of the published package sees it: the built
+ * dist/ and a plain .mjs task module (no tsx in the workers). Skipped when
+ * packages/parallel/dist has not been built.
+ */
+async function coldStartBuilt(): Promise<Row[]> {
+  const distUrl = new URL('../packages/parallel/dist/index.js', import.meta.url);
+  if (!existsSync(distUrl)) return [];
+  const dist = (await import(distUrl.href)) as typeof import('@larder/parallel');
+  const { addTwo: plainAddTwo } = dist.tasks(new URL('./tasks/plain-tasks.mjs', import.meta.url).href, { addTwo: (x: number) => x + 2 });
+  const larder = await medianMs(async () => {
+    await using pool = new dist.Parallel({ nJobs: 2 });
+    await pool.map(plainAddTwo, [1]);
+  }, 5, 1);
+  return [
+    {
+      id: 'par.coldstart.dist',
+      figure: 'pool cold start, 2 workers, to first result, built package',
+      larder,
+      baseline: NaN,
+      baselineName: '',
+      unit: 'ms',
+      ratio: NaN,
+      goal: '≤ 50 ms',
+      met: larder <= 50,
+      note: 'dist/ and a plain .mjs task module: no tsx in the workers',
+    },
+  ];
+}
+
+async function cpu40(): Promise<Row> {
+  const iterations = Math.round(calibrateSpin() * 20);
+  const items = Array.from({ length: 40 }, () => iterations);
+  await using one = new Parallel({ nJobs: 1 });
+  await using two = new Parallel({ nJobs: 2, batchSize: 1 });
+  await two.map(chartTasks.spin, items.slice(0, 4));
+  // Back-to-back pairs, so load from other processes skews both sides alike.
+  const ratios: number[] = [];
+  const oneTimes: number[] = [];
+  const twoTimes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const oneMs = await medianMs(() => one.map(chartTasks.spin, items), 1, 0);
+    const twoMs = await medianMs(() => two.map(chartTasks.spin, items), 1, 0);
+    oneTimes.push(oneMs);
+    twoTimes.push(twoMs);
+    ratios.push(oneMs / twoMs);
+  }
+  const ratio = median(ratios);
+  return {
+    id: 'par.cpu40',
+    figure: '40 CPU-bound tasks of ~20 ms, nJobs 2 vs 1',
+    larder: ratio,
+    baseline: NaN,
+    baselineName: 'nJobs 1 (in-process)',
+    unit: '×',
+    ratio,
+    goal: '≥ 1.9×',
+    met: ratio >= 1.9,
+    note: `nJobs 1 ${median(oneTimes).toFixed(0)} ms, nJobs 2 ${median(twoTimes).toFixed(0)} ms`,
+  };
+}
+
+async function bigArgument(): Promise<Row[]> {
+  const length = 50_000_000; // 400 MB of float64
+  const data = new Float64Array(length);
+  for (let i = 0; i < length; i += 1024) data[i] = i;
+  const half = length / 2;
+  await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+  // Workers up, and sumRange compiled by their JIT before the timed call.
+  const warm = new Float64Array(new SharedArrayBuffer(8 * 4_000_000));
+  for (let i = 0; i < 3; i++) await pool.run([delayed(sumRange)(warm, 0, 2_000_000), delayed(sumRange)(warm, 2_000_000, 4_000_000)]);
+  const inThreadMs = await medianMs(() => sumRange.fn(data, 0, half), 3, 1); // one half, as each worker reads
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+  const start = performance.now();
+  const [a, b] = await pool.run([delayed(sumRange)(data, 0, half), delayed(sumRange)(data, half, length)]);
+  const wallMs = performance.now() - start;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  if (a! + b! !== sumRange.fn(data, 0, length)) throw new Error('par.bigarg: wrong sum');
+  const overhead = wallMs - inThreadMs;
+  const growth = (peak - rssBefore) / data.byteLength;
+  // The same figure when the caller's array already lives on a SharedArrayBuffer (no copy).
+  const shared = new Float64Array(new SharedArrayBuffer(data.byteLength));
+  shared.set(data);
+  const sharedStart = performance.now();
+  await pool.run([delayed(sumRange)(shared, 0, half), delayed(sumRange)(shared, half, length)]);
+  const sharedOverhead = performance.now() - sharedStart - inThreadMs;
+  return [
+    {
+      id: 'par.bigarg',
+      figure: '400 MB Float64Array argument, 2 workers each reading half: overhead',
+      larder: overhead,
+      baseline: inThreadMs,
+      baselineName: 'reading one half in this thread',
+      unit: 'ms',
+      ratio: wallMs / inThreadMs,
+      goal: '≤ 70 ms overhead',
+      met: overhead <= 70,
+      note: `wall ${wallMs.toFixed(0)} ms; one copy into a SharedArrayBuffer, then shared`,
+    },
+    {
+      id: 'par.bigarg.shared',
+      figure: '400 MB argument already on a SharedArrayBuffer: overhead',
+      larder: sharedOverhead,
+      baseline: inThreadMs,
+      baselineName: 'reading one half in this thread',
+      unit: 'ms',
+      ratio: (sharedOverhead + inThreadMs) / inThreadMs,
+      goal: '≤ 70 ms overhead',
+      met: sharedOverhead <= 70,
+      note: 'passed as is: no copy',
+    },
+    {
+      id: 'par.bigarg.rss',
+      figure: '400 MB argument: peak RSS growth during the call',
+      larder: (peak - rssBefore) / 2 ** 20,
+      baseline: data.byteLength / 2 ** 20,
+      baselineName: 'the array',
+      unit: 'MB',
+      ratio: growth,
+      goal: '≤ 1.1× the array',
+      met: growth <= 1.1,
+    },
+  ];
+}
+
+async function matmul(): Promise<Row> {
+  const n = 1000;
+  const a = Float64Array.from({ length: n * n }, (_, i) => (i % 7) - 3);
+  const b = Float64Array.from({ length: n * n }, (_, i) => (i % 5) - 2);
+  await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+  const split = (): Promise<Float64Array[]> => pool.run([delayed(matmulRows)(a, b, n, 0, n / 2), delayed(matmulRows)(a, b, n, n / 2, n)]);
+  matmulRows.fn(a, b, n, 0, 50); // JIT warm-up on both sides
+  await pool.run([delayed(matmulRows)(a, b, n, 0, 50), delayed(matmulRows)(a, b, n, 50, 100)]);
+  const ratios: number[] = [];
+  const oneTimes: number[] = [];
+  const twoTimes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const oneMs = await medianMs(() => matmulRows.fn(a, b, n, 0, n), 1, 0);
+    const twoMs = await medianMs(split, 1, 0);
+    oneTimes.push(oneMs);
+    twoTimes.push(twoMs);
+    ratios.push(oneMs / twoMs);
+  }
+  const [top, bottom] = await split();
+  const whole = matmulRows.fn(a, b, n, 0, n);
+  if (top![7] !== whole[7] || bottom![bottom!.length - 1] !== whole[whole.length - 1]) throw new Error('par.matmul: wrong product');
+  const ratio = median(ratios);
+  return {
+    id: 'par.matmul',
+    figure: '1000×1000 matrix product, row blocks on 2 workers vs one thread',
+    larder: ratio,
+    baseline: NaN,
+    baselineName: 'same kernel, one thread',
+    unit: '×',
+    ratio,
+    goal: '≥ 1.8×',
+    met: ratio >= 1.8,
+    note: `one thread ${median(oneTimes).toFixed(0)} ms, 2 workers ${median(twoTimes).toFixed(0)} ms`,
+  };
+}
+
+/** Every @larder/parallel figure. */
+export async function run(): Promise<Row[]> {
+  // The big-argument figure goes first so earlier work does not inflate its RSS readings.
+  const big = await bigArgument();
+  return [await trivial(), await coldStart(), ...(await coldStartBuilt()), await cpu40(), ...big, await matmul()];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(table(await run()));
+}
