@@ -98,11 +98,13 @@ export async function speedupSvg(lines: ChartLine<ChartSeries['speedupByNJobs'][
  * await writeFile('bench/charts/throughput.svg', await throughputSvg([{ name: 'larder', points }]));
  */
 export async function throughputSvg(lines: ChartLine<ChartSeries['tasksPerSecondBySize'][number]>[]): Promise<string> {
+  // From 1 µs up: below that the ideal line would dwarf every measurement.
   const sizes = lines.flatMap((line) => line.points.map((point) => point.taskUs)).filter((us) => us >= 1);
   const ideal = {
     name: 'ideal on 2 cores',
     reference: true,
-    points: [...new Set(sizes)].sort((a, b) => a - b).map((us) => ({ taskUs: us, tasksPerSecond: 2e6 / us, tasks: 0 })),
+    // 2e6 / us is a straight line on log-log axes: its two ends draw it.
+    points: (sizes.length ? [Math.min(...sizes), Math.max(...sizes)] : []).map((us) => ({ taskUs: us, tasksPerSecond: 2e6 / us, tasks: 0 })),
   };
   return lineChart(
     'Tasks per second against task size (2 workers)',
