@@ -67,8 +67,9 @@ class Encoder {
   reset(): void {
     this.pos = 0;
     this.depth = 0;
-    this.ancestors.clear();
-    this.digests.clear();
+    // Clearing empty maps is not free, and most calls never fill them.
+    if (this.ancestors.size > 0) this.ancestors.clear();
+    if (this.digests.size > 0) this.digests.clear();
     this.segments.length = 0;
   }
 

@@ -117,6 +117,17 @@ describe('maintenance', () => {
     await reader.close();
   });
 
+  it('index option: a keyv instance holds the index instead of SQLite in the location', async () => {
+    const Keyv = (await import('keyv')).default;
+    const index = new Keyv();
+    const { memory, location } = testMemory({ index });
+    const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
+    await f(1), await f(1);
+    expect(await memory.stats()).toMatchObject({ entries: 1, hits: 1, misses: 1 });
+    expect(existsSync(join(location, 'index.sqlite'))).toBe(false);
+    expect([...(index.store as Map<string, unknown>).keys()].some((key) => key.includes('f/f'))).toBe(true);
+  });
+
   it('names: a function name with unsafe characters is filed under a safe folder', async () => {
     const { memory } = testMemory();
     const f = memory.cache((x: number) => x, { name: 'my fn/with:odd chars' });
