@@ -74,8 +74,9 @@ def bench_parallel(cfg, figures, notes):
     figures['par.cpu40'] = median_speedup(lambda: Parallel(n_jobs=1)(cpu), lambda: pool(cpu), cfg['runs_slow'])
     notes['par.cpu40'] = f'{cfg["cpu_tasks"]} pure-Python tasks of ~20 ms, n_jobs=1 time / n_jobs=2 time'
 
-    # A big argument: joblib hashes it and dumps it to a memmap in /dev/shm
-    # (max_nbytes='1M' default) once per call; each worker sums its half.
+    # A big argument: above max_nbytes ('1M' by default) joblib dumps it once
+    # per Parallel call to a file in /dev/shm, and the workers open it as a
+    # read-only memmap instead of unpickling a copy; each worker sums its half.
     big = doubles(cfg['bigarg_mb'])
     compute = median_ms(lambda: half_sum(big, 0), cfg['runs_slow'])
     total = median_ms(lambda: pool(delayed(half_sum)(big, part) for part in range(2)), cfg['runs_slow'])
