@@ -38,6 +38,7 @@ export class ThreadsBackend implements Backend {
       // tasks, which would stall work a task leaves behind (a cache's index
       // write, a log flush); messages are fast enough with batching.
       atomics: 'disabled',
+      execArgv: workerExecArgv(process.execArgv),
       ...(resourceLimits ? { resourceLimits } : {}),
     });
     if (workerInit) {
@@ -95,6 +96,27 @@ export class ThreadsBackend implements Backend {
 }
 
 let initCounter = 0;
+
+/**
+ * The parent's Node flags minus tsx's own (`--require …/tsx/…preflight.cjs`,
+ * `--import …/tsx/…loader.mjs`): on Node 20 their hooks do not reach worker
+ * threads, yet loading them costs each worker hundreds of ms at start. The
+ * worker registers tsx itself when a TypeScript module needs it.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]!;
+    const isPreload = /^--(?:require|import|loader|experimental-loader)$/.test(flag) || flag === '-r';
+    if (isPreload && /[/\\]tsx[/\\]/.test(execArgv[i + 1] ?? '')) {
+      i++;
+      continue;
+    }
+    if (/^--(?:require|import|loader|experimental-loader)=.*[/\\]tsx[/\\]/.test(flag)) continue;
+    out.push(flag);
+  }
+  return out;
+}
 
 function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number): Error {
   const taskIndex = firstIndex + Math.max(0, reply.failedAt);
