@@ -5,16 +5,20 @@
  *       (expiry, validate) → value; the hit is noted in memory for the index.
  * miss: compute → encode → atomic write (entry.ts) → note for the index → value.
  *
- * Concurrent identical calls in one process share one computation (`inflight`).
+ * Concurrent identical calls in one thread share one computation (`inflight`);
+ * across threads and processes, a miss first takes the entry's lease (lease.ts):
+ * the holder computes, the others wait for its entry file to appear.
  * The first call of a function checks once whether entries of an older body or
  * version are on disk and clears them.
  */
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning, type MemoryErrorCode } from './errors.js';
 import { entryPaths, readEntry, writeEntry, type Envelope } from './entry.js';
+import { breakStale, leaseState, nextDelay, tryAcquire, type Lease } from './lease.js';
 import { argumentsHash, functionIdentity, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
@@ -63,6 +67,8 @@ export interface CacheContext {
 }
 
 interface Outcome { value: unknown; info: CallInfo }
+/** A waiter's turn: the entry another caller stored meanwhile, or the right to compute (with a lease when one could be made). */
+type Turn = { entry: Envelope } | { lease: Lease | undefined };
 
 class CachedCall {
   readonly identity: FunctionIdentity;
@@ -83,7 +89,7 @@ class CachedCall {
 
   /** The plain call, kept short: a hit returns without leaving this function. */
   invoke(args: unknown[]): Promise<unknown> {
-    if (!this.context.location) return this.compute(undefined, args).then(valueOf);
+    if (!this.context.location) return this.compute(undefined, args, false).then(valueOf);
     if (this.identityChecked !== true) return this.checkIdentity().then(() => this.invoke(args));
     let argsHash: string;
     try {
@@ -95,12 +101,12 @@ class CachedCall {
     if (running) return running.then(valueOf);
     const entry = this.lookup(argsHash, true);
     if (entry) return Promise.resolve(entry.value);
-    return this.compute(argsHash, args).then(valueOf);
+    return this.compute(argsHash, args, false).then(valueOf);
   }
 
   /** A call that also returns facts about the result; `force` always computes. */
   async invokeWithInfo(args: unknown[], force: boolean): Promise<Outcome> {
-    if (!this.context.location) return this.compute(undefined, args);
+    if (!this.context.location) return this.compute(undefined, args, true);
     await this.checkIdentity();
     const argsHash = this.argsHashOf(args);
     if (!force) {
@@ -109,7 +115,7 @@ class CachedCall {
       const entry = this.lookup(argsHash, true);
       if (entry) return { value: entry.value, info: this.infoOf(this.keyPrefix + argsHash, entry, Date.now(), true) };
     }
-    return this.compute(argsHash, args);
+    return this.compute(argsHash, args, force);
   }
 
   async isCached(args: unknown[]): Promise<boolean> {
@@ -152,15 +158,55 @@ class CachedCall {
     return entry;
   }
 
-  /** Computes, stores, and shares the computation with identical calls that arrive meanwhile. */
-  private compute(argsHash: string | undefined, args: unknown[]): Promise<Outcome> {
-    const run = this.computeAndStore(argsHash, args);
+  /**
+   * Computes, stores, and shares the computation with identical calls that arrive meanwhile.
+   * A miss (not `force`) first waits its turn among other threads and processes.
+   */
+  private compute(argsHash: string | undefined, args: unknown[], force: boolean): Promise<Outcome> {
+    const run = argsHash !== undefined && !force && this.options.dedupe ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args);
     if (argsHash !== undefined) {
       this.inflight.set(argsHash, run);
       const done = () => void (this.inflight.get(argsHash) === run && this.inflight.delete(argsHash));
       run.then(done, done);
     }
     return run;
+  }
+
+  /** A miss under the entry's lease: computes if this caller gets it, else returns what the holder stored. */
+  private async computeInTurn(argsHash: string, args: unknown[]): Promise<Outcome> {
+    const turn = await this.awaitTurn(argsHash);
+    if ('entry' in turn) return { value: turn.entry.value, info: this.infoOf(this.keyPrefix + argsHash, turn.entry, Date.now(), true) };
+    try {
+      return await this.computeAndStore(argsHash, args);
+    } finally {
+      turn.lease?.release();
+    }
+  }
+
+  /**
+   * Takes the entry's lease, or waits while another thread or process holds it: polls for the
+   * entry file with backoff, and takes over a lease whose holder died or stopped renewing it.
+   */
+  private async awaitTurn(argsHash: string): Promise<Turn> {
+    const path = this.pathOf!(argsHash);
+    const { leaseMs } = this.options;
+    for (let delayMs = 0; ; ) {
+      const attempt = tryAcquire(path, leaseMs);
+      // No lease can be made here (read-only location, disk full): compute; the store will warn if it fails too.
+      if (attempt.kind === 'unavailable') return { lease: undefined };
+      if (attempt.kind === 'held') {
+        // The previous holder may have stored the result between our miss and our lease.
+        const entry = this.lookup(argsHash, true);
+        if (!entry) return { lease: attempt.lease };
+        attempt.lease.release();
+        return { entry };
+      }
+      delayMs = nextDelay(delayMs);
+      await sleep(delayMs);
+      const entry = this.lookup(argsHash, true);
+      if (entry) return { entry };
+      if (leaseState(path, leaseMs) === 'stale') breakStale(path);
+    }
   }
 
   private async computeAndStore(argsHash: string | undefined, args: unknown[]): Promise<Outcome> {

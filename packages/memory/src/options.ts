@@ -72,6 +72,22 @@ export interface MemoryOptions {
    * @default 1000
    */
   flushIntervalMs?: number;
+  /**
+   * In-flight dedup across processes and worker threads: when several of them miss the same
+   * call at once, one computes it (holding a lease file next to the entry) and the others
+   * wait for its result. `false` gives joblib's behaviour: each computes, the last write wins.
+   * Calls in one thread of one Memory always share one computation.
+   * @default true
+   */
+  dedupe?: boolean;
+  /**
+   * How long a lease lives without renewal. A holder renews it every `leaseMs / 3` while it
+   * computes; a holder whose process died on this host is replaced at once, any other
+   * (a dead worker thread, another host) once its lease is `leaseMs` old. A synchronous
+   * function that blocks its thread for longer than this may be computed twice.
+   * @default 30000
+   */
+  leaseMs?: number;
 }
 
 /**
@@ -128,6 +144,11 @@ export interface CacheOptions<Args extends unknown[] = unknown[]> {
    * @default the Memory's `verbose`
    */
   verbose?: number | undefined;
+  /**
+   * In-flight dedup across processes and threads for this function (see `MemoryOptions.dedupe`).
+   * @default the Memory's `dedupe`
+   */
+  dedupe?: boolean | undefined;
 }
 
 /** The defaults of {@link MemoryOptions}. */
@@ -138,6 +159,8 @@ export const MEMORY_DEFAULTS = {
   onWarning: (warning: MemoryWarning) => process.emitWarning(warning),
   log: (message: string) => void process.stderr.write(`${message}\n`),
   flushIntervalMs: 1000,
+  dedupe: true,
+  leaseMs: 30_000,
 } as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
 
 /** {@link MemoryOptions} after validation. */
@@ -148,6 +171,8 @@ export interface ResolvedMemoryOptions {
   onWarning: (warning: MemoryWarning) => void;
   log: (message: string) => void;
   flushIntervalMs: number;
+  dedupe: boolean;
+  leaseMs: number;
 }
 
 /** {@link CacheOptions} after validation. */
@@ -160,6 +185,8 @@ export interface ResolvedCacheOptions {
   validate: ((info: CallInfo) => boolean) | undefined;
   expiresAfterMs: number | undefined;
   verbose: number;
+  dedupe: boolean;
+  leaseMs: number;
 }
 
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
@@ -185,6 +212,8 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
   if (!isFunction(o.log)) badOption('log', 'a function', o.log);
   if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0)) badOption('flushIntervalMs', 'a non-negative number of milliseconds', o.flushIntervalMs);
+  if (typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
+  if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !Number.isFinite(o.leaseMs)) badOption('leaseMs', 'a positive number of milliseconds', o.leaseMs);
   return {
     verbose: checkVerbose(o.verbose, 'verbose'),
     mmap: checkMmap(o.mmap, 'mmap'),
@@ -192,6 +221,8 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
     onWarning: o.onWarning,
     log: o.log,
     flushIntervalMs: o.flushIntervalMs,
+    dedupe: o.dedupe,
+    leaseMs: o.leaseMs,
   };
 }
 
@@ -212,6 +243,7 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
   if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
   if (o.validate !== undefined && !isFunction(o.validate)) badOption('validate', 'a function (info) => boolean', o.validate);
+  if (o.dedupe !== undefined && typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
   return {
     name,
     ignore,
@@ -221,6 +253,8 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
     validate: o.validate,
     expiresAfterMs: o.expiresAfter === undefined ? undefined : parseDuration(o.expiresAfter, 'expiresAfter'),
     verbose: o.verbose === undefined ? memory.verbose : checkVerbose(o.verbose, 'verbose'),
+    dedupe: o.dedupe ?? memory.dedupe,
+    leaseMs: memory.leaseMs,
   };
 }
 

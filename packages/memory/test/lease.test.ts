@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { tryAcquire } from '../src/lease.js';
+import { testMemory } from './helpers.js';
+
+/** Every file under `dir`, relative. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+/** Two Memories on one location in this thread: each has its own in-thread dedup, so only the lease can join them. */
+function twoMemories(options: { dedupe?: boolean; leaseMs?: number } = {}) {
+  const first = testMemory(options);
+  const second = testMemory(options, first.location);
+  const evaluations: number[] = [];
+  const body = async (x: number) => {
+    evaluations.push(x);
+    await sleep(150);
+    return { x, squared: new Float64Array([x * x]) };
+  };
+  return { first, second, evaluations, f1: first.memory.cache(body, { name: 'slow' }), f2: second.memory.cache(body, { name: 'slow' }) };
+}
+
+/** Stores slow(x) once to learn its entry path, then removes the file (the folder stays) and forgets the evaluation. */
+async function entryPathOf(f: (x: number) => Promise<unknown>, evaluations: number[], location: string, x: number): Promise<string> {
+  const { info } = await (f as unknown as { call(x: number): Promise<{ info: { id: string } }> }).call(x);
+  const path = join(location, 'results', `${info.id}.larder`);
+  unlinkSync(path);
+  evaluations.length = 0;
+  return path;
+}
+
+describe('lease', () => {
+  it('lease: concurrent identical misses from two Memories on one location compute once; the other waits and reads the result', async () => {
+    const { f1, f2, evaluations, first, second } = twoMemories();
+    const results = await Promise.all([f1(3), f2(3), f1(3), f2(3)]);
+    expect(evaluations).toEqual([3]);
+    for (const r of results) expect(r.squared[0]).toBe(9);
+    const stats = await first.memory.stats();
+    await second.memory.close();
+    const after = await first.memory.stats();
+    expect(stats.entries).toBe(1);
+    expect(after.misses + after.hits).toBe(2); // one Memory computed, the other read what it stored (in-thread sharing aside)
+    expect(filesUnder(first.location).filter((f) => f.includes('.lease'))).toEqual([]);
+  });
+
+  it('lease: dedupe: false restores joblib behaviour: both compute', async () => {
+    const { f1, f2, evaluations } = twoMemories({ dedupe: false });
+    await Promise.all([f1(4), f2(4)]);
+    expect(evaluations).toEqual([4, 4]);
+  });
+
+  it('lease: a lease left by a process that died is taken over at once, not after leaseMs', async () => {
+    const { first, f1, evaluations } = twoMemories({ leaseMs: 60_000 });
+    const entry = await entryPathOf(f1, evaluations, first.location, 5);
+    const deadPid = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']));
+    writeFileSync(`${entry}.lease`, JSON.stringify({ host: hostname(), pid: deadPid, thread: 0, token: 'dead' }));
+    const started = Date.now();
+    expect((await f1(5)).x).toBe(5);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(evaluations).toEqual([5]);
+  });
+
+  it('lease: a lease nobody renews (a dead worker thread of a live process) expires after leaseMs', async () => {
+    const { first, f1, evaluations } = twoMemories({ leaseMs: 400 });
+    const entry = await entryPathOf(f1, evaluations, first.location, 6);
+    // Our own pid is alive, so only the age can free this lease.
+    writeFileSync(`${entry}.lease`, JSON.stringify({ host: hostname(), pid: process.pid, thread: 99, token: 'orphan' }));
+    const started = Date.now();
+    expect((await f1(6)).x).toBe(6);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(350);
+    expect(waited).toBeLessThan(5_000);
+    expect(evaluations).toEqual([6]);
+  });
+
+  it('lease: a live holder keeps renewing, so a long computation is not taken over', async () => {
+    const { first, second } = twoMemories({ leaseMs: 150 });
+    const evaluations: number[] = [];
+    const body = async (x: number) => { evaluations.push(x); await sleep(700); return x; };
+    const a = first.memory.cache(body, { name: 'long' });
+    const b = second.memory.cache(body, { name: 'long' });
+    expect(await Promise.all([a(1), sleep(50).then(() => b(1))])).toEqual([1, 1]);
+    expect(evaluations).toEqual([1]);
+  });
+
+  it('lease: when the holder throws, a waiter computes itself (exceptions are not cached)', async () => {
+    const { first, second } = twoMemories();
+    let calls = 0;
+    const body = async (x: number) => { calls++; await sleep(100); if (calls === 1) throw new Error('first attempt fails'); return x; };
+    const a = first.memory.cache(body, { name: 'flaky' });
+    const b = second.memory.cache(body, { name: 'flaky' });
+    const [ra, rb] = await Promise.allSettled([a(2), sleep(20).then(() => b(2))]);
+    expect(ra).toMatchObject({ status: 'rejected', reason: { message: 'first attempt fails' } });
+    expect(rb).toEqual({ status: 'fulfilled', value: 2 });
+    expect(calls).toBe(2);
+  });
+
+  it('lease: tryAcquire gives exactly one holder; the file is released and never listed as an entry', async () => {
+    const { memory, location } = testMemory();
+    const entry = join(location, 'results', 'f', '0123456789abcdef', 'x.larder');
+    const one = tryAcquire(entry, 1000);
+    const two = tryAcquire(entry, 1000);
+    expect([one.kind, two.kind]).toEqual(['held', 'busy']);
+    expect((await memory.list()).length).toBe(0);
+    if (one.kind === 'held') one.lease.release();
+    const again = tryAcquire(entry, 1000);
+    expect(again.kind).toBe('held');
+    if (again.kind === 'held') again.lease.release();
+  });
+});
