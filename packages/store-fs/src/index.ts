@@ -1,1 +1,7 @@
-export const probe = 'src';
+export { dump, dumpSync, type DumpInfo } from './dump.js';
+export { load, loadSync } from './load.js';
+export { MappedArray } from './mapped-array.js';
+export { FormatError, UnsupportedValueError } from './errors.js';
+export { BlobStore, type BlobEntry } from './blob-store.js';
+export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
+export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';

@@ -1,0 +1,57 @@
+/**
+ * Atomic file replacement: write a temporary file in the target's folder,
+ * then rename it over the target. rename() within one file system is atomic,
+ * so a reader (another process, a worker) sees the old complete file or the
+ * new complete one, never a partial write; a crash leaves at most a temp
+ * file, which BlobStore.list() ignores and sweeps once it is stale.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Every temporary file ends with this; nothing else store-fs writes does. */
+export const TEMP_SUFFIX = '.larder-tmp';
+
+/** `.<name>.<pid>.<random>.larder-tmp` next to the target: same folder, so rename stays atomic. */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+}
+
+/** A writer gets the open file and writes at explicit positions. */
+export type SyncWriter = (fd: number) => void;
+export type AsyncWriter = (handle: fs.promises.FileHandle) => Promise<void>;
+
+export function writeAtomicSync(target: string, write: SyncWriter, fsync: boolean): void {
+  const temp = tempPathFor(target);
+  const fd = fs.openSync(temp, 'wx');
+  let closed = false;
+  try {
+    write(fd);
+    if (fsync) fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    closed = true;
+    fs.renameSync(temp, target);
+  } catch (error) {
+    if (!closed) fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+export async function writeAtomic(target: string, write: AsyncWriter, fsync: boolean): Promise<void> {
+  const temp = tempPathFor(target);
+  const handle = await open(temp, 'wx');
+  let closed = false;
+  try {
+    await write(handle);
+    if (fsync) await handle.sync();
+    await handle.close();
+    closed = true;
+    await rename(temp, target);
+  } catch (error) {
+    if (!closed) await handle.close();
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

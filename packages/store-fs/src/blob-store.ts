@@ -1,0 +1,183 @@
+/**
+ * BlobStore: values in store-fs files under one root folder, one file per
+ * key. Keys are '/'-separated names that map to subfolders. Writes are
+ * atomic (temp file + rename in the same folder), so concurrent readers in
+ * other processes see a whole old value or a whole new one.
+ */
+import fs from 'node:fs';
+import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { TEMP_SUFFIX } from './atomic-write.js';
+import { dump, dumpSync, type DumpInfo } from './dump.js';
+import { PREFIX } from './errors.js';
+import { load, loadSync } from './load.js';
+import type { DumpOptions, LoadOptions } from './options.js';
+
+/** One stored value as `list()` reports it. */
+export interface BlobEntry {
+  key: string;
+  /** File size in bytes. */
+  bytes: number;
+  /** Last modification (the last put) in ms since the epoch. */
+  mtimeMs: number;
+}
+
+/** Every stored file ends with this. */
+export const BLOB_SUFFIX = '.larder';
+/** Temp files older than this are leftovers of a crashed writer; list() and sweep() remove them. */
+export const STALE_TEMP_MS = 15 * 60 * 1000;
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * A folder of values, one store-fs file per key.
+ *
+ * @example
+ * ```ts
+ * import { BlobStore } from '@larder/store-fs';
+ * const store = new BlobStore('/tmp/larder-blobs');
+ * await store.put('results/run-1', { loss: new Float64Array([0.3, 0.2]) });
+ * const value = await store.get<{ loss: Float64Array }>('results/run-1');
+ * console.log(value.loss, await store.list('results')); // [{ key: 'results/run-1', bytes, mtimeMs }]
+ * await store.delete('results/run-1');
+ * ```
+ */
+export class BlobStore {
+  /** The absolute root folder (created on the first put). */
+  readonly root: string;
+
+  constructor(root: string) {
+    if (typeof root !== 'string' || root === '') throw new TypeError(`${PREFIX} root must be a non-empty path, got ${String(root)}`);
+    this.root = path.resolve(root);
+  }
+
+  /** The absolute file path that holds `key`. Throws a TypeError for an invalid key. */
+  pathOf(key: string): string {
+    return path.join(this.root, ...checkKey(key)) + BLOB_SUFFIX;
+  }
+
+  /** Stores `value` under `key`, atomically replacing any previous value. */
+  async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
+    const file = this.pathOf(key);
+    try {
+      return await dump(value, file, options);
+    } catch (error) {
+      // The folder is created lazily: only a missing folder costs the extra mkdir.
+      if (!isMissing(error)) throw error;
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      return dump(value, file, options);
+    }
+  }
+
+  /** Synchronous {@link BlobStore.put}. */
+  putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
+    const file = this.pathOf(key);
+    try {
+      return dumpSync(value, file, options);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      return dumpSync(value, file, options);
+    }
+  }
+
+  /** Loads `key`. A missing key rejects with the fs error (code 'ENOENT'); a bad file with FormatError. */
+  get<T = unknown>(key: string, options?: LoadOptions): Promise<T> {
+    try {
+      return load<T>(this.pathOf(key), options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Synchronous {@link BlobStore.get}. */
+  getSync<T = unknown>(key: string, options?: LoadOptions): T {
+    return loadSync<T>(this.pathOf(key), options);
+  }
+
+  /** Whether `key` holds a value. */
+  async has(key: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(key))).isFile();
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Removes `key`; true if something was removed. A missing key is not an error. */
+  async delete(key: string): Promise<boolean> {
+    try {
+      await unlink(this.pathOf(key));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Every stored key (under the folder `prefix`, when given) with its size
+   * and time, sorted by key. Temp files are never listed; stale ones (older
+   * than 15 minutes, left by a crashed writer) are removed on the way.
+   */
+  async list(prefix?: string): Promise<BlobEntry[]> {
+    const entries: BlobEntry[] = [];
+    await this.#walk(prefix, (key, info) => entries.push({ key, bytes: info.size, mtimeMs: info.mtimeMs }), Date.now() - STALE_TEMP_MS);
+    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Removes temp files older than `olderThanMs` (default 15 minutes); returns how many. */
+  async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
+    let removed = 0;
+    await this.#walk(undefined, () => undefined, Date.now() - olderThanMs, () => removed++);
+    return removed;
+  }
+
+  async #walk(prefix: string | undefined, onBlob: (key: string, info: fs.Stats) => void, staleBefore: number, onSwept?: () => void): Promise<void> {
+    const start = prefix === undefined || prefix === '' ? [] : checkKey(prefix.replace(/\/$/, ''));
+    const folders = [start];
+    for (let parts = folders.pop(); parts !== undefined; parts = folders.pop()) {
+      const folder = path.join(this.root, ...parts);
+      let names: fs.Dirent[];
+      try {
+        names = await readdir(folder, { withFileTypes: true });
+      } catch (error) {
+        // A missing root or prefix folder simply holds nothing; so does a folder removed meanwhile.
+        if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw error;
+      }
+      for (const entry of names) {
+        if (entry.isDirectory()) {
+          folders.push([...parts, entry.name]);
+        } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+          const file = path.join(folder, entry.name);
+          const info = await lstat(file).catch(() => undefined);
+          if (info !== undefined && info.mtimeMs < staleBefore) {
+            await rm(file, { force: true });
+            onSwept?.();
+          }
+        } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
+          const name = entry.name.slice(0, -BLOB_SUFFIX.length);
+          if (!SEGMENT.test(name) || name === '.' || name === '..') continue;
+          const info = await stat(path.join(folder, entry.name)).catch(() => undefined);
+          if (info !== undefined) onBlob([...parts, name].join('/'), info);
+        }
+      }
+    }
+  }
+}
+
+function checkKey(key: string): string[] {
+  const parts = typeof key === 'string' ? key.split('/') : [];
+  if (parts.length === 0 || parts.some((part) => !SEGMENT.test(part) || part === '.' || part === '..')) {
+    throw new TypeError(
+      `${PREFIX} invalid key ${JSON.stringify(key)}: use names of [A-Za-z0-9._-] joined by '/', without '.' or '..' segments or a leading '/'`,
+    );
+  }
+  return parts;
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

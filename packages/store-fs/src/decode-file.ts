@@ -1,0 +1,56 @@
+/**
+ * The in-memory half of an eager load: header → (decompression) → manifest
+ * checksum → bounds-checked manifest → segment layout, padding and checksums
+ * → decode. Shared by load, loadSync and the compressed case of mmap loads.
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { decompressSync } from './compression.js';
+import { decode, type SegmentSource } from './decode.js';
+import { FormatError, PREFIX, withFile } from './errors.js';
+import { decodeHeader, HEADER_SIZE } from './header.js';
+import { ManifestReader } from './manifest.js';
+import type { ResolvedLoadOptions } from './options.js';
+import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifySegment } from './segments.js';
+
+/** A fresh zeroed buffer at offset 0 of its own (Shared)ArrayBuffer, so 64-byte alignment holds. */
+export function allocate(size: number, shared: boolean): Uint8Array {
+  if (size > bufferConstants.MAX_LENGTH) {
+    throw new RangeError(`${PREFIX} the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
+  }
+  return new Uint8Array(shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
+}
+
+/** Decodes a whole file held in memory. */
+export function decodeFile(file: Uint8Array, options: ResolvedLoadOptions): unknown {
+  const header = decodeHeader(file, file.length);
+  let payload = file.subarray(HEADER_SIZE);
+  if (header.compression !== 'none') {
+    payload = decompressSync(header.compression, payload, header.payloadLength);
+    if (options.shared) {
+      const shared = allocate(payload.length, true);
+      shared.set(payload);
+      payload = shared;
+    }
+  }
+  const manifest = payload.subarray(0, header.manifestLength);
+  verifyManifest(manifest, header);
+  const reader = new ManifestReader(manifest);
+  const entries = reader.segments;
+  checkSegmentLayout(entries, header);
+  checkPadding(payload, header, entries);
+  if (options.verify) {
+    for (let i = 0; i < entries.length; i++) verifySegment(segmentBytes(payload, header, entries[i]!), entries[i]!, i);
+  }
+  const source: SegmentSource = { bytes: (index) => segmentBytes(payload, header, entries[index]!) };
+  return decode(reader, source);
+}
+
+/** Anything that escapes the decoder other than a FormatError is still a bad file, reported as one. */
+export function asFormatError(error: unknown, file: string): unknown {
+  if (error instanceof FormatError) return withFile(error, file);
+  if (error instanceof RangeError && /\[larder\/store-fs\]/.test(error.message)) return error;
+  if (error instanceof RangeError || error instanceof TypeError || error instanceof SyntaxError) {
+    return new FormatError('the file could not be decoded', { file, cause: error });
+  }
+  return error;
+}

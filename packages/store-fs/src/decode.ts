@@ -1,0 +1,169 @@
+/**
+ * Manifest → value. Data only: nodes are turned into values by a fixed table
+ * of kinds, nothing from the file is ever evaluated. Two flat passes instead
+ * of recursion, so a hostile or very deep tree cannot overflow the stack:
+ * pass 1 creates every node's value (containers empty), pass 2 fills the
+ * containers by index, which is also what makes cycles and shared references
+ * come back shared.
+ */
+import { check, FormatError } from './errors.js';
+import { HOLE, Kind, KIND_COUNT, type ManifestReader, type NodeFields, type VectorRef } from './manifest.js';
+import { ELEMENT_KINDS, type TypedArrayConstructor } from './typed-arrays.js';
+
+/** How the decoder reaches segment bytes; eager, shared and mapped loads each supply one. */
+export interface SegmentSource {
+  /** The bytes of segment `index` (bounds already checked), at an offset aligned to 64. */
+  bytes(index: number): Uint8Array;
+  /** A value standing in for a typed array too large to read now (mmap mode), or undefined to read it. */
+  mapped?(index: number, type: TypedArrayConstructor): object | undefined;
+}
+
+const BIGINT_TEXT = /^-?[0-9a-f]+$/;
+
+export function decode(reader: ManifestReader, source: SegmentSource): unknown {
+  const count = reader.nodes.length;
+  const values = new Array<unknown>(count);
+  const containers: { index: number; fields: NodeFields }[] = [];
+  const text = textDecoder(reader.bytes);
+  const segmentCount = reader.segments.length;
+  const segment = (fields: NodeFields): Uint8Array => {
+    check(fields.segment < segmentCount, `a node refers to segment ${fields.segment} of ${segmentCount}`);
+    return source.bytes(fields.segment);
+  };
+
+  for (let index = 0; index < count; index++) {
+    const fields = reader.node(index);
+    check(fields.kind < KIND_COUNT, `node ${index} has unknown kind ${fields.kind}`);
+    switch (fields.kind) {
+      case Kind.Undefined: values[index] = undefined; break;
+      case Kind.Null: values[index] = null; break;
+      case Kind.False: values[index] = false; break;
+      case Kind.True: values[index] = true; break;
+      case Kind.Number: values[index] = fields.number; break;
+      case Kind.Date: values[index] = new Date(fields.number); break;
+      case Kind.String: values[index] = text(required(fields.text, index)); break;
+      case Kind.BigInt: {
+        const digits = text(required(fields.text, index));
+        check(BIGINT_TEXT.test(digits), `node ${index} is not a valid bigint`);
+        values[index] = digits.startsWith('-') ? -BigInt(`0x${digits.slice(1)}`) : BigInt(`0x${digits}`);
+        break;
+      }
+      case Kind.StringUtf16: values[index] = utf16(segment(fields)); break;
+      case Kind.ArrayBuffer: {
+        // An ArrayBuffer cannot be a view into the file's bytes, so this one kind is copied.
+        const bytes = segment(fields);
+        const copy = new ArrayBuffer(bytes.length);
+        new Uint8Array(copy).set(bytes);
+        values[index] = copy;
+        break;
+      }
+      case Kind.Buffer: {
+        const bytes = segment(fields);
+        values[index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        break;
+      }
+      case Kind.DataView: {
+        const bytes = segment(fields);
+        values[index] = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        break;
+      }
+      case Kind.TypedArray: {
+        const type = ELEMENT_KINDS[fields.element];
+        check(type !== undefined, `node ${index} has unknown element type ${fields.element}`);
+        check(fields.segment < segmentCount, `a node refers to segment ${fields.segment} of ${segmentCount}`);
+        const length = reader.segments[fields.segment]!.length;
+        check(length % type.BYTES_PER_ELEMENT === 0, `segment ${fields.segment} is not a whole number of ${type.name} elements`);
+        const mapped = source.mapped?.(fields.segment, type);
+        if (mapped !== undefined) {
+          values[index] = mapped;
+        } else {
+          const bytes = source.bytes(fields.segment);
+          values[index] = new type(bytes.buffer, bytes.byteOffset, length / type.BYTES_PER_ELEMENT);
+        }
+        break;
+      }
+      case Kind.Array: {
+        if (fields.numbers !== undefined) {
+          const items = new Array<number>(fields.numbers.length);
+          for (let i = 0; i < items.length; i++) items[i] = reader.f64(fields.numbers.start + i * 8);
+          values[index] = items;
+        } else {
+          values[index] = new Array<unknown>(required(fields.children, index).length);
+          containers.push({ index, fields });
+        }
+        break;
+      }
+      case Kind.Object: {
+        const keys = required(fields.keys, index);
+        check(keys.length === required(fields.children, index).length, `node ${index} has ${keys.length} keys for its values`);
+        values[index] = {};
+        containers.push({ index, fields });
+        break;
+      }
+      case Kind.Map:
+        check(required(fields.children, index).length % 2 === 0, `map node ${index} has an odd number of children`);
+        values[index] = new Map();
+        containers.push({ index, fields });
+        break;
+      case Kind.Set:
+        required(fields.children, index);
+        values[index] = new Set();
+        containers.push({ index, fields });
+        break;
+    }
+  }
+
+  const child = (slot: number): unknown => {
+    const at = reader.u32(slot);
+    check(at < count, `a child index ${at} is not among the ${count} nodes`);
+    return values[at];
+  };
+  for (const { index, fields } of containers) {
+    const children = fields.children!;
+    const value = values[index];
+    if (fields.kind === Kind.Array) {
+      const items = value as unknown[];
+      for (let i = 0; i < children.length; i++) {
+        const slot = children.start + i * 4;
+        if (reader.u32(slot) !== HOLE) items[i] = child(slot);
+      }
+    } else if (fields.kind === Kind.Object) {
+      const record = value as Record<string, unknown>;
+      const keys = fields.keys!;
+      for (let i = 0; i < children.length; i++) {
+        const key = text(reader.stringAt(keys.start + i * 4));
+        const member = child(children.start + i * 4);
+        // Assigning "__proto__" would set the prototype instead of an own property.
+        if (key === '__proto__') Object.defineProperty(record, key, { value: member, enumerable: true, writable: true, configurable: true });
+        else record[key] = member;
+      }
+    } else if (fields.kind === Kind.Map) {
+      const map = value as Map<unknown, unknown>;
+      for (let i = 0; i < children.length; i += 2) map.set(child(children.start + i * 4), child(children.start + i * 4 + 4));
+    } else {
+      const set = value as Set<unknown>;
+      for (let i = 0; i < children.length; i++) set.add(child(children.start + i * 4));
+    }
+  }
+  return values[reader.root];
+}
+
+function required(ref: VectorRef | undefined, index: number): VectorRef {
+  if (ref === undefined) throw new FormatError(`node ${index} lacks a field its kind needs`);
+  return ref;
+}
+
+function textDecoder(bytes: Uint8Array): (ref: VectorRef) => string {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return (ref) => buffer.toString('utf8', ref.start, ref.start + ref.length);
+}
+
+function utf16(bytes: Uint8Array): string {
+  check(bytes.length % 2 === 0, 'a UTF-16 string segment has an odd length');
+  const units = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+  let result = '';
+  for (let start = 0; start < units.length; start += 8192) {
+    result += String.fromCharCode(...units.subarray(start, start + 8192));
+  }
+  return result;
+}

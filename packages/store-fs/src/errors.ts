@@ -1,0 +1,90 @@
+/**
+ * The two error classes of store-fs. Each carries a stable `code` so callers
+ * (the cache in @larder/memory, user code) can branch without parsing text.
+ */
+
+/** Prefix of every message this package produces. */
+export const PREFIX = '[larder/store-fs]';
+
+/**
+ * Anything wrong with a file: not a larder file, truncated, corrupt (checksum
+ * mismatch, offsets outside the file), or written by a newer format version.
+ *
+ * @example
+ * ```ts
+ * import { load, FormatError } from '@larder/store-fs';
+ * try {
+ *   await load('/tmp/result.larder');
+ * } catch (error) {
+ *   if (error instanceof FormatError) console.warn('recomputing:', error.message);
+ *   else throw error;
+ * }
+ * ```
+ */
+export class FormatError extends Error {
+  /** Always `'LARDER_FORMAT'`. */
+  readonly code = 'LARDER_FORMAT' as const;
+  /** The file the problem was found in, when known. */
+  file: string | undefined;
+
+  constructor(message: string, options?: { file?: string; cause?: unknown }) {
+    const where = options?.file === undefined ? '' : ` (${options.file})`;
+    super(`${PREFIX} ${message}${where}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FormatError';
+    this.file = options?.file;
+  }
+}
+
+/**
+ * A value that store-fs cannot store (a function, a symbol, a class instance,
+ * a WeakMap, a Promise...). `path` says where it sits, e.g. `$.runs[3].model`.
+ *
+ * @example
+ * ```ts
+ * import { dumpSync, UnsupportedValueError } from '@larder/store-fs';
+ * try {
+ *   dumpSync({ runs: [{ model: () => 1 }] }, '/tmp/x.larder');
+ * } catch (error) {
+ *   if (error instanceof UnsupportedValueError) console.log(error.path); // $.runs[0].model
+ * }
+ * ```
+ */
+export class UnsupportedValueError extends Error {
+  /** Always `'LARDER_UNSUPPORTED'`. */
+  readonly code = 'LARDER_UNSUPPORTED' as const;
+  /** Where the value sits, in JavaScript accessor syntax rooted at `$`. */
+  readonly path: string;
+
+  constructor(path: string, what: string, advice: string) {
+    super(`${PREFIX} ${path} is ${what}; ${advice}`);
+    this.name = 'UnsupportedValueError';
+    this.path = path;
+  }
+}
+
+/** Names `file` in a FormatError raised below the place that knows the path. */
+export function withFile(error: unknown, file: string): unknown {
+  if (error instanceof FormatError && error.file === undefined) {
+    error.file = file;
+    error.message += ` (${file})`;
+  }
+  return error;
+}
+
+/** Throws a FormatError unless `condition` holds. Used for every bounds check. */
+export function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new FormatError(message);
+}
+
+/** A TypeError for a bad option: names the option and what it got. */
+export function badOption(name: string, expected: string, got: unknown): TypeError {
+  return new TypeError(`${PREFIX} ${name} must be ${expected}, got ${describe(got)}`);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (value !== null && typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

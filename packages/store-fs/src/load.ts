@@ -1,0 +1,72 @@
+/**
+ * load and loadSync, eager and shared: one read of the whole file into one
+ * fresh buffer (a SharedArrayBuffer with `shared`), then decodeFile. Typed
+ * arrays are views into that buffer: the 64-byte header and 64-aligned
+ * segments make every view correctly aligned, so nothing is copied.
+ */
+import fs from 'node:fs';
+import { open } from 'node:fs/promises';
+import { allocate, asFormatError, decodeFile } from './decode-file.js';
+import { readAll, readAllSync } from './io.js';
+import { loadMappedSync } from './mapped-load.js';
+import { resolveLoadOptions, type LoadOptions } from './options.js';
+
+/**
+ * Reads a file written by dump/dumpSync, synchronously. Typed arrays in the
+ * result are views into the one buffer read (no per-array copy).
+ *
+ * @example
+ * ```ts
+ * import { dumpSync, loadSync } from '@larder/store-fs';
+ * dumpSync(new Map([['a', 1n]]), '/tmp/m.larder');
+ * const map = loadSync<Map<string, bigint>>('/tmp/m.larder'); // Map { 'a' => 1n }
+ * ```
+ */
+export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
+  const resolved = resolveLoadOptions(options);
+  if (resolved.mmap) return loadMappedSync(path, resolved) as T;
+  const fd = fs.openSync(path, 'r');
+  let file: Uint8Array;
+  try {
+    file = allocate(fs.fstatSync(fd).size, resolved.shared);
+    file = file.subarray(0, readAllSync(fd, file, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    return decodeFile(file, resolved) as T;
+  } catch (error) {
+    throw asFormatError(error, path);
+  }
+}
+
+/**
+ * Reads a file written by dump/dumpSync. `{ shared: true }` puts every typed
+ * array on a SharedArrayBuffer; `{ mmap: 'r' }` opens in O(1) and returns
+ * large typed arrays as MappedArrays.
+ *
+ * @example
+ * ```ts
+ * import { dump, load } from '@larder/store-fs';
+ * await dump({ x: new Float64Array([1, 2, 3]) }, '/tmp/x.larder');
+ * const { x } = await load<{ x: Float64Array }>('/tmp/x.larder', { shared: true });
+ * console.log(x.buffer instanceof SharedArrayBuffer); // true
+ * ```
+ */
+export async function load<T = unknown>(path: string, options?: LoadOptions): Promise<T> {
+  const resolved = resolveLoadOptions(options);
+  if (resolved.mmap) return loadMappedSync(path, resolved) as T;
+  const handle = await open(path, 'r');
+  let file: Uint8Array;
+  try {
+    file = allocate((await handle.stat()).size, resolved.shared);
+    file = file.subarray(0, await readAll(handle, file, 0));
+  } finally {
+    await handle.close();
+  }
+  try {
+    return decodeFile(file, resolved) as T;
+  } catch (error) {
+    throw asFormatError(error, path);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Writing and reading the FlatBuffers manifest (schema: ../schema/manifest.fbs).
+ *
+ * Writing uses the flatbuffers runtime's Builder. Reading does not use the
+ * runtime: FlatBuffers in JavaScript has no verifier, and its accessors trust
+ * every offset. {@link ManifestReader} instead checks each table, vtable,
+ * vector and string against the manifest's bounds before touching it, so a
+ * hostile manifest is a FormatError, never an out-of-range read or a huge
+ * allocation (a vector can never claim more elements than its bytes hold).
+ */
+import { Builder } from 'flatbuffers';
+import { check } from './errors.js';
+
+/** Node kinds. Part of the format: never renumber. */
+export const Kind = {
+  Undefined: 0, Null: 1, False: 2, True: 3, Number: 4, BigInt: 5, String: 6, StringUtf16: 7, Date: 8,
+  Array: 9, Object: 10, Map: 11, Set: 12, ArrayBuffer: 13, TypedArray: 14, DataView: 15, Buffer: 16,
+} as const;
+export type KindCode = (typeof Kind)[keyof typeof Kind];
+export const KIND_COUNT = 17;
+
+/** A child index meaning "hole" in a sparse array. */
+export const HOLE = 0xffffffff;
+
+/** One node as the encoder plans it. Only the fields its kind uses are set. */
+export interface PlanNode {
+  kind: KindCode;
+  number?: number;
+  text?: string;
+  children?: number[];
+  keys?: string[];
+  numbers?: number[];
+  segment?: number;
+  element?: number;
+}
+
+/** A raw segment: offset relative to the data region, length and xxh64 of its bytes. */
+export interface SegmentEntry {
+  offset: number;
+  length: number;
+  checksum: bigint;
+}
+
+const SEGMENT_STRUCT_SIZE = 24;
+
+/** Builds the manifest bytes. */
+export function buildManifest(root: number, nodes: readonly PlanNode[], segments: readonly SegmentEntry[]): Uint8Array {
+  const builder = new Builder(256 + nodes.length * 32);
+  const nodeOffsets = new Array<number>(nodes.length);
+  for (let n = 0; n < nodes.length; n++) {
+    const node = nodes[n]!;
+    const text = node.text === undefined ? 0 : builder.createString(node.text);
+    const keys = node.keys === undefined ? 0 : offsetVector(builder, node.keys.map((key) => builder.createSharedString(key)));
+    let children = 0;
+    if (node.children !== undefined) {
+      builder.startVector(4, node.children.length, 4);
+      for (let i = node.children.length - 1; i >= 0; i--) builder.addInt32(node.children[i]!);
+      children = builder.endVector();
+    }
+    let numbers = 0;
+    if (node.numbers !== undefined) {
+      builder.startVector(8, node.numbers.length, 8);
+      for (let i = node.numbers.length - 1; i >= 0; i--) builder.addFloat64(node.numbers[i]!);
+      numbers = builder.endVector();
+    }
+    builder.startObject(8);
+    // A null default forces the field out even for 0, because -0 == 0 would drop -0.
+    if (node.number !== undefined) builder.addFieldFloat64(1, node.number, null);
+    builder.addFieldOffset(2, text, 0);
+    builder.addFieldOffset(3, children, 0);
+    builder.addFieldOffset(4, keys, 0);
+    builder.addFieldOffset(5, numbers, 0);
+    builder.addFieldInt32(6, node.segment ?? 0, 0);
+    builder.addFieldInt8(0, node.kind, 0);
+    builder.addFieldInt8(7, node.element ?? 0, 0);
+    nodeOffsets[n] = builder.endObject();
+  }
+  const nodesVector = offsetVector(builder, nodeOffsets);
+  builder.startVector(SEGMENT_STRUCT_SIZE, segments.length, 8);
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const segment = segments[i]!;
+    builder.prep(8, SEGMENT_STRUCT_SIZE);
+    builder.writeInt64(segment.checksum);
+    builder.writeInt64(BigInt(segment.length));
+    builder.writeInt64(BigInt(segment.offset));
+  }
+  const segmentsVector = builder.endVector();
+  builder.startObject(3);
+  builder.addFieldOffset(1, nodesVector, 0);
+  builder.addFieldOffset(2, segmentsVector, 0);
+  builder.addFieldInt32(0, root, 0);
+  builder.finish(builder.endObject());
+  return builder.asUint8Array();
+}
+
+function offsetVector(builder: Builder, offsets: number[]): number {
+  builder.startVector(4, offsets.length, 4);
+  for (let i = offsets.length - 1; i >= 0; i--) builder.addOffset(offsets[i]!);
+  return builder.endVector();
+}
+
+/** Where a vector's elements start in the manifest, and how many there are. */
+export interface VectorRef {
+  start: number;
+  length: number;
+}
+
+/** The fields of one node, read and bounds-checked. */
+export interface NodeFields {
+  kind: number;
+  number: number;
+  text: VectorRef | undefined;
+  children: VectorRef | undefined;
+  keys: VectorRef | undefined;
+  numbers: VectorRef | undefined;
+  segment: number;
+  element: number;
+}
+
+/** A bounds-checked reader over manifest bytes. */
+export class ManifestReader {
+  readonly bytes: Uint8Array;
+  readonly root: number;
+  readonly nodes: VectorRef;
+  readonly segments: SegmentEntry[];
+  private readonly view: DataView;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    check(bytes.length >= 8, 'the manifest is too short');
+    const table = this.table(this.u32(0), 'manifest');
+    this.root = this.scalarU32(table, 0);
+    this.nodes = this.vector(table, 1, 4) ?? { start: 0, length: 0 };
+    const segments = this.vector(table, 2, SEGMENT_STRUCT_SIZE) ?? { start: 0, length: 0 };
+    this.segments = new Array<SegmentEntry>(segments.length);
+    for (let i = 0; i < segments.length; i++) {
+      const at = segments.start + i * SEGMENT_STRUCT_SIZE;
+      this.segments[i] = { offset: this.u64(at), length: this.u64(at + 8), checksum: this.view.getBigUint64(at + 16, true) };
+    }
+    check(this.root < this.nodes.length, `the root node ${this.root} is not among the ${this.nodes.length} nodes`);
+  }
+
+  /** Reads node `index` (already checked to be < nodes.length by the caller's loop). */
+  node(index: number): NodeFields {
+    const slot = this.nodes.start + index * 4;
+    const table = this.table(slot + this.u32(slot), `node ${index}`);
+    const numberAt = this.field(table, 1, 8);
+    return {
+      kind: this.scalarU8(table, 0),
+      number: numberAt === 0 ? 0 : this.view.getFloat64(numberAt, true),
+      text: this.vector(table, 2, 1),
+      children: this.vector(table, 3, 4),
+      keys: this.vector(table, 4, 4),
+      numbers: this.vector(table, 5, 8),
+      segment: this.scalarU32(table, 6),
+      element: this.scalarU8(table, 7),
+    };
+  }
+
+  u32(at: number): number {
+    check(at >= 0 && at + 4 <= this.bytes.length, `manifest offset ${at} is outside the manifest`);
+    return this.view.getUint32(at, true);
+  }
+
+  f64(at: number): number {
+    return this.view.getFloat64(at, true);
+  }
+
+  /** The string whose offset slot is at `slot` (an element of a vector of strings). */
+  stringAt(slot: number): VectorRef {
+    return this.vectorAt(slot + this.u32(slot), 1);
+  }
+
+  private u64(at: number): number {
+    const value = this.view.getBigUint64(at, true);
+    check(value <= BigInt(Number.MAX_SAFE_INTEGER), `segment field ${value} is out of range`);
+    return Number(value);
+  }
+
+  /** Checks a table and its vtable; returns [tablePos, vtablePos, vtableSize, tableSize]. */
+  private table(at: number, what: string): TableRef {
+    check(at >= 0 && at + 4 <= this.bytes.length, `${what} table offset ${at} is outside the manifest`);
+    const vtable = at - this.view.getInt32(at, true);
+    check(vtable >= 0 && vtable + 4 <= this.bytes.length, `${what} vtable is outside the manifest`);
+    const vtableSize = this.view.getUint16(vtable, true);
+    const tableSize = this.view.getUint16(vtable + 2, true);
+    check(vtableSize >= 4 && vtableSize % 2 === 0 && vtable + vtableSize <= this.bytes.length, `${what} vtable is malformed`);
+    check(tableSize >= 4 && at + tableSize <= this.bytes.length, `${what} table runs past the manifest`);
+    return { at, vtable, vtableSize, tableSize };
+  }
+
+  /** Absolute position of field `index` with `size` bytes, or 0 when absent. */
+  private field(table: TableRef, index: number, size: number): number {
+    const slot = 4 + index * 2;
+    if (slot >= table.vtableSize) return 0;
+    const offset = this.view.getUint16(table.vtable + slot, true);
+    if (offset === 0) return 0;
+    check(offset >= 4 && offset + size <= table.tableSize, `field ${index} lies outside its table`);
+    return table.at + offset;
+  }
+
+  private scalarU8(table: TableRef, index: number): number {
+    const at = this.field(table, index, 1);
+    return at === 0 ? 0 : this.view.getUint8(at);
+  }
+
+  private scalarU32(table: TableRef, index: number): number {
+    const at = this.field(table, index, 4);
+    return at === 0 ? 0 : this.view.getUint32(at, true);
+  }
+
+  private vector(table: TableRef, index: number, elementSize: number): VectorRef | undefined {
+    const at = this.field(table, index, 4);
+    return at === 0 ? undefined : this.vectorAt(at + this.view.getUint32(at, true), elementSize);
+  }
+
+  private vectorAt(at: number, elementSize: number): VectorRef {
+    const length = this.u32(at);
+    const start = at + 4;
+    // The element count is only trusted once its bytes are known to be inside the manifest.
+    check(length * elementSize <= this.bytes.length - start, `a vector of ${length} elements runs past the manifest`);
+    return { start, length };
+  }
+}
+
+interface TableRef {
+  at: number;
+  vtable: number;
+  vtableSize: number;
+  tableSize: number;
+}
