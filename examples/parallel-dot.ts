@@ -23,6 +23,7 @@ const a = sharedMatrix(1);
 const b = sharedMatrix(2);
 console.log(`parallel-dot: A·B for two ${n}×${n} Float64 matrices (${(a.byteLength / 1e6).toFixed(1)} MB each, on SharedArrayBuffers)`);
 
+matrix.multiplyRows.fn(a, b, n, 0, 4); // let the JIT compile the kernel here too, as the workers' warm-up does for them
 const sequential = await timed(() => matrix.multiplyRows.fn(a, b, n, 0, n));
 console.log(`one thread, the same kernel: ${formatMs(sequential.ms)}`);
 
