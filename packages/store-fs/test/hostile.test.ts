@@ -1,0 +1,221 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dumpSync, FormatError, load, loadSync, MappedArray, type LoadOptions } from '@larder/store-fs';
+import { FORMAT_VERSION } from '../src/header.js';
+import { ManifestReader } from '../src/manifest.js';
+import { editHeader, editManifest, prng } from './file-surgery.js';
+import { tempDir } from './tmp-dir.js';
+
+const dir = tempDir();
+const MODES: [string, LoadOptions][] = [
+  ['eager', {}],
+  ['shared', { shared: true }],
+  ['mmap', { mmap: 'r', mmapThreshold: 0 }],
+];
+
+function sample(): unknown {
+  const shared = { tag: 'shared' };
+  return {
+    name: 'run',
+    values: [1, 2.5, -0, NaN, 10n ** 30n, 'x', null, undefined, true],
+    packed: Array.from({ length: 16 }, (_, i) => i / 3),
+    arrays: { f: new Float64Array(40).map((_, i) => i), i: Int16Array.of(-1, 2, -3), b: Buffer.from('buf') },
+    map: new Map<unknown, unknown>([['a', shared], [shared, new Set([1, 2])]]),
+    when: new Date(0),
+    s: 'lone \uD800',
+  };
+}
+
+let written = 0;
+/**
+ * Writes each case to a new file: on ext4, overwriting a file (O_TRUNC or a
+ * rename over it) forces a data flush that costs milliseconds per case.
+ */
+function write(bytes: Uint8Array): string {
+  const file = path.join(dir, `case-${written++}.larder`);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+const valid = (() => {
+  const file = path.join(dir, 'valid.larder');
+  dumpSync(sample(), file);
+  return new Uint8Array(fs.readFileSync(file));
+})();
+
+/** Loads with `options` and touches every MappedArray in full; returns the error thrown, if any. */
+function attempt(file: string, options: LoadOptions): unknown {
+  try {
+    const value = loadSync(file, options);
+    const pending: unknown[] = [value];
+    const seen = new Set<unknown>();
+    for (let item = pending.pop(); item !== undefined || pending.length > 0; item = pending.pop()) {
+      if (typeof item !== 'object' || item === null || seen.has(item)) continue;
+      seen.add(item);
+      if (item instanceof MappedArray) item.toArray();
+      else if (item instanceof Map) pending.push(...item.keys(), ...item.values());
+      else if (item instanceof Set) pending.push(...item);
+      else if (!ArrayBuffer.isView(item)) pending.push(...Object.values(item));
+    }
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+function expectFormatError(file: string, options: LoadOptions, what: string): void {
+  const error = attempt(file, options);
+  if (!(error instanceof FormatError)) {
+    throw new Error(`${what}: expected a FormatError, got ${error === undefined ? 'a successful load' : String(error)}`);
+  }
+  expect(error.code).toBe('LARDER_FORMAT');
+  expect(error.message.startsWith('[larder/store-fs] ')).toBe(true);
+}
+
+describe('hostile files', () => {
+  it.each(MODES)('every truncation of a valid file is a FormatError (%s)', (_mode, options) => {
+    for (let length = 0; length < valid.length; length++) expectFormatError(write(valid.subarray(0, length)), options, `length ${length}`);
+  });
+
+  it.each(MODES)('every prefix followed by junk is a FormatError (%s)', (_mode, options) => {
+    const random = prng(7);
+    for (let length = 0; length < valid.length; length++) {
+      // Junk that restores the original length, and junk that makes the file longer.
+      for (const total of [valid.length, valid.length + 1 + Math.floor(random() * 100)]) {
+        const bytes = new Uint8Array(total);
+        bytes.set(valid.subarray(0, length));
+        for (let i = length; i < total; i++) bytes[i] = Math.floor(random() * 256);
+        if (total === valid.length && bytes.every((byte, i) => byte === valid[i])) continue;
+        expectFormatError(write(bytes), options, `prefix ${length} + ${total - length} junk bytes`);
+      }
+    }
+  });
+
+  it('a file that is not ours, or empty, is a FormatError that says so', () => {
+    expect(() => loadSync(write(Buffer.from('{"json": true}')))).toThrow(/not a larder file/);
+    expect(() => loadSync(write(new Uint8Array(0)))).toThrow(FormatError);
+  });
+
+  it('a newer format version is a FormatError saying so', async () => {
+    const newer = valid.slice();
+    new DataView(newer.buffer).setUint16(8, FORMAT_VERSION + 1, true);
+    const file = write(newer);
+    expect(() => loadSync(file)).toThrow(`format version ${FORMAT_VERSION + 1}, newer than version ${FORMAT_VERSION}`);
+    await expect(load(file, { mmap: 'r' })).rejects.toThrow(/upgrade @larder\/store-fs/);
+  });
+
+  it('a flipped byte in a segment is a checksum FormatError by default, and loads with verify: false', () => {
+    const file = path.join(dir, 'seg.larder');
+    dumpSync(new Float64Array(64).fill(1), file);
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    bytes[bytes.length - 3]! ^= 0x10;
+    fs.writeFileSync(file, bytes);
+    expect(() => loadSync(file)).toThrow(/segment 0 checksum mismatch/);
+    expect(() => loadSync(file, { shared: true })).toThrow(/segment 0 checksum mismatch/);
+    expect(() => loadSync<MappedArray>(file, { mmap: 'r', mmapThreshold: 0 }).toArray()).toThrow(/checksum mismatch/);
+    expect(loadSync<Float64Array>(file, { verify: false }).length).toBe(64);
+  });
+
+  it('a node count claiming 2^31 nodes in a small file fails before allocating', () => {
+    const bytes = editManifest(valid, (manifest, view) => {
+      const reader = new ManifestReader(manifest);
+      view.setUint32(reader.nodes.start - 4, 2 ** 31, true);
+    });
+    for (const [, options] of MODES) expect(() => loadSync(write(bytes), options)).toThrow(/a vector of 2147483648 elements runs past the manifest/);
+  });
+
+  it('a segment pointing outside the file is a FormatError', () => {
+    const bytes = editManifest(valid, (manifest, view) => {
+      const reader = new ManifestReader(manifest);
+      const segmentsAt = findSegmentTable(manifest, reader);
+      view.setBigUint64(segmentsAt + 8, 2n ** 40n, true); // length of segment 0
+    });
+    for (const [, options] of MODES) expect(() => loadSync(write(bytes), options)).toThrow(FormatError);
+  });
+
+  it('a compressed payload claiming a huge size fails without a huge allocation', () => {
+    const file = path.join(dir, 'gz.larder');
+    dumpSync(sample(), file, { compress: 'gzip' });
+    const bytes = editHeader(new Uint8Array(fs.readFileSync(file)), { payloadLength: 2 ** 40 });
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => loadSync(write(bytes))).toThrow(FormatError);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('fuzz: thousands of seeded mutations either load or throw FormatError, in every mode', () => {
+    const random = prng(20240601);
+    const bases = [valid, compressed('gzip'), compressed('brotli'), plainArray()];
+    const counts = { loaded: 0, formatError: 0 };
+    const MUTATIONS = 1500;
+    for (let n = 0; n < MUTATIONS; n++) {
+      const base = bases[n % bases.length]!;
+      const bytes = mutate(base, random);
+      const file = write(bytes);
+      for (const [mode, options] of MODES) {
+        const error = attempt(file, options);
+        if (error === undefined) counts.loaded++;
+        else if (error instanceof FormatError) counts.formatError++;
+        else throw new Error(`mutation ${n} (${mode}) threw ${String(error)}`, { cause: error });
+      }
+    }
+    expect(counts.loaded + counts.formatError).toBe(MUTATIONS * MODES.length);
+    // The mutations must reach past the checksums into the structural checks, and some must survive.
+    expect(counts.loaded).toBeGreaterThan(50);
+    expect(counts.formatError).toBeGreaterThan(MUTATIONS);
+  });
+});
+
+function compressed(method: 'gzip' | 'brotli'): Uint8Array {
+  const file = path.join(dir, `${method}.larder`);
+  dumpSync(sample(), file, { compress: method });
+  return new Uint8Array(fs.readFileSync(file));
+}
+
+function plainArray(): Uint8Array {
+  const file = path.join(dir, 'plain.larder');
+  dumpSync([Float32Array.of(1, 2, 3), { k: 'v' }, [[[]]]], file);
+  return new Uint8Array(fs.readFileSync(file));
+}
+
+/** The segment struct vector's start: the manifest table's third field. */
+function findSegmentTable(manifest: Uint8Array, reader: ManifestReader): number {
+  const view = new DataView(manifest.buffer, manifest.byteOffset, manifest.byteLength);
+  const table = view.getUint32(0, true);
+  const vtable = table - view.getInt32(table, true);
+  const field = table + view.getUint16(vtable + 8, true);
+  const start = field + view.getUint32(field, true) + 4;
+  expect(view.getUint32(start - 4, true)).toBe(reader.segments.length);
+  return start;
+}
+
+const HUGE = [0xffffffff, 0x7fffffff, 0x80000000, 0x10000, 0xfffffff0];
+
+/** One random mutation; most re-seal the checksums so the structural checks are what is tested. */
+function mutate(base: Uint8Array, random: () => number): Uint8Array {
+  const pick = (n: number): number => Math.floor(random() * n);
+  const kind = pick(6);
+  if (kind === 0) return base.subarray(0, pick(base.length));
+  if (kind === 1) {
+    const bytes = base.slice();
+    for (let i = 0, flips = 1 + pick(4); i < flips; i++) bytes[pick(bytes.length)]! ^= 1 << pick(8);
+    return bytes;
+  }
+  const uncompressed = new DataView(base.buffer, base.byteOffset).getUint8(10) === 0;
+  if (!uncompressed) return base.map((byte, i) => (i >= 64 && random() < 0.01 ? pick(256) : byte));
+  // Re-sealed manifest edits: the checksums pass, so only the bounds checks stand in the way.
+  return editManifest(base, (manifest, view) => {
+    if (kind === 2) {
+      for (let i = 0, flips = 1 + pick(3); i < flips; i++) manifest[pick(manifest.length)]! ^= 1 << pick(8);
+    } else if (kind === 3) {
+      const at = pick(Math.max(1, manifest.length - 4)) & ~3;
+      view.setUint32(at, HUGE[pick(HUGE.length)]!, true);
+    } else if (kind === 4) {
+      const at = pick(Math.max(1, manifest.length - 4));
+      view.setUint32(at, pick(manifest.length * 2), true);
+    } else {
+      const at = pick(Math.max(1, manifest.length - 2)) & ~1;
+      view.setUint16(at, pick(0x10000), true);
+    }
+  });
+}

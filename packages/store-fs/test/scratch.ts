@@ -1,0 +1,22 @@
+import fs from 'node:fs';
+import { dumpSync, loadSync } from '@larder/store-fs';
+dumpSync({ a: new Float64Array(40), s: 'x'.repeat(500) }, '/tmp/v.larder');
+const valid = fs.readFileSync('/tmp/v.larder');
+console.log(valid.length);
+let t = performance.now();
+for (let i = 0; i < 1000; i++) fs.writeFileSync('/tmp/f.larder', valid.subarray(0, i));
+console.log('write', performance.now() - t);
+t = performance.now();
+for (let i = 0; i < 1000; i++) { fs.writeFileSync('/tmp/f.larder', valid.subarray(0, i)); try { loadSync('/tmp/f.larder'); } catch {} }
+console.log('write+load', performance.now() - t);
+t = performance.now();
+for (let i = 0; i < 10000; i++) loadSync('/tmp/v.larder');
+console.log('load valid us', (performance.now() - t) / 10);
+dumpSync({ result: [1, 2, 3], name: 'small' }, '/tmp/s.larder');
+console.log(fs.statSync('/tmp/s.larder').size);
+t = performance.now();
+for (let i = 0; i < 20000; i++) loadSync('/tmp/s.larder');
+console.log('load small us', (performance.now() - t) / 20);
+t = performance.now();
+for (let i = 0; i < 20000; i++) fs.readFileSync('/tmp/s.larder');
+console.log('readFileSync small us', (performance.now() - t) / 20);
