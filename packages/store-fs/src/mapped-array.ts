@@ -61,6 +61,7 @@ export class MappedArray<T extends TypedArray = TypedArray> {
 
   /** The element at `index` (negative counts from the end), or undefined outside the array. */
   at(index: number): ElementOf<T> | undefined {
+    this.#file.assertOpen();
     let i = Math.trunc(index);
     if (i < 0) i += this.length;
     if (!(i >= 0 && i < this.length)) return undefined;

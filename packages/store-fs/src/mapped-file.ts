@@ -37,9 +37,13 @@ export class MappedFile {
     return this.state.closed;
   }
 
+  assertOpen(): void {
+    if (this.state.closed) throw new Error(`${PREFIX} a MappedArray of ${this.path} was used after close()`);
+  }
+
   /** Reads exactly `into.length` bytes at `position`. */
   read(into: Uint8Array, position: number): void {
-    if (this.state.closed) throw new Error(`${PREFIX} a MappedArray of ${this.path} was used after close()`);
+    this.assertOpen();
     const got = readAllSync(this.state.fd, into, position);
     if (got !== into.length) throw new FormatError(`the file ended ${into.length - got} bytes early: it shrank after it was opened`, { file: this.path });
   }

@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dumpSync, load, loadSync, MappedArray } from '@larder/store-fs';
+import { checksum } from '../src/checksum.js';
+import { encodeHeader, HEADER_SIZE, alignUp } from '../src/header.js';
+import { buildManifest, Kind } from '../src/manifest.js';
+import { tempDir } from './tmp-dir.js';
+
+const dir = tempDir();
+
+describe("load(..., { mmap: 'r' })", () => {
+  const file = path.join(dir, 'm.larder');
+  const big = new Float64Array(20_000).map((_, i) => i * 0.5);
+  const small = Int32Array.of(1, 2, 3);
+  dumpSync({ big, small, label: 'run', ints: new BigInt64Array(20_000).map((_, i) => BigInt(i) - 5n) }, file);
+  type Loaded = { big: MappedArray<Float64Array>; small: Int32Array; label: string; ints: MappedArray<BigInt64Array> };
+
+  it('typed arrays above the threshold become MappedArrays, small values are decoded', async () => {
+    const value = await load<Loaded>(file, { mmap: 'r' });
+    expect(value.big).toBeInstanceOf(MappedArray);
+    expect(ArrayBuffer.isView(value.big)).toBe(false);
+    expect(value.small).toStrictEqual(small);
+    expect(value.label).toBe('run');
+    value.big.close();
+  });
+
+  it('length, byteLength, at (negative from the end), slice and toArray read the right elements', () => {
+    const { big, ints } = loadSync<Loaded>(file, { mmap: 'r' });
+    expect([big.length, big.byteLength, big.type]).toStrictEqual([20_000, 160_000, Float64Array]);
+    expect([big.at(0), big.at(1), big.at(19_999), big.at(-1), big.at(-20_000), big.at(20_000), big.at(-20_001)]).toStrictEqual([
+      0, 0.5, 9_999.5, 9_999.5, 0, undefined, undefined,
+    ]);
+    expect(big.at(9000)).toBe(4500); // a different block than the last read
+    expect(big.slice(10, 13)).toStrictEqual(Float64Array.of(5, 5.5, 6));
+    expect(big.slice(-2)).toStrictEqual(Float64Array.of(9_999, 9_999.5));
+    expect(big.slice(5, 2)).toStrictEqual(new Float64Array(0));
+    expect(big.toArray()).toStrictEqual(big.slice());
+    expect(ints.at(-1)).toBe(19_994n);
+    big.close();
+  });
+
+  it('chunks(n) iterates the whole array in pieces of n', () => {
+    const { big } = loadSync<Loaded>(file, { mmap: 'r' });
+    const chunks = [...big.chunks(3000)];
+    expect(chunks.map((chunk) => chunk.length)).toStrictEqual([3000, 3000, 3000, 3000, 3000, 3000, 2000]);
+    expect(chunks.every((chunk) => chunk instanceof Float64Array)).toBe(true);
+    const joined = new Float64Array(big.length);
+    let at = 0;
+    for (const chunk of chunks) {
+      joined.set(chunk, at);
+      at += chunk.length;
+    }
+    expect(joined).toStrictEqual(big.toArray());
+    expect(() => [...big.chunks(0)]).toThrow('chunk size must be a positive integer, got 0');
+    big.verify();
+    big.close();
+  });
+
+  it('mmapThreshold decides which arrays are mapped', () => {
+    const all = loadSync<Loaded>(file, { mmap: 'r', mmapThreshold: 0 });
+    expect(all.small).toBeInstanceOf(MappedArray);
+    all.big.close();
+    const none = loadSync<Loaded>(file, { mmap: 'r', mmapThreshold: 10_000_000 });
+    expect(none.big).toBeInstanceOf(Float64Array);
+  });
+
+  it('with shared, the arrays that are read sit on a SharedArrayBuffer', () => {
+    const value = loadSync<Loaded>(file, { mmap: 'r', shared: true });
+    expect(value.small.buffer).toBeInstanceOf(SharedArrayBuffer);
+    value.big.close();
+  });
+
+  it('a MappedArray keeps reading the file it opened after that file is atomically replaced', () => {
+    const target = path.join(dir, 'replaced.larder');
+    dumpSync(new Float64Array(10_000).fill(1), target);
+    const mapped = loadSync<MappedArray<Float64Array>>(target, { mmap: 'r' });
+    dumpSync(new Float64Array(10_000).fill(2), target);
+    expect(mapped.at(0)).toBe(1);
+    mapped.close();
+    expect(() => mapped.at(5000)).toThrow('used after close()');
+  });
+
+  it('a compressed file is loaded eagerly (its bytes cannot be read in place)', () => {
+    const target = path.join(dir, 'gz.larder');
+    dumpSync({ big }, target, { compress: true });
+    expect(loadSync<{ big: Float64Array }>(target, { mmap: 'r' }).big).toStrictEqual(big);
+  });
+
+  it('opens a 6 GB sparse file in O(1) and reads its last element', () => {
+    const target = path.join(dir, 'huge.larder');
+    const elements = 750_000_000; // 6 GB of Float64
+    const byteLength = elements * 8;
+    const manifest = buildManifest(0, [{ kind: Kind.TypedArray, element: 8, segment: 0 }], [
+      { offset: 0, length: byteLength, checksum: 0n },
+    ]);
+    const payloadLength = alignUp(manifest.length) + byteLength;
+    const header = encodeHeader({ compression: 'none', manifestLength: manifest.length, payloadLength, storedLength: payloadLength, manifestChecksum: checksum(manifest) });
+    const fd = fs.openSync(target, 'w');
+    try {
+      fs.writeSync(fd, header, 0, header.length, 0);
+      fs.writeSync(fd, manifest, 0, manifest.length, HEADER_SIZE);
+      fs.ftruncateSync(fd, HEADER_SIZE + payloadLength); // sparse: no disk, no RAM
+      fs.writeSync(fd, Float64Array.of(42.5), 0, 8, HEADER_SIZE + payloadLength - 8);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const mapped = loadSync<MappedArray<Float64Array>>(target, { mmap: 'r' });
+    expect(mapped.length).toBe(elements);
+    expect(mapped.at(-1)).toBe(42.5);
+    expect(mapped.at(elements / 2)).toBe(0);
+    expect(mapped.slice(-2)).toStrictEqual(Float64Array.of(0, 42.5));
+    expect(() => mapped.toArray()).toThrow(/more than one typed array can/);
+    mapped.close();
+    fs.rmSync(target);
+  });
+});
