@@ -24,6 +24,8 @@ export interface IndexStore {
   setMany(entries: readonly { key: string; value: unknown }[]): Promise<void>;
   deleteMany(keys: readonly string[]): Promise<void>;
   clear(): Promise<void>;
+  /** Every key that starts with `prefix`, or undefined when the backend cannot enumerate its keys. */
+  keys(prefix: string): Promise<string[] | undefined>;
   /** Runs `work` so no other process's transaction interleaves, where the backend can (SQLite); otherwise just runs it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -73,6 +75,23 @@ export class KeyvIndexStore implements IndexStore {
 
   async clear(): Promise<void> {
     await this.keyv.clear();
+  }
+
+  async keys(prefix: string): Promise<string[] | undefined> {
+    const namespaced = `${this.keyv.namespace ? `${this.keyv.namespace}:` : ''}${prefix}`;
+    if (this.sql) {
+      // substr, not LIKE: entry keys hold '_', which LIKE would read as a wildcard.
+      const rows = (await this.sql.query(`SELECT key FROM ${TABLE} WHERE substr(key, 1, ?) = ?`, namespaced.length, namespaced)) as { key: string }[];
+      return rows.map((row) => row.key.slice(namespaced.length - prefix.length));
+    }
+    if (typeof this.keyv.iterator !== 'function') return undefined;
+    const out: string[] = [];
+    const namespace = this.keyv.namespace ? `${this.keyv.namespace}:` : '';
+    for await (const [raw] of this.keyv.iterator(this.keyv.namespace) as AsyncIterable<[string, unknown]>) {
+      const key = namespace && raw.startsWith(namespace) ? raw.slice(namespace.length) : raw;
+      if (key.startsWith(prefix)) out.push(key);
+    }
+    return out;
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { BlobStore, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
+import { readEntry } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder } from './key.js';
@@ -158,6 +159,41 @@ export class Memory {
     return files.length;
   }
 
+  /**
+   * Makes the index agree with the result files: every file gets an entry record (from
+   * its own header when the index lost it: a process killed before its flush, a record
+   * deleted by a concurrent `clear()` / `reduceSize()` while another process rewrote the
+   * entry) and every entry record without a file is dropped. Run it when the location is
+   * quiet for an exact result: a writer active meanwhile can leave one record behind again.
+   * The files are the truth either way; this only repairs statistics.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * const { added, removed } = await new Memory('.cache').reconcile();
+   * ```
+   */
+  async reconcile(): Promise<{ added: number; removed: number }> {
+    if (!this.blobs || !this.keeper) return { added: 0, removed: 0 };
+    await this.keeper.flush();
+    const blobs = this.blobs;
+    const files = await listFiles(blobs);
+    const outcome = await this.withIndex((index) => index.transaction(async () => {
+      const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
+      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, this.folders) }));
+      await index.setMany(added);
+      const onDisk = new Set(files.map((file) => entryRecordKey(file.key)));
+      const orphans: string[] = [];
+      for (const key of (await index.keys(entryRecordKey(''))) ?? []) {
+        // Checked again one by one: a file may have been written since the listing.
+        if (!onDisk.has(key) && !(await blobs.has(key.slice(entryRecordKey('').length)).catch(() => true))) orphans.push(key);
+      }
+      await index.deleteMany(orphans);
+      return { added: added.length, removed: orphans.length };
+    }));
+    return outcome ?? { added: 0, removed: 0 };
+  }
+
   /** Writes pending bookkeeping and closes the index. The Memory stays usable (the index reopens on demand). */
   async close(): Promise<void> {
     await this.keeper?.close();
@@ -202,6 +238,19 @@ export class Memory {
     this.warned.add(id);
     this.options.onWarning(warning);
   }
+}
+
+/** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
+function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<string, string>): EntryRecord {
+  const folder = file.key.slice(0, file.key.indexOf('/'));
+  const entry = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  return {
+    name: entry?.name ?? names.get(folder) ?? folder,
+    createdMs: entry?.createdMs ?? file.mtimeMs,
+    lastAccessMs: file.mtimeMs,
+    computeMs: entry?.computeMs ?? 0,
+    hits: 0,
+  };
 }
 
 /** All entry files (under `prefix`); a location not written yet has none. */
