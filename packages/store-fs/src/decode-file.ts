@@ -12,12 +12,16 @@ import { ManifestReader } from './manifest.js';
 import type { ResolvedLoadOptions } from './options.js';
 import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifySegment } from './segments.js';
 
-/** A fresh zeroed buffer at offset 0 of its own (Shared)ArrayBuffer, so 64-byte alignment holds. */
+/**
+ * A fresh buffer at offset 0 of its own (Shared)ArrayBuffer, so 64-byte
+ * alignment holds. Not zero-filled (that would cost a pass over the memory):
+ * callers fill it completely or cut it to what they read.
+ */
 export function allocate(size: number, shared: boolean): Uint8Array {
   if (size > bufferConstants.MAX_LENGTH) {
     throw new RangeError(`${PREFIX} the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
   }
-  return new Uint8Array(shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
+  return shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
 }
 
 /** Decodes a whole file held in memory. */
