@@ -11,13 +11,12 @@
  * The first call of a function checks once whether entries of an older body or
  * version are on disk and clears them.
  */
-import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning, type MemoryErrorCode } from './errors.js';
-import { entryPaths, readEntry, writeEntry, type Envelope } from './entry.js';
+import { entryPaths, readEntry, removeFolder, writeEntry, type Envelope } from './entry.js';
 import { breakStale, leaseState, nextDelay, tryAcquire, type Lease } from './lease.js';
 import { argumentsHash, functionIdentity, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -135,7 +134,7 @@ class CachedCall {
     if (!location) return;
     const entries = await location.blobs.list(`${this.identity.folder}/`);
     await location.remove(entries.map((entry) => entry.key));
-    await rm(join(location.blobs.root, this.identity.folder), { recursive: true, force: true });
+    await removeFolder(join(location.blobs.root, this.identity.folder));
   }
 
   private argsHashOf(args: unknown[]): string {
@@ -263,7 +262,7 @@ class CachedCall {
       await location.remove(stale);
       const staleIds = new Set(stale.map((key) => key.split('/')[1]!));
       // The empty folders of old ids go too, so the folder shows one live version.
-      for (const staleId of staleIds) await rm(join(location.blobs.root, folder, staleId), { recursive: true, force: true });
+      for (const staleId of staleIds) await removeFolder(join(location.blobs.root, folder, staleId));
     } catch (error) {
       this.warn('LARDER_INDEX', `could not check ${folder}/ for entries of an older version of ${name}: ${messageOf(error)}`, error);
     }

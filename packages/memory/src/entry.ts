@@ -7,6 +7,7 @@
  * ours, or not an entry is a miss too, reported through `onBad` so the caller
  * can warn; the next store overwrites it.
  */
+import { rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
@@ -77,5 +78,24 @@ export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): numb
     return blobs.putSync(key, entry).bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
+  }
+}
+
+/**
+ * Removes a folder of entries and everything in it. Another process may be
+ * writing into it at the same moment (a new result, its temp file, a lease),
+ * which makes the recursive removal fail with ENOTEMPTY: retry a few times,
+ * then leave what was written meanwhile, since those are new, valid results.
+ */
+export async function removeFolder(path: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rm(path, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EBUSY') throw error;
+      if (attempt === 3) return;
+    }
   }
 }

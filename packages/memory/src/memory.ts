@@ -7,12 +7,12 @@
  *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
  *   <location>/index.sqlite (+ -wal, -shm)                                  the index (hints)
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
-import { readEntry } from './entry.js';
+import { readEntry, removeFolder } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder } from './key.js';
@@ -90,7 +90,7 @@ export class Memory {
   async clear(): Promise<void> {
     if (!this.blobs || !this.keeper) return;
     this.keeper.forget();
-    await rm(this.blobs.root, { recursive: true, force: true });
+    await removeFolder(this.blobs.root);
     await this.withIndex((index) => index.clear());
   }
 
