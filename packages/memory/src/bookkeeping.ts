@@ -3,7 +3,8 @@
  * in-memory maps; the records reach the index in one batched transaction a
  * moment later (`flushIntervalMs`), before `stats()` / `reduceSize()` / `ls`,
  * on `close()`, and when the process is about to exit (`beforeExit`).
- * A process killed before a flush loses those statistics, never a result.
+ * A process killed before a flush loses those statistics, never a result; a
+ * flush that fails (disk full, read-only) keeps them for the next one.
  */
 import type { MemoryWarning } from './errors.js';
 import type { IndexStore } from './index-store.js';
@@ -117,7 +118,11 @@ export class Bookkeeper {
     this.timer.unref();
   }
 
-  /** Writes everything pending to the index. Never rejects: a failing index warns and the records are dropped. */
+  /**
+   * Writes everything pending to the index. Never rejects: a failing index warns, and the
+   * records wait for the next flush (an index that fails for good costs memory proportional
+   * to the distinct entries touched, and statistics, never results).
+   */
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
     if (!this.hasPending()) return this.flushing;
@@ -127,8 +132,32 @@ export class Bookkeeper {
     this.functions = new Map();
     live.delete(this);
     // Flushes run one after another so counters are never read by two of ours at once.
-    this.flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => this.warn(this.indexWarning(error)));
+    this.flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => {
+      // The transaction rolled back (disk full, read-only, locked too long): keep the records for the next flush.
+      this.restore(entries, functions);
+      this.warn(this.indexWarning(error));
+    });
     return this.flushing;
+  }
+
+  /** Puts records of a failed flush back, merged with what arrived meanwhile; the next flush retries them. */
+  private restore(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): void {
+    for (const [key, failed] of entries) {
+      const newer = this.entries.get(key);
+      if (!newer) this.entries.set(key, failed);
+      else if (!newer.stored) {
+        newer.hits += failed.hits;
+        newer.lastAccessMs = Math.max(newer.lastAccessMs, failed.lastAccessMs);
+        newer.stored ??= failed.stored;
+      }
+    }
+    for (const [folder, failed] of functions) {
+      const fn = this.fn(folder, failed.name);
+      fn.hits += failed.hits;
+      fn.misses += failed.misses;
+      fn.computeTimeSavedMs += failed.computeTimeSavedMs;
+    }
+    if (this.hasPending()) this.schedule();
   }
 
   private async write(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
