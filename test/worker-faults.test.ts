@@ -1,0 +1,75 @@
+/**
+ * Worker faults with @larder/parallel (issue 6): a task that calls
+ * process.exit(), throws a string or a plain object, runs out of memory
+ * (`resourceLimits`), or never returns (`timeout`). Each gives a clear error
+ * (a stable code or the thrown value, and the task's index), the pool
+ * replaces the worker and stays usable, and `iterate()` has delivered the
+ * results of the tasks that finished before the fault.
+ *
+ * Known gap (reported, @larder/parallel is not ours to change): the errors
+ * name the task by index only ("task 3 failed"), not by its name or module;
+ * and a thrown plain object becomes "non-Error value thrown: [object Object]",
+ * losing its content. The last two tests pin those gaps with `it.fails`, so
+ * they turn red once @larder/parallel fixes them.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { Parallel, delayed, type Task } from '@larder/parallel';
+import { faults } from './fixtures/fault-tasks.js';
+
+const pool = new Parallel({ nJobs: 2, batchSize: 1, timeout: 1000, resourceLimits: { maxOldGenerationSizeMb: 48 } });
+afterAll(() => pool.close());
+
+interface Fault { name: string; task: Task<(delayMs: number) => unknown>; check(error: unknown): void }
+
+const faultsToTest: Fault[] = [
+  { name: 'process.exit(3)', task: faults.exitAfter, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/^\[larder\/parallel\] task 3 failed: its worker exited with code 3/) }) },
+  { name: 'a thrown string', task: faults.throwString, check: (e) => expect(e).toMatchObject({ message: expect.stringContaining('a plain string, not an Error') }) },
+  { name: 'a thrown plain object', task: faults.throwObject, check: (e) => expect(e).toMatchObject({ message: expect.stringContaining('non-Error value thrown') }) },
+  { name: 'out of memory (resourceLimits 48 MB)', task: faults.exhaustMemory, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/task 3 failed: its worker ran out of memory/) }) },
+  { name: 'never returning (timeout 1000 ms)', task: faults.neverReturn, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT', message: expect.stringMatching(/task 3 ran longer than timeout 1000 ms/) }) },
+  { name: 'a synchronous endless loop (timeout 1000 ms)', task: faults.spinForever, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT' }) },
+];
+
+/** Three quick tasks, the fault (after 300 ms, once they are done), then a slow task that never gets to report. */
+const callsAround = (task: Fault['task']) => [
+  delayed(faults.double)(1),
+  delayed(faults.double)(2),
+  delayed(faults.double)(3),
+  delayed(task)(300),
+  delayed(faults.double)(5, 3000),
+];
+
+describe('worker faults', () => {
+  for (const fault of faultsToTest) {
+    it(`worker faults: ${fault.name}: a clear error with the task index, the pool recovers, iterate() keeps the results before it`, async () => {
+      const error = await pool.run(callsAround(fault.task)).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as { taskIndex?: number }).taskIndex).toBe(3);
+      fault.check(error);
+      expect(await pool.map(faults.double, [1, 2, 3, 4])).toEqual([2, 4, 6, 8]);
+
+      for (const ordered of [true, false]) {
+        const delivered: number[] = [];
+        let failure: unknown;
+        try {
+          for await (const value of pool.iterate(callsAround(fault.task), { ordered })) delivered.push(value as number);
+        } catch (e) {
+          failure = e;
+        }
+        fault.check(failure);
+        expect(delivered.sort()).toEqual([2, 4, 6]);
+      }
+      expect(await pool.map(faults.double, [5, 6])).toEqual([10, 12]);
+    }, 20_000);
+  }
+
+  it.fails('worker faults (known gap in @larder/parallel): the error names the task, not only its index', async () => {
+    const error = await pool.run([delayed(faults.exitAfter)(0)]).then(() => undefined, (e: unknown) => e);
+    expect((error as Error).message).toMatch(/exitAfter/);
+  });
+
+  it.fails('worker faults (known gap in @larder/parallel): a thrown plain object keeps its content (today: "[object Object]")', async () => {
+    const error = await pool.run([delayed(faults.throwObject)(0)]).then(() => undefined, (e: unknown) => e);
+    expect(JSON.stringify(error) + String((error as Error).message)).toMatch(/a plain object/);
+  });
+});
