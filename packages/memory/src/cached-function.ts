@@ -145,7 +145,8 @@ class CachedCall {
   private lookup(argsHash: string, countHit: boolean): Envelope | undefined {
     const { verbose, expiresAfterMs, validate, mmap } = this.options;
     const started = verbose >= 2 ? performance.now() : 0;
-    const entry = readEntry(this.pathOf!(argsHash), countHit ? mmap : 'r', (error) => this.warnBad(this.keyPrefix + argsHash, error));
+    const key = this.keyPrefix + argsHash;
+    const entry = readEntry(this.pathOf!(argsHash), countHit ? mmap : 'r', (error) => this.warnBad(key, error), key);
     if (!entry) return undefined;
     const now = Date.now();
     if (expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) return undefined;
@@ -223,7 +224,7 @@ class CachedCall {
     const location = this.context.location;
     if (!location || key === undefined) return { value, info };
     location.keeper.miss(this.identity.folder, name);
-    const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, value });
+    const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, key, value });
     if (typeof written !== 'number') {
       const what = written.unsupported ? 'cannot be stored (store-fs takes plain data: objects, arrays, Map, Set, typed arrays, Date, bigint...)' : 'could not be written (disk full, read-only location or permissions?)';
       this.warn('LARDER_NOT_STORED', `the result of ${name} ${what}; it was returned without caching. ${messageOf(written.error)}`, written.error);
@@ -233,7 +234,7 @@ class CachedCall {
     location.keeper.stored(key, { name, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
     // With mmap the caller gets what a hit would give: the stored file, mapped.
     if (this.options.mmap) {
-      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error) => this.warnBad(key, error));
+      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error) => this.warnBad(key, error), key);
       if (entry) return { value: entry.value, info };
     }
     return { value, info };

@@ -23,6 +23,12 @@ export interface Envelope<T = unknown> {
   computeMs: number;
   /** The arguments, cut short for display. */
   args: string;
+  /**
+   * The entry's own key (`<folder>/<function id>/<arguments hash>`), so a valid entry file
+   * copied or moved onto another entry's path is a miss, not another call's result.
+   * Absent in entries written before it existed, which are accepted as they are.
+   */
+  key?: string;
   value: T;
 }
 
@@ -32,7 +38,7 @@ const MAPPED: LoadOptions = { mmap: 'r' };
 function isEnvelope(value: unknown): value is Envelope {
   if (typeof value !== 'object' || value === null) return false;
   const entry = value as Partial<Envelope>;
-  return entry.larder === 1 && typeof entry.name === 'string' && typeof entry.createdMs === 'number' && typeof entry.computeMs === 'number' && 'value' in entry;
+  return entry.larder === 1 && typeof entry.name === 'string' && typeof entry.createdMs === 'number' && typeof entry.computeMs === 'number' && 'value' in entry && (entry.key === undefined || typeof entry.key === 'string');
 }
 
 /**
@@ -48,9 +54,10 @@ export function entryPaths(blobs: BlobStore, folder: string): (name: string) => 
 
 /**
  * Reads the entry file at `path`: the envelope, or undefined for a miss. `onBad`
- * hears about files that exist but cannot be used (never about a missing file).
+ * hears about files that exist but cannot be used (never about a missing file),
+ * including an entry whose recorded key is not `expectedKey`.
  */
-export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown) => void): Envelope | undefined {
+export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown) => void, expectedKey?: string): Envelope | undefined {
   let stored: unknown;
   try {
     stored = loadSync(path, mmap ? MAPPED : EAGER);
@@ -60,7 +67,11 @@ export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: un
     if (code !== 'ENOENT' && code !== 'ENOTDIR') onBad(error);
     return undefined;
   }
-  if (isEnvelope(stored)) return stored;
+  if (isEnvelope(stored)) {
+    if (expectedKey === undefined || stored.key === undefined || stored.key === expectedKey) return stored;
+    onBad(new Error(`the file holds the entry ${String(stored.key)}, not ${expectedKey} (copied or moved from elsewhere)`));
+    return undefined;
+  }
   onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`));
   return undefined;
 }

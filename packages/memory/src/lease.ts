@@ -12,6 +12,7 @@
  *
  * A lease is stale, and may be taken over, when
  * - its holder runs on this host and its pid is gone (kill -9, crash): seen at once;
+ * - its file holds no readable holder record 2 s after it was made (debris);
  * - or it was not renewed for `leaseMs` (a dead worker thread in a live
  *   process, another host, or a holder whose event loop is blocked by a long
  *   synchronous function: the one case where a call may be computed twice).
@@ -34,6 +35,8 @@ export const LEASE_SUFFIX = '.lease';
 interface Holder { host: string; pid: number; thread: number; token: string }
 
 const HOST = hostname();
+/** How long a lease file without a readable holder record is given before it counts as debris. */
+const UNREADABLE_GRACE_MS = 2000;
 
 /** A lease this thread holds; renewed until released. */
 export class Lease {
@@ -135,6 +138,9 @@ export function leaseState(entryPath: string, leaseMs: number, now = Date.now())
   }
   const holder = readHolder(path);
   if (holder && holder.host === HOST && !pidAlive(holder.pid)) return 'stale';
+  // A holder writes its record right after creating the file; one still unreadable after a moment
+  // is debris (a holder killed in between, a foreign or damaged file), not a live lease.
+  if (!holder && now - mtimeMs > UNREADABLE_GRACE_MS) return 'stale';
   if (now - mtimeMs > leaseMs) return 'stale';
   return 'live';
 }

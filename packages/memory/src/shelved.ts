@@ -45,7 +45,7 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   constructor(readonly id: string, readonly info: CallInfo, private readonly access: ShelfAccess) {}
 
   async get(): Promise<R> {
-    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error) => this.access.warnBad(this.id, error));
+    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error) => this.access.warnBad(this.id, error), this.id);
     if (!entry) {
       throw new MemoryError('LARDER_SHELVED_MISSING', `the shelved result ${this.id} of ${this.info.functionName} is no longer in the cache (cleared, evicted or unreadable); call callAndShelve() again to recompute it`);
     }
