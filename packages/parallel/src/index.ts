@@ -4,3 +4,4 @@ export { cpuCount, effectiveNJobs } from './njobs.js';
 export { DEFAULTS, type BackendName, type CallOptions, type ParallelOptions, type ProgressCallback } from './options.js';
 export { AbortError, ParallelError, TimeoutError, type ParallelErrorCode, type TaskError } from './errors.js';
 export type { Items } from './input.js';
+export { onWorkerTeardown, TEARDOWN_HOOKS, type WorkerTeardownHook } from './teardown.js';

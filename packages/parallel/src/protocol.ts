@@ -24,15 +24,18 @@ export interface BatchRequest extends TaskAddress {
   progress: SharedArrayBuffer;
   /** workerInit, run once per worker (keyed by module URL, name and arguments). */
   init?: TaskAddress & { args: unknown[]; key: string };
+  /** The BroadcastChannel on which the pool asks its workers to run their teardown hooks (teardown.ts). */
+  teardownChannel: string;
 }
 
 /** Why a batch did not complete, when the worker could say so. */
 export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result';
 
 /** The worker's reply. */
-export type BatchReply =
+export type BatchReply = { threadId: number } & (
   | { ok: true; results: unknown[]; durationMs: number }
-  | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string };
+  | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string }
+);
 
 /** Byte layout of `BatchRequest.progress`. */
 export const PROGRESS_BYTES = 16;

@@ -6,12 +6,14 @@
  * listed for transfer at the top level of the reply.
  */
 import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { checkSendable, collectTransferables } from './share-args.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
+import { listenForTeardown } from './teardown.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
 export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
@@ -32,6 +34,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   // Nested parallel() calls made by tasks here default to nJobs = 1.
   markWorkerThread();
   const initialized = new Set<string>();
+  let listening = false;
 
   async function resolveTask(address: TaskAddress, failedAt: number): Promise<AnyFunction> {
     const known = lookupTask(address.moduleUrl, address.taskName);
@@ -72,6 +75,10 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload } = request;
     let index = 0;
+    if (!listening) {
+      listenForTeardown(request.teardownChannel);
+      listening = true;
+    }
     try {
       await runInit(request);
       const fn = await resolveTask(request, 0);
@@ -93,7 +100,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         checkSendable(value, (path) => `the result${path ? ` at ${path}` : ''}`);
         collectTransferables(value, transfer);
       }
-      const reply: BatchReply = { ok: true, results, durationMs };
+      const reply: BatchReply = { threadId, ok: true, results, durationMs };
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
@@ -103,6 +110,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
           ? error
           : new BatchFailure(error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE' ? 'result' : 'task', index, error, request.moduleUrl);
       const reply: BatchReply = {
+        threadId,
         ok: false,
         kind: failure.kind,
         failedAt: failure.failedAt,

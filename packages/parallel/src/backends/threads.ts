@@ -5,12 +5,13 @@
  * knows which task is running and since when: that drives the per-task
  * timeout and names the task when a worker dies.
  */
-import type { ResourceLimits } from 'node:worker_threads';
+import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AbortError, ParallelError, rebuildTaskError, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
 import { prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
+import { teardownWorkers } from '../teardown.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
 
 const WORKER_ENTRY = new URL('../worker-entry.js', import.meta.url);
@@ -22,6 +23,9 @@ export class ThreadsBackend implements Backend {
   readonly maxInFlight = Infinity;
   readonly #pool: Piscina;
   readonly #init: BatchRequest['init'];
+  readonly #teardownChannel = `larder/parallel/${process.pid}/${threadId}/${poolCounter++}`;
+  /** Threads that ran a batch, and so listen for the teardown on close. */
+  readonly #listening = new Set<number>();
 
   constructor(
     readonly workers: number,
@@ -67,7 +71,7 @@ export class ThreadsBackend implements Backend {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const running = new Int32Array(progress, 0, 1);
     running[RUNNING_INDEX] = -1;
-    const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress };
+    const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress, teardownChannel: this.#teardownChannel };
     if (this.#init) request.init = this.#init;
 
     const stop = new AbortController();
@@ -77,6 +81,7 @@ export class ThreadsBackend implements Backend {
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
+      this.#listening.add(reply.threadId);
       if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex);
     } catch (error) {
@@ -91,11 +96,17 @@ export class ThreadsBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    // Workers finish what their tasks left pending (teardown hooks) before
+    // terminate() ends them; a hung hook costs at most TEARDOWN_TIMEOUT_MS.
+    const alive = new Set(this.#pool.threads.map((worker) => worker.threadId).filter((id) => this.#listening.has(id)));
+    await teardownWorkers(this.#teardownChannel, alive, TEARDOWN_TIMEOUT_MS);
     await this.#pool.close({ force: true });
   }
 }
 
+const TEARDOWN_TIMEOUT_MS = 5_000;
 let initCounter = 0;
+let poolCounter = 0;
 
 /**
  * The parent's Node flags minus tsx's own (`--require …/tsx/…preflight.cjs`,

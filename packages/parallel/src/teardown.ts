@@ -1,0 +1,78 @@
+/**
+ * Work a worker thread must finish before the pool terminates it.
+ *
+ * Piscina ends workers with `worker.terminate()`, which runs no exit hooks, so
+ * anything a task left pending in its thread (a cache's batched index writes,
+ * a log buffer) would be lost on `close()`. Code running in a worker registers
+ * a hook under a global symbol (no import needed, so @larder/memory does not
+ * depend on this package); before terminating, `close()` broadcasts a teardown
+ * to the pool's workers and waits, bounded, for each to run its hooks.
+ */
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+
+/** A cleanup function run in a worker thread before the pool terminates it. */
+export type WorkerTeardownHook = () => unknown;
+
+/** The global registry: `globalThis[Symbol.for('larder.workerTeardown')]`, a Set of hooks. */
+export const TEARDOWN_HOOKS = Symbol.for('larder.workerTeardown');
+
+const TEARDOWN = 'teardown';
+
+/**
+ * Registers `hook` to run in this worker thread before a larder pool ends it.
+ * Returns a function that unregisters it. In the main thread it is kept but
+ * never called by larder.
+ *
+ * @example
+ * ```ts
+ * const unregister = onWorkerTeardown(() => index.flush());
+ * ```
+ */
+export function onWorkerTeardown(hook: WorkerTeardownHook): () => void {
+  const registry = ((globalThis as Record<symbol, unknown>)[TEARDOWN_HOOKS] ??= new Set<WorkerTeardownHook>()) as Set<WorkerTeardownHook>;
+  registry.add(hook);
+  return () => void registry.delete(hook);
+}
+
+async function runHooks(): Promise<void> {
+  const registry = (globalThis as Record<symbol, unknown>)[TEARDOWN_HOOKS] as Set<WorkerTeardownHook> | undefined;
+  if (!registry) return;
+  // A failing hook must not keep the others from running, nor the worker from being ended.
+  await Promise.allSettled([...registry].map(async (hook) => hook()));
+}
+
+/** Worker side: answers the pool's teardown broadcast on `channelName`, once per thread. */
+export function listenForTeardown(channelName: string): void {
+  const channel = new BroadcastChannel(channelName);
+  // Listening must not keep an idle worker alive.
+  channel.unref();
+  channel.onmessage = (event) => {
+    if ((event as MessageEvent).data !== TEARDOWN) return;
+    void runHooks().then(() => channel.postMessage({ done: threadId }));
+  };
+}
+
+/**
+ * Pool side: asks the workers listening on `channelName` to run their hooks,
+ * and resolves when each thread in `threadIds` has answered, or after `timeoutMs`.
+ */
+export async function teardownWorkers(channelName: string, threadIds: ReadonlySet<number>, timeoutMs: number): Promise<void> {
+  if (threadIds.size === 0) return;
+  const waiting = new Set(threadIds);
+  const channel = new BroadcastChannel(channelName);
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      channel.onmessage = (event) => {
+        const done = ((event as MessageEvent).data as { done?: number } | undefined)?.done;
+        if (done !== undefined) waiting.delete(done);
+        if (waiting.size > 0) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      channel.postMessage(TEARDOWN);
+    });
+  } finally {
+    channel.close();
+  }
+}
