@@ -6,6 +6,7 @@
  * A process killed before a flush loses those statistics, never a result; a
  * flush that fails (disk full, read-only) keeps them for the next one.
  */
+import { isMainThread } from 'node:worker_threads';
 import type { MemoryWarning } from './errors.js';
 import type { IndexStore } from './index-store.js';
 
@@ -41,13 +42,24 @@ interface PendingEntry { stored?: EntryRecord; hits: number; lastAccessMs: numbe
 const live = new Set<Bookkeeper>();
 let exitHookInstalled = false;
 
+/** Where a worker pool looks for cleanup to run before it terminates a thread (see @larder/parallel's teardown). */
+const WORKER_TEARDOWN_HOOKS = Symbol.for('larder.workerTeardown');
+
+function flushLive(): Promise<unknown> {
+  return Promise.all([...live].filter((keeper) => keeper.hasPending()).map((keeper) => keeper.flush()));
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   // beforeExit may start async work; the process exits once it settles.
-  process.on('beforeExit', () => {
-    for (const keeper of live) if (keeper.hasPending()) void keeper.flush();
-  });
+  process.on('beforeExit', () => void flushLive());
+  // A worker thread ended by terminate() never sees beforeExit: a larder pool
+  // runs this hook first, so counts recorded in its workers reach the index.
+  if (!isMainThread) {
+    const hooks = ((globalThis as Record<symbol, unknown>)[WORKER_TEARDOWN_HOOKS] ??= new Set<() => unknown>()) as Set<() => unknown>;
+    hooks.add(flushLive);
+  }
 }
 
 /** Batches hits, misses and stores of one Memory into its index. */
