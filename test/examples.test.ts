@@ -114,10 +114,13 @@ describe('the demo, in a fresh working directory', () => {
     expect(first).toContain('$ larder stats .larder');
     expect(first).toMatch(/entries +4 \(/);
     expect(first).toMatch(/^convolveKernel +4 /m);
+    // The hits and misses counted inside the workers reach the index (run 2 hit all 4).
+    expect(first).toMatch(/hits \/ misses +4 \/ 4\n/);
 
     const rerun = (await runExample('demo', workDir)).stdout;
     expect(rerun).toContain('all 4 results were served from the cache written by an earlier run');
     expect(rerun).toContain(`checksum of the 4 outputs: ${checksums[0]}`);
     expect(rerun).toMatch(/entries +4 \(/);
+    expect(rerun).toMatch(/hits \/ misses +12 \/ 4\n/);
   }, 2 * TIMEOUT_MS);
 });
