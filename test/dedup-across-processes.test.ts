@@ -45,6 +45,7 @@ describe('dedup across processes', () => {
 
   it('dedup: dedupe: false computes in every thread that missed (joblib behaviour), proving the lease is what dedupes', async () => {
     const { calls, evaluations } = await eightCalls(false);
+    console.log(`dedupe: false: ${evaluations.length} evaluations of 8 identical calls`);
     expect(calls.flatMap((c) => c.values)).toEqual(Array(8).fill(3 * 7 + 5));
     expect(evaluations.length).toBeGreaterThanOrEqual(2);
   }, 60_000);
