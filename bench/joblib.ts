@@ -100,12 +100,22 @@ export async function runJoblib(options: RunJoblibOptions = {}): Promise<JoblibR
     child.on('close', resolve);
   });
   if (code !== 0) {
-    const tail = stderr.trim().split('\n').slice(-15).join('\n');
+    const tail = withoutTrackerNoise(stderr).trim().split('\n').slice(-15).join('\n');
     throw new Error(`[larder/bench] ${PYTHON} ${args.join(' ')} exited with code ${code}${tail ? `:\n${tail}` : ''}`);
   }
   const result = parseJoblibOutput(stdout);
   if (child.stderr) result.stderr = stderr;
   return result;
+}
+
+/**
+ * stderr without the tracebacks of loky's resource tracker (joblib 1.2 prints
+ * a KeyError for each memmap it already removed), so the script's own error
+ * is what a failure shows.
+ */
+export function withoutTrackerNoise(stderr: string): string {
+  const blocks = stderr.split(/^(?=Traceback \(most recent call last\):$)/m);
+  return blocks.filter((block) => !block.includes('loky/backend/resource_tracker.py')).join('');
 }
 
 /** Parses and checks the script's stdout: one JSON object with `versions` and numeric `figures`. */

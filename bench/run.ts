@@ -149,6 +149,9 @@ async function main() {
         joblib = await runJoblib({ only: sections, stderr: 'pipe' });
         await keepStderr(joblib?.stderr);
       } catch (error) {
+        // The message carries the script's last stderr lines: show them all here,
+        // the report keeps the first line.
+        log(error instanceof Error ? error.message : String(error));
         joblibSkipped = `bench/joblib_bench.py failed: ${errorText(error)}`;
         problems.push(joblibSkipped);
       }
