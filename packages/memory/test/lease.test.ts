@@ -79,9 +79,9 @@ describe('lease', () => {
   });
 
   it('lease: a live holder keeps renewing, so a long computation is not taken over', async () => {
-    const { first, second } = twoMemories({ leaseMs: 150 });
+    const { first, second } = twoMemories({ leaseMs: 300 }); // renewed every 100 ms; the computation lasts 3 leases
     const evaluations: number[] = [];
-    const body = async (x: number) => { evaluations.push(x); await sleep(700); return x; };
+    const body = async (x: number) => { evaluations.push(x); await sleep(900); return x; };
     const a = first.memory.cache(body, { name: 'long' });
     const b = second.memory.cache(body, { name: 'long' });
     expect(await Promise.all([a(1), sleep(50).then(() => b(1))])).toEqual([1, 1]);
