@@ -6,11 +6,9 @@
  * replaces the worker and stays usable, and `iterate()` has delivered the
  * results of the tasks that finished before the fault.
  *
- * Known gap (reported, @larder/parallel is not ours to change): the errors
- * name the task by index only ("task 3 failed"), not by its name or module;
- * and a thrown plain object becomes "non-Error value thrown: [object Object]",
- * losing its content. The last two tests pin those gaps with `it.fails`, so
- * they turn red once @larder/parallel fixes them.
+ * The last two pin fixes: errors name the task function as well as its
+ * index ("task 3 (exitAfter) failed"), and a thrown plain object keeps its
+ * content instead of "[object Object]".
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Parallel, delayed, type Task } from '@larder/parallel';
@@ -24,12 +22,12 @@ afterAll(() => pool.close());
 interface Fault { name: string; task: Task<(delayMs: number) => unknown>; check(error: unknown): void; timeout?: number }
 
 const faultsToTest: Fault[] = [
-  { name: 'process.exit(3)', task: faults.exitAfter, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/^\[larder\/parallel\] task 3 failed: its worker exited with code 3/) }) },
+  { name: 'process.exit(3)', task: faults.exitAfter, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/^\[larder\/parallel\] task 3 \(exitAfter\) failed: its worker exited with code 3/) }) },
   { name: 'a thrown string', task: faults.throwString, check: (e) => expect(e).toMatchObject({ message: expect.stringContaining('a plain string, not an Error') }) },
   { name: 'a thrown plain object', task: faults.throwObject, check: (e) => expect(e).toMatchObject({ message: expect.stringContaining('non-Error value thrown') }) },
-  { name: 'out of memory (resourceLimits 48 MB)', task: faults.exhaustMemory, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/task 3 failed: its worker ran out of memory/) }) },
-  { name: `never returning (timeout ${TIMEOUT_MS} ms)`, task: faults.neverReturn, timeout: TIMEOUT_MS, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT', message: expect.stringMatching(/task 3 ran longer than timeout 1500 ms/) }) },
-  { name: `a synchronous endless loop (timeout ${TIMEOUT_MS} ms)`, task: faults.spinForever, timeout: TIMEOUT_MS, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT', message: expect.stringMatching(/task 3 ran longer/) }) },
+  { name: 'out of memory (resourceLimits 48 MB)', task: faults.exhaustMemory, check: (e) => expect(e).toMatchObject({ code: 'LARDER_WORKER_EXIT', message: expect.stringMatching(/task 3 \(exhaustMemory\) failed: its worker ran out of memory/) }) },
+  { name: `never returning (timeout ${TIMEOUT_MS} ms)`, task: faults.neverReturn, timeout: TIMEOUT_MS, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT', message: expect.stringMatching(/task 3 \(neverReturn\) ran longer than timeout 1500 ms/) }) },
+  { name: `a synchronous endless loop (timeout ${TIMEOUT_MS} ms)`, task: faults.spinForever, timeout: TIMEOUT_MS, check: (e) => expect(e).toMatchObject({ code: 'LARDER_TIMEOUT', message: expect.stringMatching(/task 3 \(spinForever\) ran longer/) }) },
 ];
 
 /**
@@ -65,12 +63,12 @@ describe('worker faults', () => {
     }, 20_000);
   }
 
-  it.fails('worker faults (known gap in @larder/parallel): the error names the task, not only its index', async () => {
+  it('worker faults: the error names the task function, not only its index', async () => {
     const error = await pool.run([delayed(faults.exitAfter)(0)]).then(() => undefined, (e: unknown) => e);
     expect((error as Error).message).toMatch(/exitAfter/);
   });
 
-  it.fails('worker faults (known gap in @larder/parallel): a thrown plain object keeps its content (today: "[object Object]")', async () => {
+  it('worker faults: a thrown plain object keeps its content (it was "[object Object]")', async () => {
     const error = await pool.run([delayed(faults.throwObject)(0)]).then(() => undefined, (e: unknown) => e);
     expect(JSON.stringify(error) + String((error as Error).message)).toMatch(/a plain object/);
   });

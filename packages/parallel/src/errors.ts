@@ -3,6 +3,7 @@
  * errors thrown by user code are rebuilt with their own name and message
  * (see `rebuildTaskError`), because callers match on those.
  */
+import { inspect } from 'node:util';
 
 /** Stable codes of the errors raised by @larder/parallel. */
 export type ParallelErrorCode =
@@ -57,10 +58,10 @@ export class ParallelError extends Error {
  * ```
  */
 export class TimeoutError extends ParallelError {
-  constructor(taskIndex: number, timeoutMs: number) {
+  constructor(taskIndex: number, timeoutMs: number, taskName?: string) {
     super(
       'LARDER_TIMEOUT',
-      `task ${taskIndex} ran longer than timeout ${timeoutMs} ms and was stopped (its worker was terminated and replaced). Raise \`timeout\` or split the task.`,
+      `${taskLabel(taskIndex, taskName)} ran longer than timeout ${timeoutMs} ms and was stopped (its worker was terminated and replaced). Raise \`timeout\` or split the task.`,
       { taskIndex },
     );
     this.name = 'TimeoutError';
@@ -86,6 +87,11 @@ export class AbortError extends ParallelError {
   }
 }
 
+/** How errors name a task: its index, and its function's name when known (`task 3 (simulate)`). */
+export function taskLabel(taskIndex: number, taskName?: string): string {
+  return taskName ? `task ${taskIndex} (${taskName})` : `task ${taskIndex}`;
+}
+
 /** What a worker sends back when a task throws: enough to rebuild the error. */
 export interface SerializedError {
   name: string;
@@ -103,7 +109,8 @@ export function serializeError(error: unknown): SerializedError {
     if (code !== undefined && (typeof code === 'string' || typeof code === 'number')) out.code = code;
     return out;
   }
-  return { name: 'Error', message: `non-Error value thrown: ${String(error)}` };
+  // A thrown string, number or plain object: its content, bounded, so the caller sees what was thrown.
+  return { name: 'Error', message: `non-Error value thrown: ${inspect(error, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500 })}` };
 }
 
 const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {

@@ -73,7 +73,7 @@ describe.each(backends)('backend %s', (backend) => {
     const error = await pool.run([delayed(t.sleepThen)(10, 0), delayed(t.sleepThen)(2_000, 1)]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TimeoutError);
     expect((error as TimeoutError).taskIndex).toBe(1);
-    expect((error as Error).message).toMatch(/^\[larder\/parallel\] task 1 ran longer than timeout 150 ms/);
+    expect((error as Error).message).toMatch(/^\[larder\/parallel\] task 1 \(\w+\) ran longer than timeout 150 ms/);
   });
 
   it('lazy input is pulled no faster than preDispatch allows', async () => {

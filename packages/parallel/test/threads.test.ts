@@ -29,7 +29,7 @@ describe('threads backend', () => {
     const error = (await pool.run(calls).catch((e: unknown) => e)) as ParallelError;
     expect(error.code).toBe('LARDER_WORKER_EXIT');
     expect(error.taskIndex).toBe(2);
-    expect(error.message).toMatch(/task 2 failed: its worker exited with code 7/);
+    expect(error.message).toMatch(/task 2 \(exitWorker\) failed: its worker exited with code 7/);
     expect(await pool.map(t.square, [1, 2, 3, 4])).toEqual([1, 4, 9, 16]);
   });
 
@@ -38,7 +38,7 @@ describe('threads backend', () => {
     const error = (await pool.map(t.allocate, [1, 512]).catch((e: unknown) => e)) as ParallelError;
     expect(error.code).toBe('LARDER_WORKER_EXIT');
     expect(error.taskIndex).toBe(1);
-    expect(error.message).toMatch(/task 1 failed: its worker ran out of memory/);
+    expect(error.message).toMatch(/task 1 \(allocate\) failed: its worker ran out of memory/);
     expect(await pool.map(t.square, [5])).toEqual([25]);
   });
 
@@ -69,7 +69,7 @@ describe('threads backend', () => {
     expect(classError.message).toMatch(/argument 0 of task 1 \(at args\[0\]\.nested\[0\]\) is an instance of class Point/);
     const resultError = (await pool.map(t.returnFunction, [undefined]).catch((e: unknown) => e)) as ParallelError;
     expect(resultError.code).toBe('LARDER_UNSENDABLE');
-    expect(resultError.message).toMatch(/task 0 returned a value that cannot be sent back/);
+    expect(resultError.message).toMatch(/task 0 \(\w+\) returned a value that cannot be sent back/);
   });
 
   it('typed arrays above maxNbytes are shared once; shared arrays pass as is', async () => {

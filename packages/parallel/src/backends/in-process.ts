@@ -38,7 +38,7 @@ export class InProcessBackend implements Backend {
       const input = batch.payload[i];
       try {
         const value = batch.mode === 'single' ? batch.task(input) : batch.task(...(input as unknown[]));
-        results[i] = isPromise(value) ? await settle(value, taskIndex, context) : value;
+        results[i] = isPromise(value) ? await settle(value, taskIndex, batch.task.name, context) : value;
       } catch (error) {
         throw withTaskIndex(error, taskIndex);
       }
@@ -57,9 +57,9 @@ function isPromise(value: unknown): value is PromiseLike<unknown> {
 
 // A running in-process function cannot be stopped; timeout and abort make
 // the call reject at once and the function's eventual result is dropped.
-function settle(value: PromiseLike<unknown>, taskIndex: number, context: BatchContext): Promise<unknown> {
+function settle(value: PromiseLike<unknown>, taskIndex: number, taskName: string, context: BatchContext): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const timer = context.timeout === undefined ? undefined : setTimeout(() => reject(new TimeoutError(taskIndex, context.timeout!)), context.timeout);
+    const timer = context.timeout === undefined ? undefined : setTimeout(() => reject(new TimeoutError(taskIndex, context.timeout!, taskName)), context.timeout);
     const onAbort = (): void => reject(new AbortError(context.signal.reason));
     context.signal.addEventListener('abort', onAbort, { once: true });
     Promise.resolve(value)

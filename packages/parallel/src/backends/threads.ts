@@ -7,7 +7,7 @@
  */
 import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AbortError, ParallelError, rebuildTaskError, TimeoutError } from '../errors.js';
+import { AbortError, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
 import { prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
@@ -83,11 +83,11 @@ export class ThreadsBackend implements Backend {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
       this.#listening.add(reply.threadId);
       if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
-      throw replyError(reply, batch.firstIndex);
+      throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
-      if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!);
+      if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
       if (context.signal.aborted) throw new AbortError(context.signal.reason);
-      if (error instanceof Error && !(error instanceof ParallelError) && !('taskIndex' in error)) throw workerDeath(error, runningTaskIndex());
+      if (error instanceof Error && !(error instanceof ParallelError) && !('taskIndex' in error)) throw workerDeath(error, runningTaskIndex(), task.taskName);
       throw error;
     } finally {
       watchdog?.stop();
@@ -129,7 +129,7 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
   return out;
 }
 
-function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number): Error {
+function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number, taskName: string): Error {
   const taskIndex = firstIndex + Math.max(0, reply.failedAt);
   const detail = `${reply.error.name}: ${reply.error.message}`;
   switch (reply.kind) {
@@ -144,11 +144,11 @@ function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: numbe
     case 'init':
       return new ParallelError('LARDER_WORKER_INIT', `workerInit (${reply.moduleUrl}) threw in a worker before task ${firstIndex}: ${detail}`, { cause: rebuildTaskError(reply.error, taskIndex), taskIndex });
     case 'result':
-      return new ParallelError('LARDER_UNSENDABLE', `task ${taskIndex} returned a value that cannot be sent back from a worker: ${reply.error.message.replace(/^\[larder\/parallel\] /, '')}`, { taskIndex });
+      return new ParallelError('LARDER_UNSENDABLE', `${taskLabel(taskIndex, taskName)} returned a value that cannot be sent back from a worker: ${reply.error.message.replace(/^\[larder\/parallel\] /, '')}`, { taskIndex });
   }
 }
 
-function workerDeath(error: Error, taskIndex: number): ParallelError {
+function workerDeath(error: Error, taskIndex: number, taskName: string): ParallelError {
   const code = /exited with code:? (-?\d+)/.exec(error.message)?.[1];
   const outOfMemory = (error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' || /memory limit|out of memory/i.test(error.message);
   const what = outOfMemory
@@ -156,7 +156,7 @@ function workerDeath(error: Error, taskIndex: number): ParallelError {
     : code !== undefined
       ? `its worker exited with code ${code} (process.exit() or a fatal error in the task)`
       : `its worker died (${error.message})`;
-  return new ParallelError('LARDER_WORKER_EXIT', `task ${taskIndex} failed: ${what}. The pool replaced the worker and stays usable.`, { cause: error, taskIndex });
+  return new ParallelError('LARDER_WORKER_EXIT', `${taskLabel(taskIndex, taskName)} failed: ${what}. The pool replaced the worker and stays usable.`, { cause: error, taskIndex });
 }
 
 // Checks the running task's start time rather than the batch's: each task
