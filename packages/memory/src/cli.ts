@@ -27,6 +27,9 @@ Commands:
             --age-limit <duration> e.g. 30d, 12h (by last access)
             --items-limit <n>
   clear   remove every entry, or only one function's with --function <name>
+  reconcile
+          make the index agree with the result files (after crashes, or clears
+          that raced other writers): rows for files it lost, none for files gone
 
 Options:
   --json    print JSON instead of text
@@ -89,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const [command, where, ...extra] = positionals;
   if (values.help || command === undefined) return void process.stdout.write(`${USAGE}\n`), values.help ? 0 : 2;
-  if (!['stats', 'ls', 'prune', 'clear'].includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (!['stats', 'ls', 'prune', 'clear', 'reconcile'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const location = resolve(where ?? process.env.LARDER_LOCATION ?? '.');
   if (!existsSync(join(location, 'results')) && !existsSync(join(location, 'index.sqlite'))) {
@@ -112,6 +115,9 @@ async function main(argv: string[]): Promise<number> {
       }
       const result = await memory.reduceSize({ bytesLimit: values['bytes-limit'], ageLimit: values['age-limit'], itemsLimit });
       print(result, `removed ${result.removed} ${result.removed === 1 ? 'entry' : 'entries'}, freed ${formatBytes(result.freedBytes)}`);
+    } else if (command === 'reconcile') {
+      const result = await memory.reconcile();
+      print(result, `index rows added for ${result.added} ${result.added === 1 ? 'file' : 'files'}, removed for ${result.removed} missing ${result.removed === 1 ? 'file' : 'files'}`);
     } else {
       const name = values.function;
       const removed = name === undefined ? (await memory.list()).length : await memory.clearFunction(name);

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Memory } from '@larder/memory';
@@ -49,6 +51,22 @@ describe('larder CLI', () => {
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ removed: 1 });
     expect(larder('prune', location, '--bytes-limit', '10G', '--age-limit', '30d').stdout).toBe('removed 0 entries, freed 0 B\n');
+  });
+
+  it('cli: reconcile drops index rows of files that are gone and adds rows for files the index lost', async () => {
+    const place = tempDir();
+    const memory = new Memory(place);
+    const f = memory.cache(function twice(n: number) { return 2 * n; }, { name: 'twice' });
+    await f(1);
+    await f(2);
+    await memory.close();
+    const files = readdirSync(join(place, 'results'), { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.larder'));
+    expect(files).toHaveLength(2);
+    rmSync(join(place, 'results', files[0]!));
+    expect(JSON.parse(larder('reconcile', place, '--json').stdout)).toEqual({ added: 0, removed: 1 });
+    for (const name of readdirSync(place).filter((name) => name.startsWith('index.sqlite'))) rmSync(join(place, name));
+    expect(larder('reconcile', place).stdout).toBe('index rows added for 1 file, removed for 0 missing files\n');
+    expect(JSON.parse(larder('reconcile', place, '--json').stdout)).toEqual({ added: 0, removed: 0 });
   });
 
   it('cli: clear --function removes one function, clear removes all', () => {
