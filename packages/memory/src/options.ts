@@ -76,7 +76,9 @@ export interface MemoryOptions {
    * In-flight dedup across processes and worker threads: when several of them miss the same
    * call at once, one computes it (holding a lease file next to the entry) and the others
    * wait for its result. `false` gives joblib's behaviour: each computes, the last write wins.
-   * Calls in one thread of one Memory always share one computation.
+   * Calls in one thread of one Memory always share one computation. A function whose last
+   * computation in this thread took under 5 ms skips the lease (computing twice is cheaper
+   * than the lease's file operations).
    * @default true
    */
   dedupe?: boolean;

@@ -35,6 +35,19 @@ async function entryPathOf(f: (x: number) => Promise<unknown>, evaluations: numb
 }
 
 describe('lease', () => {
+  it('lease: a function known to compute in under 5 ms takes no lease on its misses; a slow one keeps taking it', async () => {
+    const { memory, location } = testMemory();
+    const leasesSeen = (): number => filesUnder(location).filter((f) => f.endsWith('.lease')).length;
+    const seenByFast: number[] = [];
+    const fast = memory.cache((x: number) => (seenByFast.push(leasesSeen()), x + 1), { name: 'fast' });
+    const seenBySlow: number[] = [];
+    const slow = memory.cache(async (x: number) => (seenBySlow.push(leasesSeen()), await sleep(10), x + 1), { name: 'slowish' });
+    for (const x of [1, 2, 3]) await fast(x);
+    for (const x of [1, 2, 3]) await slow(x);
+    expect(seenByFast).toEqual([1, 0, 0]); // the first miss cannot know yet that the function is fast
+    expect(seenBySlow).toEqual([1, 1, 1]);
+  });
+
   it('lease: concurrent identical misses from two Memories on one location compute once; the other waits and reads the result', async () => {
     const { f1, f2, evaluations, first, second } = twoMemories();
     const results = await Promise.all([f1(3), f2(3), f1(3), f2(3)]);

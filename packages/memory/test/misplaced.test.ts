@@ -1,5 +1,6 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { testMemory } from './helpers.js';
 
@@ -21,7 +22,8 @@ describe('misplaced files', () => {
 
   it('lease: a lease file without a readable holder (debris) stops blocking after 2 s, not after leaseMs', async () => {
     const { memory, location } = testMemory({ leaseMs: 60_000 });
-    const f = memory.cache(function g(x: number) { return x + 1; }, { name: 'g' });
+    // Slow enough (≥ LEASE_MIN_COMPUTE_MS) that its misses take the lease, which is what meets the debris.
+    const f = memory.cache(async function g(x: number) { await sleep(10); return x + 1; }, { name: 'g' });
     const id = (await f.call(1)).info.id;
     const entry = join(location, 'results', `${id}.larder`);
     await f.clear();
