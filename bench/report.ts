@@ -121,6 +121,29 @@ function chartSection(report: Report): string[] {
   return lines;
 }
 
+const README_START = '<!-- bench:start (written by pnpm bench) -->';
+const README_END = '<!-- bench:end -->';
+
+/**
+ * The root README with its bench section replaced by this run's table, or
+ * undefined when the README has no such section (a README without the
+ * markers is left alone).
+ */
+export function withReadmeTable(readme: string, report: Report): string | undefined {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) return undefined;
+  const { machine } = report;
+  const section = [
+    README_START,
+    `Measured by \`pnpm bench\` on ${report.date.toISOString().slice(0, 10)} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${report.joblib ? `, joblib ${report.joblib.versions.joblib}` : ''}); details, charts and what each figure measures in [bench/RESULTS.md](bench/RESULTS.md).`,
+    '',
+    table(report.rows),
+    '',
+  ].join('\n');
+  return readme.slice(0, start) + section + readme.slice(end);
+}
+
 /** Renders the whole RESULTS.md. */
 export function renderMarkdown(report: Report): string {
   const unmet = report.rows.filter((row) => !row.met);

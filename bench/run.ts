@@ -9,7 +9,7 @@
  * "Not measured" list; the other packages still run.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { ChartLine, ChartSeries } from './chart-svg.js';
 import { table, type Row } from './harness.js';
 import { joblibUnavailable, runJoblib, type JoblibResult } from './joblib.js';
-import { machineInfo, renderMarkdown, type Report } from './report.js';
+import { machineInfo, renderMarkdown, withReadmeTable, type Report } from './report.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 
@@ -178,6 +178,11 @@ async function main() {
   if (joblibSkipped) console.log(`\njoblib column empty: ${joblibSkipped}`);
   for (const problem of problems) console.log(`not measured: ${problem}`);
   await writeFile(options.out, renderMarkdown(report));
+  // A full run with the default output also refreshes the root README's table.
+  const readmePath = path.join(BENCH_DIR, '..', 'README.md');
+  const fullRun = options.out === path.join(BENCH_DIR, 'RESULTS.md') && options.only.length === 3;
+  const readme = fullRun ? withReadmeTable(await readFile(readmePath, 'utf8'), report) : undefined;
+  if (readme !== undefined) await writeFile(readmePath, readme);
   log(`wrote ${path.relative(process.cwd(), options.out)}${charts.length ? ` and ${charts.map((c) => c.file).join(', ')}` : ''}`);
 }
 
