@@ -125,20 +125,21 @@ const README_START = '<!-- bench:start (written by pnpm bench) -->';
 const README_END = '<!-- bench:end -->';
 
 /**
- * The root README with its bench section replaced by this run's table, or
- * undefined when the README has no such section (a README without the
- * markers is left alone).
+ * `readme` with its bench section (between the markers) replaced by this
+ * run's rows whose id starts with `idPrefix` ('' for all), or undefined when
+ * it has no such section: a README without the markers is left alone.
  */
-export function withReadmeTable(readme: string, report: Report): string | undefined {
+export function withReadmeTable(readme: string, report: Report, idPrefix = '', resultsLink = 'bench/RESULTS.md'): string | undefined {
   const start = readme.indexOf(README_START);
   const end = readme.indexOf(README_END);
   if (start < 0 || end < start) return undefined;
   const { machine } = report;
+  const joblib = report.joblib ? `, joblib ${report.joblib.versions.joblib}` : '';
   const section = [
     README_START,
-    `Measured by \`pnpm bench\` on ${report.date.toISOString().slice(0, 10)} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${report.joblib ? `, joblib ${report.joblib.versions.joblib}` : ''}); details, charts and what each figure measures in [bench/RESULTS.md](bench/RESULTS.md).`,
+    `Measured by \`pnpm bench\` on ${report.date.toISOString().slice(0, 10)} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${joblib}); details, charts and what each figure measures in [bench/RESULTS.md](${resultsLink}).`,
     '',
-    table(report.rows),
+    table(report.rows.filter((row) => row.id.startsWith(idPrefix))),
     '',
   ].join('\n');
   return readme.slice(0, start) + section + readme.slice(end);

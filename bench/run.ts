@@ -178,12 +178,25 @@ async function main() {
   if (joblibSkipped) console.log(`\njoblib column empty: ${joblibSkipped}`);
   for (const problem of problems) console.log(`not measured: ${problem}`);
   await writeFile(options.out, renderMarkdown(report));
-  // A full run with the default output also refreshes the root README's table.
-  const readmePath = path.join(BENCH_DIR, '..', 'README.md');
-  const fullRun = options.out === path.join(BENCH_DIR, 'RESULTS.md') && options.only.length === 3;
-  const readme = fullRun ? withReadmeTable(await readFile(readmePath, 'utf8'), report) : undefined;
-  if (readme !== undefined) await writeFile(readmePath, readme);
+  // A full run with the default output also refreshes the READMEs' tables.
+  if (options.out === path.join(BENCH_DIR, 'RESULTS.md') && options.only.length === 3) await refreshReadmes(report);
   log(`wrote ${path.relative(process.cwd(), options.out)}${charts.length ? ` and ${charts.map((c) => c.file).join(', ')}` : ''}`);
+}
+
+/** The README sections between bench markers: the root's shows every row, each package's its own. */
+const READMES = [
+  { file: 'README.md', idPrefix: '', resultsLink: 'bench/RESULTS.md' },
+  { file: 'packages/store-fs/README.md', idPrefix: 'store.', resultsLink: '../../bench/RESULTS.md' },
+  { file: 'packages/memory/README.md', idPrefix: 'mem.', resultsLink: '../../bench/RESULTS.md' },
+  { file: 'packages/parallel/README.md', idPrefix: 'par.', resultsLink: '../../bench/RESULTS.md' },
+];
+
+async function refreshReadmes(report: Report): Promise<void> {
+  for (const { file, idPrefix, resultsLink } of READMES) {
+    const readmePath = path.join(BENCH_DIR, '..', file);
+    const updated = withReadmeTable(await readFile(readmePath, 'utf8'), report, idPrefix, resultsLink);
+    if (updated !== undefined) await writeFile(readmePath, updated);
+  }
 }
 
 main().catch((error: unknown) => {
