@@ -14,9 +14,13 @@ const fixtures = join(root, 'scripts', 'pack-check');
 const work = mkdtempSync(join(tmpdir(), 'larder-pack-'));
 const keep = process.argv.includes('--keep');
 
+// The consumer is a plain npm user: pnpm's npm_config_* variables (set
+// because `pnpm pack-check` runs this script) must not reach its npm.
+const plainEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+
 function run(command, args, cwd) {
   console.log(`$ ${command} ${args.join(' ')}`);
-  execFileSync(command, args, { cwd, stdio: 'inherit', env: { ...process.env, npm_config_yes: 'true' } });
+  execFileSync(command, args, { cwd, stdio: 'inherit', env: { ...plainEnv, npm_config_yes: 'true' } });
 }
 
 try {
