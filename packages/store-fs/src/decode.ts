@@ -5,6 +5,12 @@
  * pass 1 creates every node's value (containers empty), pass 2 fills the
  * containers by index, which is also what makes cycles and shared references
  * come back shared.
+ *
+ * Bounds checks alone do not bound the work: any number of nodes may point at
+ * one text, children vector, numbers vector or segment, and each would build
+ * its own copy (a 1 MB file could ask for gigabytes). So every decode runs on
+ * a budget proportional to the payload, charged before each allocation that
+ * grows with the file: see {@link decodeBudget}.
  */
 import { check, FormatError } from './errors.js';
 import { HOLE, Kind, KIND_COUNT, type ManifestReader, type NodeFields, type VectorRef } from './manifest.js';
@@ -20,14 +26,29 @@ export interface SegmentSource {
 
 const BIGINT_TEXT = /^-?[0-9a-f]+$/;
 
+/**
+ * A file from dump() spends at most its own payload size: the writer gives
+ * every node its own text, children, numbers and segment, and the one thing it
+ * shares (key strings) is decoded once per string. Twice that plus a constant
+ * leaves room and still caps a hostile file at a small multiple of its size.
+ */
+const BUDGET_PER_PAYLOAD_BYTE = 2;
+const BUDGET_SLACK = 64 * 1024;
+
 export function decode(reader: ManifestReader, source: SegmentSource): unknown {
   const count = reader.nodes.length;
   const values = new Array<unknown>(count);
   const containers: { index: number; fields: NodeFields }[] = [];
   const text = textDecoder(reader.bytes);
+  const spend = decodeBudget(reader);
+  // The writer shares key strings between objects (createSharedString): decoding each once, by its
+  // manifest offset, keeps that within the budget and saves the repeated work.
+  const keyTexts = new Map<number, string>();
   const segmentCount = reader.segments.length;
-  const segment = (fields: NodeFields): Uint8Array => {
+  const segment = (fields: NodeFields, index: number): Uint8Array => {
     check(fields.segment < segmentCount, `a node refers to segment ${fields.segment} of ${segmentCount}`);
+    // Charged in every mode: mmap reads or copies it, and a view per reference is sharing the writer never does.
+    spend(reader.segments[fields.segment]!.length, index);
     return source.bytes(fields.segment);
   };
 
@@ -41,29 +62,36 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       case Kind.True: values[index] = true; break;
       case Kind.Number: values[index] = fields.number; break;
       case Kind.Date: values[index] = new Date(fields.number); break;
-      case Kind.String: values[index] = text(required(fields.text, index)); break;
+      case Kind.String: {
+        const ref = required(fields.text, index);
+        spend(ref.length, index);
+        values[index] = text(ref);
+        break;
+      }
       case Kind.BigInt: {
-        const digits = text(required(fields.text, index));
+        const ref = required(fields.text, index);
+        spend(ref.length, index);
+        const digits = text(ref);
         check(BIGINT_TEXT.test(digits), `node ${index} is not a valid bigint`);
         values[index] = digits.startsWith('-') ? -BigInt(`0x${digits.slice(1)}`) : BigInt(`0x${digits}`);
         break;
       }
-      case Kind.StringUtf16: values[index] = utf16(segment(fields)); break;
+      case Kind.StringUtf16: values[index] = utf16(segment(fields, index)); break;
       case Kind.ArrayBuffer: {
         // An ArrayBuffer cannot be a view into the file's bytes, so this one kind is copied.
-        const bytes = segment(fields);
+        const bytes = segment(fields, index);
         const copy = new ArrayBuffer(bytes.length);
         new Uint8Array(copy).set(bytes);
         values[index] = copy;
         break;
       }
       case Kind.Buffer: {
-        const bytes = segment(fields);
+        const bytes = segment(fields, index);
         values[index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         break;
       }
       case Kind.DataView: {
-        const bytes = segment(fields);
+        const bytes = segment(fields, index);
         values[index] = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         break;
       }
@@ -75,20 +103,23 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
         check(length % type.BYTES_PER_ELEMENT === 0, `segment ${fields.segment} is not a whole number of ${type.name} elements`);
         const mapped = source.mapped?.(fields.segment, type);
         if (mapped !== undefined) {
-          values[index] = mapped;
+          values[index] = mapped; // O(1): the elements stay in the file, so nothing is charged
         } else {
-          const bytes = source.bytes(fields.segment);
+          const bytes = segment(fields, index);
           values[index] = new type(bytes.buffer, bytes.byteOffset, length / type.BYTES_PER_ELEMENT);
         }
         break;
       }
       case Kind.Array: {
         if (fields.numbers !== undefined) {
+          spend(fields.numbers.length * 8, index);
           const items = new Array<number>(fields.numbers.length);
           for (let i = 0; i < items.length; i++) items[i] = reader.f64(fields.numbers.start + i * 8);
           values[index] = items;
         } else {
-          values[index] = new Array<unknown>(required(fields.children, index).length);
+          const children = required(fields.children, index);
+          spend(children.length * 4, index);
+          values[index] = new Array<unknown>(children.length);
           containers.push({ index, fields });
         }
         break;
@@ -96,17 +127,21 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       case Kind.Object: {
         const keys = required(fields.keys, index);
         check(keys.length === required(fields.children, index).length, `node ${index} has ${keys.length} keys for its values`);
+        spend(keys.length * 4, index);
         values[index] = {};
         containers.push({ index, fields });
         break;
       }
-      case Kind.Map:
-        check(required(fields.children, index).length % 2 === 0, `map node ${index} has an odd number of children`);
+      case Kind.Map: {
+        const children = required(fields.children, index);
+        check(children.length % 2 === 0, `map node ${index} has an odd number of children`);
+        spend(children.length * 4, index);
         values[index] = new Map();
         containers.push({ index, fields });
         break;
+      }
       case Kind.Set:
-        required(fields.children, index);
+        spend(required(fields.children, index).length * 4, index);
         values[index] = new Set();
         containers.push({ index, fields });
         break;
@@ -131,7 +166,13 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       const record = value as Record<string, unknown>;
       const keys = fields.keys!;
       for (let i = 0; i < children.length; i++) {
-        const key = text(reader.stringAt(keys.start + i * 4));
+        const ref = reader.stringAt(keys.start + i * 4);
+        let key = keyTexts.get(ref.start);
+        if (key === undefined) {
+          spend(ref.length, index);
+          key = text(ref);
+          keyTexts.set(ref.start, key);
+        }
         const member = child(children.start + i * 4);
         // Assigning "__proto__" would set the prototype instead of an own property.
         if (key === '__proto__') Object.defineProperty(record, key, { value: member, enumerable: true, writable: true, configurable: true });
@@ -146,6 +187,32 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
     }
   }
   return values[reader.root];
+}
+
+/**
+ * The decode budget: returns `spend(bytes, node)`, to be called before each
+ * piece of work that grows with the file, counted in the bytes it consumes: a
+ * text's UTF-8 bytes, 4 per child (and key), 8 per packed number, a segment's
+ * length per node that reads, copies or views it (a MappedArray is O(1) and
+ * free). Node count itself is bounded by the manifest (4 bytes a slot). Past
+ * {@link BUDGET_PER_PAYLOAD_BYTE} × (manifest + segment bytes) +
+ * {@link BUDGET_SLACK} it throws a FormatError, before the allocation. For a
+ * compressed file this is relative to the decompressed payload, which the
+ * header caps.
+ */
+function decodeBudget(reader: ManifestReader): (bytes: number, node: number) => void {
+  let payload = reader.bytes.length;
+  for (const entry of reader.segments) payload += entry.length;
+  const limit = BUDGET_PER_PAYLOAD_BYTE * payload + BUDGET_SLACK;
+  let left = limit;
+  return (bytes, node) => {
+    left -= bytes;
+    if (left < 0) {
+      throw new FormatError(
+        `the manifest expands to more than the file holds: by node ${node}, decoding needs more than ${limit} bytes of text, children, numbers and segments for a ${payload}-byte payload (nodes share what the writer never shares)`,
+      );
+    }
+  };
 }
 
 function required(ref: VectorRef | undefined, index: number): VectorRef {
