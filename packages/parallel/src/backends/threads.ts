@@ -45,6 +45,16 @@ export class ThreadsBackend implements Backend {
       execArgv: workerExecArgv(process.execArgv),
       ...(resourceLimits ? { resourceLimits } : {}),
     });
+    // When a call fails, its running batches are aborted and piscina
+    // terminates their workers; a worker that had already posted its reply
+    // gets that reply delivered for a task piscina no longer tracks, and
+    // piscina emits it as an 'error' event, which without a listener crashes
+    // the process. That result belongs to a cancelled batch and is dropped on
+    // purpose. Any other pool error is rethrown, as Node would without a listener.
+    this.#pool.on('error', (error: unknown) => {
+      if (error instanceof Error && error.message.startsWith('Unexpected message from Worker')) return;
+      throw error;
+    });
     if (workerInit) {
       const task = workerInit.task as Task;
       const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
