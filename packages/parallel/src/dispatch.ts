@@ -113,11 +113,21 @@ export class Dispatch {
       (outcome) => {
         this.#inFlight.delete(promise);
         if (this.#failure) return;
-        this.#batcher.record(payload.length, outcome.durationMs);
-        this.#done += outcome.results.length;
-        this.sink.deliver(firstIndex, outcome.results);
-        this.#progress?.update(this.#done, this.input.total);
-        this.#verbose?.update(this.#done, this.input.total);
+        // This handler's promise has already left #inFlight, so nothing
+        // awaits it: an error thrown here (a progress callback that throws,
+        // a verbose line that cannot be written) would be an unhandled
+        // rejection and the call would never settle. It fails the call
+        // instead, like a task error.
+        try {
+          this.#batcher.record(payload.length, outcome.durationMs);
+          this.#done += outcome.results.length;
+          this.sink.deliver(firstIndex, outcome.results);
+          this.#progress?.update(this.#done, this.input.total);
+          this.#verbose?.update(this.#done, this.input.total);
+        } catch (error) {
+          this.#fail(error);
+          return;
+        }
         this.wake();
       },
       (error: unknown) => {

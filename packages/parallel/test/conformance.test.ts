@@ -3,6 +3,8 @@
  * runs the tasks. Threads use real worker threads loading a TypeScript task
  * module through tsx.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AbortError, delayed, Parallel, TimeoutError, type BackendName } from '@larder/parallel';
 import { t } from './fixtures/math-tasks.js';
@@ -121,5 +123,26 @@ describe.each(backends)('backend %s', (backend) => {
     }
     expect(await pool.map(t.square, items())).toEqual([0, 1, 4, 9, 16]);
     expect(await pool.map(t.square, [])).toEqual([]);
+  });
+});
+
+describe('errors outside the tasks', () => {
+  it('regression: a progress callback that throws rejects the call with its error (no unhandled rejection, no hang, rest cancelled)', () => {
+    const program = fileURLToPath(new URL('./fixtures/callback-throws-main.ts', import.meta.url));
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const run = spawnSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', program], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(run.stdout, run.stderr).toBe(
+      [
+        'sequential progress: rejected with the callback error, rest cancelled',
+        'sequential next call: [1,4,9]',
+        'async progress: rejected with the callback error, rest cancelled',
+        'async next call: [1,4,9]',
+        'threads progress: rejected with the callback error',
+        'threads next call: [1,4,9]',
+        'verbose: rejected with the write error',
+        '',
+      ].join('\n'),
+    );
+    expect(run.status).toBe(0);
   });
 });
