@@ -40,6 +40,9 @@ export class MemoryError extends Error {
   }
 }
 
+const UNSTABLE_ADVICE = 'functions, symbols, promises and weak collections have no stable content. ' +
+  'Leave that argument out of the key with the `ignore` option, or derive a key with the `key` option.';
+
 /**
  * The error `hash()` throws for a value it cannot hash. `path` says where the
  * value sits, like `$[2].callback` (for a cached call, `$[2]` is the third argument).
@@ -54,12 +57,9 @@ export class MemoryError extends Error {
  */
 export class HashError extends MemoryError {
   readonly path: string;
-  constructor(path: string, what: string) {
-    super(
-      'LARDER_UNHASHABLE',
-      `cannot hash ${what} at ${path}: functions, symbols, promises and weak collections have no stable content. ` +
-        'Leave that argument out of the key with the `ignore` option, or derive a key with the `key` option.',
-    );
+  /** `advice` says why `what` cannot be hashed and what to do instead (the default suits functions, symbols, promises). */
+  constructor(path: string, what: string, advice: string = UNSTABLE_ADVICE) {
+    super('LARDER_UNHASHABLE', `cannot hash ${what} at ${path}: ${advice}`);
     this.name = 'HashError';
     this.path = path;
   }

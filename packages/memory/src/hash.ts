@@ -7,7 +7,11 @@
  * chunks (so memory stays flat and each chunk is hot in cache when the wasm
  * reads it) and only their 8-byte digest enters the encoding.
  *
- * Encoding, version 1 (all integers little-endian; `str` = u32 UTF-8 length + bytes):
+ * Encoding, version 1 (all integers little-endian). `str` is u32 UTF-8 length +
+ * bytes; a string that is not well-formed UTF-16 (it holds a lone surrogate,
+ * which UTF-8 cannot carry: TextEncoder would write U+FFFD for it) is instead
+ * u32 0xffffffff (never a UTF-8 length) + u32 code-unit count + its UTF-16LE
+ * code units, so '\uD800', '\uDC00' and '\uFFFD' all differ.
  *
  * | tag  | value                | followed by                                                    |
  * |------|----------------------|----------------------------------------------------------------|
@@ -18,20 +22,30 @@
  * | 0x05 | bigint               | sign byte (0 / 1), str of the magnitude in hex                  |
  * | 0x06 | string               | str                                                            |
  * | 0x07 | Date                 | f64 of getTime() (an invalid Date is NaN)                       |
- * | 0x08 | Array                | u32 length, each element (a hole is undefined)                  |
- * | 0x09 | object               | str constructor name ('Object' for plain and null-prototype objects), u32 count, then for each own enumerable string key in code-unit order: str key, value |
+ * | 0x08 | Array                | u32 length, each element (a hole is 0x11)                       |
+ * | 0x09 | object               | str 'Object', u32 count, then for each own enumerable string key in code-unit order: str key, value |
  * | 0x0a | Map                  | u32 size, the entries' 8-byte digests sorted (each digest hashes key then value encoded alone) |
  * | 0x0b | Set                  | u32 size, the elements' 8-byte digests sorted                   |
  * | 0x0c | binary               | kind byte (see KIND), f64 element count, then either 0x00 u32 byteLength + bytes (byteLength ≤ 1024) or 0x01 + xxh64 digest of the bytes (larger) |
  * | 0x0e | back-reference       | u32 distance to the ancestor it points at (a cycle)             |
  * | 0x0f | RegExp               | str source, str flags                                           |
  * | 0x10 | boxed primitive      | the primitive's encoding                                        |
+ * | 0x11 | array hole           | — (`[, 1]` is not `[undefined, 1]`)                             |
+ *
+ * Objects are data only: a plain or null-prototype object, an Array, Map, Set,
+ * Date, RegExp, boxed primitive or binary value, each with exactly its own
+ * built-in prototype. Anything else (a class instance such as URL, Error or
+ * Blob, a subclass of Map or Array) is a HashError: its state lives in private
+ * fields, internal slots or prototype getters that hashing own keys cannot
+ * see, so two different instances would hash alike. So is an array with own
+ * non-index keys (a RegExp match), whose extra keys the encoding has no room for.
  *
  * Only the bytes a view covers are hashed, never the rest of its buffer.
  * A value met twice outside a cycle is encoded twice (the hash is of content,
  * not of aliasing), but a large typed array met twice is hashed once.
  */
 import xxhash from 'xxhash-wasm';
+import { inspect } from 'node:util';
 import { HashError } from './errors.js';
 
 const xx = await xxhash();
@@ -136,9 +150,19 @@ class Encoder {
         this.buf[start + i] = code;
       }
     }
+    if (i < length && !(value as string & WellFormedCheck).isWellFormed()) return this.rawUtf16(value);
     const written = i === length ? length : encoder.encodeInto(value, this.buf.subarray(start)).written;
     this.view.setUint32(this.pos, written, true);
     this.pos = start + written;
+  }
+
+  /** A string with a lone surrogate: its code units as they are (see `str` above). */
+  rawUtf16(value: string): void {
+    this.reserve(8 + value.length * 2);
+    this.view.setUint32(this.pos, ILL_FORMED, true);
+    this.view.setUint32(this.pos + 4, value.length, true);
+    this.pos += 8;
+    for (let i = 0; i < value.length; i++, this.pos += 2) this.view.setUint16(this.pos, value.charCodeAt(i), true);
   }
 
   bytes(source: Uint8Array): void {
@@ -182,35 +206,41 @@ class Encoder {
     if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
       return this.binary(value);
     }
+    // Each kind is recognised by its exact built-in prototype: a subclass (or any class) may hold
+    // state the encoding below does not see, and would collide with its plain counterpart.
+    const proto = Object.getPrototypeOf(value) as object | null;
     this.ancestors.set(value, ++this.depth);
     try {
-      if (Array.isArray(value)) {
-        this.byte(0x08);
-        this.u32(value.length);
-        for (let i = 0; i < value.length; i++) this.child(value[i], i);
-      } else if (value instanceof Map) {
+      if (proto === Object.prototype || proto === null) {
+        this.plainObject(value as Record<string, unknown>);
+      } else if (Array.isArray(value) && Array.isArray(proto)) {
+        // (Array.prototype is itself an array, in every realm; a subclass's prototype is not.)
+        this.array(value);
+      } else if (proto === Map.prototype) {
+        const map = value as Map<unknown, unknown>;
         this.byte(0x0a);
-        this.unordered(value.size, value.entries(), ([k, v], i) => {
+        this.unordered(map.size, map.entries(), ([k, v], i) => {
           this.child(k, { label: `.<map key ${i}>` });
           this.child(v, { label: `.get(${keyLabel(k, i)})` });
         });
-      } else if (value instanceof Set) {
+      } else if (proto === Set.prototype) {
+        const set = value as Set<unknown>;
         this.byte(0x0b);
-        this.unordered(value.size, value.values(), (v, i) => this.child(v, { label: `.<set element ${i}>` }));
-      } else if (value instanceof Date) {
+        this.unordered(set.size, set.values(), (v, i) => this.child(v, { label: `.<set element ${i}>` }));
+      } else if (proto === Date.prototype) {
         this.byte(0x07);
-        this.f64(value.getTime());
-      } else if (value instanceof RegExp) {
+        this.f64((value as Date).getTime());
+      } else if (proto === RegExp.prototype) {
         this.byte(0x0f);
-        this.str(value.source);
-        this.str(value.flags);
-      } else if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
+        this.str((value as RegExp).source);
+        this.str((value as RegExp).flags);
+      } else if (proto === Number.prototype || proto === String.prototype || proto === Boolean.prototype || proto === BigInt.prototype) {
         this.byte(0x10);
-        this.value(value.valueOf());
+        this.value((value as { valueOf(): unknown }).valueOf());
       } else if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) {
         throw new HashError(this.path(), `a ${value.constructor.name}`);
       } else {
-        this.plainObject(value as Record<string, unknown>);
+        throw new HashError(this.path(), `an instance of class ${className(proto)}`, CLASS_ADVICE);
       }
     } finally {
       this.ancestors.delete(value);
@@ -218,13 +248,30 @@ class Encoder {
     }
   }
 
+  array(value: unknown[]): void {
+    this.byte(0x08);
+    this.u32(value.length);
+    let holes = 0;
+    for (let i = 0; i < value.length; i++) {
+      const element = value[i];
+      if (element === undefined && !Object.hasOwn(value, i)) {
+        holes++;
+        this.byte(0x11);
+      } else {
+        this.child(element, i);
+      }
+    }
+    if (hasNonIndexKeys(value, value.length - holes)) {
+      const extra = Object.keys(value).filter((key) => !isIndex(key));
+      throw new HashError(this.path(), `an array with own non-index keys (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''})`, ARRAY_ADVICE);
+    }
+  }
+
   plainObject(value: Record<string, unknown>): void {
-    const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
-    const ctorName = proto === null || proto === Object.prototype ? 'Object' : (proto.constructor?.name ?? 'Object');
     const keys = Object.keys(value);
     if (keys.length > 1) keys.sort();
     this.byte(0x09);
-    this.str(ctorName);
+    this.str('Object');
     this.u32(keys.length);
     for (const key of keys) {
       this.str(key);
@@ -272,6 +319,36 @@ class Encoder {
 }
 
 const encoder = new TextEncoder();
+/** `String.prototype.isWellFormed` (Node ≥ 20; the ES2024 lib is not in our target). */
+type WellFormedCheck = { isWellFormed(): boolean };
+/** The `str` length that announces raw UTF-16 code units: no UTF-8 length reaches it. */
+const ILL_FORMED = 0xffffffff;
+const CLASS_ADVICE = 'hash() takes plain data (objects, arrays, Map, Set, Date, typed arrays...), and a class instance keeps state it cannot see ' +
+  '(private fields, internal slots, getters), so two different instances would hash alike. ' +
+  'Pass plain data instead (e.g. url.href, { message: error.message }), or use the `key` option to hash what identifies the call.';
+const ARRAY_ADVICE = 'its extra keys would not be part of the hash. Pass a plain array and put the extra values beside it, or use the `key` option.';
+/** Below this length an array's keys are listed outright; above, util.inspect proves their absence in O(1) first. */
+const KEYS_CHECK_LENGTH = 1024;
+const NO_ELEMENTS = { maxArrayLength: 0, depth: 0, customInspect: false, getters: false, showProxy: false, breakLength: Infinity } as const;
+
+function className(proto: object): string {
+  const ctor = (proto as { constructor?: unknown }).constructor;
+  return typeof ctor === 'function' && ctor.name ? ctor.name : '(anonymous)';
+}
+
+const isIndex = (key: string): boolean => String(Number(key) >>> 0) === key && key !== '4294967295';
+
+/**
+ * Whether `array` has own enumerable string keys besides its `elements` present indexes.
+ * Object.keys lists every index as a string (about 100 ns each), five times the cost of
+ * hashing a number element; util.inspect with no elements shown reads only the non-index
+ * keys (through V8's index-skipping key collection), so for a long array its bare
+ * "[ ... n more items ]" proves there are none. Any other output is checked exactly.
+ */
+function hasNonIndexKeys(array: unknown[], elements: number): boolean {
+  if (array.length >= KEYS_CHECK_LENGTH && /^\[ \.\.\. \d+ more items? \]$/.test(inspect(array, NO_ELEMENTS))) return false;
+  return Object.keys(array).length !== elements;
+}
 const shared = new Encoder();
 let sharedBusy = false;
 

@@ -252,4 +252,20 @@ describe('cache', () => {
     await quiet.memory.cache(function g() { return 1; })();
     expect(quiet.logs).toEqual([]);
   });
+
+  it('cache: regression: a class instance argument (URL, Error) throws a HashError instead of returning another call\'s value', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const host = memory.cache(function host(u: URL) { runs++; return u.hostname; }, { name: 'host' });
+    await expect(host(new URL('http://a.com/'))).rejects.toThrow(/cannot hash an instance of class URL at args\[0\]/);
+    const message = memory.cache(function message(e: Error) { runs++; return e.message; }, { name: 'message' });
+    await expect(message(new Error('first'))).rejects.toMatchObject({ name: 'HashError', code: 'LARDER_UNHASHABLE', path: 'args[0]' });
+    expect(runs).toBe(0);
+    // The way out the error names: a key of what identifies the call.
+    const keyed = memory.cache(function keyed(u: URL) { runs++; return u.hostname; }, { name: 'keyed', key: (u) => u.href });
+    expect(await keyed(new URL('http://a.com/'))).toBe('a.com');
+    expect(await keyed(new URL('http://b.com/'))).toBe('b.com');
+    expect(await keyed(new URL('http://a.com/'))).toBe('a.com');
+    expect(runs).toBe(2);
+  });
 });

@@ -119,11 +119,49 @@ describe('hash', () => {
     expect(() => hash(new Map([['k', Promise.resolve()]]))).toThrow(/Promise at \$\.get\("k"\)/);
   });
 
-  it('hash: class instances hash their constructor name and own fields', () => {
+  it('hash: regression: a class instance is a HashError naming its class and where it sits (URL, Error, #private state hashed alike)', () => {
     class Point { constructor(public x: number, public y: number) {} }
-    class Other { constructor(public x: number, public y: number) {} }
-    expect(hash(new Point(1, 2))).toBe(hash(new Point(1, 2)));
-    expect(hash(new Point(1, 2))).not.toBe(hash(new Other(1, 2)));
+    for (const instance of [new URL('http://a.com/'), new Error('a'), new Point(1, 2), new URLSearchParams('a=1'), new Blob(['a'])]) {
+      expect(() => hash([{ model: instance }], 'args')).toThrow(HashError);
+    }
+    try {
+      hash([1, { model: new URL('http://a.com/') }], 'args');
+      expect.unreachable();
+    } catch (error) {
+      expect((error as HashError).path).toBe('args[1].model');
+      expect((error as HashError).code).toBe('LARDER_UNHASHABLE');
+      expect((error as Error).message).toMatch(/^\[larder\/memory\] cannot hash an instance of class URL at args\[1\]\.model: /);
+      expect((error as Error).message).toMatch(/Pass plain data .*or use the `key` option/);
+    }
+    // Subclasses of the kinds hash() knows carry state it cannot see either.
+    class DefaultMap extends Map<string, number> { constructor(readonly fallback: number) { super(); } }
+    expect(() => hash(new DefaultMap(1))).toThrow(/an instance of class DefaultMap/);
+    expect(() => hash(new (class Sub extends Array {})())).toThrow(/an instance of class Sub/);
+    // Plain and null-prototype objects are data.
     expect(hash(Object.assign(Object.create(null), { a: 1 }))).toBe(hash({ a: 1 }));
+  });
+
+  it('hash: regression: lone surrogates do not collide with each other or with U+FFFD', () => {
+    const digests = [['\uD800'], ['\uDC00'], ['\uFFFD'], ['a\uD800'], ['a\uFFFD'], { '\uD800': 1 }, { '\uDC00': 1 }, { '\uFFFD': 1 }].map((v) => hash(v));
+    expect(new Set(digests).size).toBe(digests.length);
+    expect(hash('x\uD800y')).toBe(hash('x\uD800y'));
+    // Well-formed strings, surrogate pairs included, keep their UTF-8 encoding.
+    expect(hash('\uD83D\uDE00')).toBe(hash('😀'));
+  });
+
+  it('hash: regression: a sparse array differs from one holding undefined', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(hash([, 1])).not.toBe(hash([undefined, 1]));
+    expect(hash(new Array(3))).not.toBe(hash([undefined, undefined, undefined]));
+    // eslint-disable-next-line no-sparse-arrays
+    expect(hash([, 1])).toBe(hash([, 1]));
+  });
+
+  it('hash: regression: an array with extra own keys (a RegExp match, Object.assign) is a HashError, not hashed like the bare array', () => {
+    expect(() => hash([Object.assign([1], { foo: 1 })], 'args')).toThrow(/cannot hash an array with own non-index keys \(foo\) at args\[0\]/);
+    expect(() => hash('xxabc'.match(/b/))).toThrow(HashError);
+    const large = Object.assign(Array.from({ length: 5000 }, (_, i) => i), { extra: true });
+    expect(() => hash(large)).toThrow(/own non-index keys \(extra\)/);
+    expect(hash(Array.from({ length: 5000 }, (_, i) => i))).toMatch(/^[0-9a-f]{16}$/);
   });
 });
