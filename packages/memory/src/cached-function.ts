@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning, type MemoryErrorCode } from './errors.js';
-import { entryPaths, readEntry, removeFolder, writeEntry, type Envelope } from './entry.js';
+import { closeMapped, entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { breakStale, leaseState, nextDelay, tryAcquire, type Lease } from './lease.js';
 import { argumentsHash, functionIdentity, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -73,8 +73,13 @@ interface Outcome { value: unknown; info: CallInfo }
  * to coordinate, so its misses skip the cross-process lease.
  */
 export const LEASE_MIN_COMPUTE_MS = 5;
-/** A waiter's turn: the entry another caller stored meanwhile, or the right to compute (with a lease when one could be made). */
-type Turn = { entry: Envelope } | { lease: Lease | undefined };
+/**
+ * A waiter's turn: the entry another caller stored meanwhile, or the right to compute (with a
+ * lease when one could be made); `store` is false when the entry could not be read (it may be good).
+ */
+type Turn = { entry: Envelope } | { lease: Lease | undefined; store: boolean };
+/** A lookup's answer: the entry, a miss, or an entry that exists but could not be read now. */
+type Lookup = Envelope | undefined | typeof UNREADABLE;
 
 class CachedCall {
   readonly identity: FunctionIdentity;
@@ -92,7 +97,7 @@ class CachedCall {
     const location = context.location;
     this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
     this.pathOf = location && entryPaths(location.blobs, this.keyPrefix.slice(0, -1));
-    this.shelf = location && { blobs: location.blobs, mmap: options.mmap, remove: (keys) => location.remove(keys), warnBad: (key, error) => this.warnBad(key, error) };
+    this.shelf = location && { blobs: location.blobs, mmap: options.mmap, remove: (keys) => location.remove(keys), warnBad: (key, error, unreadable) => this.warnBad(key, error, unreadable) };
   }
 
   /** The plain call, kept short: a hit returns without leaving this function. */
@@ -108,8 +113,9 @@ class CachedCall {
     const running = this.inflight.get(argsHash);
     if (running) return running.then(valueOf);
     const entry = this.lookup(argsHash, true);
-    if (entry) return Promise.resolve(entry.value);
-    return this.compute(argsHash, args, false).then(valueOf);
+    if (entry === undefined) return this.compute(argsHash, args, false).then(valueOf);
+    if (entry === UNREADABLE) return this.compute(argsHash, args, false, false).then(valueOf);
+    return Promise.resolve(entry.value);
   }
 
   /** A call that also returns facts about the result; `force` always computes. */
@@ -121,6 +127,7 @@ class CachedCall {
       const running = this.inflight.get(argsHash);
       if (running) return running;
       const entry = this.lookup(argsHash, true);
+      if (entry === UNREADABLE) return this.compute(argsHash, args, false, false);
       if (entry) return { value: entry.value, info: this.infoOf(this.keyPrefix + argsHash, entry, Date.now(), true) };
     }
     return this.compute(argsHash, args, force);
@@ -129,7 +136,11 @@ class CachedCall {
   async isCached(args: unknown[]): Promise<boolean> {
     if (!this.context.location) return false;
     await this.checkIdentity();
-    return this.lookup(this.argsHashOf(args), false) !== undefined;
+    const entry = this.lookup(this.argsHashOf(args), false);
+    if (entry === undefined || entry === UNREADABLE) return false;
+    // Only its existence was asked for: release the file it was mapped from.
+    closeMapped(entry.value);
+    return true;
   }
 
   async shelve(args: unknown[]): Promise<ShelvedResult<unknown>> {
@@ -150,16 +161,22 @@ class CachedCall {
     return argumentsHash(args, this.options.ignore, this.options.key);
   }
 
-  /** Reads the entry and applies expiry and `validate`; `countHit` notes the hit for the index. */
-  private lookup(argsHash: string, countHit: boolean): Envelope | undefined {
-    const { verbose, expiresAfterMs, validate, mmap } = this.options;
+  /**
+   * Reads the entry and applies expiry and `validate`; `countHit` notes the hit for the index.
+   * Without `countHit` (isCached) the entry is read mapped, so the caller must `closeMapped` it.
+   */
+  private lookup(argsHash: string, countHit: boolean): Lookup {
+    const { verbose, expiresAfterMs, validate } = this.options;
     const started = verbose >= 2 ? performance.now() : 0;
     const key = this.keyPrefix + argsHash;
-    const entry = readEntry(this.pathOf!(argsHash), countHit ? mmap : 'r', (error) => this.warnBad(key, error), key);
-    if (!entry) return undefined;
+    const mmap = countHit ? this.options.mmap : 'r';
+    const entry = readEntry(this.pathOf!(argsHash), mmap, (error, unreadable) => this.warnBad(key, error, unreadable), key);
+    if (entry === undefined || entry === UNREADABLE) return entry;
     const now = Date.now();
-    if (expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) return undefined;
-    if (validate && !validate(this.infoOf(this.keyPrefix + argsHash, entry, now, true))) return undefined;
+    if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now, true)))) {
+      if (mmap) closeMapped(entry.value);
+      return undefined;
+    }
     if (countHit) {
       this.context.location!.keeper.hit(this.keyPrefix + argsHash, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
       if (verbose >= 2) this.context.log(loadingLine(this.identity.name, performance.now() - started));
@@ -171,10 +188,10 @@ class CachedCall {
    * Computes, stores, and shares the computation with identical calls that arrive meanwhile.
    * A miss (not `force`) first waits its turn among other threads and processes.
    */
-  private compute(argsHash: string | undefined, args: unknown[], force: boolean): Promise<Outcome> {
+  private compute(argsHash: string | undefined, args: unknown[], force: boolean, store = true): Promise<Outcome> {
     const fastFunction = this.lastComputeMs !== undefined && this.lastComputeMs < LEASE_MIN_COMPUTE_MS;
-    const useLease = argsHash !== undefined && !force && this.options.dedupe && !fastFunction;
-    const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args);
+    const useLease = argsHash !== undefined && store && !force && this.options.dedupe && !fastFunction;
+    const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args, store);
     if (argsHash !== undefined) {
       this.inflight.set(argsHash, run);
       const done = () => void (this.inflight.get(argsHash) === run && this.inflight.delete(argsHash));
@@ -188,7 +205,7 @@ class CachedCall {
     const turn = await this.awaitTurn(argsHash);
     if ('entry' in turn) return { value: turn.entry.value, info: this.infoOf(this.keyPrefix + argsHash, turn.entry, Date.now(), true) };
     try {
-      return await this.computeAndStore(argsHash, args);
+      return await this.computeAndStore(argsHash, args, turn.store);
     } finally {
       turn.lease?.release();
     }
@@ -204,23 +221,25 @@ class CachedCall {
     for (let delayMs = 0; ; ) {
       const attempt = tryAcquire(path, leaseMs);
       // No lease can be made here (read-only location, disk full): compute; the store will warn if it fails too.
-      if (attempt.kind === 'unavailable') return { lease: undefined };
+      if (attempt.kind === 'unavailable') return { lease: undefined, store: true };
       if (attempt.kind === 'held') {
         // The previous holder may have stored the result between our miss and our lease.
         const entry = this.lookup(argsHash, true);
-        if (!entry) return { lease: attempt.lease };
+        if (entry === undefined) return { lease: attempt.lease, store: true };
         attempt.lease.release();
-        return { entry };
+        return entry === UNREADABLE ? { lease: undefined, store: false } : { entry };
       }
       delayMs = nextDelay(delayMs);
       await sleep(delayMs);
       const entry = this.lookup(argsHash, true);
+      if (entry === UNREADABLE) return { lease: undefined, store: false };
       if (entry) return { entry };
       if (leaseState(path, leaseMs) === 'stale') breakStale(path);
     }
   }
 
-  private async computeAndStore(argsHash: string | undefined, args: unknown[]): Promise<Outcome> {
+  /** Computes; stores the result unless `store` is false (the entry exists but could not be read: leave it be). */
+  private async computeAndStore(argsHash: string | undefined, args: unknown[], store = true): Promise<Outcome> {
     const key = argsHash === undefined ? undefined : this.keyPrefix + argsHash;
     const { name } = this.identity;
     const { verbose } = this.options;
@@ -236,6 +255,7 @@ class CachedCall {
     const location = this.context.location;
     if (!location || key === undefined) return { value, info };
     location.keeper.miss(this.identity.folder, name);
+    if (!store) return { value, info };
     const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, key, value });
     if (typeof written !== 'number') {
       const what = written.unsupported ? 'cannot be stored (store-fs takes plain data: objects, arrays, Map, Set, typed arrays, Date, bigint...)' : 'could not be written (disk full, read-only location or permissions?)';
@@ -246,8 +266,8 @@ class CachedCall {
     location.keeper.stored(key, { name, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
     // With mmap the caller gets what a hit would give: the stored file, mapped.
     if (this.options.mmap) {
-      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error) => this.warnBad(key, error), key);
-      if (entry) return { value: entry.value, info };
+      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error, unreadable) => this.warnBad(key, error, unreadable), key);
+      if (entry !== undefined && entry !== UNREADABLE) return { value: entry.value, info };
     }
     return { value, info };
   }
@@ -281,7 +301,14 @@ class CachedCall {
     }
   }
 
-  private warnBad(key: string, error: unknown): void {
+  private warnBad(key: string, error: unknown, unreadable: boolean): void {
+    if (unreadable) {
+      const code = (error as { code?: unknown }).code;
+      const why = typeof code === 'string' ? code : 'an I/O error';
+      const hint = code === 'EMFILE' || code === 'ENFILE' ? ' Too many files are open: close MappedArrays you no longer need, or raise the limit (ulimit -n).' : '';
+      this.warn('LARDER_ENTRY_UNREADABLE', `the cached result ${key} of ${this.identity.name} could not be read (${why}); the call computed its value and the entry was left as it is.${hint} ${messageOf(error)}`, error);
+      return;
+    }
     this.warn('LARDER_ENTRY_CORRUPT', `the cached result ${key} of ${this.identity.name} is corrupt or unreadable; it is treated as a miss, recomputed and overwritten. ${messageOf(error)}`, error);
   }
 

@@ -5,11 +5,17 @@
  *
  * A file that is missing is a miss. A file that is truncated, corrupt, not
  * ours, or not an entry is a miss too, reported through `onBad` so the caller
- * can warn; the next store overwrites it.
+ * can warn; the next store overwrites it. A file that could not be read at all
+ * (no descriptor left, EIO, permissions) is UNREADABLE: it may be a good entry,
+ * so the caller computes without storing over it.
+ *
+ * Under mmap a load keeps a descriptor open for the MappedArrays it returns;
+ * an entry read but not handed to the caller must be released with
+ * `closeMapped`, or each such read holds a descriptor until garbage collection.
  */
 import { rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { FormatError, loadSync, MappedArray, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -52,28 +58,62 @@ export function entryPaths(blobs: BlobStore, folder: string): (name: string) => 
   return (name) => prefix + name + suffix;
 }
 
+/** What {@link readEntry} returns for a file it could not read (as opposed to one it read and found bad). */
+export const UNREADABLE = Symbol('unreadable entry');
+
 /**
- * Reads the entry file at `path`: the envelope, or undefined for a miss. `onBad`
+ * Reads the entry file at `path`: the envelope, undefined for a miss, or
+ * UNREADABLE when reading failed for a reason that says nothing about the file
+ * (EMFILE, ENFILE, EIO, EACCES, a file too large to load eagerly...). `onBad`
  * hears about files that exist but cannot be used (never about a missing file),
- * including an entry whose recorded key is not `expectedKey`.
+ * with `unreadable` telling the two apart; a file that was read and is not this
+ * entry (corrupt, truncated, junk, another key's entry, a folder in its place) is
+ * not unreadable.
  */
-export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown) => void, expectedKey?: string): Envelope | undefined {
+export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string): Envelope | undefined | typeof UNREADABLE {
   let stored: unknown;
   try {
     stored = loadSync(path, mmap ? MAPPED : EAGER);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    // No file (or no folder on the way) is a plain miss; anything else is worth a warning.
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') onBad(error);
-    return undefined;
+    // No file (or no folder on the way) is a plain miss.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    // Something else stands where the entry belongs: damage, like a corrupt file.
+    if (error instanceof FormatError || code === 'EISDIR') {
+      onBad(error, false);
+      return undefined;
+    }
+    onBad(error, true);
+    return UNREADABLE;
   }
   if (isEnvelope(stored)) {
     if (expectedKey === undefined || stored.key === undefined || stored.key === expectedKey) return stored;
-    onBad(new Error(`the file holds the entry ${String(stored.key)}, not ${expectedKey} (copied or moved from elsewhere)`));
+    closeMapped(stored);
+    onBad(new Error(`the file holds the entry ${String(stored.key)}, not ${expectedKey} (copied or moved from elsewhere)`), false);
     return undefined;
   }
-  onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`));
+  closeMapped(stored);
+  onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`), false);
   return undefined;
+}
+
+/**
+ * Closes the file behind every MappedArray in `value` (a loaded entry that is not
+ * handed to the caller). One load shares one descriptor among its MappedArrays,
+ * so this frees it at once instead of at some later garbage collection.
+ */
+export function closeMapped(value: unknown): void {
+  const seen = new Set<object>();
+  const visit = (item: unknown): void => {
+    if (typeof item !== 'object' || item === null || seen.has(item)) return;
+    if (item instanceof MappedArray) return item.close();
+    if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) return;
+    seen.add(item);
+    if (item instanceof Map) for (const [k, v] of item) visit(k), visit(v);
+    else if (item instanceof Set || Array.isArray(item)) for (const v of item) visit(v);
+    else for (const key of Object.keys(item)) visit((item as Record<string, unknown>)[key]);
+  };
+  visit(value);
 }
 
 /** Why a result was not stored, for the warning. */

@@ -13,8 +13,10 @@ export type MemoryErrorCode =
   | 'LARDER_UNHASHABLE'
   /** `ShelvedResult.get()` found no stored result (it was cleared or evicted). */
   | 'LARDER_SHELVED_MISSING'
-  /** Warning: a result file was corrupt, truncated or unreadable; the call recomputed it. */
+  /** Warning: a result file was corrupt, truncated or not an entry; the call recomputed it and overwrote the file. */
   | 'LARDER_ENTRY_CORRUPT'
+  /** Warning: a result file could not be read (too many open files, EIO, permissions); the call computed its value and left the file as it is. */
+  | 'LARDER_ENTRY_UNREADABLE'
   /** Warning: a result could not be stored (unsupported value, disk full, read-only location); it was returned uncached. */
   | 'LARDER_NOT_STORED'
   /** Warning: the index database failed (corrupt, locked, unreachable); it was rebuilt or bypassed. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BlobStore, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
-import { readEntry, removeFolder } from './entry.js';
+import { closeMapped, readEntry, removeFolder, UNREADABLE } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder } from './key.js';
@@ -243,7 +243,10 @@ export class Memory {
 /** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
 function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<string, string>): EntryRecord {
   const folder = file.key.slice(0, file.key.indexOf('/'));
-  const entry = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
+  const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  const entry = read === UNREADABLE ? undefined : read;
+  if (entry) closeMapped(entry.value);
   return {
     name: entry?.name ?? names.get(folder) ?? folder,
     createdMs: entry?.createdMs ?? file.mtimeMs,

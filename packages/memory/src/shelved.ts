@@ -5,7 +5,7 @@
  */
 import type { BlobStore } from '@larder/store-fs';
 import { MemoryError } from './errors.js';
-import { readEntry } from './entry.js';
+import { readEntry, UNREADABLE } from './entry.js';
 import type { CallInfo } from './options.js';
 
 /**
@@ -37,7 +37,7 @@ export interface ShelfAccess {
   blobs: BlobStore;
   mmap: 'r' | undefined;
   remove(keys: string[]): Promise<void>;
-  warnBad(key: string, error: unknown): void;
+  warnBad(key: string, error: unknown, unreadable: boolean): void;
 }
 
 /** A shelved result that lives in the location. */
@@ -45,8 +45,8 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   constructor(readonly id: string, readonly info: CallInfo, private readonly access: ShelfAccess) {}
 
   async get(): Promise<R> {
-    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error) => this.access.warnBad(this.id, error), this.id);
-    if (!entry) {
+    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error, unreadable) => this.access.warnBad(this.id, error, unreadable), this.id);
+    if (entry === undefined || entry === UNREADABLE) {
       throw new MemoryError('LARDER_SHELVED_MISSING', `the shelved result ${this.id} of ${this.info.functionName} is no longer in the cache (cleared, evicted or unreadable); call callAndShelve() again to recompute it`);
     }
     return entry.value as R;

@@ -1,7 +1,27 @@
-import { chmodSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { testMemory } from './helpers.js';
+
+/**
+ * How many file descriptors this process has open on files under `folder` (other
+ * tests' garbage-collected MappedArrays may close theirs meanwhile: they are not counted).
+ */
+function openDescriptors(folder: string): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(join('/proc/self/fd', fd)).startsWith(folder)) count++;
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  return count;
+}
+const hasProcFd = (() => { try { return readdirSync('/proc/self/fd').length > 0; } catch { return false; } })();
 
 /** The one entry file of function folder `name` in `location`. */
 function entryFile(location: string, name: string): string {
@@ -136,4 +156,61 @@ describe('robustness', () => {
     expect(runs).toBe(1); // validate ran: it was a hit
     expect((await second.memory.stats()).hits).toBe(1);
   });
+
+  it.runIf(hasProcFd)('robustness: regression: isCached on a mapped entry leaves no file descriptor open', async () => {
+    const { memory, location } = testMemory({ flushIntervalMs: Infinity });
+    const big = memory.cache(function big(n: number) { return { data: new Float64Array(n).fill(1) }; }, { name: 'big', mmap: 'r' });
+    const held = await big(1 << 16); // a mapped result handed to the caller keeps its descriptor, by design
+    const before = openDescriptors(location);
+    for (let i = 0; i < 50; i++) expect(await big.isCached(1 << 16)).toBe(true);
+    expect(openDescriptors(location)).toBe(before);
+    expect(held.data.length).toBe(1 << 16);
+  });
+
+  it.runIf(hasProcFd)('robustness: regression: mapped entries rejected by validate or expiresAfter leave no file descriptor open', async () => {
+    const { memory, location } = testMemory({ flushIntervalMs: Infinity });
+    let valid = true;
+    const big = memory.cache(function big(n: number) { return { data: new Float64Array(n).fill(1) }; }, { name: 'big', mmap: 'r', validate: () => valid });
+    const old = memory.cache(function old(n: number) { return new Float64Array(n).fill(2); }, { name: 'old', mmap: 'r', expiresAfter: 1 });
+    const held: unknown[] = [await big(1 << 16), await old(1 << 16)];
+    valid = false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const before = openDescriptors(location);
+    // Each call reads the entry, rejects it, recomputes and returns the fresh mapped value: one descriptor per value held.
+    for (let i = 0; i < 5; i++) held.push(await big(1 << 16));
+    for (let i = 0; i < 5; i++) {
+      held.push(await old(1 << 16));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(openDescriptors(location) - before).toBe(10);
+  });
+
+  it.runIf(hasProcFd)('robustness: regression: reconcile reading entry headers leaves no file descriptor open', async () => {
+    const { memory, location } = testMemory({ flushIntervalMs: Infinity });
+    const big = memory.cache(function big(n: number) { return { data: new Float64Array(n).fill(n) }; }, { name: 'big' });
+    for (let i = 0; i < 5; i++) await big((1 << 16) + i);
+    await memory.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(location, `index.sqlite${suffix}`), { force: true });
+    const before = openDescriptors(location);
+    expect(await memory.reconcile()).toMatchObject({ added: 5 });
+    await memory.close();
+    expect(openDescriptors(location)).toBe(before);
+  });
+
+  it.runIf(hasProcFd)('robustness: regression: an entry that cannot be opened (EMFILE) is computed without calling it corrupt or overwriting it, and hits again once descriptors are free', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/out-of-descriptors.ts', import.meta.url));
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const { location } = testMemory();
+    const { stdout } = await promisify(execFile)('/bin/sh', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, '--conditions=larder-source', '--import', 'tsx', fixture, location], { cwd: root, timeout: 60_000 });
+    const result = JSON.parse(stdout.trim()) as { filled: number; starvedRight: boolean; untouched: boolean; hitAfterwards: boolean; warnings: { code: string; message: string }[] };
+    expect(result.filled).toBeGreaterThan(0);
+    expect(result.starvedRight).toBe(true);
+    expect(result.untouched).toBe(true);
+    expect(result.hitAfterwards).toBe(true);
+    const codes = result.warnings.map((w) => w.code);
+    expect(codes).toContain('LARDER_ENTRY_UNREADABLE');
+    expect(codes).not.toContain('LARDER_ENTRY_CORRUPT');
+    expect(codes).not.toContain('LARDER_NOT_STORED');
+    expect(result.warnings.find((w) => w.code === 'LARDER_ENTRY_UNREADABLE')!.message).toMatch(/could not be read \(EMFILE\).*left as it is/);
+  }, 60_000);
 });
