@@ -4,6 +4,7 @@
  * of dispatch. An error thrown by the iterator reaches the caller as itself.
  */
 import { ParallelError } from './errors.js';
+import { formatValue } from './njobs.js';
 import { isCall, type AnyFunction } from './tasks.js';
 
 /** Items for `map`, or `delayed()` calls for `run`/`iterate`. */
@@ -31,6 +32,8 @@ export class Input {
     source: Items<unknown>,
     /** The task of every entry (map), or undefined when entries are calls (run). */
     readonly task: AnyFunction | undefined,
+    /** The entry that received `source` (`map()`, `run()`), for error messages. */
+    where: string,
   ) {
     if (isArrayLike(source)) {
       this.#array = source;
@@ -40,7 +43,8 @@ export class Input {
     } else if (typeof (source as AsyncIterable<unknown>)?.[Symbol.asyncIterator] === 'function') {
       this.#async = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     } else {
-      throw new ParallelError('LARDER_OPTION', `items must be an array, an iterable or an async iterable, got ${source === null ? 'null' : typeof source}`);
+      const what = task ? 'items must be an array, an iterable or an async iterable' : 'calls must be an array, an iterable or an async iterable of delayed(task)(...args) calls';
+      throw new ParallelError('LARDER_OPTION', `${where}: ${what}, got ${formatValue(source)}`);
     }
   }
 

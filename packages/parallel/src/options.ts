@@ -128,6 +128,23 @@ const bad = (name: string, expected: string, got: unknown): never => {
   throw new ParallelError('LARDER_OPTION', `${name} must be ${expected}, got ${formatValue(got)}`);
 };
 
+/**
+ * An options argument: an object, or undefined for none. `where` names the
+ * entry (`map()`, `new Parallel()`), so a null says which call it broke.
+ */
+export function optionsObject<T extends object>(where: string, options: T | undefined): Partial<T> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) bad(`${where}: options`, 'an object or undefined', options);
+  return options;
+}
+
+/** The task argument of `map()` / `parallel()`: a function or a task handle (which is a function). */
+export function checkTask(where: string, task: unknown): void {
+  if (typeof task !== 'function') {
+    throw new ParallelError('LARDER_OPTION', `${where} needs a function or a task handle from tasks() as its first argument, got ${formatValue(task)}`);
+  }
+}
+
 /** Validates the pool-level options. */
 export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
   const backend = options.backend ?? DEFAULTS.backend;

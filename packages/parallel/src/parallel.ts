@@ -8,8 +8,9 @@ import { InProcessBackend } from './backends/in-process.js';
 import { ThreadsBackend } from './backends/threads.js';
 import { Dispatch, type Sink } from './dispatch.js';
 import { ParallelError } from './errors.js';
+import { formatValue } from './njobs.js';
 import { Input, type Items } from './input.js';
-import { resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type ParallelOptions, type PoolSettings } from './options.js';
+import { checkTask, optionsObject, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type ParallelOptions, type PoolSettings } from './options.js';
 import type { AnyFunction, Call } from './tasks.js';
 
 /** What a task resolves to. */
@@ -30,6 +31,10 @@ export interface IterateOptions extends CallOptions {
 // iterate(): results a slow consumer has not taken yet, beyond which
 // dispatch pauses, so memory stays bounded.
 const ITERATE_HIGH_WATER = 1024;
+
+// parallel() maps through its pool under its own name, so errors say
+// `parallel(): ...` rather than `map(): ...`; set by Parallel's static block.
+let mapAs: (pool: Parallel, where: string, task: AnyFunction, items: Items<unknown>) => Promise<unknown[]>;
 
 /**
  * A pool of workers (threads by default) reused across calls.
@@ -54,7 +59,12 @@ export class Parallel {
   #engine: Backend | undefined;
   #closed = false;
 
-  constructor(options: ParallelOptions = {}) {
+  static {
+    mapAs = (pool, where, task, items) => pool.#map(where, task, items, undefined);
+  }
+
+  constructor(options?: ParallelOptions) {
+    options = optionsObject('new Parallel()', options);
     this.#settings = resolvePoolSettings(options);
     this.nJobs = this.#settings.nJobs;
     this.backend = this.#settings.backend;
@@ -74,10 +84,8 @@ export class Parallel {
    * const lengths = await pool.map(measure, ['a.csv', 'b.csv']);
    * ```
    */
-  async map<F extends AnyFunction>(task: F, items: Items<Parameters<F>[0]>, options: CallOptions = {}): Promise<TaskResult<F>[]> {
-    const engine = this.#backendEngine();
-    engine.check(task, 'map()');
-    return (await this.#collect(new Input(items, task), options)) as TaskResult<F>[];
+  async map<F extends AnyFunction>(task: F, items: Items<Parameters<F>[0]>, options?: CallOptions): Promise<TaskResult<F>[]> {
+    return (await this.#map('map()', task, items, options)) as TaskResult<F>[];
   }
 
   /**
@@ -89,8 +97,9 @@ export class Parallel {
    * const [a, b] = await pool.run([delayed(convolve)(signalA, kernel), delayed(convolve)(signalB, kernel)]);
    * ```
    */
-  async run<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options: CallOptions = {}): Promise<CallResult<C>[]> {
-    return (await this.#collect(new Input(calls, undefined), options)) as CallResult<C>[];
+  async run<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options?: CallOptions): Promise<CallResult<C>[]> {
+    const callOptions = optionsObject('run()', options);
+    return (await this.#collect(new Input(calls, undefined, 'run()'), callOptions)) as CallResult<C>[];
   }
 
   /**
@@ -104,8 +113,10 @@ export class Parallel {
    * for await (const result of pool.iterate(jobs.map((j) => delayed(simulate)(j)), { ordered: false })) save(result);
    * ```
    */
-  async *iterate<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options: IterateOptions = {}): AsyncGenerator<CallResult<C>, void, undefined> {
-    const { ordered = true, ...callOptions } = options;
+  async *iterate<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options?: IterateOptions): AsyncGenerator<CallResult<C>, void, undefined> {
+    const { ordered = true, ...callOptions } = optionsObject('iterate()', options);
+    if (typeof ordered !== 'boolean') throw new ParallelError('LARDER_OPTION', `iterate(): ordered must be a boolean, got ${formatValue(ordered)}`);
+    const input = new Input(calls, undefined, 'iterate()');
     const buffered = new Map<number, unknown>();
     const queue: unknown[] = [];
     let nextIndex = 0;
@@ -125,7 +136,7 @@ export class Parallel {
       },
       wantsMore: () => (ordered ? buffered.size : queue.length) < ITERATE_HIGH_WATER,
     };
-    const dispatch = this.#dispatch(new Input(calls, undefined), callOptions, sink);
+    const dispatch = this.#dispatch(input, callOptions, sink);
     let outcome: { error: unknown } | 'done' | undefined;
     const running = dispatch.run().then(
       () => void (outcome = 'done'),
@@ -180,6 +191,14 @@ export class Parallel {
     await this.close();
   }
 
+  /** map() and parallel(): `where` names the entry the caller used, for error messages. */
+  async #map(where: string, task: AnyFunction, items: Items<unknown>, options: CallOptions | undefined): Promise<unknown[]> {
+    checkTask(where, task);
+    const callOptions = optionsObject(where, options);
+    this.#backendEngine().check(task, where);
+    return this.#collect(new Input(items, task, where), callOptions);
+  }
+
   async #collect(input: Input, options: CallOptions): Promise<unknown[]> {
     const results: unknown[] = input.total === undefined ? [] : new Array<unknown>(input.total);
     const sink: Sink = {
@@ -222,10 +241,12 @@ function definedOnly<T extends object>(options: T): Partial<T> {
  * const squares = await parallel(square, [0, 1, 2, 3, 4], { nJobs: 2 }); // [0, 1, 4, 9, 16]
  * ```
  */
-export async function parallel<F extends AnyFunction>(task: F, items: Items<Parameters<F>[0]>, options: ParallelOptions = {}): Promise<TaskResult<F>[]> {
-  const pool = new Parallel(options);
+export async function parallel<F extends AnyFunction>(task: F, items: Items<Parameters<F>[0]>, options?: ParallelOptions): Promise<TaskResult<F>[]> {
+  // Checked before the pool exists, so a wrong task or options start no threads.
+  checkTask('parallel()', task);
+  const pool = new Parallel(optionsObject('parallel()', options));
   try {
-    return await pool.map(task, items);
+    return (await mapAs(pool, 'parallel()', task, items)) as TaskResult<F>[];
   } finally {
     await pool.close();
   }

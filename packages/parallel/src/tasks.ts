@@ -7,6 +7,7 @@
  * registry. No export name has to match.
  */
 import { ParallelError } from './errors.js';
+import { formatValue } from './njobs.js';
 
 // Any callable. `never[]` parameters would reject every function in a
 // `extends` test; `any[]` is the one spelling TypeScript accepts for "any
@@ -63,8 +64,9 @@ const registryKey = (moduleUrl: string, taskName: string): string => `${moduleUr
  * ```
  */
 export function tasks<T extends Record<string, AnyFunction>>(moduleUrl: string, functions: T): TaskModule<T> {
-  if (typeof moduleUrl !== 'string' || !/^[a-z][a-z0-9+.-]*:/i.test(moduleUrl)) {
-    throw new ParallelError('LARDER_OPTION', `tasks() needs the module's URL as first argument (pass import.meta.url), got ${String(moduleUrl)}`);
+  checkModuleUrl(moduleUrl);
+  if (functions === null || typeof functions !== 'object' || Array.isArray(functions)) {
+    throw new ParallelError('LARDER_OPTION', `tasks() needs an object of functions as its second argument ({ name: fn }), got ${formatValue(functions)}`);
   }
   const handles: Record<string, Task> = {};
   for (const [taskName, fn] of Object.entries(functions)) {
@@ -83,6 +85,20 @@ export function tasks<T extends Record<string, AnyFunction>>(moduleUrl: string, 
     handles[taskName] = handle;
   }
   return handles as TaskModule<T>;
+}
+
+// Workers import the module by this URL, so it must be one: import.meta.url
+// is file: (or data:, http: under loaders). A path, even an absolute one,
+// is not; a Windows path parses as a URL with a one-letter scheme.
+function checkModuleUrl(moduleUrl: unknown): void {
+  const fail = (got: string): never => {
+    throw new ParallelError('LARDER_OPTION', `tasks() needs the URL of the calling module as its first argument (pass import.meta.url), got ${got}`);
+  };
+  if (moduleUrl instanceof URL) fail('a URL object; pass its .href');
+  if (typeof moduleUrl !== 'string') fail(formatValue(moduleUrl));
+  const url = moduleUrl as string;
+  if (/^(?:[a-z]:)?[/\\]/i.test(url)) fail(`${JSON.stringify(url)}, a file path; turn a path into a URL with pathToFileURL(path).href`);
+  if (!/^[a-z][a-z0-9+.-]+:/i.test(url) || !URL.canParse(url)) fail(JSON.stringify(url));
 }
 
 /** Whether `value` is a handle made by `tasks()`. */

@@ -18,7 +18,7 @@ describe('threads backend', () => {
     const error = (await parallel(square, [1, 2], { nJobs: 2 }).catch((e: unknown) => e)) as ParallelError;
     expect(error).toBeInstanceOf(ParallelError);
     expect(error.code).toBe('LARDER_NOT_A_TASK');
-    expect(error.message).toMatch(/^\[larder\/parallel\] map\(\): function square is not a task handle/);
+    expect(error.message).toMatch(/^\[larder\/parallel\] parallel\(\): function square is not a task handle/);
     expect(error.message).toContain('tasks(import.meta.url, { square })');
     expect(await parallel(square, [1, 2], { nJobs: 2, backend: 'async' })).toEqual([1, 4]);
   });
