@@ -123,6 +123,8 @@ export interface CacheOptions<Args extends unknown[] = unknown[]> {
   key?: ((...args: Args) => unknown) | undefined;
   /**
    * Bump to invalidate every entry of this function (part of the function identity).
+   * Required for a bound or native function (`obj.method.bind(obj)`), whose source is
+   * hidden: `cache()` throws without it, since an edited body would not be noticed.
    * @default undefined
    */
   version?: string | number | undefined;
@@ -191,6 +193,9 @@ export interface ResolvedCacheOptions {
   leaseMs: number;
 }
 
+/** How a bound or native function prints: no body to hash into the function identity. */
+const NATIVE_SOURCE = /\{\s*\[native code\]\s*\}$/;
+
 const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
 
 function checkVerbose(value: unknown, name: string): number {
@@ -244,6 +249,14 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   }
   if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
   if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
+  if (o.version === undefined && NATIVE_SOURCE.test(Function.prototype.toString.call(fn))) {
+    throw new MemoryError(
+      'LARDER_BAD_OPTION',
+      `memory.cache(fn): ${name} is a bound or native function, whose source is hidden (its toString() is "function () { [native code] }"), ` +
+        'so the function identity cannot see its body: after an edit, old results would come back. ' +
+        'Pass { version } and bump it whenever the function changes.',
+    );
+  }
   if (o.validate !== undefined && !isFunction(o.validate)) badOption('validate', 'a function (info) => boolean', o.validate);
   if (o.dedupe !== undefined && typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
   return {

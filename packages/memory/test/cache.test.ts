@@ -268,4 +268,24 @@ describe('cache', () => {
     expect(await keyed(new URL('http://a.com/'))).toBe('a.com');
     expect(runs).toBe(2);
   });
+
+  it('cache: regression: a bound or native function without version throws at cache() (its body is hidden, so an edit would return stale results)', async () => {
+    const { memory } = testMemory();
+    class Scaler { factor = 2; scale(x: number) { return x * this.factor; } }
+    const scaler = new Scaler();
+    expect(() => memory.cache(scaler.scale.bind(scaler))).toThrow(MemoryError);
+    try {
+      memory.cache(scaler.scale.bind(scaler));
+    } catch (error) {
+      expect((error as MemoryError).code).toBe('LARDER_BAD_OPTION');
+      expect((error as Error).message).toMatch(/^\[larder\/memory\] memory\.cache\(fn\): bound scale is a bound or native function/);
+      expect((error as Error).message).toMatch(/Pass \{ version \} and bump it/);
+    }
+    expect(() => memory.cache(Math.max, { name: 'max' })).toThrow(/a bound or native function/);
+    expect(() => new Memory().cache(scaler.scale.bind(scaler))).toThrow(/a bound or native function/);
+    // With a version the user owns the identity.
+    const scale = memory.cache(scaler.scale.bind(scaler), { version: 1 });
+    expect(await scale(21)).toBe(42);
+    expect(await scale.isCached(21)).toBe(true);
+  });
 });
