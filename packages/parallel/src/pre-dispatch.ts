@@ -7,6 +7,13 @@ import { ParallelError } from './errors.js';
 
 const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|(nJobs|n_jobs)|([-+*/()]))/y;
 
+// The parser recurses once per parenthesis or unary minus, so an expression
+// such as '('.repeat(1e5) + '1' would overflow the stack. Real ones are a
+// few characters ('2*nJobs', '(nJobs + 1) / 2'); these caps leave room for
+// any sensible one and keep the recursion shallow.
+const MAX_LENGTH = 200;
+const MAX_DEPTH = 32;
+
 /**
  * Evaluates a preDispatch expression for a given nJobs; throws a
  * ParallelError naming the expression when it is not one.
@@ -15,21 +22,29 @@ export function evaluatePreDispatch(expression: string, nJobs: number): number {
   const fail = (why: string): never => {
     throw new ParallelError(
       'LARDER_OPTION',
-      `preDispatch must be 'all', a positive number or an arithmetic expression in nJobs such as '2*nJobs', got ${JSON.stringify(expression)} (${why})`,
+      `preDispatch must be 'all', a positive number or an arithmetic expression in nJobs such as '2*nJobs', got ${quote(expression)} (${why})`,
     );
   };
+  if (expression.length > MAX_LENGTH) fail(`longer than ${MAX_LENGTH} characters`);
   const tokens = tokenize(expression);
   let position = 0;
+  let depth = 0;
   const peek = (): string | undefined => tokens[position];
+  const nested = (parse: () => number): number => {
+    if (++depth > MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels`);
+    const value = parse();
+    depth--;
+    return value;
+  };
   const primary = (): number => {
     const token = tokens[position++];
     if (token === undefined) return fail('unexpected end');
     if (token === '(') {
-      const value = sum();
+      const value = nested(sum);
       if (tokens[position++] !== ')') fail('missing )');
       return value;
     }
-    if (token === '-') return -primary();
+    if (token === '-') return -nested(primary);
     if (token === 'nJobs' || token === 'n_jobs') return nJobs;
     if (/^\d/.test(token)) return Number(token);
     return fail(`unexpected ${JSON.stringify(token)}`);
@@ -48,6 +63,11 @@ export function evaluatePreDispatch(expression: string, nJobs: number): number {
   if (position !== tokens.length) fail(`unexpected ${JSON.stringify(tokens[position])}`);
   if (!Number.isFinite(value) || value < 1) fail(`it gives ${value}, which is not a count of tasks ≥ 1`);
   return Math.floor(value);
+
+  // Long input is quoted shortened, so the message stays readable.
+  function quote(text: string): string {
+    return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
+  }
 
   function tokenize(text: string): string[] {
     const out: string[] = [];

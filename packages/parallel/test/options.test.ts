@@ -35,6 +35,30 @@ describe('options', () => {
     expect(() => new Parallel({ preDispatch: 0 })).toThrow("preDispatch must be 'all', a positive integer or an expression such as '2*nJobs', got 0");
   });
 
+  it('regression: deep or long preDispatch expressions are a LARDER_OPTION error, not a stack overflow', () => {
+    const deepParens = '('.repeat(100_000) + '1' + ')'.repeat(100_000);
+    const deepMinus = '-'.repeat(100_000) + '1';
+    for (const preDispatch of [deepParens, deepMinus]) {
+      expect(() => new Parallel({ backend: 'sequential', preDispatch })).toThrow(
+        expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringMatching(/^\[larder\/parallel\] preDispatch must be 'all'.*\(longer than 200 characters\)$/) }),
+      );
+    }
+    // Under the length cap, nesting is capped too, with the same message style.
+    for (const preDispatch of ['('.repeat(40) + 'nJobs' + ')'.repeat(40), '-'.repeat(80) + 'nJobs', '(-'.repeat(40) + 'nJobs' + ')'.repeat(40)]) {
+      expect(() => new Parallel({ backend: 'sequential', preDispatch })).toThrow(/^\[larder\/parallel\] preDispatch must be 'all'.*\(nested deeper than 32 levels\)$/);
+    }
+    const message = (() => {
+      try {
+        new Parallel({ backend: 'sequential', preDispatch: deepParens });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message!.length).toBeLessThan(400); // the expression is quoted shortened, not whole
+    expect(new Parallel({ backend: 'sequential', preDispatch: '((((2*nJobs))))' }).nJobs).toBe(1);
+    expect(new Parallel({ backend: 'sequential', preDispatch: '-'.repeat(32) + '2' })).toBeDefined();
+  });
+
   it('a closed pool says so', async () => {
     const pool = new Parallel({ backend: 'sequential' });
     await pool.close();
