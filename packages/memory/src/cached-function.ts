@@ -92,8 +92,8 @@ class CachedCall {
   private readonly keyPrefix: string;
   private readonly pathOf: ((argsHash: string) => string) | undefined;
 
-  constructor(readonly fn: Cacheable, readonly options: ResolvedCacheOptions, readonly context: CacheContext) {
-    this.identity = functionIdentity(options.name, fn.toString(), options.version);
+  constructor(readonly fn: Cacheable, readonly options: ResolvedCacheOptions, readonly context: CacheContext, identity?: FunctionIdentity) {
+    this.identity = identity ?? functionIdentity(options.name, fn.toString(), options.version);
     const location = context.location;
     this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
     this.pathOf = location && entryPaths(location.blobs, this.keyPrefix.slice(0, -1));
@@ -321,8 +321,8 @@ const valueOf = (outcome: Outcome): unknown => outcome.value;
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** Wraps `fn` (see {@link CachedFunction}). */
-export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext): CachedFunction<F> {
-  const core = new CachedCall(fn, options, context);
+export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext, identity?: FunctionIdentity): CachedFunction<F> {
+  const core = new CachedCall(fn, options, context, identity);
   const cached = (...args: unknown[]) => core.invoke(args);
   Object.defineProperty(cached, 'name', { value: options.name });
   return Object.assign(cached, {

@@ -13,9 +13,9 @@ import { BlobStore, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
 import { closeMapped, readEntry, removeFolder, UNREADABLE } from './entry.js';
-import { badOption, MemoryWarning } from './errors.js';
+import { badOption, MemoryError, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
-import { functionFolder } from './key.js';
+import { functionFolder, functionIdentity } from './key.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
@@ -42,6 +42,8 @@ export class Memory {
   private readonly keeper: Bookkeeper | undefined;
   private readonly warned = new Set<string>();
   private readonly folders = new Map<string, string>();
+  /** Per function folder, the identity cached under it and its source (to name both in a clash). */
+  private readonly identities = new Map<string, { id: string; source: string }>();
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -82,8 +84,22 @@ export class Memory {
    */
   cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F> {
     const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
-    this.folders.set(functionFolder(resolved.name), resolved.name);
-    return createCachedFunction(fn, resolved, this.context);
+    const source = fn.toString();
+    const identity = functionIdentity(resolved.name, source, resolved.version);
+    // One folder holds one function: the first call of each clears the folder's other ids as
+    // stale, so two live functions sharing a name would delete each other's entries.
+    const earlier = this.identities.get(identity.folder);
+    if (earlier !== undefined && earlier.id !== identity.id) {
+      throw new MemoryError(
+        'LARDER_BAD_OPTION',
+        `memory.cache(fn): two different functions named ${JSON.stringify(resolved.name)} in one Memory ` +
+          `(already cached: ${snippet(earlier.source)}; now: ${snippet(source)}). They would share results/${identity.folder}/ and each would clear ` +
+          'the other\'s entries as stale. Give one of them its own { name } (or, to replace a function in a long-lived session, open a new Memory).',
+      );
+    }
+    this.identities.set(identity.folder, { id: identity.id, source });
+    this.folders.set(identity.folder, resolved.name);
+    return createCachedFunction(fn, resolved, this.context, identity);
   }
 
   /** Deletes every entry and the index records of this location. */
@@ -254,6 +270,12 @@ function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<st
     computeMs: entry?.computeMs ?? 0,
     hits: 0,
   };
+}
+
+/** The start of a function's source, on one line, for an error message. */
+function snippet(source: string): string {
+  const line = source.replace(/\s+/g, ' ');
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
 }
 
 /** All entry files (under `prefix`); a location not written yet has none. */

@@ -71,13 +71,17 @@ describe('cache', () => {
   });
 
   it('cache: bumping version invalidates; the same version hits', async () => {
-    const { memory } = testMemory();
+    const { memory, location } = testMemory();
     let runs = 0;
     const body = (x: number) => { runs++; return x; };
     await memory.cache(body, { name: 'g', version: 1 })(5);
     await memory.cache(body, { name: 'g', version: 1 })(5);
     expect(runs).toBe(1);
-    await memory.cache(body, { name: 'g', version: '2' })(5);
+    // The next run of the program, with the version bumped (one Memory holds one identity per name).
+    const { memory: rerun } = testMemory({}, location);
+    await rerun.cache(body, { name: 'g', version: '2' })(5);
+    expect(runs).toBe(2);
+    await rerun.cache(body, { name: 'g', version: '2' })(5);
     expect(runs).toBe(2);
   });
 
@@ -287,5 +291,39 @@ describe('cache', () => {
     const scale = memory.cache(scaler.scale.bind(scaler), { version: 1 });
     expect(await scale(21)).toBe(42);
     expect(await scale.isCached(21)).toBe(true);
+  });
+
+  it('cache: regression: a second, different function with an already cached name throws at cache() instead of deleting the first one\'s entries', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const loadNumber = function load(x: number) { runs++; return x + 1; };
+    const loadText = function load(x: string) { runs++; return `${x}!`; };
+    const a = memory.cache(loadNumber, { name: 'load' });
+    expect(() => memory.cache(loadText, { name: 'load' })).toThrow(MemoryError);
+    try {
+      memory.cache(loadText, { name: 'load' });
+    } catch (error) {
+      expect((error as MemoryError).code).toBe('LARDER_BAD_OPTION');
+      expect((error as Error).message).toMatch(/two different functions named "load"/);
+      expect((error as Error).message).toContain('return x + 1'); // the one already cached
+      expect((error as Error).message).toContain('`${x}!`'); // the one being cached
+      expect((error as Error).message).toMatch(/Give one of them its own \{ name \}/);
+    }
+    // The very same function again (same body and version) is the same identity: fine.
+    const again = memory.cache(loadNumber, { name: 'load' });
+    const b = memory.cache(loadText, { name: 'loadText' });
+    expect(await a(1)).toBe(2);
+    expect(await b('s')).toBe('s!');
+    expect(await again(1)).toBe(2);
+    expect(runs).toBe(2);
+    // A new version of one function under its own name is its own identity too: a second cache() of it is refused as well.
+    expect(() => memory.cache(loadNumber, { name: 'load', version: 2 })).toThrow(/two different functions named "load"/);
+    // Each kept its entries: nothing was cleared as stale.
+    const fresh = testMemory({}, memory.location!);
+    const a2 = fresh.memory.cache(loadNumber, { name: 'load' });
+    const b2 = fresh.memory.cache(loadText, { name: 'loadText' });
+    expect(await a2(1)).toBe(2);
+    expect(await b2('s')).toBe('s!');
+    expect(runs).toBe(2);
   });
 });
