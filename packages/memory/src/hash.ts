@@ -375,8 +375,10 @@ export function toHex(digest: bigint): string {
  * canonical encoding, documented in the README and at the top of hash.ts).
  * Object keys, Map entries and Set elements are order-insensitive; typed
  * arrays hash their kind, length and view bytes; -0 ≠ 0; every NaN is one NaN;
- * cycles are fine. Functions, symbols, promises and weak collections throw a
- * {@link HashError} whose `path` says where they sit (`root` names the value in it).
+ * cycles are fine; `[, 1]` is not `[undefined, 1]`. Functions, symbols, promises,
+ * weak collections, class instances (URL, Error, your classes) and arrays with
+ * extra keys throw a {@link HashError} whose `path` says where they sit (`root`
+ * names the value in it).
  *
  * @example
  * ```ts
