@@ -63,6 +63,8 @@ export interface CacheContext {
   /** Delivers a warning once per (scope, code). */
   warn(scope: string, warning: MemoryWarning): void;
   log(message: string): void;
+  /** An error when a newer cache() of this function's name replaced identity `id` in its Memory (`source` only read then). */
+  superseded(folder: string, id: string, source: () => string): Error | undefined;
 }
 
 interface Outcome { value: unknown; info: CallInfo }
@@ -103,6 +105,8 @@ class CachedCall {
   /** The plain call, kept short: a hit returns without leaving this function. */
   invoke(args: unknown[]): Promise<unknown> {
     if (!this.context.location) return this.compute(undefined, args, false).then(valueOf);
+    const superseded = this.supersededError();
+    if (superseded) return Promise.reject(superseded);
     if (this.identityChecked !== true) return this.checkIdentity().then(() => this.invoke(args));
     let argsHash: string;
     try {
@@ -121,6 +125,7 @@ class CachedCall {
   /** A call that also returns facts about the result; `force` always computes. */
   async invokeWithInfo(args: unknown[], force: boolean): Promise<Outcome> {
     if (!this.context.location) return this.compute(undefined, args, true);
+    this.assertCurrent();
     await this.checkIdentity();
     const argsHash = this.argsHashOf(args);
     if (!force) {
@@ -135,6 +140,7 @@ class CachedCall {
 
   async isCached(args: unknown[]): Promise<boolean> {
     if (!this.context.location) return false;
+    this.assertCurrent();
     await this.checkIdentity();
     const entry = this.lookup(this.argsHashOf(args), false);
     if (entry === undefined || entry === UNREADABLE) return false;
@@ -152,9 +158,20 @@ class CachedCall {
   async clear(): Promise<void> {
     const location = this.context.location;
     if (!location) return;
+    this.assertCurrent();
     const entries = await location.blobs.list(`${this.identity.folder}/`);
     await location.remove(entries.map((entry) => entry.key));
     await removeFolder(join(location.blobs.root, this.identity.folder));
+  }
+
+  /** Set when a newer cache() of this name in the same Memory replaced this function: it must not touch the shared folder. */
+  private supersededError(): Error | undefined {
+    return this.context.superseded(this.identity.folder, this.identity.id, () => this.fn.toString());
+  }
+
+  private assertCurrent(): void {
+    const superseded = this.supersededError();
+    if (superseded) throw superseded;
   }
 
   private argsHashOf(args: unknown[]): string {

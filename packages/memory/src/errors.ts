@@ -11,6 +11,8 @@ export type MemoryErrorCode =
   | 'LARDER_BAD_OPTION'
   /** A value given to `hash()` (or a cached call's arguments) holds a function, symbol or other unhashable value. */
   | 'LARDER_UNHASHABLE'
+  /** A cached function was called after a different function was cached under its name in the same Memory. */
+  | 'LARDER_SUPERSEDED'
   /** `ShelvedResult.get()` found no stored result (it was cleared or evicted). */
   | 'LARDER_SHELVED_MISSING'
   /** Warning: a result file was corrupt, truncated or not an entry; the call recomputed it and overwrote the file. */

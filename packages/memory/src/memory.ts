@@ -67,6 +67,7 @@ export class Memory {
       location: blobs && keeper ? { blobs, keeper, remove: (keys) => this.remove(keys) } : undefined,
       warn: (scope, warning) => this.warn(scope, warning),
       log: this.options.log,
+      superseded: (folder, id, source) => this.superseded(folder, id, source),
     };
   }
 
@@ -87,19 +88,24 @@ export class Memory {
     const source = fn.toString();
     const identity = functionIdentity(resolved.name, source, resolved.version);
     // One folder holds one function: the first call of each clears the folder's other ids as
-    // stale, so two live functions sharing a name would delete each other's entries.
-    const earlier = this.identities.get(identity.folder);
-    if (earlier !== undefined && earlier.id !== identity.id) {
-      throw new MemoryError(
-        'LARDER_BAD_OPTION',
-        `memory.cache(fn): two different functions named ${JSON.stringify(resolved.name)} in one Memory ` +
-          `(already cached: ${snippet(earlier.source)}; now: ${snippet(source)}). They would share results/${identity.folder}/ and each would clear ` +
-          'the other\'s entries as stale. Give one of them its own { name } (or, to replace a function in a long-lived session, open a new Memory).',
-      );
-    }
+    // stale. The newest cache() of a name wins (a notebook cell re-run with an edited body);
+    // the function it replaced refuses further calls (see superseded), so two live functions
+    // sharing a name cannot delete each other's entries.
     this.identities.set(identity.folder, { id: identity.id, source });
     this.folders.set(identity.folder, resolved.name);
     return createCachedFunction(fn, resolved, this.context, identity);
+  }
+
+  /** The error for a call of a function that a newer cache() of its name replaced, or undefined. */
+  private superseded(folder: string, id: string, source: () => string): MemoryError | undefined {
+    const current = this.identities.get(folder);
+    if (current === undefined || current.id === id) return undefined;
+    return new MemoryError(
+      'LARDER_SUPERSEDED',
+      `a different function named ${JSON.stringify(this.folders.get(folder))} was cached in this Memory after this one ` +
+        `(this one: ${snippet(source())}; newer: ${snippet(current.source)}). They would share results/${folder}/ and clear each other's entries as stale. ` +
+        'After redefining a function, call the cached function the newer cache() returned; if both are meant to live, give one its own { name }.',
+    );
   }
 
   /** Deletes every entry and the index records of this location. */

@@ -107,8 +107,9 @@ export interface MemoryOptions {
 export interface CacheOptions<Args extends unknown[] = unknown[]> {
   /**
    * The name entries are filed under and verbose output shows. Anonymous functions need one.
-   * Names are identities: in one Memory a second, different function with a taken name throws;
-   * programs sharing a location must name their functions uniquely.
+   * Names are identities: in one Memory the newest cache() of a name wins and the cached
+   * function it replaced refuses further calls (`LARDER_SUPERSEDED`); programs sharing a
+   * location must name their functions uniquely.
    * @default fn.name
    */
   name?: string | undefined;

@@ -293,37 +293,37 @@ describe('cache', () => {
     expect(await scale.isCached(21)).toBe(true);
   });
 
-  it('cache: regression: a second, different function with an already cached name throws at cache() instead of deleting the first one\'s entries', async () => {
+  it('cache: regression: two different functions under one name cannot clear each other; the newest cache() of a name wins, the one it replaced refuses calls', async () => {
     const { memory } = testMemory();
     let runs = 0;
     const loadNumber = function load(x: number) { runs++; return x + 1; };
     const loadText = function load(x: string) { runs++; return `${x}!`; };
     const a = memory.cache(loadNumber, { name: 'load' });
-    expect(() => memory.cache(loadText, { name: 'load' })).toThrow(MemoryError);
-    try {
-      memory.cache(loadText, { name: 'load' });
-    } catch (error) {
-      expect((error as MemoryError).code).toBe('LARDER_BAD_OPTION');
-      expect((error as Error).message).toMatch(/two different functions named "load"/);
-      expect((error as Error).message).toContain('return x + 1'); // the one already cached
-      expect((error as Error).message).toContain('`${x}!`'); // the one being cached
-      expect((error as Error).message).toMatch(/Give one of them its own \{ name \}/);
-    }
-    // The very same function again (same body and version) is the same identity: fine.
-    const again = memory.cache(loadNumber, { name: 'load' });
-    const b = memory.cache(loadText, { name: 'loadText' });
     expect(await a(1)).toBe(2);
+    // A notebook cell re-run with an edited body: the new function takes the name.
+    const b = memory.cache(loadText, { name: 'load' });
     expect(await b('s')).toBe('s!');
-    expect(await again(1)).toBe(2);
-    expect(runs).toBe(2);
-    // A new version of one function under its own name is its own identity too: a second cache() of it is refused as well.
-    expect(() => memory.cache(loadNumber, { name: 'load', version: 2 })).toThrow(/two different functions named "load"/);
-    // Each kept its entries: nothing was cleared as stale.
-    const fresh = testMemory({}, memory.location!);
-    const a2 = fresh.memory.cache(loadNumber, { name: 'load' });
-    const b2 = fresh.memory.cache(loadText, { name: 'loadText' });
-    expect(await a2(1)).toBe(2);
-    expect(await b2('s')).toBe('s!');
-    expect(runs).toBe(2);
+    // The replaced one no longer touches the shared folder: every entry point refuses, naming both.
+    const refused = (await a(1).catch((error: unknown) => error)) as MemoryError;
+    expect(refused).toBeInstanceOf(MemoryError);
+    expect(refused.code).toBe('LARDER_SUPERSEDED');
+    expect(refused.message).toMatch(/a different function named "load" was cached in this Memory after this one/);
+    expect(refused.message).toContain('return x + 1'); // this one
+    expect(refused.message).toContain('`${x}!`'); // the newer one
+    expect(refused.message).toMatch(/give one its own \{ name \}/);
+    await expect(a.isCached(1)).rejects.toMatchObject({ code: 'LARDER_SUPERSEDED' });
+    await expect(a.call(1)).rejects.toMatchObject({ code: 'LARDER_SUPERSEDED' });
+    await expect(a.callAndShelve(1)).rejects.toMatchObject({ code: 'LARDER_SUPERSEDED' });
+    await expect(a.clear()).rejects.toMatchObject({ code: 'LARDER_SUPERSEDED' });
+    // Caching the same function again gives it the name back; the two names never alternate silently.
+    const again = memory.cache(loadText, { name: 'load' });
+    expect(await again('s')).toBe('s!');
+    expect(runs).toBe(2); // b('s') was computed once and is still there: nothing cleared it
+    // Both meant to live: separate names, each keeps its entries.
+    const number = memory.cache(loadNumber, { name: 'loadNumber' });
+    expect(await number(1)).toBe(2);
+    expect(await number(1)).toBe(2);
+    expect(await again('s')).toBe('s!');
+    expect(runs).toBe(3);
   });
 });
