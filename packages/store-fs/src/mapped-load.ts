@@ -20,6 +20,13 @@ import { checkSegmentLayout, verifyManifest, verifySegment } from './segments.js
 /** The first read takes this much, which holds the header and most manifests. */
 const FIRST_READ = 4096;
 
+/**
+ * Root value of an mmap load → the file its MappedArrays share, so
+ * closeLoaded() finds the file in O(1) instead of walking a value that may
+ * be huge or deeply nested. Weak: the entry lives as long as the root does.
+ */
+const filesByRoot = new WeakMap<object, MappedFile>();
+
 export function loadMappedSync(path: string, options: ResolvedLoadOptions): unknown {
   const fd = fs.openSync(path, 'r');
   let file: MappedFile | undefined;
@@ -47,7 +54,7 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
     const base = HEADER_SIZE + dataStart(header);
     const opened = new MappedFile(fd, path, options.verify);
     file = opened;
-    return decode(reader, {
+    const value = decode(reader, {
       bytes(index) {
         const entry = entries[index]!;
         const bytes = allocate(entry.length, options.shared);
@@ -62,6 +69,8 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
         return new MappedArray(opened, type, base + entry.offset, entry.length / type.BYTES_PER_ELEMENT, entry.checksum);
       },
     });
+    if (mappedArrays > 0 && typeof value === 'object' && value !== null) filesByRoot.set(value, opened);
+    return value;
   } catch (error) {
     failed = true;
     throw asFormatError(error, path);
@@ -72,4 +81,26 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
       else file.close();
     }
   }
+}
+
+/**
+ * Closes the file behind a value returned by `load(path, { mmap: 'r' })` or
+ * `loadSync(path, { mmap: 'r' })`: every MappedArray of that load stops
+ * working, as after `close()` on any one of them. O(1): it does not walk the
+ * value. Anything else (a value that holds no MappedArrays, a part of a
+ * loaded value rather than the value itself, a primitive) is left alone, and
+ * closing twice is fine.
+ *
+ * @example
+ * ```ts
+ * import { dumpSync, loadSync, closeLoaded } from '@larder/store-fs';
+ * dumpSync({ runs: [{ x: new Float64Array(1_000_000) }] }, '/tmp/c.larder');
+ * const value = loadSync('/tmp/c.larder', { mmap: 'r' });
+ * // ... read value.runs[0].x.at(0) ...
+ * closeLoaded(value); // the descriptor is released now, not at garbage collection
+ * ```
+ */
+export function closeLoaded(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  filesByRoot.get(value)?.close();
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dumpSync, load, loadSync, MappedArray } from '@larder/store-fs';
+import { closeLoaded, dumpSync, load, loadSync, MappedArray } from '@larder/store-fs';
 import { checksum } from '../src/checksum.js';
 import { encodeHeader, HEADER_SIZE, alignUp } from '../src/header.js';
 import { buildManifest, Kind } from '../src/manifest.js';
@@ -113,5 +113,40 @@ describe("load(..., { mmap: 'r' })", () => {
     expect(() => mapped.toArray()).toThrow(/more than one typed array can/);
     mapped.close();
     fs.rmSync(target);
+  });
+});
+
+describe('closeLoaded', () => {
+  const openDescriptors = (): number => fs.readdirSync('/proc/self/fd').length;
+
+  it('closes the file of a 50 000-level deep mmap load in O(1), without a stack overflow', () => {
+    const target = path.join(dir, 'deep-mapped.larder');
+    let deep: unknown = new Float64Array(100_000).fill(2.5);
+    for (let i = 0; i < 50_000; i++) deep = [deep];
+    dumpSync(deep, target);
+    const before = openDescriptors();
+    const value = loadSync<unknown>(target, { mmap: 'r', mmapThreshold: 1024 });
+    expect(openDescriptors()).toBe(before + 1);
+    let inner: unknown = value;
+    for (let i = 0; i < 50_000; i++) inner = (inner as unknown[])[0];
+    const mapped = inner as MappedArray<Float64Array>;
+    expect(mapped.at(-1)).toBe(2.5);
+    closeLoaded(value);
+    expect(openDescriptors()).toBe(before);
+    expect(() => mapped.at(0)).toThrow('used after close()');
+    closeLoaded(value); // twice is fine
+  });
+
+  it('leaves alone what is not the root of an mmap load that mapped arrays', () => {
+    const target = path.join(dir, 'close-inner.larder');
+    dumpSync({ inner: { x: new Float64Array(10_000).fill(1) } }, target);
+    const value = loadSync<{ inner: { x: MappedArray<Float64Array> } }>(target, { mmap: 'r' });
+    closeLoaded(value.inner); // a part of the value, not the root: a no-op
+    expect(value.inner.x.at(0)).toBe(1);
+    for (const other of [undefined, null, 1, 'text', {}, loadSync(target), loadSync(target, { mmap: 'r', mmapThreshold: 1 << 30 })]) {
+      expect(() => closeLoaded(other)).not.toThrow();
+    }
+    closeLoaded(value);
+    expect(() => value.inner.x.at(0)).toThrow('used after close()');
   });
 });
