@@ -5,7 +5,7 @@
  * TypedArray: turning it into one is an explicit `toArray()` or `slice()`.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { streamingChecksum } from './checksum.js';
+import { checksum, streamingChecksum } from './checksum.js';
 import { FormatError, PREFIX } from './errors.js';
 import type { MappedFile } from './mapped-file.js';
 import { bytesOf, type ElementOf, type TypedArray, type TypedArrayConstructor } from './typed-arrays.js';
@@ -89,7 +89,7 @@ export class MappedArray<T extends TypedArray = TypedArray> {
       throw new RangeError(`${PREFIX} this MappedArray holds ${this.byteLength} bytes, more than one typed array can; read it with slice() or chunks()`);
     }
     const whole = this.#read(0, this.length);
-    if (this.#file.verify) this.#check(streamingChecksum().update(bytesOf(whole)).digest());
+    if (this.#file.verify) this.#check(checksum(bytesOf(whole)));
     return whole;
   }
 
