@@ -56,6 +56,32 @@ export class BlobStore {
     return path.join(this.root, ...checkKey(key)) + BLOB_SUFFIX;
   }
 
+  /**
+   * A function from a name to the file path of the key `<prefix>/<name>`:
+   * the same path as `pathOf(prefix + '/' + name)`, but the prefix is
+   * validated once here rather than on every call, and a one-segment name
+   * costs one regular-expression test. For callers that compute many paths in
+   * one folder on a hot path. An empty prefix is the root. Throws a TypeError
+   * for an invalid prefix now, or for an invalid name when called.
+   *
+   * @example
+   * ```ts
+   * import { BlobStore } from '@larder/store-fs';
+   * const store = new BlobStore('/tmp/larder-blobs');
+   * const pathIn = store.pathsUnder('results/f');
+   * pathIn('run-1') === store.pathOf('results/f/run-1'); // true: '/tmp/larder-blobs/results/f/run-1.larder'
+   * ```
+   */
+  pathsUnder(prefix: string): (name: string) => string {
+    const folder = prefix === '' ? this.root : path.join(this.root, ...checkKey(prefix));
+    const start = folder.endsWith(path.sep) ? folder : folder + path.sep; // a root of '/' ends in one already
+    return (name) => {
+      // Most names are one segment: one test. Anything else goes through the full key check.
+      const file = isSegment(name) ? name : checkKey(name).join(path.sep);
+      return start + file + BLOB_SUFFIX;
+    };
+  }
+
   /** Stores `value` under `key`, atomically replacing any previous value. */
   async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
     const file = this.pathOf(key);
@@ -159,7 +185,7 @@ export class BlobStore {
           }
         } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
           const name = entry.name.slice(0, -BLOB_SUFFIX.length);
-          if (!SEGMENT.test(name) || name === '.' || name === '..') continue;
+          if (!isSegment(name)) continue;
           const info = await stat(path.join(folder, entry.name)).catch(() => undefined);
           if (info !== undefined) onBlob([...parts, name].join('/'), info);
         }
@@ -168,9 +194,13 @@ export class BlobStore {
   }
 }
 
+function isSegment(name: string): boolean {
+  return typeof name === 'string' && SEGMENT.test(name) && name !== '.' && name !== '..';
+}
+
 function checkKey(key: string): string[] {
   const parts = typeof key === 'string' ? key.split('/') : [];
-  if (parts.length === 0 || parts.some((part) => !SEGMENT.test(part) || part === '.' || part === '..')) {
+  if (parts.length === 0 || !parts.every(isSegment)) {
     throw new TypeError(
       `${PREFIX} invalid key ${JSON.stringify(key)}: use names of [A-Za-z0-9._-] joined by '/', without '.' or '..' segments or a leading '/'`,
     );

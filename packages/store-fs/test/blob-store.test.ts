@@ -25,6 +25,18 @@ describe('BlobStore', () => {
     expect(store.getSync('fn/abc/123')).toStrictEqual({ x: Float64Array.of(1, 2) });
   });
 
+  it('pathsUnder(prefix) gives the paths pathOf gives, validating the prefix once and each name', () => {
+    const store = freshStore();
+    const pathIn = store.pathsUnder('fn/abc');
+    for (const name of ['123', 'a.b-c_d', 'sub/key']) expect(pathIn(name)).toBe(store.pathOf(`fn/abc/${name}`));
+    expect(store.pathsUnder('')('top')).toBe(store.pathOf('top'));
+    expect(new BlobStore('/').pathsUnder('')('top')).toBe('/top.larder');
+    for (const bad of ['', '..', '.', 'a/../b', '/abs', 'a b', 'sub/', 5 as unknown as string]) {
+      expect(() => pathIn(bad), String(bad)).toThrow(TypeError);
+    }
+    for (const bad of ['..', 'a/../b', '/abs', 'x/']) expect(() => store.pathsUnder(bad), bad).toThrow('invalid key');
+  });
+
   it('putSync and getSync work without any prior async call', () => {
     const store = freshStore();
     store.putSync('deep/er/key', 'v');
