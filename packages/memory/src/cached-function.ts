@@ -15,10 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
-import { MemoryWarning, type MemoryErrorCode } from './errors.js';
+import { MemoryError, MemoryWarning, type MemoryErrorCode } from './errors.js';
 import { closeMapped, entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { breakStale, leaseState, nextDelay, tryAcquire, type Lease } from './lease.js';
-import { argumentsHash, functionIdentity, type FunctionIdentity } from './key.js';
+import { argumentsHash, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
 import { callingLines, doneLine, formatArg, loadingLine } from './verbose.js';
@@ -63,8 +63,18 @@ export interface CacheContext {
   /** Delivers a warning once per (scope, code). */
   warn(scope: string, warning: MemoryWarning): void;
   log(message: string): void;
-  /** An error when a newer cache() of this function's name replaced identity `id` in its Memory (`source` only read then). */
-  superseded(folder: string, id: string, source: () => string): Error | undefined;
+}
+
+/**
+ * The function a Memory files under one folder: the newest cache() of its name. The Memory
+ * keeps one slot per folder and overwrites it in place on each cache(), so every cached
+ * function of that folder sees at once, by comparing ids, whether a newer one replaced it.
+ */
+export interface FunctionSlot {
+  id: string;
+  /** Its source, to name it when an older function of the same name is called. */
+  source: string;
+  name: string;
 }
 
 interface Outcome { value: unknown; info: CallInfo }
@@ -84,7 +94,6 @@ type Turn = { entry: Envelope } | { lease: Lease | undefined; store: boolean };
 type Lookup = Envelope | undefined | typeof UNREADABLE;
 
 class CachedCall {
-  readonly identity: FunctionIdentity;
   private readonly inflight = new Map<string, Promise<Outcome>>();
   private identityChecked: Promise<void> | true | undefined;
   /** How long this function's last computation in this thread took (undefined before the first). */
@@ -94,8 +103,14 @@ class CachedCall {
   private readonly keyPrefix: string;
   private readonly pathOf: ((argsHash: string) => string) | undefined;
 
-  constructor(readonly fn: Cacheable, readonly options: ResolvedCacheOptions, readonly context: CacheContext, identity?: FunctionIdentity) {
-    this.identity = identity ?? functionIdentity(options.name, fn.toString(), options.version);
+  constructor(
+    readonly fn: Cacheable,
+    readonly options: ResolvedCacheOptions,
+    readonly context: CacheContext,
+    readonly identity: FunctionIdentity,
+    /** Its folder's slot in the Memory: while `slot.id` is this identity's id, this function is the current one. */
+    private readonly slot: FunctionSlot,
+  ) {
     const location = context.location;
     this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
     this.pathOf = location && entryPaths(location.blobs, this.keyPrefix.slice(0, -1));
@@ -105,8 +120,7 @@ class CachedCall {
   /** The plain call, kept short: a hit returns without leaving this function. */
   invoke(args: unknown[]): Promise<unknown> {
     if (!this.context.location) return this.compute(undefined, args, false).then(valueOf);
-    const superseded = this.supersededError();
-    if (superseded) return Promise.reject(superseded);
+    if (this.slot.id !== this.identity.id) return Promise.reject(this.supersededError());
     if (this.identityChecked !== true) return this.checkIdentity().then(() => this.invoke(args));
     let argsHash: string;
     try {
@@ -164,14 +178,19 @@ class CachedCall {
     await removeFolder(join(location.blobs.root, this.identity.folder));
   }
 
-  /** Set when a newer cache() of this name in the same Memory replaced this function: it must not touch the shared folder. */
-  private supersededError(): Error | undefined {
-    return this.context.superseded(this.identity.folder, this.identity.id, () => this.fn.toString());
+  /** A newer cache() of this name in the same Memory replaced this function: it must not touch the shared folder. */
+  private assertCurrent(): void {
+    if (this.slot.id !== this.identity.id) throw this.supersededError();
   }
 
-  private assertCurrent(): void {
-    const superseded = this.supersededError();
-    if (superseded) throw superseded;
+  /** Built only once the slot shows a newer function, so the check on every call costs one comparison. */
+  private supersededError(): MemoryError {
+    return new MemoryError(
+      'LARDER_SUPERSEDED',
+      `a different function named ${JSON.stringify(this.slot.name)} was cached in this Memory after this one ` +
+        `(this one: ${snippet(this.options.source)}; newer: ${snippet(this.slot.source)}). They would share results/${this.identity.folder}/ and clear each other's entries as stale. ` +
+        'After redefining a function, call the cached function the newer cache() returned; if both are meant to live, give one its own { name }.',
+    );
   }
 
   private argsHashOf(args: unknown[]): string {
@@ -195,7 +214,7 @@ class CachedCall {
       return undefined;
     }
     if (countHit) {
-      this.context.location!.keeper.hit(this.keyPrefix + argsHash, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
+      this.context.location!.keeper.hit(key, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
       if (verbose >= 2) this.context.log(loadingLine(this.identity.name, performance.now() - started));
     }
     return entry;
@@ -337,9 +356,15 @@ class CachedCall {
 const valueOf = (outcome: Outcome): unknown => outcome.value;
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** Wraps `fn` (see {@link CachedFunction}). */
-export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext, identity?: FunctionIdentity): CachedFunction<F> {
-  const core = new CachedCall(fn, options, context, identity);
+/** The start of a function's source, on one line, for an error message. */
+function snippet(source: string): string {
+  const line = source.replace(/\s+/g, ' ');
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
+}
+
+/** Wraps `fn` (see {@link CachedFunction}), filed under `identity` and watching its folder's `slot`. */
+export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext, identity: FunctionIdentity, slot: FunctionSlot): CachedFunction<F> {
+  const core = new CachedCall(fn, options, context, identity, slot);
   const cached = (...args: unknown[]) => core.invoke(args);
   Object.defineProperty(cached, 'name', { value: options.name });
   return Object.assign(cached, {

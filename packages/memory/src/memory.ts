@@ -11,9 +11,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
-import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
+import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext, type FunctionSlot } from './cached-function.js';
 import { closeMapped, readEntry, removeFolder, UNREADABLE } from './entry.js';
-import { badOption, MemoryError, MemoryWarning } from './errors.js';
+import { badOption, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
@@ -41,9 +41,8 @@ export class Memory {
   private readonly blobs: BlobStore | undefined;
   private readonly keeper: Bookkeeper | undefined;
   private readonly warned = new Set<string>();
-  private readonly folders = new Map<string, string>();
-  /** Per function folder, the identity cached under it and its source (to name both in a clash). */
-  private readonly identities = new Map<string, { id: string; source: string }>();
+  /** Per function folder, the function last cached under it (the slot its cached functions watch). */
+  private readonly functions = new Map<string, FunctionSlot>();
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -67,7 +66,6 @@ export class Memory {
       location: blobs && keeper ? { blobs, keeper, remove: (keys) => this.remove(keys) } : undefined,
       warn: (scope, warning) => this.warn(scope, warning),
       log: this.options.log,
-      superseded: (folder, id, source) => this.superseded(folder, id, source),
     };
   }
 
@@ -85,27 +83,17 @@ export class Memory {
    */
   cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F> {
     const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
-    const source = fn.toString();
-    const identity = functionIdentity(resolved.name, source, resolved.version);
+    const { name, source } = resolved;
+    const identity = functionIdentity(name, source, resolved.version);
     // One folder holds one function: the first call of each clears the folder's other ids as
-    // stale. The newest cache() of a name wins (a notebook cell re-run with an edited body);
-    // the function it replaced refuses further calls (see superseded), so two live functions
-    // sharing a name cannot delete each other's entries.
-    this.identities.set(identity.folder, { id: identity.id, source });
-    this.folders.set(identity.folder, resolved.name);
-    return createCachedFunction(fn, resolved, this.context, identity);
-  }
-
-  /** The error for a call of a function that a newer cache() of its name replaced, or undefined. */
-  private superseded(folder: string, id: string, source: () => string): MemoryError | undefined {
-    const current = this.identities.get(folder);
-    if (current === undefined || current.id === id) return undefined;
-    return new MemoryError(
-      'LARDER_SUPERSEDED',
-      `a different function named ${JSON.stringify(this.folders.get(folder))} was cached in this Memory after this one ` +
-        `(this one: ${snippet(source())}; newer: ${snippet(current.source)}). They would share results/${folder}/ and clear each other's entries as stale. ` +
-        'After redefining a function, call the cached function the newer cache() returned; if both are meant to live, give one its own { name }.',
-    );
+    // stale. The newest cache() of a name wins (a notebook cell re-run with an edited body):
+    // its slot is overwritten in place, and the functions cached there before see the new id
+    // and refuse further calls (LARDER_SUPERSEDED), so two live functions sharing a name
+    // cannot delete each other's entries.
+    let slot = this.functions.get(identity.folder);
+    if (slot) Object.assign(slot, { id: identity.id, source, name });
+    else this.functions.set(identity.folder, (slot = { id: identity.id, source, name }));
+    return createCachedFunction(fn, resolved, this.context, identity, slot);
   }
 
   /** Deletes every entry and the index records of this location. */
@@ -137,7 +125,7 @@ export class Memory {
   /** Entries, bytes, hits, misses and compute time saved, in total and per function. */
   async stats(): Promise<CacheStats> {
     const entries = await this.list();
-    const folders = new Set([...this.folders.keys(), ...entries.map((e) => e.id.slice(0, e.id.indexOf('/')))]);
+    const folders = new Set([...this.functions.keys(), ...entries.map((e) => e.id.slice(0, e.id.indexOf('/')))]);
     const records = await this.withIndex((index) => index.getMany<FunctionRecord>([...folders].map(functionRecordKey)));
     const functions = new Map<string, FunctionRecord>();
     [...folders].forEach((folder, i) => {
@@ -161,8 +149,7 @@ export class Memory {
     await this.keeper.flush();
     const files = await listFiles(this.blobs);
     const records = (await this.withIndex((index) => index.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key))))) ?? [];
-    const names = new Map(this.folders);
-    return summarizeEntries(files, records, names);
+    return summarizeEntries(files, records, this.functionNames());
   }
 
   /**
@@ -200,9 +187,10 @@ export class Memory {
     await this.keeper.flush();
     const blobs = this.blobs;
     const files = await listFiles(blobs);
+    const names = this.functionNames();
     const outcome = await this.withIndex((index) => index.transaction(async () => {
       const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
-      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, this.folders) }));
+      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, names) }));
       await index.setMany(added);
       const onDisk = new Set(files.map((file) => entryRecordKey(file.key)));
       const orphans: string[] = [];
@@ -224,6 +212,11 @@ export class Memory {
   /** `await using memory = new Memory(...)` closes it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Function name per folder, for entries whose index record is gone. */
+  private functionNames(): Map<string, string> {
+    return new Map([...this.functions].map(([folder, slot]) => [folder, slot.name]));
   }
 
   /** Deletes entries (files first: the files are the truth) and their index records. */
@@ -276,12 +269,6 @@ function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<st
     computeMs: entry?.computeMs ?? 0,
     hits: 0,
   };
-}
-
-/** The start of a function's source, on one line, for an error message. */
-function snippet(source: string): string {
-  const line = source.replace(/\s+/g, ' ');
-  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
 }
 
 /** All entry files (under `prefix`); a location not written yet has none. */

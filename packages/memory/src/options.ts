@@ -185,6 +185,8 @@ export interface ResolvedMemoryOptions {
 /** {@link CacheOptions} after validation. */
 export interface ResolvedCacheOptions {
   name: string;
+  /** `fn`'s source text, read once here: it enters the function identity and names the function in errors. */
+  source: string;
   ignore: ReadonlySet<number> | undefined;
   key: ((...args: never[]) => unknown) | undefined;
   version: string | number | undefined;
@@ -252,7 +254,9 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   }
   if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
   if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
-  if (o.version === undefined && NATIVE_SOURCE.test(Function.prototype.toString.call(fn))) {
+  // Function.prototype.toString, not fn.toString(): a function's own toString cannot hide its body.
+  const source = Function.prototype.toString.call(fn);
+  if (o.version === undefined && NATIVE_SOURCE.test(source)) {
     throw new MemoryError(
       'LARDER_BAD_OPTION',
       `memory.cache(fn): ${name} is a bound or native function, whose source is hidden (its toString() is "function () { [native code] }"), ` +
@@ -264,6 +268,7 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   if (o.dedupe !== undefined && typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
   return {
     name,
+    source,
     ignore,
     key: o.key as ResolvedCacheOptions['key'],
     version: o.version,
