@@ -15,95 +15,231 @@ type TypedArrayCtor = new (buffer: SharedArrayBuffer, byteOffset: number, length
 const CLONEABLE_OBJECTS = [Date, RegExp, ArrayBuffer, SharedArrayBuffer, Error, Boolean, Number, String] as const;
 
 /**
- * Returns the arguments ready to post: the same array when nothing changed.
+ * One walk over one value (or the arguments of one call). `memo` maps each
+ * container met to what it became, so a container reached twice (two
+ * properties holding one object, or a cycle) becomes one prepared object,
+ * and structured clone then keeps it one object in the worker. It is created
+ * only when the walk first goes below a container, so a flat item costs no Map.
+ */
+interface Walk {
+  readonly maxNbytes: number;
+  readonly copies: SharedCopies | undefined;
+  memo: Map<object, unknown> | undefined;
+}
+
+/**
+ * Raised deep in a walk; each container on the way up adds where it was
+ * found, so the path text is built only for a value that fails.
+ */
+class Unsendable {
+  readonly path: string[] = [];
+  constructor(readonly what: string) {}
+}
+
+/**
+ * Returns one argument ready to post: the same value when nothing changed.
  * Throws LARDER_UNSENDABLE naming the task index and the argument position.
+ */
+export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies): unknown {
+  if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
+  try {
+    return prepareValue(value, { maxNbytes, copies, memo: undefined });
+  } catch (error) {
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
+  }
+}
+
+/**
+ * Returns the arguments of one call ready to post: the same array when
+ * nothing changed. One walk covers every position, so an object passed
+ * twice (`f(obj, obj)`) stays one object in the worker.
  */
 export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbytes: number, copies: SharedCopies): unknown[] {
   let out: unknown[] | undefined;
-  for (let position = 0; position < args.length; position++) {
-    const value = args[position];
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) continue;
-    const prepared = prepareValue(value, maxNbytes, copies, new Set(), (path) => describe(taskIndex, position, path));
-    if (prepared !== value) (out ??= [...args])[position] = prepared;
+  let walk: Walk | undefined;
+  let position = 0;
+  try {
+    for (; position < args.length; position++) {
+      const value = args[position];
+      if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
+      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, memo: undefined }));
+      if (prepared !== value) (out ??= [...args])[position] = prepared;
+    }
+  } catch (error) {
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
   }
   return out ?? (args as unknown[]);
 }
 
-function describe(taskIndex: number, position: number, path: string): string {
+/**
+ * Throws LARDER_UNSENDABLE when `value` holds what cannot be posted back (a
+ * function, a class instance); `describe` turns the path inside the value
+ * (`''`, `.model`, `[3]`) into where it sits, and runs only on failure.
+ */
+export function checkSendable(value: unknown, describe: (path: string) => string): void {
+  if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return;
+  try {
+    prepareValue(value, { maxNbytes: Infinity, copies: undefined, memo: undefined });
+  } catch (error) {
+    throw unsendable(error, describe);
+  }
+}
+
+function describeArg(taskIndex: number, position: number, path: string): string {
   return `argument ${position} of task ${taskIndex}${path ? ` (at args[${position}]${path})` : ''}`;
 }
 
-function prepareValue(value: unknown, maxNbytes: number, copies: SharedCopies, seen: Set<object>, where: (path: string) => string, path = ''): unknown {
-  if (value === null) return value;
+// The message is built here, once a walk has failed: the happy path never
+// formats a path.
+function unsendable(error: unknown, describe: (path: string) => string): unknown {
+  if (!(error instanceof Unsendable)) return error;
+  return new ParallelError('LARDER_UNSENDABLE', `${describe(error.path.reverse().join(''))} ${error.what}`);
+}
+
+function prepareValue(value: unknown, walk: Walk): unknown {
   const kind = typeof value;
   if (kind === 'function' || kind === 'symbol') {
-    throw unsendable(`${where(path)} is a ${kind}, which cannot be sent to a worker thread. Pass data, or a task handle's name, and look the function up in the task.`);
+    throw new Unsendable(`is a ${kind}, which cannot be sent to a worker thread. Pass data, or a task handle's name, and look the function up in the task.`);
   }
-  if (kind !== 'object') return value;
+  if (kind !== 'object' || value === null) return value;
   const object = value as object;
-  if (ArrayBuffer.isView(object)) return shareLarge(object, maxNbytes, copies);
-  if (seen.has(object)) return value;
-  seen.add(object);
+  if (ArrayBuffer.isView(object)) return shareLarge(object, walk);
+  if (walk.memo !== undefined) {
+    // A container seen before (or still being walked, for a cycle) gives
+    // what it became, never the original next to its prepared copy.
+    const known = walk.memo.get(object);
+    if (known !== undefined) return known;
+    walk.memo.set(object, object);
+  }
+  return prepareContainer(object, walk);
+}
+
+// Before the walk first goes below a container, the top value enters the
+// memo (deeper containers enter it in prepareValue).
+function descend(walk: Walk, object: object, current: object): void {
+  if (walk.memo === undefined) walk.memo = new Map([[object, current]]);
+}
+
+function isContainer(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !ArrayBuffer.isView(value);
+}
+
+function rewritten<T extends object>(walk: Walk, object: object, copy: T): T {
+  walk.memo?.set(object, copy);
+  return copy;
+}
+
+function prepareContainer(object: object, walk: Walk): unknown {
   if (Array.isArray(object)) {
     let out: unknown[] | undefined;
-    for (let i = 0; i < object.length; i++) {
-      const item: unknown = object[i];
-      if (item === null || (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol')) continue;
-      const prepared = prepareValue(item, maxNbytes, copies, seen, where, `${path}[${i}]`);
-      if (prepared !== item) (out ??= [...object])[i] = prepared;
+    let i = 0;
+    try {
+      for (; i < object.length; i++) {
+        const item: unknown = object[i];
+        if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
+        if (isContainer(item)) descend(walk, object, out ?? object);
+        const prepared = prepareValue(item, walk);
+        if (prepared !== item) (out ??= rewritten(walk, object, [...object]))[i] = prepared;
+      }
+    } catch (error) {
+      throw at(error, () => `[${i}]`);
     }
-    return out ?? value;
+    return out ?? object;
   }
   const proto: unknown = Object.getPrototypeOf(object);
   if (proto === Object.prototype || proto === null) {
+    const record = object as Record<string, unknown>;
     let out: Record<string, unknown> | undefined;
-    for (const [key, item] of Object.entries(object)) {
-      const prepared = prepareValue(item, maxNbytes, copies, seen, where, `${path}.${key}`);
-      if (prepared !== item) (out ??= { ...(object as Record<string, unknown>) })[key] = prepared;
+    let key = '';
+    try {
+      // for...in over a plain object gives its own enumerable string keys
+      // (Object.prototype has none), without Object.entries' pair arrays.
+      for (key in record) {
+        const item = record[key];
+        if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
+        if (isContainer(item)) descend(walk, object, out ?? object);
+        const prepared = prepareValue(item, walk);
+        if (prepared !== item) (out ??= rewritten(walk, object, { ...record }))[key] = prepared;
+      }
+    } catch (error) {
+      throw at(error, () => `.${key}`);
     }
-    return out ?? value;
+    return out ?? object;
   }
   if (object instanceof Map) {
-    for (const [key, item] of object) {
-      prepareValue(key, Infinity, copies, seen, where, `${path}<key>`);
-      prepareValue(item, Infinity, copies, seen, where, `${path}.get(${String(key)})`);
+    let out: Map<unknown, unknown> | undefined;
+    let index = 0;
+    let entry: [unknown, unknown] | undefined;
+    let inKey = true;
+    try {
+      for (entry of object) {
+        if (isContainer(entry[0]) || isContainer(entry[1])) descend(walk, object, out ?? object);
+        inKey = true;
+        const key = prepareValue(entry[0], walk);
+        inKey = false;
+        const item = prepareValue(entry[1], walk);
+        if (!out && (key !== entry[0] || item !== entry[1])) out = rewritten(walk, object, new Map(head(object, index)));
+        out?.set(key, item);
+        index++;
+      }
+    } catch (error) {
+      throw at(error, () => (inKey ? '<key>' : `.get(${String(entry?.[0])})`));
     }
-    return value;
+    return out ?? object;
   }
   if (object instanceof Set) {
-    for (const item of object) prepareValue(item, Infinity, copies, seen, where, `${path}<item>`);
-    return value;
+    let out: Set<unknown> | undefined;
+    let index = 0;
+    try {
+      for (const item of object) {
+        if (isContainer(item)) descend(walk, object, out ?? object);
+        const prepared = prepareValue(item, walk);
+        if (!out && prepared !== item) out = rewritten(walk, object, new Set(head(object, index)));
+        out?.add(prepared);
+        index++;
+      }
+    } catch (error) {
+      throw at(error, () => '<item>');
+    }
+    return out ?? object;
   }
-  if (CLONEABLE_OBJECTS.some((ctor) => object instanceof ctor)) return value;
+  if (CLONEABLE_OBJECTS.some((ctor) => object instanceof ctor)) return object;
   const className = (proto as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? 'unknown';
-  throw unsendable(
-    `${where(path)} is an instance of class ${className}; structured clone would drop its prototype and methods. Send plain data (an object, arrays, typed arrays) and rebuild the instance inside the task.`,
+  throw new Unsendable(
+    `is an instance of class ${className}; structured clone would drop its prototype and methods. Send plain data (an object, arrays, typed arrays) and rebuild the instance inside the task.`,
   );
 }
+// Adds the step from a container to the child that failed.
+function at(error: unknown, step: () => string): unknown {
+  if (error instanceof Unsendable) error.path.push(step());
+  return error;
+}
 
-function unsendable(message: string): ParallelError {
-  return new ParallelError('LARDER_UNSENDABLE', message);
+// The first `count` entries of a Map or items of a Set, in order: what a
+// copy-on-write walk had left unchanged before its first rewrite.
+function head<T>(entries: Iterable<T>, count: number): T[] {
+  const out: T[] = [];
+  if (count === 0) return out;
+  for (const entry of entries) {
+    out.push(entry);
+    if (out.length === count) break;
+  }
+  return out;
 }
 
 // One shared copy per array per call: tasks receive views on the same
 // SharedArrayBuffer, so postMessage sends a handle, not the bytes.
-function shareLarge(view: ArrayBufferView, maxNbytes: number, copies: SharedCopies): ArrayBufferView {
-  if (view.byteLength <= maxNbytes || types.isSharedArrayBuffer(view.buffer)) return view;
-  const existing = copies.get(view);
+function shareLarge(view: ArrayBufferView, walk: Walk): ArrayBufferView {
+  if (view.byteLength <= walk.maxNbytes || types.isSharedArrayBuffer(view.buffer)) return view;
+  const existing = walk.copies!.get(view);
   if (existing) return existing;
   const shared = new SharedArrayBuffer(view.byteLength);
   new Uint8Array(shared).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
   const Ctor = view.constructor as TypedArrayCtor;
   const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
   const copy = view instanceof DataView ? new DataView(shared) : new Ctor(shared, 0, view.byteLength / bytesPerElement);
-  copies.set(view, copy);
+  walk.copies!.set(view, copy);
   return copy;
-}
-
-/** Throws LARDER_UNSENDABLE when `value` holds what cannot be posted back (a function, a class instance). */
-export function checkSendable(value: unknown, where: (path: string) => string): void {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) return;
-  prepareValue(value, Infinity, new Map(), new Set(), where);
 }
 
 /**

@@ -18,6 +18,8 @@ import { listenForTeardown } from './teardown.js';
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
 export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
 
+const describeResult = (path: string): string => `the result${path ? ` at ${path}` : ''}`;
+
 class BatchFailure extends Error {
   constructor(
     readonly kind: FailureKind,
@@ -97,7 +99,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const transfer = new Set<ArrayBuffer>();
       for (index = 0; index < results.length; index++) {
         const value = results[index];
-        checkSendable(value, (path) => `the result${path ? ` at ${path}` : ''}`);
+        checkSendable(value, describeResult);
         collectTransferables(value, transfer);
       }
       const reply: BatchReply = { threadId, ok: true, results, durationMs };

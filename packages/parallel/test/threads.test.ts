@@ -85,6 +85,18 @@ describe('threads backend', () => {
     expect([...out]).toEqual([0, 10, 20, 30]); // the workers' writes are visible here
   });
 
+  it('regression: an object reached twice in an argument stays one object in the worker, its large array shared', async () => {
+    // The walk used to return the original object on a second visit, so
+    // `b` was a clone of the unshared original while `a` held the shared copy.
+    await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+    const holder = { data: Float64Array.from({ length: 200_000 }, (_, i) => i) }; // 1.6 MB > 1M
+    const pairs = [{ a: holder, b: holder }, [holder, holder] as [typeof holder, typeof holder], new Map([['a', holder], ['b', holder]])];
+    const expected = pairs.map(() => ({ same: true, shared: true }));
+    expect(await pool.map(t.aliasing, pairs)).toEqual(expected);
+    expect(await pool.run(pairs.map((pair) => delayed(t.aliasing)(pair)))).toEqual(expected);
+    expect(holder.data.buffer).toBeInstanceOf(ArrayBuffer); // the caller's array is left as it was
+  });
+
   it('typed arrays in results are transferred, not cloned', async () => {
     await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
     const arrays = await pool.map(more.keepAndReturn, [1000, 1000, 1000, 1000]);

@@ -9,7 +9,7 @@ import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AbortError, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
-import { prepareArgs } from '../share-args.js';
+import { prepareArg, prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
@@ -76,7 +76,7 @@ export class ThreadsBackend implements Backend {
     const task = batch.task as Task;
     const payload =
       batch.mode === 'single'
-        ? batch.payload.map((item, i) => prepareArgs([item], batch.firstIndex + i, context.maxNbytes, context.sharedCopies)[0])
+        ? batch.payload.map((item, i) => prepareArg(item, batch.firstIndex + i, 0, context.maxNbytes, context.sharedCopies))
         : batch.payload.map((args, i) => prepareArgs(args as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies));
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const running = new Int32Array(progress, 0, 1);
