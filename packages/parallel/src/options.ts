@@ -18,7 +18,7 @@ export type ProgressCallback = (done: number, total: number | undefined) => void
 export interface CallOptions {
   /**
    * Tasks sent to a worker per message. 'auto' measures each batch and grows
-   * or shrinks the size to keep batches between 4 and 40 ms of work (see README).
+   * or shrinks the size to keep batches between 2 and 20 ms of work (see README).
    * @default 'auto'
    */
   batchSize?: 'auto' | number;

@@ -10,7 +10,7 @@ import { Dispatch, type Sink } from './dispatch.js';
 import { ParallelError } from './errors.js';
 import { formatValue } from './njobs.js';
 import { Input, type Items } from './input.js';
-import { checkTask, optionsObject, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type ParallelOptions, type PoolSettings } from './options.js';
+import { checkTask, optionsObject, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type CallSettings, type ParallelOptions, type PoolSettings } from './options.js';
 import type { AnyFunction, Call } from './tasks.js';
 
 /** What a task resolves to. */
@@ -56,6 +56,8 @@ export class Parallel {
   readonly backend: BackendName;
   readonly #settings: PoolSettings;
   readonly #defaults: CallOptions;
+  /** The pool's call options resolved once: what a call without overrides uses. */
+  readonly #callSettings: CallSettings;
   #engine: Backend | undefined;
   #closed = false;
 
@@ -70,7 +72,9 @@ export class Parallel {
     this.backend = this.#settings.backend;
     const { batchSize, preDispatch, timeout, maxNbytes, verbose, progress, signal } = options;
     this.#defaults = { batchSize, preDispatch, timeout, maxNbytes, verbose, progress, signal };
-    resolveCallSettings(this.#defaults, this.nJobs); // bad options fail here, not at the first call
+    // Bad options fail here, not at the first call; a call that overrides
+    // nothing reuses these instead of parsing '2*nJobs' and '1M' again.
+    this.#callSettings = resolveCallSettings(this.#defaults, this.nJobs);
     // Threads start now, so workers boot while the caller prepares input.
     if (this.backend === 'threads' && this.nJobs > 1) this.#backendEngine();
   }
@@ -212,7 +216,7 @@ export class Parallel {
   }
 
   #dispatch(input: Input, options: CallOptions, sink: Sink): Dispatch {
-    const settings = resolveCallSettings({ ...this.#defaults, ...definedOnly(options) }, this.nJobs);
+    const settings = hasOverrides(options) ? resolveCallSettings({ ...this.#defaults, ...definedOnly(options) }, this.nJobs) : this.#callSettings;
     return new Dispatch(input, this.#backendEngine(), settings, sink, this.nJobs);
   }
 
@@ -225,6 +229,11 @@ export class Parallel {
     else this.#engine = new InProcessBackend('sequential', 1, workerInit);
     return this.#engine;
   }
+}
+
+function hasOverrides(options: CallOptions): boolean {
+  for (const key in options) if (options[key as keyof CallOptions] !== undefined) return true;
+  return false;
 }
 
 function definedOnly<T extends object>(options: T): Partial<T> {
