@@ -37,9 +37,10 @@ export interface CallOptions {
    */
   timeout?: number;
   /**
-   * Typed arrays in arguments larger than this (bytes, or '1M', '500K', '1G',
-   * base 1024) are copied once per call into a SharedArrayBuffer that every
-   * task shares. null turns this off.
+   * Typed arrays in arguments larger than this (bytes, or a string such as
+   * '500K', '1M', '1MB', '1MiB', '1G', '1T', base 1024, any case) are copied
+   * once per call into a SharedArrayBuffer that every task shares. null turns
+   * this off.
    * @default '1M'
    */
   maxNbytes?: number | string | null;
@@ -193,15 +194,22 @@ export function resolveCallSettings(options: CallOptions, nJobs: number): CallSe
   };
 }
 
-const UNITS: Record<string, number> = { '': 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+// The grammar of @larder/memory's parseSize (units.ts), copied because
+// parallel depends on neither package: base 1024, any case, 'K', 'KB' and
+// 'KiB' alike, up to 'T'.
+const SIZE_BYTES: Record<string, number> = {
+  '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4,
+};
 
-/** '1M' → 1048576 (base 1024, like joblib's memstr_to_bytes); numbers pass through. */
+/** '1M', '1MB', '1MiB' → 1048576 (base 1024, like joblib's memstr_to_bytes); numbers pass through. */
 export function parseBytes(name: string, value: number | string): number {
   if (typeof value === 'number') {
     if (value >= 0 && Number.isFinite(value)) return value;
     return bad(name, 'a byte count ≥ 0, a string such as \'1M\', or null', value);
   }
-  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([BKMG]?)\s*$/i.exec(value) : null;
-  if (!match) return bad(name, "a byte count ≥ 0, a string such as '1M', or null", value);
-  return Math.floor(Number(match[1]) * UNITS[match[2]!.toUpperCase()]!);
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
+  const unit = match ? SIZE_BYTES[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return bad(name, "a byte count ≥ 0, a string such as '1M', or null", value);
+  return Math.floor(Number(match[1]) * unit);
 }

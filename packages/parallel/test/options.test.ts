@@ -1,6 +1,6 @@
 /** Option validation, nJobs arithmetic, preDispatch expressions, and silence by default. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { cpuCount, effectiveNJobs, Parallel, parallel } from '@larder/parallel';
+import { cpuCount, delayed, effectiveNJobs, Parallel, parallel } from '@larder/parallel';
 import { t } from './fixtures/math-tasks.js';
 
 const square = (x: number): number => x * x;
@@ -23,6 +23,22 @@ describe('options', () => {
     expect(() => new Parallel({ timeout: -5 })).toThrow('timeout must be a positive number of milliseconds, got -5');
     expect(() => new Parallel({ maxNbytes: '1 potato' })).toThrow(`maxNbytes must be a byte count ≥ 0, a string such as '1M', or null, got "1 potato"`);
     expect(() => new Parallel({ workerInit: square as never })).toThrow('workerInit must be a task handle from tasks()');
+  });
+
+  it("maxNbytes takes the size strings @larder/memory takes: '1MB', '1KiB', '1T', '500M'", async () => {
+    await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+    const small = new Float64Array(300); // 2400 bytes
+    const big = new Float64Array(200_000); // 1.6 MB
+    const shared = (data: Float64Array, maxNbytes: string): Promise<boolean[]> => pool.run([delayed(t.isShared)(data)], { maxNbytes });
+    expect(await shared(big, '1MB')).toEqual([true]);
+    expect(await shared(small, '1MB')).toEqual([false]);
+    expect(await shared(small, '1KiB')).toEqual([true]);
+    expect(await shared(small, '2k')).toEqual([true]); // 2048 < 2400: base 1024, any case
+    expect(await shared(small, '3 kb')).toEqual([false]);
+    expect(await shared(big, '500M')).toEqual([false]);
+    expect(await shared(big, '1T')).toEqual([false]);
+    expect(await shared(big, '1.5MiB')).toEqual([true]);
+    expect(() => new Parallel({ maxNbytes: '1XB' })).toThrow(`maxNbytes must be a byte count ≥ 0, a string such as '1M', or null, got "1XB"`);
   });
 
   it('preDispatch takes all, numbers and arithmetic in nJobs, never code', async () => {
