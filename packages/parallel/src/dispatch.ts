@@ -12,6 +12,7 @@ import type { Input } from './input.js';
 import type { CallSettings } from './options.js';
 import { ProgressReporter } from './progress.js';
 import { VerboseReporter } from './verbose.js';
+import { Wakeup } from './wakeup.js';
 
 /** Where results go, batch by batch. */
 export interface Sink {
@@ -32,8 +33,7 @@ export class Dispatch {
   #failure: { error: unknown } | undefined;
   #dispatched = 0;
   #done = 0;
-  #changed = false;
-  #notify: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
 
   constructor(
     readonly input: Input,
@@ -51,10 +51,7 @@ export class Dispatch {
 
   /** Wakes the loop (the consumer took results). */
   wake(): void {
-    this.#changed = true;
-    const notify = this.#notify;
-    this.#notify = undefined;
-    notify?.();
+    this.#wakeup.wake();
   }
 
   /** Stops the call from outside (consumer left early). */
@@ -70,7 +67,6 @@ export class Dispatch {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
-        this.#changed = false;
         while (!this.#failure && !this.input.done && this.#inFlight.size < this.#maxInFlight && this.sink.wantsMore()) {
           const remaining = this.input.total === undefined ? undefined : this.input.total - this.#dispatched;
           const size = this.#batcher.next(remaining);
@@ -86,7 +82,7 @@ export class Dispatch {
         }
         if (this.#failure) throw this.#failure.error;
         if (this.input.done && this.#inFlight.size === 0) break;
-        if (!this.#changed) await new Promise<void>((resolve) => (this.#notify = resolve));
+        await this.#wakeup.wait();
       }
       const total = this.input.total ?? this.#done;
       this.#progress?.finish(total);

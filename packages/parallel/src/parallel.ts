@@ -12,6 +12,7 @@ import { formatValue } from './njobs.js';
 import { Input, type Items } from './input.js';
 import { checkTask, optionsObject, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type CallSettings, type ParallelOptions, type PoolSettings } from './options.js';
 import type { AnyFunction, Call } from './tasks.js';
+import { Wakeup } from './wakeup.js';
 
 /** What a task resolves to. */
 export type TaskResult<F extends AnyFunction> = Awaited<ReturnType<F>>;
@@ -124,19 +125,12 @@ export class Parallel {
     const buffered = new Map<number, unknown>();
     const queue: unknown[] = [];
     let nextIndex = 0;
-    let changed = false;
-    let notify: (() => void) | undefined;
-    const wakeConsumer = (): void => {
-      changed = true;
-      const resolve = notify;
-      notify = undefined;
-      resolve?.();
-    };
+    const consumer = new Wakeup();
     const sink: Sink = {
       deliver(firstIndex, results) {
         if (ordered) for (let i = 0; i < results.length; i++) buffered.set(firstIndex + i, results[i]);
         else queue.push(...results);
-        wakeConsumer();
+        consumer.wake();
       },
       wantsMore: () => (ordered ? buffered.size : queue.length) < ITERATE_HIGH_WATER,
     };
@@ -146,10 +140,9 @@ export class Parallel {
       () => void (outcome = 'done'),
       (error: unknown) => void (outcome = { error }),
     );
-    void running.finally(wakeConsumer);
+    void running.finally(() => consumer.wake());
     try {
       for (;;) {
-        changed = false;
         if (ordered) {
           while (buffered.has(nextIndex)) {
             const value = buffered.get(nextIndex);
@@ -166,7 +159,7 @@ export class Parallel {
         }
         if (typeof outcome === 'object') throw outcome.error;
         if (outcome === 'done' && buffered.size === 0 && queue.length === 0) return;
-        if (!changed) await new Promise<void>((resolve) => (notify = resolve));
+        await consumer.wait();
       }
     } finally {
       if (outcome === undefined) dispatch.cancel(new ParallelError('LARDER_CLOSED', 'iterate() was left before its end; remaining tasks were stopped'));
