@@ -11,17 +11,16 @@
  * The first call of a function checks once whether entries of an older body or
  * version are on disk and clears them.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryError, MemoryWarning, type MemoryErrorCode } from './errors.js';
 import { closeMapped, entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
-import { breakStale, leaseState, nextDelay, tryAcquire, type Lease } from './lease.js';
+import { awaitTurn, worthALease } from './lease.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
-import { callingLines, doneLine, formatArg, loadingLine } from './verbose.js';
+import { callingLines, doneLine, formatArgs, loadingLine } from './verbose.js';
 
 /** Any function a Memory can cache. */
 export type Cacheable = (...args: never[]) => unknown;
@@ -79,17 +78,6 @@ export interface FunctionSlot {
 
 interface Outcome { value: unknown; info: CallInfo }
 
-/**
- * A lease costs a few file operations (about 0.2 ms on ext4); a function whose
- * last computation here took less than this is cheaper to compute twice than
- * to coordinate, so its misses skip the cross-process lease.
- */
-export const LEASE_MIN_COMPUTE_MS = 5;
-/**
- * A waiter's turn: the entry another caller stored meanwhile, or the right to compute (with a
- * lease when one could be made); `store` is false when the entry could not be read (it may be good).
- */
-type Turn = { entry: Envelope } | { lease: Lease | undefined; store: boolean };
 /** A lookup's answer: the entry, a miss, or an entry that exists but could not be read now. */
 type Lookup = Envelope | undefined | typeof UNREADABLE;
 
@@ -225,8 +213,7 @@ class CachedCall {
    * A miss (not `force`) first waits its turn among other threads and processes.
    */
   private compute(argsHash: string | undefined, args: unknown[], force: boolean, store = true): Promise<Outcome> {
-    const fastFunction = this.lastComputeMs !== undefined && this.lastComputeMs < LEASE_MIN_COMPUTE_MS;
-    const useLease = argsHash !== undefined && store && !force && this.options.dedupe && !fastFunction;
+    const useLease = argsHash !== undefined && store && !force && this.options.dedupe && worthALease(this.lastComputeMs);
     const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args, store);
     if (argsHash !== undefined) {
       this.inflight.set(argsHash, run);
@@ -238,7 +225,7 @@ class CachedCall {
 
   /** A miss under the entry's lease: computes if this caller gets it, else returns what the holder stored. */
   private async computeInTurn(argsHash: string, args: unknown[]): Promise<Outcome> {
-    const turn = await this.awaitTurn(argsHash);
+    const turn = await awaitTurn(this.pathOf!(argsHash), this.options.leaseMs, () => this.lookup(argsHash, true));
     if ('entry' in turn) return { value: turn.entry.value, info: this.infoOf(this.keyPrefix + argsHash, turn.entry, Date.now(), true) };
     try {
       return await this.computeAndStore(argsHash, args, turn.store);
@@ -247,46 +234,20 @@ class CachedCall {
     }
   }
 
-  /**
-   * Takes the entry's lease, or waits while another thread or process holds it: polls for the
-   * entry file with backoff, and takes over a lease whose holder died or stopped renewing it.
-   */
-  private async awaitTurn(argsHash: string): Promise<Turn> {
-    const path = this.pathOf!(argsHash);
-    const { leaseMs } = this.options;
-    for (let delayMs = 0; ; ) {
-      const attempt = tryAcquire(path, leaseMs);
-      // No lease can be made here (read-only location, disk full): compute; the store will warn if it fails too.
-      if (attempt.kind === 'unavailable') return { lease: undefined, store: true };
-      if (attempt.kind === 'held') {
-        // The previous holder may have stored the result between our miss and our lease.
-        const entry = this.lookup(argsHash, true);
-        if (entry === undefined) return { lease: attempt.lease, store: true };
-        attempt.lease.release();
-        return entry === UNREADABLE ? { lease: undefined, store: false } : { entry };
-      }
-      delayMs = nextDelay(delayMs);
-      await sleep(delayMs);
-      const entry = this.lookup(argsHash, true);
-      if (entry === UNREADABLE) return { lease: undefined, store: false };
-      if (entry) return { entry };
-      if (leaseState(path, leaseMs) === 'stale') breakStale(path);
-    }
-  }
-
   /** Computes; stores the result unless `store` is false (the entry exists but could not be read: leave it be). */
   private async computeAndStore(argsHash: string | undefined, args: unknown[], store = true): Promise<Outcome> {
     const key = argsHash === undefined ? undefined : this.keyPrefix + argsHash;
     const { name } = this.identity;
     const { verbose } = this.options;
-    if (verbose >= 1) this.context.log(callingLines(name, args));
+    // Formatted before the call: what the arguments were when they were hashed.
+    const argsText = formatArgs(args);
+    if (verbose >= 1) this.context.log(callingLines(name, argsText));
     const started = performance.now();
     const value = await (this.fn as (...a: unknown[]) => unknown)(...args);
     const computeMs = performance.now() - started;
     this.lastComputeMs = computeMs;
     if (verbose >= 1) this.context.log(doneLine(name, computeMs));
     const createdMs = Date.now();
-    const argsText = args.map(formatArg).join(', ');
     const info: CallInfo = { id: key ?? `${this.identity.folder}/uncached`, functionName: name, createdMs, computeMs, ageMs: 0, args: argsText, cached: false, stored: false };
     const location = this.context.location;
     if (!location || key === undefined) return { value, info };

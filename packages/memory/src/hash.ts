@@ -46,6 +46,7 @@
  */
 import xxhash from 'xxhash-wasm';
 import { inspect } from 'node:util';
+import { ByteWriter } from './byte-writer.js';
 import { HashError } from './errors.js';
 
 const xx = await xxhash();
@@ -65,10 +66,8 @@ type Segment = number | string | { label: string };
 const INLINE_BYTES = 1024;
 const CHUNK_BYTES = 256 * 1024;
 
-class Encoder {
-  buf = new Uint8Array(4096);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
+/** The value walk: writes a value's tagged encoding with the primitives of ByteWriter. */
+class Encoder extends ByteWriter {
   /** Objects on the path from the root to the value being written: the only refs that can form a cycle. */
   ancestors = new Map<object, number>();
   depth = 0;
@@ -103,79 +102,6 @@ class Encoder {
     this.segments.push(segment);
     this.value(value);
     this.segments.pop();
-  }
-
-  reserve(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + bytes));
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  byte(value: number): void {
-    this.reserve(1);
-    this.buf[this.pos++] = value;
-  }
-
-  u32(value: number): void {
-    this.reserve(4);
-    this.view.setUint32(this.pos, value, true);
-    this.pos += 4;
-  }
-
-  f64(value: number): void {
-    this.reserve(8);
-    if (value !== value) this.view.setUint32(this.pos, 0, true), this.view.setUint32(this.pos + 4, 0x7ff80000, true);
-    else this.view.setFloat64(this.pos, value, true);
-    this.pos += 8;
-  }
-
-  u64(value: bigint): void {
-    this.reserve(8);
-    this.view.setBigUint64(this.pos, value, true);
-    this.pos += 8;
-  }
-
-  str(value: string): void {
-    const length = value.length;
-    this.reserve(4 + length * 3);
-    const start = this.pos + 4;
-    let i = 0;
-    // Short ASCII strings (most keys) are cheaper copied by hand than through TextEncoder.
-    if (length < 64) {
-      for (; i < length; i++) {
-        const code = value.charCodeAt(i);
-        if (code > 0x7f) break;
-        this.buf[start + i] = code;
-      }
-    }
-    if (i < length && !(value as string & WellFormedCheck).isWellFormed()) return this.rawUtf16(value);
-    const written = i === length ? length : encoder.encodeInto(value, this.buf.subarray(start)).written;
-    this.view.setUint32(this.pos, written, true);
-    this.pos = start + written;
-  }
-
-  /** A string with a lone surrogate: its code units as they are (see `str` above). */
-  rawUtf16(value: string): void {
-    this.reserve(8 + value.length * 2);
-    this.view.setUint32(this.pos, ILL_FORMED, true);
-    this.view.setUint32(this.pos + 4, value.length, true);
-    this.pos += 8;
-    for (let i = 0; i < value.length; i++, this.pos += 2) this.view.setUint16(this.pos, value.charCodeAt(i), true);
-  }
-
-  bytes(source: Uint8Array): void {
-    this.reserve(source.length);
-    this.buf.set(source, this.pos);
-    this.pos += source.length;
-  }
-
-  /** Hashes the encoding written since `start` and rewinds to it. */
-  digestSince(start: number): bigint {
-    const digest = xx.h64Raw(this.buf.subarray(start, this.pos), 0n);
-    this.pos = start;
-    return digest;
   }
 
   value(value: unknown): void {
@@ -318,11 +244,6 @@ class Encoder {
   }
 }
 
-const encoder = new TextEncoder();
-/** `String.prototype.isWellFormed` (Node ≥ 20; the ES2024 lib is not in our target). */
-type WellFormedCheck = { isWellFormed(): boolean };
-/** The `str` length that announces raw UTF-16 code units: no UTF-8 length reaches it. */
-const ILL_FORMED = 0xffffffff;
 const CLASS_ADVICE = 'hash() takes plain data (objects, arrays, Map, Set, Date, typed arrays...), and a class instance keeps state it cannot see ' +
   '(private fields, internal slots, getters), so two different instances would hash alike. ' +
   'Pass plain data instead (e.g. url.href, { message: error.message }), or use the `key` option to hash what identifies the call.';
@@ -398,16 +319,17 @@ export function hashBigInt(value: unknown, root = '$'): bigint {
   const ownsShared = enc === shared;
   if (ownsShared) sharedBusy = true;
   try {
-    enc.reset();
+    // A fresh encoder is empty, and the shared one is emptied after each use (below).
     enc.root = root;
     enc.value(value);
     return enc.digestSince(0);
   } finally {
     if (ownsShared) {
       sharedBusy = false;
+      // So the shared encoder holds no reference to the caller's values (digests of its arrays) between calls.
       enc.reset();
       // Do not keep a huge encoding buffer alive after one giant string.
-      if (enc.buf.length > 1 << 20) enc.buf = new Uint8Array(4096), enc.view = new DataView(enc.buf.buffer);
+      enc.shrink(1 << 20);
     }
   }
 }

@@ -22,12 +22,17 @@
  * (link fails rather than replacing a newer one). Every race left loses only
  * dedup (a call computed twice, both results right), never correctness: the
  * entry itself is still written atomically by store-fs.
+ *
+ * A waiter polls for the entry with backoff (`awaitTurn`) and takes the lease
+ * over when it goes stale. Fast functions skip all of this (`worthALease`).
  */
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, closeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
+import { UNREADABLE, type Envelope } from './entry.js';
 
 /** Appended to an entry's file path to name its lease. */
 export const LEASE_SUFFIX = '.lease';
@@ -169,4 +174,48 @@ export function breakStale(entryPath: string): void {
 /** Backoff between polls of a waiter: starts small (results of quick calls), grows to a ceiling. */
 export function nextDelay(delayMs: number): number {
   return Math.min(250, Math.max(5, Math.ceil(delayMs * 1.5)));
+}
+
+/**
+ * A lease costs a few file operations (about 0.2 ms on ext4); a function whose
+ * last computation here took less than this is cheaper to compute twice than
+ * to coordinate, so its misses skip the cross-process lease.
+ */
+const LEASE_MIN_COMPUTE_MS = 5;
+
+/** Whether a miss of a function whose last computation in this thread took `lastComputeMs` (undefined before the first) should take the lease. */
+export function worthALease(lastComputeMs: number | undefined): boolean {
+  return lastComputeMs === undefined || lastComputeMs >= LEASE_MIN_COMPUTE_MS;
+}
+
+/**
+ * A waiter's turn: the entry another caller stored meanwhile, or the right to compute (with a
+ * lease when one could be made); `store` is false when the entry could not be read (it may be good).
+ */
+export type Turn = { entry: Envelope } | { lease: Lease | undefined; store: boolean };
+
+/**
+ * Takes the lease of the entry at `entryPath`, or waits while another thread or process holds
+ * it: polls for the entry with backoff (`lookup` reads it, as a hit), and takes over a lease
+ * whose holder died or stopped renewing it.
+ */
+export async function awaitTurn(entryPath: string, leaseMs: number, lookup: () => Envelope | undefined | typeof UNREADABLE): Promise<Turn> {
+  for (let delayMs = 0; ; ) {
+    const attempt = tryAcquire(entryPath, leaseMs);
+    // No lease can be made here (read-only location, disk full): compute; the store will warn if it fails too.
+    if (attempt.kind === 'unavailable') return { lease: undefined, store: true };
+    if (attempt.kind === 'held') {
+      // The previous holder may have stored the result between our miss and our lease.
+      const entry = lookup();
+      if (entry === undefined) return { lease: attempt.lease, store: true };
+      attempt.lease.release();
+      return entry === UNREADABLE ? { lease: undefined, store: false } : { entry };
+    }
+    delayMs = nextDelay(delayMs);
+    await sleep(delayMs);
+    const entry = lookup();
+    if (entry === UNREADABLE) return { lease: undefined, store: false };
+    if (entry) return { entry };
+    if (leaseState(entryPath, leaseMs) === 'stale') breakStale(entryPath);
+  }
 }

@@ -59,14 +59,14 @@ function repr(value: unknown, depth: number): string {
   return `${prefix}{${head.join(', ')}${keys.length > ITEMS ? ', …' : ''}}`;
 }
 
-/** `name(arg, arg, ...)` with each argument cut short. */
-export function formatSignature(name: string, args: readonly unknown[]): string {
-  return `${name}(${args.map(formatArg).join(', ')})`;
+/** The arguments of a call, each cut short, comma-separated: `1, 'abc', {a: 1}`. */
+export function formatArgs(args: readonly unknown[]): string {
+  return args.map(formatArg).join(', ');
 }
 
-/** The lines printed before computing a call (verbose ≥ 1), as joblib's `format_call`. */
-export function callingLines(name: string, args: readonly unknown[]): string {
-  return `${'_'.repeat(80)}\n[Memory] Calling ${name}...\n${formatSignature(name, args)}`;
+/** The lines printed before computing a call (verbose ≥ 1), as joblib's `format_call`; `argsText` comes from {@link formatArgs}. */
+export function callingLines(name: string, argsText: string): string {
+  return `${'_'.repeat(80)}\n[Memory] Calling ${name}...\n${name}(${argsText})`;
 }
 
 /** The line printed after computing a call (verbose ≥ 1): `____name - 0.1s, 0.0min` padded to 80. */

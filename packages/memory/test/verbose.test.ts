@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { callingLines, doneLine, formatArg, loadingLine } from '../src/verbose.js';
+import { callingLines, doneLine, formatArg, formatArgs, loadingLine } from '../src/verbose.js';
 
 describe('verbose formatting', () => {
   it('verbose: the calling lines follow joblib format_call', () => {
-    expect(callingLines('f', [1, 'a', { b: [1, 2] }])).toBe(`${'_'.repeat(80)}\n[Memory] Calling f...\nf(1, 'a', {b: [1, 2]})`);
+    expect(callingLines('f', formatArgs([1, 'a', { b: [1, 2] }]))).toBe(`${'_'.repeat(80)}\n[Memory] Calling f...\nf(1, 'a', {b: [1, 2]})`);
   });
 
   it('verbose: the done line is padded with underscores to 80 columns', () => {
