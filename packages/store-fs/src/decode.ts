@@ -45,8 +45,9 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
   // manifest offset, keeps that within the budget and saves the repeated work.
   const keyTexts = new Map<number, string>();
   const segmentCount = reader.segments.length;
+  // The checks below run per node and per child: `if (!ok) throw` builds a message only for a bad file.
   const segment = (fields: NodeFields, index: number): Uint8Array => {
-    check(fields.segment < segmentCount, `a node refers to segment ${fields.segment} of ${segmentCount}`);
+    if (fields.segment >= segmentCount) throw segmentRangeError(fields.segment, segmentCount);
     // Charged in every mode: mmap reads or copies it, and a view per reference is sharing the writer never does.
     spend(reader.segments[fields.segment]!.length, index);
     return source.bytes(fields.segment);
@@ -54,7 +55,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
 
   for (let index = 0; index < count; index++) {
     const fields = reader.node(index);
-    check(fields.kind < KIND_COUNT, `node ${index} has unknown kind ${fields.kind}`);
+    if (fields.kind >= KIND_COUNT) throw new FormatError(`node ${index} has unknown kind ${fields.kind}`);
     switch (fields.kind) {
       case Kind.Undefined: values[index] = undefined; break;
       case Kind.Null: values[index] = null; break;
@@ -72,7 +73,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
         const ref = required(fields.text, index);
         spend(ref.length, index);
         const digits = text(ref);
-        check(BIGINT_TEXT.test(digits), `node ${index} is not a valid bigint`);
+        if (!BIGINT_TEXT.test(digits)) throw new FormatError(`node ${index} is not a valid bigint`);
         values[index] = digits.startsWith('-') ? -BigInt(`0x${digits.slice(1)}`) : BigInt(`0x${digits}`);
         break;
       }
@@ -97,10 +98,10 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       }
       case Kind.TypedArray: {
         const type = ELEMENT_KINDS[fields.element];
-        check(type !== undefined, `node ${index} has unknown element type ${fields.element}`);
-        check(fields.segment < segmentCount, `a node refers to segment ${fields.segment} of ${segmentCount}`);
+        if (type === undefined) throw new FormatError(`node ${index} has unknown element type ${fields.element}`);
+        if (fields.segment >= segmentCount) throw segmentRangeError(fields.segment, segmentCount);
         const length = reader.segments[fields.segment]!.length;
-        check(length % type.BYTES_PER_ELEMENT === 0, `segment ${fields.segment} is not a whole number of ${type.name} elements`);
+        if (length % type.BYTES_PER_ELEMENT !== 0) throw new FormatError(`segment ${fields.segment} is not a whole number of ${type.name} elements`);
         const mapped = source.mapped?.(fields.segment, type);
         if (mapped !== undefined) {
           values[index] = mapped; // O(1): the elements stay in the file, so nothing is charged
@@ -126,7 +127,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       }
       case Kind.Object: {
         const keys = required(fields.keys, index);
-        check(keys.length === required(fields.children, index).length, `node ${index} has ${keys.length} keys for its values`);
+        if (keys.length !== required(fields.children, index).length) throw new FormatError(`node ${index} has ${keys.length} keys for its values`);
         spend(keys.length * 4, index);
         values[index] = {};
         containers.push({ index, fields });
@@ -134,7 +135,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
       }
       case Kind.Map: {
         const children = required(fields.children, index);
-        check(children.length % 2 === 0, `map node ${index} has an odd number of children`);
+        if (children.length % 2 !== 0) throw new FormatError(`map node ${index} has an odd number of children`);
         spend(children.length * 4, index);
         values[index] = new Map();
         containers.push({ index, fields });
@@ -150,7 +151,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
 
   const child = (slot: number): unknown => {
     const at = reader.u32(slot);
-    check(at < count, `a child index ${at} is not among the ${count} nodes`);
+    if (at >= count) throw new FormatError(`a child index ${at} is not among the ${count} nodes`);
     return values[at];
   };
   for (const { index, fields } of containers) {
@@ -213,6 +214,10 @@ function decodeBudget(reader: ManifestReader): (bytes: number, node: number) => 
       );
     }
   };
+}
+
+function segmentRangeError(segment: number, segmentCount: number): FormatError {
+  return new FormatError(`a node refers to segment ${segment} of ${segmentCount}`);
 }
 
 function required(ref: VectorRef | undefined, index: number): VectorRef {

@@ -83,7 +83,9 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
   const compression = METHODS[code];
   check(compression !== undefined, `unknown compression code ${code}`);
   check(view.getUint8(11) === 0, 'reserved header byte 11 is not zero');
-  for (let i = 40; i < 56; i++) check(bytes[i] === 0, `reserved header byte ${i} is not zero`);
+  for (let i = 40; i < 56; i++) {
+    if (bytes[i] !== 0) throw new FormatError(`reserved header byte ${i} is not zero`);
+  }
   const header: Header = {
     version,
     compression,

@@ -9,7 +9,7 @@
  * allocation (a vector can never claim more elements than its bytes hold).
  */
 import { Builder } from 'flatbuffers';
-import { check } from './errors.js';
+import { check, FormatError } from './errors.js';
 
 /** Node kinds. Part of the format: never renumber. */
 export const Kind = {
@@ -117,7 +117,11 @@ export interface NodeFields {
   element: number;
 }
 
-/** A bounds-checked reader over manifest bytes. */
+/**
+ * A bounds-checked reader over manifest bytes. Its checks run per node, per
+ * field and per child, so they are written `if (!ok) throw`: a message is only
+ * built for a file that fails, never for the (nearly always) passing case.
+ */
 export class ManifestReader {
   readonly bytes: Uint8Array;
   readonly root: number;
@@ -129,7 +133,7 @@ export class ManifestReader {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     check(bytes.length >= 8, 'the manifest is too short');
-    const table = this.table(this.u32(0), 'manifest');
+    const table = this.table(this.u32(0), -1);
     this.root = this.scalarU32(table, 0);
     this.nodes = this.vector(table, 1, 4) ?? { start: 0, length: 0 };
     const segments = this.vector(table, 2, SEGMENT_STRUCT_SIZE) ?? { start: 0, length: 0 };
@@ -144,7 +148,7 @@ export class ManifestReader {
   /** Reads node `index` (already checked to be < nodes.length by the caller's loop). */
   node(index: number): NodeFields {
     const slot = this.nodes.start + index * 4;
-    const table = this.table(slot + this.u32(slot), `node ${index}`);
+    const table = this.table(slot + this.u32(slot), index);
     const numberAt = this.field(table, 1, 8);
     return {
       kind: this.scalarU8(table, 0),
@@ -159,7 +163,7 @@ export class ManifestReader {
   }
 
   u32(at: number): number {
-    check(at >= 0 && at + 4 <= this.bytes.length, `manifest offset ${at} is outside the manifest`);
+    if (!(at >= 0 && at + 4 <= this.bytes.length)) throw new FormatError(`manifest offset ${at} is outside the manifest`);
     return this.view.getUint32(at, true);
   }
 
@@ -174,19 +178,19 @@ export class ManifestReader {
 
   private u64(at: number): number {
     const value = this.view.getBigUint64(at, true);
-    check(value <= BigInt(Number.MAX_SAFE_INTEGER), `segment field ${value} is out of range`);
+    if (value > MAX_SAFE) throw new FormatError(`segment field ${value} is out of range`);
     return Number(value);
   }
 
-  /** Checks a table and its vtable; returns [tablePos, vtablePos, vtableSize, tableSize]. */
-  private table(at: number, what: string): TableRef {
-    check(at >= 0 && at + 4 <= this.bytes.length, `${what} table offset ${at} is outside the manifest`);
+  /** Checks a table and its vtable: the root table (`node` -1) or node `node`'s. */
+  private table(at: number, node: number): TableRef {
+    if (!(at >= 0 && at + 4 <= this.bytes.length)) throw tableError(node, `table offset ${at} is outside the manifest`);
     const vtable = at - this.view.getInt32(at, true);
-    check(vtable >= 0 && vtable + 4 <= this.bytes.length, `${what} vtable is outside the manifest`);
+    if (!(vtable >= 0 && vtable + 4 <= this.bytes.length)) throw tableError(node, 'vtable is outside the manifest');
     const vtableSize = this.view.getUint16(vtable, true);
     const tableSize = this.view.getUint16(vtable + 2, true);
-    check(vtableSize >= 4 && vtableSize % 2 === 0 && vtable + vtableSize <= this.bytes.length, `${what} vtable is malformed`);
-    check(tableSize >= 4 && at + tableSize <= this.bytes.length, `${what} table runs past the manifest`);
+    if (!(vtableSize >= 4 && vtableSize % 2 === 0 && vtable + vtableSize <= this.bytes.length)) throw tableError(node, 'vtable is malformed');
+    if (!(tableSize >= 4 && at + tableSize <= this.bytes.length)) throw tableError(node, 'table runs past the manifest');
     return { at, vtable, vtableSize, tableSize };
   }
 
@@ -196,7 +200,7 @@ export class ManifestReader {
     if (slot >= table.vtableSize) return 0;
     const offset = this.view.getUint16(table.vtable + slot, true);
     if (offset === 0) return 0;
-    check(offset >= 4 && offset + size <= table.tableSize, `field ${index} lies outside its table`);
+    if (!(offset >= 4 && offset + size <= table.tableSize)) throw new FormatError(`field ${index} lies outside its table`);
     return table.at + offset;
   }
 
@@ -219,9 +223,16 @@ export class ManifestReader {
     const length = this.u32(at);
     const start = at + 4;
     // The element count is only trusted once its bytes are known to be inside the manifest.
-    check(length * elementSize <= this.bytes.length - start, `a vector of ${length} elements runs past the manifest`);
+    if (length * elementSize > this.bytes.length - start) throw new FormatError(`a vector of ${length} elements runs past the manifest`);
     return { start, length };
   }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The error for a bad table, naming it only now that it failed. */
+function tableError(node: number, problem: string): FormatError {
+  return new FormatError(`${node < 0 ? 'manifest' : `node ${node}`} ${problem}`);
 }
 
 interface TableRef {

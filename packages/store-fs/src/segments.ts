@@ -5,7 +5,7 @@
  * byte that is not where the writer would have put it is a FormatError.
  */
 import { checksum } from './checksum.js';
-import { check } from './errors.js';
+import { check, FormatError } from './errors.js';
 import { alignUp, dataStart, type Header } from './header.js';
 import type { SegmentEntry } from './manifest.js';
 
@@ -19,9 +19,10 @@ export function checkSegmentLayout(entries: readonly SegmentEntry[], header: Hea
   let end = 0;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    check(entry.offset === alignUp(end), `segment ${i} is not where the layout puts it (offset ${entry.offset})`);
+    // Per segment: build a message only when the check fails.
+    if (entry.offset !== alignUp(end)) throw new FormatError(`segment ${i} is not where the layout puts it (offset ${entry.offset})`);
     end = entry.offset + entry.length;
-    check(end <= dataLength, `segment ${i} runs past the end of the data (${end} > ${dataLength})`);
+    if (end > dataLength) throw new FormatError(`segment ${i} runs past the end of the data (${end} > ${dataLength})`);
   }
   check(end === dataLength, `the data region has ${dataLength - end} bytes after its last segment`);
 }
@@ -43,12 +44,15 @@ export function checkPadding(payload: Uint8Array, header: Header, entries: reado
   }
 }
 
+/** Scans for the first non-zero byte and only then builds the error. */
 function checkZero(payload: Uint8Array, from: number, to: number): void {
-  for (let i = from; i < to; i++) check(payload[i] === 0, `padding byte ${i} of the payload is not zero`);
+  for (let i = from; i < to; i++) {
+    if (payload[i] !== 0) throw new FormatError(`padding byte ${i} of the payload is not zero`);
+  }
 }
 
 export function verifySegment(bytes: Uint8Array, entry: SegmentEntry, index: number): void {
-  check(checksum(bytes) === entry.checksum, `segment ${index} checksum mismatch: the file is corrupt`);
+  if (checksum(bytes) !== entry.checksum) throw new FormatError(`segment ${index} checksum mismatch: the file is corrupt`);
 }
 
 export function verifyManifest(manifest: Uint8Array, header: Header): void {
