@@ -10,11 +10,11 @@
  */
 
 /** Batches faster than this grow. */
-export const MIN_BATCH_MS = 2;
+const MIN_BATCH_MS = 2;
 /** Batches slower than this shrink. */
-export const MAX_BATCH_MS = 20;
+const MAX_BATCH_MS = 20;
 /** Where a resized batch aims. */
-export const TARGET_BATCH_MS = 5;
+const TARGET_BATCH_MS = 5;
 /** Largest growth in one step: early timings of tiny batches are noisy. */
 const MAX_GROWTH = 100;
 
@@ -49,10 +49,5 @@ export class Batcher {
     } else if (durationMs > MAX_BATCH_MS) {
       this.#size = Math.max(1, Math.floor((size * TARGET_BATCH_MS) / durationMs));
     }
-  }
-
-  /** The current size (for verbose output and tests). */
-  get size(): number {
-    return this.#size;
   }
 }

@@ -92,6 +92,14 @@ export function taskLabel(taskIndex: number, taskName?: string): string {
   return taskName ? `task ${taskIndex} (${taskName})` : `task ${taskIndex}`;
 }
 
+/** Formats a bad option value for an error message. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `a function`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}
+
 /** What a worker sends back when a task throws: enough to rebuild the error. */
 export interface SerializedError {
   name: string;

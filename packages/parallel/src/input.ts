@@ -3,8 +3,7 @@
  * batch is formed, so a generator of a million items is never drained ahead
  * of dispatch. An error thrown by the iterator reaches the caller as itself.
  */
-import { ParallelError } from './errors.js';
-import { formatValue } from './njobs.js';
+import { formatValue, ParallelError } from './errors.js';
 import { isCall, type AnyFunction } from './tasks.js';
 
 /** Items for `map`, or `delayed()` calls for `run`/`iterate`. */

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { ParallelError } from './errors.js';
+import { formatValue, ParallelError } from './errors.js';
 
 const IN_WORKER_TASK = Symbol.for('larder.parallel.inWorkerTask');
 
@@ -69,12 +69,4 @@ export function markWorkerThread(): void {
 /** Whether this thread is one of our workers. */
 export function inWorkerThread(): boolean {
   return (globalThis as Record<symbol, unknown>)[IN_WORKER_TASK] === true;
-}
-
-/** Formats a bad option value for an error message. */
-export function formatValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return `a function`;
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
 }

@@ -3,8 +3,8 @@
  * defaults (one const) and their validation (once, at the boundary).
  */
 import type { ResourceLimits } from 'node:worker_threads';
-import { ParallelError } from './errors.js';
-import { effectiveNJobs, formatValue, inWorkerThread } from './njobs.js';
+import { formatValue, ParallelError } from './errors.js';
+import { effectiveNJobs, inWorkerThread } from './njobs.js';
 import { evaluatePreDispatch } from './pre-dispatch.js';
 import { isCall, isTask, type Call, type Task } from './tasks.js';
 
@@ -203,7 +203,7 @@ const SIZE_BYTES: Record<string, number> = {
 };
 
 /** '1M', '1MB', '1MiB' → 1048576 (base 1024, like joblib's memstr_to_bytes); numbers pass through. */
-export function parseBytes(name: string, value: number | string): number {
+function parseBytes(name: string, value: number | string): number {
   if (typeof value === 'number') {
     if (value >= 0 && Number.isFinite(value)) return value;
     return bad(name, 'a byte count ≥ 0, a string such as \'1M\', or null', value);

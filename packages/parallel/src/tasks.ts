@@ -6,8 +6,7 @@
  * side effect, and the worker finds the function by (module URL, name) in the
  * registry. No export name has to match.
  */
-import { ParallelError } from './errors.js';
-import { formatValue } from './njobs.js';
+import { formatValue, ParallelError } from './errors.js';
 
 // Any callable. `never[]` parameters would reject every function in a
 // `extends` test; `any[]` is the one spelling TypeScript accepts for "any

@@ -72,7 +72,7 @@ function settle(value: PromiseLike<unknown>, taskIndex: number, taskName: string
 }
 
 /** Sets `taskIndex` on a thrown error (the error itself is kept, as joblib re-raises it). */
-export function withTaskIndex(error: unknown, taskIndex: number): unknown {
+function withTaskIndex(error: unknown, taskIndex: number): unknown {
   if (typeof error === 'object' && error !== null && !('taskIndex' in error) && Object.isExtensible(error)) {
     Object.defineProperty(error, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
   }

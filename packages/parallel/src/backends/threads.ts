@@ -124,7 +124,7 @@ let poolCounter = 0;
  * threads, yet loading them costs each worker hundreds of ms at start. The
  * worker registers tsx itself when a TypeScript module needs it.
  */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
+function workerExecArgv(execArgv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const flag = execArgv[i]!;
