@@ -287,7 +287,7 @@ function streamDigest(bytes: Uint8Array): bigint {
 }
 
 /** Hex of a 64-bit digest, always 16 lowercase characters. */
-export function toHex(digest: bigint): string {
+function toHex(digest: bigint): string {
   return digest.toString(16).padStart(16, '0');
 }
 
@@ -313,7 +313,7 @@ export function hash(value: unknown, root = '$'): string {
 }
 
 /** {@link hash} as the raw 64-bit digest. */
-export function hashBigInt(value: unknown, root = '$'): bigint {
+function hashBigInt(value: unknown, root = '$'): bigint {
   // A getter run during encoding may call hash() again: give it its own encoder.
   const enc = sharedBusy ? new Encoder() : shared;
   const ownsShared = enc === shared;

@@ -40,7 +40,7 @@ const BUSY_TIMEOUT_MS = 15_000;
 const TABLE = 'larder_index';
 
 /** An {@link IndexStore} over any keyv instance. */
-export class KeyvIndexStore implements IndexStore {
+class KeyvIndexStore implements IndexStore {
   readonly description: string;
   readonly keyv: Keyv;
   private readonly sql: SqlStore | undefined;
@@ -132,7 +132,7 @@ async function openSqlite(file: string): Promise<KeyvIndexStore> {
 }
 
 /** Whether `error` says the SQLite file itself is damaged (not merely busy). */
-export function isCorruptDatabase(error: unknown): boolean {
+function isCorruptDatabase(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
 }

@@ -35,7 +35,7 @@ import { threadId } from 'node:worker_threads';
 import { UNREADABLE, type Envelope } from './entry.js';
 
 /** Appended to an entry's file path to name its lease. */
-export const LEASE_SUFFIX = '.lease';
+const LEASE_SUFFIX = '.lease';
 
 interface Holder { host: string; pid: number; thread: number; token: string }
 
@@ -133,7 +133,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Whether the lease of `entryPath` exists and is held by a live, recently renewed holder. */
-export function leaseState(entryPath: string, leaseMs: number, now = Date.now()): 'free' | 'live' | 'stale' {
+function leaseState(entryPath: string, leaseMs: number, now = Date.now()): 'free' | 'live' | 'stale' {
   const path = entryPath + LEASE_SUFFIX;
   let mtimeMs: number;
   try {
@@ -154,7 +154,7 @@ export function leaseState(entryPath: string, leaseMs: number, now = Date.now())
  * Removes a stale lease so a caller can take its place (the freed path may
  * still be won by another caller's `tryAcquire`: that is the point).
  */
-export function breakStale(entryPath: string): void {
+function breakStale(entryPath: string): void {
   const path = entryPath + LEASE_SUFFIX;
   const seen = readHolder(path)?.token;
   const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
@@ -172,7 +172,7 @@ export function breakStale(entryPath: string): void {
 }
 
 /** Backoff between polls of a waiter: starts small (results of quick calls), grows to a ceiling. */
-export function nextDelay(delayMs: number): number {
+function nextDelay(delayMs: number): number {
   return Math.min(250, Math.max(5, Math.ceil(delayMs * 1.5)));
 }
 

@@ -17,7 +17,7 @@ const ARG_CHARS = 80;
 const ITEMS = 5;
 
 /** joblib's `format_time`: `0.1s, 0.0min`. */
-export function formatTime(ms: number): string {
+function formatTime(ms: number): string {
   const seconds = ms / 1000;
   return `${seconds.toFixed(1)}s, ${(seconds / 60).toFixed(1)}min`;
 }
