@@ -12,10 +12,10 @@
  * version are on disk and clears them.
  */
 import { join } from 'node:path';
-import type { BlobStore } from '@larder/store-fs';
+import { closeLoaded, type BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryError, MemoryWarning, type MemoryErrorCode } from './errors.js';
-import { closeMapped, entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
+import { entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { awaitTurn, worthALease } from './lease.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -146,8 +146,8 @@ class CachedCall {
     await this.checkIdentity();
     const entry = this.lookup(this.argsHashOf(args), false);
     if (entry === undefined || entry === UNREADABLE) return false;
-    // Only its existence was asked for: release the file it was mapped from.
-    closeMapped(entry.value);
+    // Only its existence was asked for: release the file it was mapped from (O(1), however deep the value).
+    closeLoaded(entry);
     return true;
   }
 
@@ -187,7 +187,7 @@ class CachedCall {
 
   /**
    * Reads the entry and applies expiry and `validate`; `countHit` notes the hit for the index.
-   * Without `countHit` (isCached) the entry is read mapped, so the caller must `closeMapped` it.
+   * Without `countHit` (isCached) the entry is read mapped, so the caller must `closeLoaded` it.
    */
   private lookup(argsHash: string, countHit: boolean): Lookup {
     const { verbose, expiresAfterMs, validate } = this.options;
@@ -198,7 +198,7 @@ class CachedCall {
     if (entry === undefined || entry === UNREADABLE) return entry;
     const now = Date.now();
     if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now, true)))) {
-      if (mmap) closeMapped(entry.value);
+      if (mmap) closeLoaded(entry);
       return undefined;
     }
     if (countHit) {

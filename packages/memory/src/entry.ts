@@ -10,12 +10,13 @@
  * so the caller computes without storing over it.
  *
  * Under mmap a load keeps a descriptor open for the MappedArrays it returns;
- * an entry read but not handed to the caller must be released with
- * `closeMapped`, or each such read holds a descriptor until garbage collection.
+ * an entry read but not handed to the caller must be released with store-fs's
+ * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
+ * or each such read holds a descriptor until garbage collection.
  */
 import { rm } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { FormatError, loadSync, MappedArray, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -88,32 +89,13 @@ export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: un
   }
   if (isEnvelope(stored)) {
     if (expectedKey === undefined || stored.key === undefined || stored.key === expectedKey) return stored;
-    closeMapped(stored);
+    closeLoaded(stored);
     onBad(new Error(`the file holds the entry ${String(stored.key)}, not ${expectedKey} (copied or moved from elsewhere)`), false);
     return undefined;
   }
-  closeMapped(stored);
+  closeLoaded(stored);
   onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`), false);
   return undefined;
-}
-
-/**
- * Closes the file behind every MappedArray in `value` (a loaded entry that is not
- * handed to the caller). One load shares one descriptor among its MappedArrays,
- * so this frees it at once instead of at some later garbage collection.
- */
-export function closeMapped(value: unknown): void {
-  const seen = new Set<object>();
-  const visit = (item: unknown): void => {
-    if (typeof item !== 'object' || item === null || seen.has(item)) return;
-    if (item instanceof MappedArray) return item.close();
-    if (ArrayBuffer.isView(item) || item instanceof ArrayBuffer) return;
-    seen.add(item);
-    if (item instanceof Map) for (const [k, v] of item) visit(k), visit(v);
-    else if (item instanceof Set || Array.isArray(item)) for (const v of item) visit(v);
-    else for (const key of Object.keys(item)) visit((item as Record<string, unknown>)[key]);
-  };
-  visit(value);
 }
 
 /** Why a result was not stored, for the warning. */

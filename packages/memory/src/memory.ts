@@ -9,10 +9,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, type BlobEntry } from '@larder/store-fs';
+import { BlobStore, closeLoaded, type BlobEntry } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext, type FunctionSlot } from './cached-function.js';
-import { closeMapped, readEntry, removeFolder, UNREADABLE } from './entry.js';
+import { readEntry, removeFolder, UNREADABLE } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
@@ -261,7 +261,7 @@ function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<st
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
   const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
   const entry = read === UNREADABLE ? undefined : read;
-  if (entry) closeMapped(entry.value);
+  if (entry) closeLoaded(entry);
   return {
     name: entry?.name ?? names.get(folder) ?? folder,
     createdMs: entry?.createdMs ?? file.mtimeMs,

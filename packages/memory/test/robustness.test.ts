@@ -197,6 +197,28 @@ describe('robustness', () => {
     expect(openDescriptors(location)).toBe(before);
   });
 
+  it('robustness: regression: isCached and reconcile on a mapped entry nested 50,000 arrays deep close it without overflowing the stack', async () => {
+    const { memory, warnings, location } = testMemory({ flushIntervalMs: Infinity });
+    // 128 KiB: above store-fs's mmapThreshold (64 KiB), so a mapped read returns a MappedArray at the bottom.
+    const deep = memory.cache(function deep(depth: number) {
+      let value: unknown = new Float64Array(1 << 14).fill(depth);
+      for (let i = 0; i < depth; i++) value = [value];
+      return value;
+    }, { name: 'deep' });
+    await deep(50_000);
+    const before = hasProcFd ? openDescriptors(location) : 0;
+    expect(await deep.isCached(50_000)).toBe(true);
+    if (hasProcFd) expect(openDescriptors(location)).toBe(before);
+    // Without its index record, reconcile reads the entry's header mapped and closes it again.
+    await memory.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(location, `index.sqlite${suffix}`), { force: true });
+    expect(await memory.reconcile()).toEqual({ added: 1, removed: 0 });
+    await memory.close();
+    if (hasProcFd) expect(openDescriptors(location)).toBe(before);
+    expect((await memory.list()).map((entry) => entry.functionName)).toEqual(['deep']);
+    expect(warnings).toEqual([]);
+  });
+
   it.runIf(hasProcFd)('robustness: regression: an entry that cannot be opened (EMFILE) is computed without calling it corrupt or overwriting it, and hits again once descriptors are free', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/out-of-descriptors.ts', import.meta.url));
     const root = fileURLToPath(new URL('../../..', import.meta.url));
