@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Every temporary file ends with this; nothing else store-fs writes does. */
@@ -22,9 +22,28 @@ export function tempPathFor(target: string): string {
 export type SyncWriter = (fd: number) => void;
 export type AsyncWriter = (handle: fs.promises.FileHandle) => Promise<void>;
 
-export function writeAtomicSync(target: string, write: SyncWriter, fsync: boolean): void {
+export interface WriteAtomicOptions {
+  /** fsync the temp file before the rename. */
+  fsync: boolean;
+  /**
+   * Create the target's folder (recursively) if it is missing. Only a missing
+   * folder costs the mkdir: the open is tried first and retried once after it,
+   * so the common case stays one open, and the caller's bytes (already
+   * encoded, maybe compressed) are written once either way.
+   */
+  makeDirs: boolean;
+}
+
+export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs }: WriteAtomicOptions): void {
   const temp = tempPathFor(target);
-  const fd = fs.openSync(temp, 'wx');
+  let fd: number;
+  try {
+    fd = fs.openSync(temp, 'wx');
+  } catch (error) {
+    if (!makeDirs || !isMissing(error)) throw error;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fd = fs.openSync(temp, 'wx');
+  }
   let closed = false;
   try {
     write(fd);
@@ -39,9 +58,16 @@ export function writeAtomicSync(target: string, write: SyncWriter, fsync: boolea
   }
 }
 
-export async function writeAtomic(target: string, write: AsyncWriter, fsync: boolean): Promise<void> {
+export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs }: WriteAtomicOptions): Promise<void> {
   const temp = tempPathFor(target);
-  const handle = await open(temp, 'wx');
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await open(temp, 'wx');
+  } catch (error) {
+    if (!makeDirs || !isMissing(error)) throw error;
+    await mkdir(path.dirname(target), { recursive: true });
+    handle = await open(temp, 'wx');
+  }
   let closed = false;
   try {
     await write(handle);
@@ -54,4 +80,8 @@ export async function writeAtomic(target: string, write: AsyncWriter, fsync: boo
     await rm(temp, { force: true });
     throw error;
   }
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }

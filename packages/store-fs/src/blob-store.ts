@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_SUFFIX } from './atomic-write.js';
-import { dump, dumpSync, type DumpInfo } from './dump.js';
+import { dumpFile, dumpFileSync, type DumpInfo } from './dump.js';
 import { PREFIX } from './errors.js';
 import { load, loadSync } from './load.js';
 import type { DumpOptions, LoadOptions } from './options.js';
@@ -84,27 +84,13 @@ export class BlobStore {
 
   /** Stores `value` under `key`, atomically replacing any previous value. */
   async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
-    const file = this.pathOf(key);
-    try {
-      return await dump(value, file, options);
-    } catch (error) {
-      // The folder is created lazily: only a missing folder costs the extra mkdir.
-      if (!isMissing(error)) throw error;
-      await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      return dump(value, file, options);
-    }
+    // Folders are created lazily, by the write itself: only a missing folder costs a mkdir.
+    return dumpFile(value, this.pathOf(key), options, true);
   }
 
   /** Synchronous {@link BlobStore.put}. */
   putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
-    const file = this.pathOf(key);
-    try {
-      return dumpSync(value, file, options);
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      return dumpSync(value, file, options);
-    }
+    return dumpFileSync(value, this.pathOf(key), options, true);
   }
 
   /** Loads `key`. A missing key rejects with the fs error (code 'ENOENT'); a bad file with FormatError. */

@@ -113,6 +113,11 @@ function prepare(value: unknown, options: DumpOptions | undefined): { resolved: 
  * ```
  */
 export function dumpSync(value: unknown, path: string, options?: DumpOptions): DumpInfo {
+  return dumpFileSync(value, path, options, false);
+}
+
+/** dumpSync, optionally creating the file's folder (BlobStore's lazily created folders). */
+export function dumpFileSync(value: unknown, path: string, options: DumpOptions | undefined, makeDirs: boolean): DumpInfo {
   const { resolved, plan } = prepare(value, options);
   const shape = layout(plan, layoutSegments(plan, true));
   if (resolved.compression !== undefined) {
@@ -122,14 +127,14 @@ export function dumpSync(value: unknown, path: string, options?: DumpOptions): D
     writeAtomicSync(path, (fd) => {
       writeAllSync(fd, head, 0);
       writeAllSync(fd, stored, HEADER_SIZE);
-    }, resolved.fsync);
+    }, { fsync: resolved.fsync, makeDirs });
     return info(path, resolved, plan, shape.payloadLength, stored.length);
   }
   const head = header(resolved, shape, shape.payloadLength);
   if (HEADER_SIZE + shape.payloadLength <= ONE_WRITE_LIMIT) {
     const file = assemble(plan, shape);
     file.set(head, 0);
-    writeAtomicSync(path, (fd) => writeAllSync(fd, file, 0), resolved.fsync);
+    writeAtomicSync(path, (fd) => writeAllSync(fd, file, 0), { fsync: resolved.fsync, makeDirs });
   } else {
     writeAtomicSync(path, (fd) => {
       // Sizing the file first leaves the padding between segments as zeros without writing them.
@@ -137,7 +142,7 @@ export function dumpSync(value: unknown, path: string, options?: DumpOptions): D
       writeAllSync(fd, concat(head, shape.manifest), 0);
       const base = HEADER_SIZE + shape.dataStart;
       for (let i = 0; i < shape.entries.length; i++) writeAllSync(fd, plan.segments[i]!, base + shape.entries[i]!.offset);
-    }, resolved.fsync);
+    }, { fsync: resolved.fsync, makeDirs });
   }
   return info(path, resolved, plan, shape.payloadLength, shape.payloadLength);
 }
@@ -154,7 +159,12 @@ export function dumpSync(value: unknown, path: string, options?: DumpOptions): D
  * console.log(`${info.bytes} bytes`);
  * ```
  */
-export async function dump(value: unknown, path: string, options?: DumpOptions): Promise<DumpInfo> {
+export function dump(value: unknown, path: string, options?: DumpOptions): Promise<DumpInfo> {
+  return dumpFile(value, path, options, false);
+}
+
+/** dump, optionally creating the file's folder (BlobStore's lazily created folders). */
+export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, makeDirs: boolean): Promise<DumpInfo> {
   const { resolved, plan } = prepare(value, options);
   const total = plan.segments.reduce((sum, bytes) => sum + bytes.length, 0);
   if (resolved.compression !== undefined) {
@@ -165,14 +175,14 @@ export async function dump(value: unknown, path: string, options?: DumpOptions):
     await writeAtomic(path, async (handle) => {
       await writeAll(handle, head, 0);
       await writeAll(handle, stored, HEADER_SIZE);
-    }, resolved.fsync);
+    }, { fsync: resolved.fsync, makeDirs });
     return info(path, resolved, plan, shape.payloadLength, stored.length);
   }
   if (total <= ONE_WRITE_LIMIT) {
     const shape = layout(plan, layoutSegments(plan, true));
     const file = assemble(plan, shape);
     file.set(header(resolved, shape, shape.payloadLength), 0);
-    await writeAtomic(path, (handle) => writeAll(handle, file, 0), resolved.fsync);
+    await writeAtomic(path, (handle) => writeAll(handle, file, 0), { fsync: resolved.fsync, makeDirs });
     return info(path, resolved, plan, shape.payloadLength, shape.payloadLength);
   }
   // The manifest's size does not depend on checksum values (fixed-size structs), so the layout
@@ -197,7 +207,7 @@ export async function dump(value: unknown, path: string, options?: DumpOptions):
     await inFlight;
     const shape = layout(plan, entries);
     await writeAll(handle, concat(header(resolved, shape, payloadLength), shape.manifest), 0);
-  }, resolved.fsync);
+  }, { fsync: resolved.fsync, makeDirs });
   return info(path, resolved, plan, payloadLength, payloadLength);
 }
 

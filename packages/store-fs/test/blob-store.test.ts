@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlobStore, FormatError } from '@larder/store-fs';
+import { BlobStore, dump, dumpSync, FormatError } from '@larder/store-fs';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -14,6 +14,34 @@ describe('BlobStore', () => {
     expect(fs.existsSync(store.root)).toBe(false);
     await store.put('a', 1);
     expect(fs.existsSync(store.root)).toBe(true);
+  });
+
+  it('a put into a folder that does not exist yet encodes the value once (the folder is made before the retried open, not by redoing the dump)', async () => {
+    const store = freshStore();
+    let reads = 0;
+    // A getter is read once per encode: an honest count of how many times the value was dumped.
+    const counted = (elements: number) => ({ get x(): Float64Array { reads++; return new Float64Array(elements).fill(0.5); } });
+    const cases = [
+      { key: 'new/folder/a', value: counted(1000), options: undefined },
+      { key: 'gz/b', value: counted(1000), options: { compress: 'gzip' as const } },
+      { key: 'big/c', value: counted(600_000), options: undefined }, // > 4 MiB: the streamed write path
+    ];
+    for (const { key, value, options } of cases) {
+      reads = 0;
+      await store.put(key, value, options);
+      store.putSync(`sync/${key}`, value, options);
+      expect(reads, key).toBe(2); // one put, one putSync
+      const [sync, async] = [store.getSync<{ x: Float64Array }>(`sync/${key}`).x, (await store.get<{ x: Float64Array }>(key)).x];
+      expect(Buffer.compare(Buffer.from(sync.buffer, sync.byteOffset, sync.byteLength), Buffer.from(async.buffer, async.byteOffset, async.byteLength))).toBe(0);
+      expect([sync.length, sync.at(-1)]).toStrictEqual([value.x.length, 0.5]);
+    }
+  });
+
+  it('dump and dumpSync (not BlobStore) still refuse a missing folder with ENOENT', async () => {
+    const target = path.join(dir, 'no-such-folder', 'x.larder');
+    await expect(dump(1, target)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(() => dumpSync(1, target)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(fs.existsSync(path.dirname(target))).toBe(false);
   });
 
   it('put then get returns the value; keys with / map to subfolders', async () => {
