@@ -13,13 +13,20 @@ import type { ResolvedLoadOptions } from './options.js';
 import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifySegment } from './segments.js';
 
 /**
+ * The `code` of the RangeError {@link allocate} throws for a file larger than
+ * one buffer: the file may be fine, it just has to be loaded with mmap.
+ */
+const TOO_LARGE = 'LARDER_TOO_LARGE';
+
+/**
  * A fresh buffer at offset 0 of its own (Shared)ArrayBuffer, so 64-byte
  * alignment holds. Not zero-filled (that would cost a pass over the memory):
  * callers fill it completely or cut it to what they read.
  */
 export function allocate(size: number, shared: boolean): Uint8Array {
   if (size > bufferConstants.MAX_LENGTH) {
-    throw new RangeError(`${PREFIX} the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
+    const error = new RangeError(`${PREFIX} the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
+    throw Object.assign(error, { code: TOO_LARGE });
   }
   return shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
 }
@@ -52,7 +59,7 @@ export function decodeFile(file: Uint8Array, options: ResolvedLoadOptions): unkn
 /** Anything that escapes the decoder other than a FormatError is still a bad file, reported as one. */
 export function asFormatError(error: unknown, file: string): unknown {
   if (error instanceof FormatError) return withFile(error, file);
-  if (error instanceof RangeError && /\[larder\/store-fs\]/.test(error.message)) return error;
+  if (error instanceof RangeError && (error as RangeError & { code?: unknown }).code === TOO_LARGE) return error;
   if (error instanceof RangeError || error instanceof TypeError || error instanceof SyntaxError) {
     return new FormatError('the file could not be decoded', { file, cause: error });
   }

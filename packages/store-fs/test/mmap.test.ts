@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +113,25 @@ describe("load(..., { mmap: 'r' })", () => {
     expect(mapped.slice(-2)).toStrictEqual(Float64Array.of(0, 42.5));
     expect(() => mapped.toArray()).toThrow(/more than one typed array can/);
     mapped.close();
+    fs.rmSync(target);
+  });
+});
+
+// Only where one buffer is capped near 4 GiB (Node 20): on newer Node an eager load would really allocate it.
+describe.skipIf(bufferConstants.MAX_LENGTH > 2 ** 33)('an eager load of a file no buffer can hold', () => {
+  it("throws a RangeError with code 'LARDER_TOO_LARGE' (not a FormatError: the file may be fine)", async () => {
+    const target = path.join(dir, 'too-large.larder');
+    fs.writeFileSync(target, '');
+    fs.truncateSync(target, bufferConstants.MAX_LENGTH + 1); // sparse; refused before anything is read
+    const tooLarge = expect.objectContaining({ name: 'RangeError', code: 'LARDER_TOO_LARGE', message: expect.stringContaining("load it with { mmap: 'r' }") });
+    expect(() => loadSync(target)).toThrow(tooLarge);
+    await expect(load(target)).rejects.toThrow(tooLarge);
+    // A compressed file cannot be mapped, so mmap loads it eagerly: the code passes through as well.
+    const size = bufferConstants.MAX_LENGTH + 1;
+    const header = encodeHeader({ compression: 'gzip', manifestLength: 64, payloadLength: 1 << 20, storedLength: size - HEADER_SIZE, manifestChecksum: 0n });
+    fs.writeFileSync(target, header);
+    fs.truncateSync(target, size);
+    expect(() => loadSync(target, { mmap: 'r' })).toThrow(tooLarge);
     fs.rmSync(target);
   });
 });
