@@ -24,6 +24,7 @@ export interface Sink {
 /** One call in progress. */
 export class Dispatch {
   readonly #stop = new AbortController();
+  readonly #stopListeners = new Set<() => void>();
   readonly #context: BatchContext;
   readonly #batcher: Batcher;
   readonly #inFlight = new Set<Promise<void>>();
@@ -42,7 +43,17 @@ export class Dispatch {
     readonly sink: Sink,
     nJobs: number,
   ) {
-    this.#context = { signal: this.#stop.signal, timeout: settings.timeout, maxNbytes: settings.maxNbytes, sharedCopies: new Map() };
+    // Each batch in flight wants to hear when the call stops. One listener on
+    // the signal tells them all: a listener per batch would pass Node's
+    // limit of 10 and print a MaxListenersExceededWarning on a plain call.
+    this.#stop.signal.addEventListener('abort', () => this.#notifyStop(), { once: true });
+    this.#context = {
+      signal: this.#stop.signal,
+      onStop: (listener) => this.#onStop(listener),
+      timeout: settings.timeout,
+      maxNbytes: settings.maxNbytes,
+      sharedCopies: new Map(),
+    };
     this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
     this.#maxInFlight = Math.max(1, Math.min(settings.preDispatch, backend.maxInFlight));
     if (settings.progress !== false) this.#progress = new ProgressReporter(settings.progress, input.total);
@@ -132,6 +143,21 @@ export class Dispatch {
       },
     );
     this.#inFlight.add(promise);
+  }
+
+  #onStop(listener: () => void): () => void {
+    if (this.#stop.signal.aborted) {
+      listener();
+      return () => {};
+    }
+    this.#stopListeners.add(listener);
+    return () => this.#stopListeners.delete(listener);
+  }
+
+  #notifyStop(): void {
+    const listeners = [...this.#stopListeners];
+    this.#stopListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   // The first failure wins; later ones (other batches stopped because of

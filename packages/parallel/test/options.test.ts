@@ -1,4 +1,6 @@
 /** Option validation, nJobs arithmetic, preDispatch expressions, and silence by default. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cpuCount, delayed, effectiveNJobs, Parallel, parallel } from '@larder/parallel';
 import { t } from './fixtures/math-tasks.js';
@@ -103,6 +105,16 @@ describe('output', () => {
     await parallel(t.square, [1, 2, 3, 4], { nJobs: 2, progress: true });
     await parallel(square, [1, 2, 3], { backend: 'async' });
     expect(writes.stdout.join('') + writes.stderr.join('')).toBe('');
+  });
+
+  it('regression: more than ten batches in flight print no MaxListenersExceededWarning', () => {
+    // Node prints the warning from process 'warning' events, which a spy on
+    // stderr in this process would miss; a child process shows what a user sees.
+    const program = fileURLToPath(new URL('./fixtures/many-in-flight-main.ts', import.meta.url));
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const run = spawnSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', program], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(run.stdout, run.stderr).toBe('async ok, threads ok\n');
+    expect(run.stderr).toBe('');
   });
 
   it("verbose prints joblib's lines on stderr below 50", async () => {

@@ -26,8 +26,13 @@ export interface BatchOutcome {
 
 /** Per-call context a backend runs batches under. */
 export interface BatchContext {
-  /** Aborted when the call stops (error elsewhere, abort, early return): stop this batch. */
+  /** Aborted when the call stops (error elsewhere, abort, early return). Read it here; to be told, use onStop. */
   signal: AbortSignal;
+  /**
+   * Calls `listener` once when the call stops (at once if it already has):
+   * stop this batch. Returns what unsubscribes it when the batch ends first.
+   */
+  onStop(listener: () => void): () => void;
   /** Per task, from its start, ms. */
   timeout: number | undefined;
   /** Typed arrays above this many bytes go through shared memory (threads only). */

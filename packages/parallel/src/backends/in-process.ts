@@ -60,13 +60,12 @@ function isPromise(value: unknown): value is PromiseLike<unknown> {
 function settle(value: PromiseLike<unknown>, taskIndex: number, taskName: string, context: BatchContext): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = context.timeout === undefined ? undefined : setTimeout(() => reject(new TimeoutError(taskIndex, context.timeout!, taskName)), context.timeout);
-    const onAbort = (): void => reject(new AbortError(context.signal.reason));
-    context.signal.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = context.onStop(() => reject(new AbortError(context.signal.reason)));
     Promise.resolve(value)
       .then(resolve, reject)
       .finally(() => {
         clearTimeout(timer);
-        context.signal.removeEventListener('abort', onAbort);
+        unsubscribe();
       });
   });
 }

@@ -85,8 +85,7 @@ export class ThreadsBackend implements Backend {
     if (this.#init) request.init = this.#init;
 
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort(context.signal.reason);
-    context.signal.addEventListener('abort', onAbort, { once: true });
+    const unsubscribe = context.onStop(() => stop.abort(context.signal.reason));
     const watchdog = context.timeout === undefined ? undefined : new Watchdog(progress, context.timeout, () => stop.abort('timeout'));
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
@@ -101,7 +100,7 @@ export class ThreadsBackend implements Backend {
       throw error;
     } finally {
       watchdog?.stop();
-      context.signal.removeEventListener('abort', onAbort);
+      unsubscribe();
     }
   }
 
