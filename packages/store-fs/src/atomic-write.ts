@@ -14,7 +14,7 @@ import path from 'node:path';
 export const TEMP_SUFFIX = '.larder-tmp';
 
 /** `.<name>.<pid>.<random>.larder-tmp` next to the target: same folder, so rename stays atomic. */
-export function tempPathFor(target: string): string {
+function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
 }
 

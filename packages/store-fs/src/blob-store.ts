@@ -23,9 +23,9 @@ export interface BlobEntry {
 }
 
 /** Every stored file ends with this. */
-export const BLOB_SUFFIX = '.larder';
+const BLOB_SUFFIX = '.larder';
 /** Temp files older than this are leftovers of a crashed writer; list() and sweep() remove them. */
-export const STALE_TEMP_MS = 15 * 60 * 1000;
+const STALE_TEMP_MS = 15 * 60 * 1000;
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 

@@ -8,19 +8,19 @@ import { checksum } from './checksum.js';
 import { check, FormatError } from './errors.js';
 
 /** "\x89LARDER\n": the high byte catches 7-bit transfers, the newline catches text-mode rewrites. */
-export const MAGIC = Uint8Array.of(0x89, 0x4c, 0x41, 0x52, 0x44, 0x45, 0x52, 0x0a);
+const MAGIC = Uint8Array.of(0x89, 0x4c, 0x41, 0x52, 0x44, 0x45, 0x52, 0x0a);
 export const FORMAT_VERSION = 1;
 export const HEADER_SIZE = 64;
 /** Segments and the data region start at multiples of this, relative to the payload. */
-export const ALIGN = 64;
+const ALIGN = 64;
 
 /** Compression method codes stored in byte 10. Part of the format: never renumber. */
 export const COMPRESSION_CODES = { none: 0, gzip: 1, brotli: 2, zstd: 3 } as const;
 export type CompressionMethod = keyof typeof COMPRESSION_CODES;
 const METHODS = Object.keys(COMPRESSION_CODES) as CompressionMethod[];
 
+/** A decoded header. The version is checked by decodeHeader (1 is the only one so far) and not kept. */
 export interface Header {
-  version: number;
   compression: CompressionMethod;
   /** Bytes of the FlatBuffers manifest at payload offset 0. */
   manifestLength: number;
@@ -43,7 +43,7 @@ export function dataStart(header: Pick<Header, 'manifestLength'>): number {
   return alignUp(header.manifestLength);
 }
 
-export function encodeHeader(header: Omit<Header, 'version'>): Uint8Array {
+export function encodeHeader(header: Header): Uint8Array {
   const bytes = new Uint8Array(HEADER_SIZE);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
@@ -87,7 +87,6 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
     if (bytes[i] !== 0) throw new FormatError(`reserved header byte ${i} is not zero`);
   }
   const header: Header = {
-    version,
     compression,
     manifestLength: view.getUint32(12, true),
     payloadLength: u64(view, 16, 'payload length'),

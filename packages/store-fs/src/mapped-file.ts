@@ -33,10 +33,6 @@ export class MappedFile {
     registry.register(this, this.state, this.state);
   }
 
-  get closed(): boolean {
-    return this.state.closed;
-  }
-
   assertOpen(): void {
     if (this.state.closed) throw new Error(`${PREFIX} a MappedArray of ${this.path} was used after close()`);
   }

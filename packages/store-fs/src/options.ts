@@ -79,8 +79,8 @@ export const COMPRESSION_LEVELS = {
   zstd: { default: 3, min: 1, max: 22 },
 } as const;
 
-export const DUMP_DEFAULTS = { compress: false, fsync: false } as const satisfies Required<DumpOptions>;
-export const LOAD_DEFAULTS = { mmap: undefined, shared: false, mmapThreshold: 65536, verify: true } as const;
+const DUMP_DEFAULTS = { compress: false, fsync: false } as const satisfies Required<DumpOptions>;
+const LOAD_DEFAULTS = { mmap: undefined, shared: false, mmapThreshold: 65536, verify: true } as const;
 
 export interface ResolvedDumpOptions {
   compression: { method: CompressionName; level: number } | undefined;
