@@ -1,8 +1,9 @@
 /**
  * What crosses the thread boundary. Arguments: checked for what structured
  * clone cannot send faithfully (functions, symbols, class instances), and
- * large typed arrays moved once per call into shared memory. Results: their
- * ArrayBuffers listed for transfer instead of copied.
+ * large typed arrays moved once per call into shared memory. Results: checked
+ * the same way, their ArrayBuffers, at any depth, listed for transfer instead
+ * of copied.
  */
 import { types } from 'node:util';
 import { ParallelError } from './errors.js';
@@ -24,6 +25,8 @@ const CLONEABLE_OBJECTS = [Date, RegExp, ArrayBuffer, SharedArrayBuffer, Error, 
 interface Walk {
   readonly maxNbytes: number;
   readonly copies: SharedCopies | undefined;
+  /** Results only: where the buffers that can move are gathered. */
+  readonly transfer: Set<ArrayBuffer> | undefined;
   memo: Map<object, unknown> | undefined;
 }
 
@@ -43,7 +46,7 @@ class Unsendable {
 export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies): unknown {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
   try {
-    return prepareValue(value, { maxNbytes, copies, memo: undefined });
+    return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined });
   } catch (error) {
     throw unsendable(error, (path) => describeArg(taskIndex, position, path));
   }
@@ -62,7 +65,7 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
     for (; position < args.length; position++) {
       const value = args[position];
       if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
-      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, memo: undefined }));
+      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined }));
       if (prepared !== value) (out ??= [...args])[position] = prepared;
     }
   } catch (error) {
@@ -72,14 +75,19 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
 }
 
 /**
- * Throws LARDER_UNSENDABLE when `value` holds what cannot be posted back (a
- * function, a class instance); `describe` turns the path inside the value
- * (`''`, `.model`, `[3]`) into where it sits, and runs only on failure.
+ * Throws LARDER_UNSENDABLE when a task's result holds what cannot be posted
+ * back (a function, a class instance); `describe` turns the path inside the
+ * value (`''`, `.model`, `[3]`) into where it sits, and runs only on failure.
+ * The same walk adds to `transfer` the ArrayBuffers the result can give away,
+ * at any depth (objects, arrays, Map keys and values, Set items). A view is
+ * moved only when it spans its whole buffer, so a Buffer cut from Node's
+ * shared pool, or a slice of a larger array, is copied instead of detaching
+ * memory still in use; shared memory is never moved.
  */
-export function checkSendable(value: unknown, describe: (path: string) => string): void {
+export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string): void {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return;
   try {
-    prepareValue(value, { maxNbytes: Infinity, copies: undefined, memo: undefined });
+    prepareValue(value, { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined });
   } catch (error) {
     throw unsendable(error, describe);
   }
@@ -103,6 +111,7 @@ function prepareValue(value: unknown, walk: Walk): unknown {
   }
   if (kind !== 'object' || value === null) return value;
   const object = value as object;
+  if (walk.transfer !== undefined) addTransferable(object, walk.transfer);
   if (ArrayBuffer.isView(object)) return shareLarge(object, walk);
   if (walk.memo !== undefined) {
     // A container seen before (or still being walked, for a cycle) gives
@@ -242,21 +251,9 @@ function shareLarge(view: ArrayBufferView, walk: Walk): ArrayBufferView {
   return copy;
 }
 
-/**
- * The ArrayBuffers a result can give away: those of the result itself and of
- * its direct members (array items, object values). A view is moved only when
- * it spans its whole buffer, so a Buffer cut from Node's shared pool, or a
- * slice of a larger array, is copied instead of detaching memory still in use.
- */
-export function collectTransferables(result: unknown, into: Set<ArrayBuffer>): void {
-  addBuffer(result, into);
-  if (Array.isArray(result)) for (const item of result) addBuffer(item, into);
-  else if (typeof result === 'object' && result !== null && Object.getPrototypeOf(result) === Object.prototype) {
-    for (const item of Object.values(result)) addBuffer(item, into);
-  }
-}
-
-function addBuffer(value: unknown, into: Set<ArrayBuffer>): void {
+// A Set, so a buffer reached twice (one array in two places, two views
+// spanning one buffer) is listed once: postMessage rejects duplicates.
+function addTransferable(value: object, into: Set<ArrayBuffer>): void {
   if (value instanceof ArrayBuffer) into.add(value);
   else if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer) {
     if (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) into.add(value.buffer);

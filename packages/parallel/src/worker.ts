@@ -11,7 +11,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
-import { checkSendable, collectTransferables } from './share-args.js';
+import { checkResult } from './share-args.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown } from './teardown.js';
 
@@ -97,11 +97,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       }
       const durationMs = performance.now() - start;
       const transfer = new Set<ArrayBuffer>();
-      for (index = 0; index < results.length; index++) {
-        const value = results[index];
-        checkSendable(value, describeResult);
-        collectTransferables(value, transfer);
-      }
+      for (index = 0; index < results.length; index++) checkResult(results[index], transfer, describeResult);
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.

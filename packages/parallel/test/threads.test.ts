@@ -1,7 +1,7 @@
 /** What only the threads backend does: real worker threads, their failures, and what crosses to them. */
 import { describe, expect, it } from 'vitest';
 import { delayed, Parallel, ParallelError, parallel, tasks } from '@larder/parallel';
-import { more, Point, t } from './fixtures/math-tasks.js';
+import { more, nestedArrays, Point, t } from './fixtures/math-tasks.js';
 import { addPair, double } from './fixtures/plain-tasks.mjs';
 
 describe('threads backend', () => {
@@ -105,6 +105,26 @@ describe('threads backend', () => {
     const withKept = reports.filter((r) => r.kept > 0);
     expect(withKept.length).toBeGreaterThan(0);
     for (const report of withKept) expect(report.detached).toBe(report.kept);
+  });
+
+  it('regression: typed arrays nested deep in a result (objects, arrays, Map, Set) are transferred too', async () => {
+    await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+    const results = await pool.map(nestedArrays.keepNested, [100, 100, 100, 100]);
+    for (const result of results) {
+      expect(result.deep.nested).toEqual(new Float64Array(100).fill(2));
+      expect(result.deep.again).toBe(result.top); // one array returned twice stays one array
+      expect(result.list[0]![0]).toEqual(new Float64Array(100).fill(3));
+      expect(result.map.get('a')).toEqual(new Float64Array(100).fill(4));
+      expect([...result.set][0]).toEqual(new Float64Array(100).fill(5));
+      expect(result.part).toEqual(new Float64Array(99).fill(6));
+    }
+    // Each worker asked in turn: batchSize 1 and more tasks than workers reach both.
+    const reports = (await pool.map(nestedArrays.keptNestedLengths, Array.from({ length: 12 }, () => undefined))).flat();
+    expect(reports.length).toBeGreaterThan(0);
+    for (const lengths of reports) {
+      // Whole-buffer views moved; a slice and shared memory stay readable where they are.
+      expect(lengths).toEqual({ top: 0, nested: 0, inList: 0, inMap: 0, inSet: 0, part: 99 * 8, shared: 100 * 8 });
+    }
   });
 
   it('workerInit runs once in each worker, before its first task', async () => {
