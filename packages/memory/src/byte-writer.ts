@@ -6,9 +6,7 @@
  * The buffer is reused across calls (hash.ts keeps one shared writer), so a
  * hash of small arguments allocates nothing here.
  */
-import xxhash from 'xxhash-wasm';
-
-const xx = await xxhash();
+import { checksum } from '@larder/store-fs/checksum';
 
 const textEncoder = new TextEncoder();
 /** `String.prototype.isWellFormed` (Node ≥ 20; the ES2024 lib is not in our target). */
@@ -100,7 +98,7 @@ export class ByteWriter {
 
   /** Hashes (xxh64, seed 0) the bytes written since `start` and rewinds to it. */
   digestSince(start: number): bigint {
-    const digest = xx.h64Raw(this.buf.subarray(start, this.pos), 0n);
+    const digest = checksum(this.buf.subarray(start, this.pos));
     this.pos = start;
     return digest;
   }

@@ -2,10 +2,11 @@
  * `hash(value)`: a canonical, stable xxh64 digest of a value's content.
  *
  * The value is first written as a compact tagged byte encoding (below), then
- * the encoding is hashed once with xxh64 (seed 0). Large typed arrays are not
- * copied into the encoding: their bytes are streamed through xxh64 in 256 KiB
- * chunks (so memory stays flat and each chunk is hot in cache when the wasm
- * reads it) and only their 8-byte digest enters the encoding.
+ * the encoding is hashed once with xxh64 (seed 0), using store-fs's one
+ * xxhash-wasm instance (`@larder/store-fs/checksum`). Large typed arrays are
+ * not copied into the encoding: their bytes are streamed through xxh64 in
+ * 256 KiB chunks (so memory stays flat and each chunk is hot in cache when the
+ * wasm reads it) and only their 8-byte digest enters the encoding.
  *
  * Encoding, version 1 (all integers little-endian). `str` is u32 UTF-8 length +
  * bytes; a string that is not well-formed UTF-16 (it holds a lone surrogate,
@@ -44,12 +45,10 @@
  * A value met twice outside a cycle is encoded twice (the hash is of content,
  * not of aliasing), but a large typed array met twice is hashed once.
  */
-import xxhash from 'xxhash-wasm';
 import { inspect } from 'node:util';
+import { checksum, checksumString, streamingChecksum } from '@larder/store-fs/checksum';
 import { ByteWriter } from './byte-writer.js';
 import { HashError } from './errors.js';
-
-const xx = await xxhash();
 
 /** Binary kinds: the same bytes under a different kind hash differently. */
 const KIND = new Map<unknown, number>([
@@ -236,7 +235,7 @@ class Encoder extends ByteWriter {
     }
     let digest = this.digests.get(value);
     if (digest === undefined) {
-      digest = streamDigest(bytes);
+      digest = digestOf(bytes);
       this.digests.set(value, digest);
     }
     this.byte(0x01);
@@ -277,9 +276,14 @@ function keyLabel(key: unknown, index: number): string {
   return typeof key === 'string' ? JSON.stringify(key) : typeof key === 'number' ? String(key) : `<key ${index}>`;
 }
 
-/** xxh64 of `bytes`, fed to the wasm in fixed chunks so its memory never grows past one chunk. */
-function streamDigest(bytes: Uint8Array): bigint {
-  const state = xx.create64(0n);
+/**
+ * xxh64 of `bytes`. Fed in our own 256 KiB chunks rather than through checksum(), whose
+ * 1 MiB pieces no longer fit the L2 cache between the wasm's copy and its read: about 8%
+ * slower on an 80 MB array (11.6 vs 10.7 GB/s measured side by side). Same digest either way.
+ */
+function digestOf(bytes: Uint8Array): bigint {
+  if (bytes.length <= CHUNK_BYTES) return checksum(bytes);
+  const state = streamingChecksum();
   for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
     state.update(bytes.subarray(offset, Math.min(offset + CHUNK_BYTES, bytes.length)));
   }
@@ -336,5 +340,5 @@ function hashBigInt(value: unknown, root = '$'): bigint {
 
 /** xxh64 (seed 0) of a string's UTF-8 bytes, as 16 hex characters. */
 export function hashString(text: string): string {
-  return xx.h64ToString(text, 0n);
+  return checksumString(text);
 }
