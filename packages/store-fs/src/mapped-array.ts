@@ -62,7 +62,8 @@ export class MappedArray<T extends TypedArray = TypedArray> {
   /** The element at `index` (negative counts from the end), or undefined outside the array. */
   at(index: number): ElementOf<T> | undefined {
     this.#file.assertOpen();
-    let i = Math.trunc(index);
+    // As TypedArray.prototype.at: NaN and non-numbers count as 0.
+    let i = Math.trunc(index) || 0;
     if (i < 0) i += this.length;
     if (!(i >= 0 && i < this.length)) return undefined;
     const size = this.type.BYTES_PER_ELEMENT;

@@ -33,6 +33,9 @@ describe("load(..., { mmap: 'r' })", () => {
       0, 0.5, 9_999.5, 9_999.5, 0, undefined, undefined,
     ]);
     expect(big.at(9000)).toBe(4500); // a different block than the last read
+    // Regression: at(NaN) was undefined; a TypedArray reads element 0, and so does a MappedArray.
+    const plain = big.toArray();
+    for (const index of [NaN, 0.9, -0.5, 1.5, -1.5, Infinity, -Infinity]) expect(big.at(index)).toBe(plain.at(index));
     expect(big.slice(10, 13)).toStrictEqual(Float64Array.of(5, 5.5, 6));
     expect(big.slice(-2)).toStrictEqual(Float64Array.of(9_999, 9_999.5));
     expect(big.slice(5, 2)).toStrictEqual(new Float64Array(0));
