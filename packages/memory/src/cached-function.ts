@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { closeLoaded, type BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryError, MemoryWarning, type MemoryErrorCode } from './errors.js';
-import { entryPaths, readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
+import { readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { awaitTurn, worthALease } from './lease.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -101,7 +101,8 @@ class CachedCall {
   ) {
     const location = context.location;
     this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
-    this.pathOf = location && entryPaths(location.blobs, this.keyPrefix.slice(0, -1));
+    // The prefix is checked once here; each hit then costs one test of the arguments hash.
+    this.pathOf = location && location.blobs.pathsUnder(this.keyPrefix.slice(0, -1));
     this.shelf = location && { blobs: location.blobs, mmap: options.mmap, remove: (keys) => location.remove(keys), warnBad: (key, error, unreadable) => this.warnBad(key, error, unreadable) };
   }
 

@@ -15,7 +15,6 @@
  * or each such read holds a descriptor until garbage collection.
  */
 import { rm } from 'node:fs/promises';
-import { join, sep } from 'node:path';
 import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
@@ -46,17 +45,6 @@ function isEnvelope(value: unknown): value is Envelope {
   if (typeof value !== 'object' || value === null) return false;
   const entry = value as Partial<Envelope>;
   return entry.larder === 1 && typeof entry.name === 'string' && typeof entry.createdMs === 'number' && typeof entry.computeMs === 'number' && 'value' in entry && (entry.key === undefined || typeof entry.key === 'string');
-}
-
-/**
- * The file path of entries under the key prefix `folder` ('a/b'): `pathIn(name)` equals
- * `blobs.pathOf('a/b/' + name)`, without re-validating the prefix on every hit.
- */
-export function entryPaths(blobs: BlobStore, folder: string): (name: string) => string {
-  const suffix = blobs.pathOf('0').slice(join(blobs.root, '0').length);
-  const prefix = join(blobs.root, folder) + sep;
-  blobs.pathOf(`${folder}/0`); // validates the prefix once (throws for a bad key)
-  return (name) => prefix + name + suffix;
 }
 
 /** What {@link readEntry} returns for a file it could not read (as opposed to one it read and found bad). */
