@@ -24,8 +24,8 @@ export interface CallOptions {
   batchSize?: 'auto' | number;
   /**
    * How many tasks are dispatched ahead before results come back: 'all', a
-   * number, or an arithmetic expression in nJobs such as '2*nJobs'. Input
-   * items are pulled only as they are dispatched.
+   * number, or an arithmetic expression in nJobs such as '2*nJobs' (a fraction
+   * rounds down, to at least 1). Input items are pulled only as they are dispatched.
    * @default '2*nJobs'
    */
   preDispatch?: 'all' | number | string;

@@ -15,8 +15,9 @@ const MAX_LENGTH = 200;
 const MAX_DEPTH = 32;
 
 /**
- * Evaluates a preDispatch expression for a given nJobs; throws a
- * ParallelError naming the expression when it is not one.
+ * Evaluates a preDispatch expression for a given nJobs, rounded down to a
+ * count of at least 1; throws a ParallelError naming the expression when it
+ * is not one, or gives zero, a negative number, Infinity or NaN.
  */
 export function evaluatePreDispatch(expression: string, nJobs: number): number {
   const fail = (why: string): never => {
@@ -61,8 +62,10 @@ export function evaluatePreDispatch(expression: string, nJobs: number): number {
   };
   const value = sum();
   if (position !== tokens.length) fail(`unexpected ${JSON.stringify(tokens[position])}`);
-  if (!Number.isFinite(value) || value < 1) fail(`it gives ${value}, which is not a count of tasks ≥ 1`);
-  return Math.floor(value);
+  // A fraction rounds down, to at least 1: 'nJobs/4' must work on 2 CPUs
+  // (0.5) as it does on 8 (2), not depend on the machine it runs on.
+  if (!Number.isFinite(value) || value <= 0) fail(`it gives ${value}, which is not a positive number`);
+  return Math.max(1, Math.floor(value));
 
   // Long input is quoted shortened, so the message stays readable.
   function quote(text: string): string {

@@ -53,6 +53,33 @@ describe('options', () => {
     expect(() => new Parallel({ preDispatch: 0 })).toThrow("preDispatch must be 'all', a positive integer or an expression such as '2*nJobs', got 0");
   });
 
+  it('regression: a preDispatch expression giving a fraction rounds down, at least 1, whatever the CPU count', async () => {
+    // 'nJobs/4' is 0.5 on 2 CPUs and 2 on 8: both must work, so tests pin nJobs.
+    const mostAtOnce = async (nJobs: number, preDispatch: string): Promise<number> => {
+      let running = 0;
+      let most = 0;
+      const track = async (x: number): Promise<number> => {
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        running--;
+        return x;
+      };
+      const input = Array.from({ length: 12 }, (_, i) => i);
+      expect(await parallel(track, input, { backend: 'async', nJobs, batchSize: 1, preDispatch })).toEqual(input);
+      return most;
+    };
+    expect(await mostAtOnce(2, 'nJobs/4')).toBe(1); // 0.5 → 1
+    expect(await mostAtOnce(6, 'nJobs/4')).toBe(1); // 1.5 → 1
+    expect(await mostAtOnce(8, 'nJobs/4')).toBe(2);
+    expect(await mostAtOnce(8, 'nJobs/3')).toBe(2); // 2.67 → 2
+    expect(await mostAtOnce(8, '0.1')).toBe(1);
+    for (const [preDispatch, gives] of [['nJobs - nJobs', '0'], ['-nJobs/4', '-0.5'], ['1/0', 'Infinity'], ['0/0', 'NaN']]) {
+      expect(() => new Parallel({ backend: 'async', nJobs: 2, preDispatch })).toThrow(
+        expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining(`(it gives ${gives}, which is not a positive number)`) }),
+      );
+    }
+  });
+
   it('regression: deep or long preDispatch expressions are a LARDER_OPTION error, not a stack overflow', () => {
     const deepParens = '('.repeat(100_000) + '1' + ')'.repeat(100_000);
     const deepMinus = '-'.repeat(100_000) + '1';
