@@ -278,8 +278,9 @@ function keyLabel(key: unknown, index: number): string {
 
 /**
  * xxh64 of `bytes`. Fed in our own 256 KiB chunks rather than through checksum(), whose
- * 1 MiB pieces no longer fit the L2 cache between the wasm's copy and its read: about 8%
- * slower on an 80 MB array (11.6 vs 10.7 GB/s measured side by side). Same digest either way.
+ * 1 MiB pieces plus the wasm's copy of each outgrow a 1 MiB L2 cache: 5-8% slower on an
+ * 80 MB array in most side-by-side runs (median about 10.7 vs 11.3 GB/s on a 2-core EPYC).
+ * Same digest either way.
  */
 function digestOf(bytes: Uint8Array): bigint {
   if (bytes.length <= CHUNK_BYTES) return checksum(bytes);
