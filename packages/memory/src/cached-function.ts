@@ -62,6 +62,8 @@ export interface CacheContext {
   /** Delivers a warning once per (scope, code). */
   warn(scope: string, warning: MemoryWarning): void;
   log(message: string): void;
+  /** performance.now() when the Memory was created: joblib's Loading lines count from it. */
+  createdAt: number;
 }
 
 /**
@@ -192,7 +194,6 @@ class CachedCall {
    */
   private lookup(argsHash: string, countHit: boolean): Lookup {
     const { verbose, expiresAfterMs, validate } = this.options;
-    const started = verbose >= 2 ? performance.now() : 0;
     const key = this.keyPrefix + argsHash;
     const mmap = countHit ? this.options.mmap : 'r';
     const entry = readEntry(this.pathOf!(argsHash), mmap, (error, unreadable) => this.warnBad(key, error, unreadable), key);
@@ -204,7 +205,10 @@ class CachedCall {
     }
     if (countHit) {
       this.context.location!.keeper.hit(key, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
-      if (verbose >= 2) this.context.log(loadingLine(this.identity.name, performance.now() - started));
+      if (verbose >= 2) {
+        const path = verbose >= 10 ? this.pathOf!(argsHash) : undefined;
+        this.context.log(loadingLine(this.identity.name, entry.args, performance.now() - this.context.createdAt, path));
+      }
     }
     return entry;
   }
@@ -242,12 +246,14 @@ class CachedCall {
     const { verbose } = this.options;
     // Formatted before the call: what the arguments were when they were hashed.
     const argsText = formatArgs(args);
-    if (verbose >= 1) this.context.log(callingLines(name, argsText));
+    // A pass-through Memory prints nothing, as joblib's NotMemorizedFunc.
+    const talk = verbose >= 1 && this.context.location !== undefined;
+    if (talk) this.context.log(callingLines(name, argsText));
     const started = performance.now();
     const value = await (this.fn as (...a: unknown[]) => unknown)(...args);
     const computeMs = performance.now() - started;
     this.lastComputeMs = computeMs;
-    if (verbose >= 1) this.context.log(doneLine(name, computeMs));
+    if (talk) this.context.log(doneLine(name, computeMs));
     const createdMs = Date.now();
     const info: CallInfo = { id: key ?? `${this.identity.folder}/uncached`, functionName: name, createdMs, computeMs, ageMs: 0, args: argsText, cached: false, stored: false };
     const location = this.context.location;

@@ -66,6 +66,7 @@ export class Memory {
       location: blobs && keeper ? { blobs, keeper, remove: (keys) => this.remove(keys) } : undefined,
       warn: (scope, warning) => this.warn(scope, warning),
       log: this.options.log,
+      createdAt: performance.now(),
     };
   }
 

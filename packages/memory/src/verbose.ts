@@ -6,7 +6,7 @@
  * [Memory] Calling simulate...
  * simulate(1, 2.5, 'abc', {a: 1, b: [1, 2, 3]})
  * ____________________________________________________________simulate - 0.1s, 0.0min
- * [Memory]    0.0s, 0.0min   : Loading simulate...
+ * [Memory]0.3s, 0.0min    : Loading simulate(1, 2.5, 'abc', {a: 1, b: [1, 2, 3]})...
  * ```
  *
  * Argument reprs are cut short (a huge array prints its kind, length and first
@@ -15,6 +15,7 @@
 
 const ARG_CHARS = 80;
 const ITEMS = 5;
+const STRING_CHARS = 60;
 
 /** joblib's `format_time`: `0.1s, 0.0min`. */
 function formatTime(ms: number): string {
@@ -30,7 +31,8 @@ export function formatArg(value: unknown): string {
 
 function repr(value: unknown, depth: number): string {
   switch (typeof value) {
-    case 'string': return `'${(value.length > ARG_CHARS ? `${value.slice(0, ARG_CHARS)}…` : value).replace(/'/g, "\\'")}'`;
+    // Cut inside the quotes, so formatArg's own cut never eats the closing quote.
+    case 'string': return `'${(value.length > STRING_CHARS ? `${value.slice(0, STRING_CHARS)}…` : value).replace(/'/g, "\\'")}'`;
     case 'bigint': return `${value}n`;
     case 'function': return `<function ${value.name || 'anonymous'}>`;
     case 'symbol': return value.toString();
@@ -75,7 +77,12 @@ export function doneLine(name: string, ms: number): string {
   return `${'_'.repeat(Math.max(0, 80 - message.length))}${message}`;
 }
 
-/** The line printed on a hit (verbose ≥ 2), as joblib's `[Memory]  0.0s, 0.0min: Loading f...`. */
-export function loadingLine(name: string, ms: number): string {
-  return `[Memory]${formatTime(ms).padStart(16)}: Loading ${name}...`;
+/**
+ * The line printed on a hit (verbose ≥ 2), as joblib's `_format_load_msg`: the
+ * time since the Memory was created, left-aligned in 16 columns, the call with
+ * its stored arguments, and at verbose ≥ 10 the file it is loaded from.
+ */
+export function loadingLine(name: string, argsText: string, msSinceMemoryCreated: number, path?: string): string {
+  const line = `[Memory]${formatTime(msSinceMemoryCreated).padEnd(16)}: Loading ${name}(${argsText})`;
+  return path === undefined ? `${line}...` : `${line} from ${path}`;
 }

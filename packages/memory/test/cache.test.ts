@@ -251,10 +251,19 @@ describe('cache', () => {
     expect(logs[0]).toBe(`${'_'.repeat(80)}\n[Memory] Calling f...\nf(1, Float64Array(1000000) [0, 0, 0, 0, 0, …])`);
     expect(logs[1]).toMatch(/^_+f - \d+\.\ds, \d+\.\dmin$/);
     expect(logs[1]).toHaveLength(80);
-    expect(logs[2]).toMatch(/^\[Memory\] +\d+\.\ds, \d+\.\dmin: Loading f\.\.\.$/);
+    expect(logs[2]).toMatch(/^\[Memory\]\d+\.\ds, \d+\.\dmin +: Loading f\(1, Float64Array\(1000000\) \[0, 0, 0, 0, 0, …\]\)\.\.\.$/);
     const quiet = testMemory();
     await quiet.memory.cache(function g() { return 1; })();
     expect(quiet.logs).toEqual([]);
+  });
+
+  it('cache: regression: a pass-through Memory prints nothing at any verbose level, as joblib\'s NotMemorizedFunc', async () => {
+    const lines: string[] = [];
+    const memory = new Memory(null, { verbose: 10, log: (line) => void lines.push(line) });
+    const f = memory.cache(function f(x: number) { return x + 1; });
+    expect(await f(1)).toBe(2);
+    expect(await f(1)).toBe(2);
+    expect(lines).toEqual([]);
   });
 
   it('cache: regression: a class instance argument (URL, Error) throws a HashError instead of returning another call\'s value', async () => {

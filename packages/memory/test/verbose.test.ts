@@ -13,8 +13,16 @@ describe('verbose formatting', () => {
     expect(line.startsWith('____')).toBe(true);
   });
 
-  it('verbose: the loading line', () => {
-    expect(loadingLine('f', 30)).toBe('[Memory]    0.0s, 0.0min: Loading f...');
+  it("verbose: the loading line has joblib's shape: time left-aligned in 16 columns, the call, and the file at verbose 10", () => {
+    expect(loadingLine('f', "1, 'a'", 300)).toBe("[Memory]0.3s, 0.0min    : Loading f(1, 'a')...");
+    expect(loadingLine('f', '1', 300, '/cache/results/f/x.larder')).toBe('[Memory]0.3s, 0.0min    : Loading f(1) from /cache/results/f/x.larder');
+  });
+
+  it('verbose: a long string argument keeps its closing quote', () => {
+    const text = formatArg('x'.repeat(500));
+    expect(text.startsWith("'xxx")).toBe(true);
+    expect(text.endsWith("…'")).toBe(true);
+    expect(text.length).toBeLessThanOrEqual(80);
   });
 
   it('verbose: a huge array prints its kind, length and first items only', () => {
