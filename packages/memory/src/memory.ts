@@ -126,7 +126,14 @@ export class Memory {
   /** Entries, bytes, hits, misses and compute time saved, in total and per function. */
   async stats(): Promise<CacheStats> {
     const entries = await this.list();
-    const folders = new Set([...this.functions.keys(), ...entries.map((e) => e.id.slice(0, e.id.indexOf('/')))]);
+    // Every function the index has counts for, so any Memory (or `larder stats`) on this location
+    // reports the same totals, including functions whose entries were all cleared.
+    const recorded = (await this.withIndex((index) => index.keys(functionRecordKey('')))) ?? [];
+    const folders = new Set([
+      ...recorded.map((key) => key.slice(functionRecordKey('').length)),
+      ...this.functions.keys(),
+      ...entries.map((e) => e.id.slice(0, e.id.indexOf('/'))),
+    ]);
     const records = await this.withIndex((index) => index.getMany<FunctionRecord>([...folders].map(functionRecordKey)));
     const functions = new Map<string, FunctionRecord>();
     [...folders].forEach((folder, i) => {

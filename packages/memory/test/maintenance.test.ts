@@ -22,6 +22,20 @@ describe('maintenance', () => {
     expect(stats.perFunction.f!.bytes + stats.perFunction.g!.bytes).toBe(stats.bytes);
   });
 
+  it('stats: regression: every Memory on a location reports the same totals, also after a function cleared its entries', async () => {
+    const { memory, location } = testMemory();
+    const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
+    await f(1), await f(1), await f(2);
+    await f.clear();
+    const fromWriter = await memory.stats();
+    await memory.close();
+    const reader = new Memory(location);
+    const fromReader = await reader.stats();
+    await reader.close();
+    expect(fromWriter).toMatchObject({ entries: 0, hits: 1, misses: 2 });
+    expect(fromReader).toEqual(fromWriter);
+  });
+
   it('list: every entry with size, times and hits', async () => {
     const { memory } = testMemory();
     const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
