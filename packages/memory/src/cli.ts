@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Memory } from './memory.js';
+import { resolveLimits, type ReduceSizeOptions } from './reduce-size.js';
 import type { CacheStats, EntrySummary } from './stats.js';
 import { formatBytes, formatDuration } from './units.js';
 
@@ -73,6 +74,25 @@ function lsText(entries: EntrySummary[]): string {
   return table(rows);
 }
 
+const LIMIT_FLAGS: Record<string, string> = { bytesLimit: '--bytes-limit', ageLimit: '--age-limit', itemsLimit: '--items-limit' };
+
+/** prune's limits, checked before anything is opened: a bad value is a usage error (exit 2), named by its flag. */
+function pruneLimits(values: { 'bytes-limit'?: string | undefined; 'age-limit'?: string | undefined; 'items-limit'?: string | undefined }): ReduceSizeOptions {
+  const itemsText = values['items-limit'];
+  const limits: ReduceSizeOptions = { bytesLimit: values['bytes-limit'], ageLimit: values['age-limit'], itemsLimit: itemsText === undefined ? undefined : Number(itemsText) };
+  if (limits.bytesLimit === undefined && limits.ageLimit === undefined && limits.itemsLimit === undefined) {
+    throw new UsageError('prune needs at least one of --bytes-limit, --age-limit, --items-limit');
+  }
+  if (itemsText !== undefined && !/^\d+$/.test(itemsText.trim())) throw new UsageError(`--items-limit must be a whole number, got ${JSON.stringify(itemsText)}`);
+  try {
+    resolveLimits(limits);
+  } catch (error) {
+    const message = (error as Error).message.replace(/^\[larder\/memory\] /, '');
+    throw new UsageError(message.replace(/\b(bytesLimit|ageLimit|itemsLimit)\b/g, (name) => LIMIT_FLAGS[name]!));
+  }
+  return limits;
+}
+
 /** Runs the command line `argv` (without node and the script); returns the exit code. */
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -98,6 +118,7 @@ async function main(argv: string[]): Promise<number> {
   if (!existsSync(join(location, 'results')) && !existsSync(join(location, 'index.sqlite'))) {
     throw new UsageError(`${location} is not a larder location (no results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
   }
+  const limits = command === 'prune' ? pruneLimits(values) : undefined;
   const memory = new Memory(location, { onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
   const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : text}\n`);
   try {
@@ -108,12 +129,7 @@ async function main(argv: string[]): Promise<number> {
       const entries = await memory.list();
       print(entries, lsText(entries));
     } else if (command === 'prune') {
-      const itemsText = values['items-limit'];
-      const itemsLimit = itemsText === undefined ? undefined : Number(itemsText);
-      if (values['bytes-limit'] === undefined && values['age-limit'] === undefined && itemsLimit === undefined) {
-        throw new UsageError('prune needs at least one of --bytes-limit, --age-limit, --items-limit');
-      }
-      const result = await memory.reduceSize({ bytesLimit: values['bytes-limit'], ageLimit: values['age-limit'], itemsLimit });
+      const result = await memory.reduceSize(limits);
       print(result, `removed ${result.removed} ${result.removed === 1 ? 'entry' : 'entries'}, freed ${formatBytes(result.freedBytes)}`);
     } else if (command === 'reconcile') {
       const result = await memory.reconcile();

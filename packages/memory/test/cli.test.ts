@@ -83,9 +83,16 @@ describe('larder CLI', () => {
     const notLocation = larder('stats', tempDir());
     expect(notLocation.code).toBe(2);
     expect(notLocation.stderr).toMatch(/is not a larder location/);
+    // Regression: bad limit values exited 1 (failure) instead of 2 (usage).
     const badLimit = larder('prune', location, '--bytes-limit', 'huge');
-    expect(badLimit.code).toBe(1);
-    expect(badLimit.stderr).toMatch(/bytesLimit must be .* got "huge"/);
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr).toMatch(/--bytes-limit must be .* got "huge"/);
+    const badItems = larder('prune', location, '--items-limit', 'abc');
+    expect(badItems.code).toBe(2);
+    expect(badItems.stderr).toMatch(/--items-limit must be a whole number, got "abc"/);
+    const badAge = larder('prune', location, '--age-limit', 'soon');
+    expect(badAge.code).toBe(2);
+    expect(badAge.stderr).toMatch(/--age-limit/);
     expect(larder('prune', location).stderr).toMatch(/prune needs at least one of/);
     expect(larder('--help').stdout).toMatch(/^Usage: larder <command>/);
   });
