@@ -87,6 +87,19 @@ export function joblibUnavailable(): string | null {
  */
 export async function runJoblib(options: RunJoblibOptions = {}): Promise<JoblibResult | null> {
   if (joblibUnavailable() !== null) return null;
+  try {
+    return await runScript(options);
+  } catch (error) {
+    // joblib 1.2's loky now and then fails to send a task on a loaded machine
+    // ("PicklingError: Could not pickle the task to send it to the workers",
+    // seen in about one run in ten here). One retry; a second failure is real.
+    if (!/PicklingError/.test((error as Error).message)) throw error;
+    process.stderr.write(`[larder/bench] joblib_bench.py hit loky's intermittent PicklingError; running it once more\n`);
+    return await runScript(options);
+  }
+}
+
+async function runScript(options: RunJoblibOptions): Promise<JoblibResult> {
   const args = [JOBLIB_SCRIPT];
   if (options.quick) args.push('--quick');
   if (options.only) args.push('--only', options.only.join(','));

@@ -48,7 +48,9 @@ it(`many writers: 8 processes × 3 threads, ${callsPerProcess} mixed calls each,
   console.log(`many writers: ${tallies.reduce((s, t) => s + t.calls, 0)} cached calls, ${tallies.reduce((s, t) => s + t.computed, 0)} computed, ${warnings.length} warnings; reconcile ${JSON.stringify(repaired)}`);
   const entries = await memory.list();
   const stats = await memory.stats();
-  const indexKeys = (await (await (memory as unknown as { keeper: { index(): Promise<{ keys(p: string): Promise<string[]> }> } }).keeper.index()).keys('e/')).map((k) => k.slice(2));
+  type IndexKeys = { keys(prefix: string): Promise<string[]> };
+  const keeper = (memory as unknown as { keeper: { useIndex<T>(work: (index: IndexKeys) => Promise<T>): Promise<T> } }).keeper;
+  const indexKeys = (await keeper.useIndex((index) => index.keys('e/'))).map((k) => k.slice(2));
   await memory.close();
   expect(indexKeys.sort()).toEqual(entries.map((e) => e.id).sort());
   expect(stats.entries).toBe(entries.length);

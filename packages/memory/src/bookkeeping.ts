@@ -44,9 +44,37 @@ let exitHookInstalled = false;
 
 /** Where a worker pool looks for cleanup to run before it terminates a thread (see @larder/parallel's teardown). */
 const WORKER_TEARDOWN_HOOKS = Symbol.for('larder.workerTeardown');
+/** What a larder pool's worker awaits before each task (see @larder/parallel's teardown.ts). */
+const BEFORE_TASK_HOOKS = Symbol.for('larder.workerBeforeTask');
 
-function flushLive(): Promise<unknown> {
-  return Promise.all([...live].filter((keeper) => keeper.hasPending()).map((keeper) => keeper.flush()));
+/**
+ * Index work under way in this thread (flush writes, and any other use of the
+ * connection): a keeper leaves `live` while its flush runs, yet an exit must
+ * wait for that write, and a worker must not start a task over it.
+ */
+const writing = new Set<Promise<unknown>>();
+
+/**
+ * Set once a larder pool calls this worker's before-task hook: from then on a
+ * keeper's timer only marks it due, and due keepers flush between tasks, so
+ * no index work ever overlaps a task the pool may terminate.
+ */
+let betweenTasksOnly = false;
+const due = new Set<Bookkeeper>();
+
+async function flushBetweenTasks(): Promise<void> {
+  const flushing = [...due].map((keeper) => keeper.flush());
+  due.clear();
+  await Promise.allSettled(flushing);
+  while (writing.size > 0) await Promise.allSettled([...writing]);
+}
+
+/** Writes every keeper's pending records and waits for writes already under way; once more for records a failed write put back. */
+async function flushLive(): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    await Promise.all([...[...live].map((keeper) => keeper.flush()), ...writing]);
+    if (![...live].some((keeper) => keeper.hasPending())) return;
+  }
 }
 
 function installExitHook(): void {
@@ -59,6 +87,13 @@ function installExitHook(): void {
   if (!isMainThread) {
     const hooks = ((globalThis as Record<symbol, unknown>)[WORKER_TEARDOWN_HOOKS] ??= new Set<() => unknown>()) as Set<() => unknown>;
     hooks.add(flushLive);
+    // A pool terminates workers busy in a task; a sqlite3 statement under way then aborts the
+    // whole process (node-sqlite3 #1666), so a larder pool lets this work finish before each task.
+    const beforeTask = ((globalThis as Record<symbol, unknown>)[BEFORE_TASK_HOOKS] ??= new Set<() => unknown>()) as Set<() => unknown>;
+    beforeTask.add(() => {
+      betweenTasksOnly = true;
+      return due.size === 0 && writing.size === 0 ? undefined : flushBetweenTasks();
+    });
   }
 }
 
@@ -75,12 +110,45 @@ export class Bookkeeper {
     private readonly warn: (warning: MemoryWarning) => void,
     private readonly flushIntervalMs: number,
     private readonly indexWarning: (error: unknown) => MemoryWarning,
-  ) {}
+  ) {
+    // Registered when the Memory is made: a worker's task module makes it at import, before its first task.
+    installExitHook();
+  }
 
-  /** The index, opened on first use. */
-  index(): Promise<IndexStore> {
-    this.indexPromise ??= this.openIndex();
-    return this.indexPromise;
+  /** How many `useIndex` calls are running (the connection is closed after the last in a worker thread). */
+  private indexUsers = 0;
+
+  /**
+   * Runs `work` on the index, opened on first use. In the main thread the
+   * connection then stays open. In a worker thread it is closed as soon as no
+   * work uses it: sqlite3 (5.1.7) aborts the whole process when a worker is
+   * terminated while it holds an open database and runs JavaScript or has a
+   * statement under way (node-sqlite3 #1666), and larder's pools terminate
+   * busy workers on timeout, abort and task errors. A worker computing a
+   * cached function therefore never holds a connection.
+   */
+  useIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T> {
+    const using = this.runOnIndex(work);
+    writing.add(using);
+    void using.then(() => writing.delete(using), () => writing.delete(using));
+    return using;
+  }
+
+  private async runOnIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T> {
+    this.indexUsers++;
+    try {
+      this.indexPromise ??= this.openIndex();
+      return await work(await this.indexPromise);
+    } finally {
+      if (--this.indexUsers === 0 && !isMainThread) await this.closeIndex();
+    }
+  }
+
+  private async closeIndex(): Promise<void> {
+    const opened = this.indexPromise;
+    this.indexPromise = undefined;
+    const index = await opened?.catch(() => undefined); // a failed open was reported where it failed
+    await index?.close().catch((error: unknown) => this.warn(this.indexWarning(error)));
   }
 
   hasPending(): boolean {
@@ -126,7 +194,11 @@ export class Bookkeeper {
     if (this.timer || this.flushIntervalMs === Infinity) return;
     installExitHook();
     live.add(this);
-    this.timer = setTimeout(() => void this.flush(), this.flushIntervalMs);
+    this.timer = setTimeout(() => {
+      if (!betweenTasksOnly) return void this.flush();
+      this.timer = undefined;
+      due.add(this);
+    }, this.flushIntervalMs);
     this.timer.unref();
   }
 
@@ -137,6 +209,7 @@ export class Bookkeeper {
    */
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
+    due.delete(this);
     if (!this.hasPending()) return this.flushing;
     const entries = this.entries;
     const functions = this.functions;
@@ -144,12 +217,13 @@ export class Bookkeeper {
     this.functions = new Map();
     live.delete(this);
     // Flushes run one after another so counters are never read by two of ours at once.
-    this.flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => {
+    const flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => {
       // The transaction rolled back (disk full, read-only, locked too long): keep the records for the next flush.
       this.restore(entries, functions);
       this.warn(this.indexWarning(error));
     });
-    return this.flushing;
+    this.flushing = flushing;
+    return flushing;
   }
 
   /** Puts records of a failed flush back, merged with what arrived meanwhile; the next flush retries them. */
@@ -172,8 +246,11 @@ export class Bookkeeper {
     if (this.hasPending()) this.schedule();
   }
 
-  private async write(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
-    const index = await this.index();
+  private write(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
+    return this.useIndex((index) => this.writeTo(index, entries, functions));
+  }
+
+  private async writeTo(index: IndexStore, entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
     const entryKeys = [...entries.keys()];
     const folders = [...functions.keys()];
     await index.transaction(async () => {
@@ -209,8 +286,6 @@ export class Bookkeeper {
   async close(): Promise<void> {
     await this.flush();
     live.delete(this);
-    const opened = this.indexPromise;
-    this.indexPromise = undefined;
-    if (opened) await (await opened).close().catch((error: unknown) => this.warn(this.indexWarning(error)));
+    await this.closeIndex();
   }
 }

@@ -247,7 +247,7 @@ export class Memory {
   private async withIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T | undefined> {
     if (!this.keeper) return undefined;
     try {
-      return await work(await this.keeper.index());
+      return await this.keeper.useIndex(work);
     } catch (error) {
       this.warn('index', new MemoryWarning('LARDER_INDEX', `the index failed (results are unaffected; statistics may be incomplete): ${(error as Error)?.message ?? String(error)}`, { cause: error }));
       return undefined;

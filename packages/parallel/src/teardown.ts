@@ -16,6 +16,24 @@ export type WorkerTeardownHook = () => unknown;
 /** The global registry: `globalThis[Symbol.for('larder.workerTeardown')]`, a Set of hooks. */
 export const TEARDOWN_HOOKS = Symbol.for('larder.workerTeardown');
 
+/**
+ * Hooks a worker awaits before it starts each batch:
+ * `globalThis[Symbol.for('larder.workerBeforeTask')]`, a Set of functions
+ * returning a promise (work to let finish first) or undefined (nothing under
+ * way). A pool terminates workers busy in a task (timeout, abort, a task
+ * error elsewhere); native work still under way in such a worker, like a
+ * sqlite3 statement, can abort the whole process, so it must not overlap a task.
+ */
+export const BEFORE_TASK_HOOKS = Symbol.for('larder.workerBeforeTask');
+
+/** Resolves when every before-task hook's work is done; undefined when none has any (the common case costs no await). */
+export function settleBeforeTask(): Promise<unknown> | undefined {
+  const registry = (globalThis as Record<symbol, unknown>)[BEFORE_TASK_HOOKS] as Set<() => Promise<unknown> | undefined> | undefined;
+  if (!registry || registry.size === 0) return undefined;
+  const pending = [...registry].map((hook) => hook()).filter((work) => work !== undefined);
+  return pending.length === 0 ? undefined : Promise.allSettled(pending);
+}
+
 const TEARDOWN = 'teardown';
 
 /**

@@ -13,7 +13,7 @@ import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { checkResult } from './share-args.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
-import { listenForTeardown } from './teardown.js';
+import { listenForTeardown, settleBeforeTask } from './teardown.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
 export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
@@ -84,6 +84,10 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     try {
       await runInit(request);
       const fn = await resolveTask(request, 0);
+      // After the imports (a task module may set up hooks) and right before the tasks: work left
+      // under way in this thread (an index write) finishes before a task that may be terminated runs.
+      const settling = settleBeforeTask();
+      if (settling) await settling;
       const results = new Array<unknown>(payload.length);
       const start = performance.now();
       for (; index < payload.length; index++) {
