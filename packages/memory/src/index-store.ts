@@ -131,6 +131,33 @@ async function openSqlite(file: string): Promise<KeyvIndexStore> {
   return new KeyvIndexStore(keyv, file);
 }
 
+/** Whether `error` is SQLite's "someone else holds the lock right now". */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || /database is locked/i.test(String((error as Error)?.message));
+}
+
+/**
+ * openSqlite, retried while the database is busy. Switching to WAL and
+ * creating the table need a moment's exclusive lock that the busy timeout
+ * does not always wait for, so several processes or worker threads opening a
+ * fresh location at once can meet SQLITE_BUSY; that is not a reason to give
+ * up the shared index.
+ */
+async function openSqliteWhenFree(file: string): Promise<KeyvIndexStore> {
+  for (let attempt = 0, delayMs = 5; ; attempt++, delayMs = Math.min(delayMs * 2, 200)) {
+    try {
+      return await openSqlite(file);
+    } catch (error) {
+      if (!isBusy(error) || attempt >= OPEN_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs + Math.random() * delayMs));
+    }
+  }
+}
+
+/** About 5 s of retries in all. */
+const OPEN_ATTEMPTS = 30;
+
 /** Whether `error` says the SQLite file itself is damaged (not merely busy). */
 function isCorruptDatabase(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -146,14 +173,14 @@ function isCorruptDatabase(error: unknown): boolean {
 export async function openLocationIndex(location: string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
   const file = join(location, 'index.sqlite');
   try {
-    return await openSqlite(file);
+    return await openSqliteWhenFree(file);
   } catch (error) {
     if (!isCorruptDatabase(error)) return bypass(file, error, warn);
     const aside = `${file}.corrupt-${Date.now()}`;
     try {
       renameSync(file, aside);
       for (const suffix of ['-wal', '-shm']) if (existsSync(file + suffix)) rmSync(file + suffix, { force: true });
-      const store = await openSqlite(file);
+      const store = await openSqliteWhenFree(file);
       warn(new MemoryWarning('LARDER_INDEX', `the index database ${file} was corrupt; it was moved to ${aside} and rebuilt empty. Cached results are kept; hit counts and last-access times before now are lost.`, { cause: error }));
       return store;
     } catch (rebuildError) {
@@ -163,7 +190,8 @@ export async function openLocationIndex(location: string, warn: (warning: Memory
 }
 
 function bypass(file: string, error: unknown, warn: (warning: MemoryWarning) => void): IndexStore {
-  warn(new MemoryWarning('LARDER_INDEX', `cannot open the index database ${file}; using an in-memory index for this process. Cached results still work; statistics will not be shared or kept. Check the file's permissions or delete it to rebuild.`, { cause: error }));
+  const reason = (error as Error)?.message ?? String(error);
+  warn(new MemoryWarning('LARDER_INDEX', `cannot open the index database ${file} (${reason}); using an in-memory index for this process. Cached results still work; statistics will not be shared or kept. Check the file's permissions or delete it to rebuild.`, { cause: error }));
   return new KeyvIndexStore(new Keyv({ namespace: 'larder', throwOnErrors: true }), `memory (bypassing ${file})`);
 }
 
@@ -177,7 +205,7 @@ export async function openIndexOption(index: Keyv | string, warn: (warning: Memo
       throw new MemoryError('LARDER_BAD_OPTION', `index must be a keyv instance or a "sqlite://path" URI, got ${JSON.stringify(index)}. For Redis or Postgres pass a keyv instance: new Keyv(new KeyvRedis(uri)).`);
     }
     try {
-      return await openSqlite(index.slice('sqlite://'.length));
+      return await openSqliteWhenFree(index.slice('sqlite://'.length));
     } catch (error) {
       return bypass(index, error, warn);
     }
