@@ -9,7 +9,7 @@ import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_SUFFIX } from './atomic-write.js';
 import { dumpFile, dumpFileSync, type DumpInfo } from './dump.js';
-import { PREFIX } from './errors.js';
+import { badOption, codedError, describe } from './errors.js';
 import { load, loadSync } from './load.js';
 import type { DumpOptions, LoadOptions } from './options.js';
 
@@ -47,7 +47,7 @@ export class BlobStore {
   readonly root: string;
 
   constructor(root: string) {
-    if (typeof root !== 'string' || root === '') throw new TypeError(`${PREFIX} root must be a non-empty path, got ${String(root)}`);
+    if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
     this.root = path.resolve(root);
   }
 
@@ -73,7 +73,7 @@ export class BlobStore {
    * ```
    */
   pathsUnder(prefix: string): (name: string) => string {
-    const folder = prefix === '' ? this.root : path.join(this.root, ...checkKey(prefix));
+    const folder = prefix === '' ? this.root : path.join(this.root, ...checkKey(prefix, 'prefix'));
     const start = folder.endsWith(path.sep) ? folder : folder + path.sep; // a root of '/' ends in one already
     return (name) => {
       // Most names are one segment: one test. Anything else goes through the full key check.
@@ -141,13 +141,15 @@ export class BlobStore {
 
   /** Removes temp files older than `olderThanMs` (default 15 minutes); returns how many. */
   async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
+    if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) throw badOption('olderThanMs', 'a non-negative number of milliseconds', olderThanMs);
     let removed = 0;
     await this.#walk(undefined, () => undefined, Date.now() - olderThanMs, () => removed++);
     return removed;
   }
 
   async #walk(prefix: string | undefined, onBlob: (key: string, info: fs.Stats) => void, staleBefore: number, onSwept?: () => void): Promise<void> {
-    const start = prefix === undefined || prefix === '' ? [] : checkKey(prefix.replace(/\/$/, ''));
+    if (prefix !== undefined && typeof prefix !== 'string') throw badOption('prefix', 'a key prefix string', prefix);
+    const start = prefix === undefined || prefix === '' ? [] : checkKey(prefix.replace(/\/$/, ''), 'prefix');
     const folders = [start];
     for (let parts = folders.pop(); parts !== undefined; parts = folders.pop()) {
       const folder = path.join(this.root, ...parts);
@@ -184,11 +186,18 @@ function isSegment(name: string): boolean {
   return typeof name === 'string' && SEGMENT.test(name) && name !== '.' && name !== '..';
 }
 
-function checkKey(key: string): string[] {
+/**
+ * A key's path segments. Only names of [A-Za-z0-9._-] other than '.' and '..'
+ * pass, so no key can name an absolute path, a parent folder, a drive or a
+ * backslash-separated path: every file a store touches is under its root.
+ */
+function checkKey(key: string, what = 'key'): string[] {
   const parts = typeof key === 'string' ? key.split('/') : [];
   if (parts.length === 0 || !parts.every(isSegment)) {
-    throw new TypeError(
-      `${PREFIX} invalid key ${JSON.stringify(key)}: use names of [A-Za-z0-9._-] joined by '/', without '.' or '..' segments or a leading '/'`,
+    throw codedError(
+      TypeError,
+      'LARDER_OPTION',
+      `${what} must be names of [A-Za-z0-9._-] joined by '/', without '.' or '..' segments or a leading '/', got ${describe(key)} (invalid key)`,
     );
   }
   return parts;

@@ -4,10 +4,10 @@
  * → decode. Shared by load, loadSync and the compressed case of mmap loads.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { decompressSync } from './compression.js';
 import { decode, type SegmentSource } from './decode.js';
-import { FormatError, PREFIX, withFile } from './errors.js';
-import { decodeHeader, HEADER_SIZE } from './header.js';
+import { codedError, FormatError, withFile } from './errors.js';
+import { decodeHeader, HEADER_SIZE, type Header } from './header.js';
+import { inflate, inflateSync } from './inflate.js';
 import { ManifestReader } from './manifest.js';
 import type { ResolvedLoadOptions } from './options.js';
 import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifySegment } from './segments.js';
@@ -25,35 +25,63 @@ const TOO_LARGE = 'LARDER_TOO_LARGE';
  */
 export function allocate(size: number, shared: boolean): Uint8Array {
   if (size > bufferConstants.MAX_LENGTH) {
-    const error = new RangeError(`${PREFIX} the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
-    throw Object.assign(error, { code: TOO_LARGE });
+    throw codedError(RangeError, TOO_LARGE, `the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
   }
   return shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
 }
 
-/** Decodes a whole file held in memory. */
+/** Decodes a whole file held in memory. A compressed payload is inflated synchronously (memory: one payload). */
 export function decodeFile(file: Uint8Array, options: ResolvedLoadOptions): unknown {
   const header = decodeHeader(file, file.length);
   let payload = file.subarray(HEADER_SIZE);
   if (header.compression !== 'none') {
-    payload = decompressSync(header.compression, payload, header.payloadLength);
+    payload = inflateSync(header.compression, payload, header);
     if (options.shared) {
       const shared = allocate(payload.length, true);
       shared.set(payload);
       payload = shared;
     }
   }
+  return decodePayload(payload, header, options, checkManifest(payload, header));
+}
+
+/**
+ * decodeFile for load(): a compressed payload is inflated off the event loop,
+ * its manifest checked before the data region is allocated or inflated.
+ */
+export async function decodeFileAsync(file: Uint8Array, options: ResolvedLoadOptions): Promise<unknown> {
+  const header = decodeHeader(file, file.length);
+  if (header.compression === 'none') return decodeFile(file, options);
+  let reader: ManifestReader | undefined;
+  const payload = await inflate(
+    header.compression,
+    file.subarray(HEADER_SIZE),
+    header,
+    (size) => allocate(size, options.shared),
+    (head) => {
+      reader = checkManifest(head, header);
+    },
+  );
+  return decodePayload(payload, header, options, reader!);
+}
+
+/** The manifest checksum, its structure and the segment table against the header: all before any segment is touched. */
+function checkManifest(payload: Uint8Array, header: Header): ManifestReader {
   const manifest = payload.subarray(0, header.manifestLength);
   verifyManifest(manifest, header);
   const reader = new ManifestReader(manifest);
+  checkSegmentLayout(reader.segments, header);
+  return reader;
+}
+
+function decodePayload(payload: Uint8Array, header: Header, options: ResolvedLoadOptions, reader: ManifestReader): unknown {
   const entries = reader.segments;
-  checkSegmentLayout(entries, header);
   checkPadding(payload, header, entries);
   if (options.verify) {
     for (let i = 0; i < entries.length; i++) verifySegment(segmentBytes(payload, header, entries[i]!), entries[i]!, i);
   }
   const source: SegmentSource = { bytes: (index) => segmentBytes(payload, header, entries[index]!) };
-  return decode(reader, source);
+  return decode(reader, source, header.version);
 }
 
 /** Anything that escapes the decoder other than a FormatError is still a bad file, reported as one. */

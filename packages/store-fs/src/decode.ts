@@ -12,8 +12,9 @@
  * a budget proportional to the payload, charged before each allocation that
  * grows with the file: see {@link decodeBudget}.
  */
+import { isUtf8 } from 'node:buffer';
 import { check, FormatError } from './errors.js';
-import { HOLE, Kind, KIND_COUNT, type ManifestReader, type NodeFields, type VectorRef } from './manifest.js';
+import { HOLE, Kind, kindCount, type ManifestReader, type NodeFields, type VectorRef } from './manifest.js';
 import { ELEMENT_KINDS, type TypedArrayConstructor } from './typed-arrays.js';
 
 /** How the decoder reaches segment bytes; eager, shared and mapped loads each supply one. */
@@ -25,6 +26,8 @@ export interface SegmentSource {
 }
 
 const BIGINT_TEXT = /^-?[0-9a-f]+$/;
+/** The largest length a JavaScript array can have. */
+const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
 
 /**
  * A file from dump() spends at most its own payload size: the writer gives
@@ -35,8 +38,10 @@ const BIGINT_TEXT = /^-?[0-9a-f]+$/;
 const BUDGET_PER_PAYLOAD_BYTE = 2;
 const BUDGET_SLACK = 64 * 1024;
 
-export function decode(reader: ManifestReader, source: SegmentSource): unknown {
+/** Decodes the value of a checked manifest of format `version` (which decides the kinds it may use). */
+export function decode(reader: ManifestReader, source: SegmentSource, version: number): unknown {
   const count = reader.nodes.length;
+  const kinds = kindCount(version);
   const values = new Array<unknown>(count);
   const containers: { index: number; fields: NodeFields }[] = [];
   const text = textDecoder(reader.bytes);
@@ -55,7 +60,7 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
 
   for (let index = 0; index < count; index++) {
     const fields = reader.node(index);
-    if (fields.kind >= KIND_COUNT) throw new FormatError(`node ${index} has unknown kind ${fields.kind}`);
+    if (fields.kind >= kinds) throw new FormatError(`node ${index} has unknown kind ${fields.kind} for format version ${version}`);
     switch (fields.kind) {
       case Kind.Undefined: values[index] = undefined; break;
       case Kind.Null: values[index] = null; break;
@@ -133,11 +138,23 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
         containers.push({ index, fields });
         break;
       }
+      case Kind.SparseArray: {
+        const children = required(fields.children, index);
+        if (children.length % 2 !== 0) throw new FormatError(`sparse array node ${index} has an odd number of children`);
+        const length = fields.number;
+        if (!(Number.isInteger(length) && length >= 0 && length <= MAX_ARRAY_LENGTH)) throw new FormatError(`sparse array node ${index} has the invalid length ${length}`);
+        spend(children.length * 4, index);
+        // Only holes so far: V8 keeps a long holey array as a dictionary, so the length costs nothing.
+        values[index] = new Array<unknown>(length);
+        containers.push({ index, fields });
+        break;
+      }
+      case Kind.ObjectEntries:
       case Kind.Map: {
         const children = required(fields.children, index);
-        if (children.length % 2 !== 0) throw new FormatError(`map node ${index} has an odd number of children`);
+        if (children.length % 2 !== 0) throw new FormatError(`node ${index} has an odd number of children for key, value pairs`);
         spend(children.length * 4, index);
-        values[index] = new Map();
+        values[index] = fields.kind === Kind.Map ? new Map() : {};
         containers.push({ index, fields });
         break;
       }
@@ -174,10 +191,24 @@ export function decode(reader: ManifestReader, source: SegmentSource): unknown {
           key = text(ref);
           keyTexts.set(ref.start, key);
         }
-        const member = child(children.start + i * 4);
-        // Assigning "__proto__" would set the prototype instead of an own property.
-        if (key === '__proto__') Object.defineProperty(record, key, { value: member, enumerable: true, writable: true, configurable: true });
-        else record[key] = member;
+        setProperty(record, key, child(children.start + i * 4));
+      }
+    } else if (fields.kind === Kind.SparseArray) {
+      const items = value as unknown[];
+      let next = 0;
+      for (let i = 0; i < children.length; i += 2) {
+        const at = reader.u32(children.start + i * 4);
+        // Ascending and inside the length: one canonical form, and no write can grow the array.
+        if (!(at >= next && at < items.length)) throw new FormatError(`sparse array node ${index} has element index ${at} out of order or past its length ${items.length}`);
+        items[at] = child(children.start + i * 4 + 4);
+        next = at + 1;
+      }
+    } else if (fields.kind === Kind.ObjectEntries) {
+      const record = value as Record<string, unknown>;
+      for (let i = 0; i < children.length; i += 2) {
+        const key = child(children.start + i * 4);
+        if (typeof key !== 'string') throw new FormatError(`object node ${index} has a key that is not a string node`);
+        setProperty(record, key, child(children.start + i * 4 + 4));
       }
     } else if (fields.kind === Kind.Map) {
       const map = value as Map<unknown, unknown>;
@@ -225,9 +256,24 @@ function required(ref: VectorRef | undefined, index: number): VectorRef {
   return ref;
 }
 
+function setProperty(record: Record<string, unknown>, key: string, member: unknown): void {
+  // Assigning "__proto__" would set the prototype instead of an own property.
+  if (key === '__proto__') Object.defineProperty(record, key, { value: member, enumerable: true, writable: true, configurable: true });
+  else record[key] = member;
+}
+
+/**
+ * Text is UTF-8 the writer made from a well-formed string, so invalid UTF-8
+ * is a bad file: decoding it would silently replace bytes with U+FFFD, a
+ * string that was never stored.
+ */
 function textDecoder(bytes: Uint8Array): (ref: VectorRef) => string {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return (ref) => buffer.toString('utf8', ref.start, ref.start + ref.length);
+  return (ref) => {
+    const end = ref.start + ref.length;
+    if (!isUtf8(buffer.subarray(ref.start, end))) throw new FormatError(`the text at manifest offset ${ref.start} is not valid UTF-8`);
+    return buffer.toString('utf8', ref.start, end);
+  };
 }
 
 function utf16(bytes: Uint8Array): string {

@@ -8,9 +8,10 @@ import { writeAtomic, writeAtomicSync } from './atomic-write.js';
 import { checksum, streamingChecksum } from './checksum.js';
 import { assertCompressionAvailable, compress, compressSync } from './compression.js';
 import { encode, type Plan } from './encode.js';
+import { checkPath } from './errors.js';
 import { alignUp, encodeHeader, HEADER_SIZE } from './header.js';
 import { writeAll, writeAllSync } from './io.js';
-import { buildManifest, type SegmentEntry } from './manifest.js';
+import { buildManifest, versionFor, type SegmentEntry } from './manifest.js';
 import { resolveDumpOptions, type CompressionName, type DumpOptions, type ResolvedDumpOptions } from './options.js';
 
 /**
@@ -75,8 +76,9 @@ function assemble(plan: Plan, { entries, payloadLength, manifest, dataStart }: L
   return file;
 }
 
-function header(options: ResolvedDumpOptions, { manifest, payloadLength }: Layout, storedLength: number): Uint8Array {
+function header(options: ResolvedDumpOptions, plan: Plan, { manifest, payloadLength }: Layout, storedLength: number): Uint8Array {
   return encodeHeader({
+    version: versionFor(plan.nodes),
     compression: options.compression?.method ?? 'none',
     manifestLength: manifest.length,
     payloadLength,
@@ -113,6 +115,7 @@ function prepare(value: unknown, options: DumpOptions | undefined): { resolved: 
  * ```
  */
 export function dumpSync(value: unknown, path: string, options?: DumpOptions): DumpInfo {
+  checkPath(path);
   return dumpFileSync(value, path, options, false);
 }
 
@@ -123,14 +126,14 @@ export function dumpFileSync(value: unknown, path: string, options: DumpOptions 
   if (resolved.compression !== undefined) {
     const { method, level } = resolved.compression;
     const stored = compressSync(method, level, assemble(plan, shape).subarray(HEADER_SIZE));
-    const head = header(resolved, shape, stored.length);
+    const head = header(resolved, plan, shape, stored.length);
     writeAtomicSync(path, (fd) => {
       writeAllSync(fd, head, 0);
       writeAllSync(fd, stored, HEADER_SIZE);
     }, { fsync: resolved.fsync, makeDirs });
     return info(path, resolved, plan, shape.payloadLength, stored.length);
   }
-  const head = header(resolved, shape, shape.payloadLength);
+  const head = header(resolved, plan, shape, shape.payloadLength);
   if (HEADER_SIZE + shape.payloadLength <= ONE_WRITE_LIMIT) {
     const file = assemble(plan, shape);
     file.set(head, 0);
@@ -160,6 +163,11 @@ export function dumpFileSync(value: unknown, path: string, options: DumpOptions 
  * ```
  */
 export function dump(value: unknown, path: string, options?: DumpOptions): Promise<DumpInfo> {
+  try {
+    checkPath(path);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return dumpFile(value, path, options, false);
 }
 
@@ -171,7 +179,7 @@ export async function dumpFile(value: unknown, path: string, options: DumpOption
     const shape = layout(plan, layoutSegments(plan, true));
     const { method, level } = resolved.compression;
     const stored = await compress(method, level, assemble(plan, shape).subarray(HEADER_SIZE));
-    const head = header(resolved, shape, stored.length);
+    const head = header(resolved, plan, shape, stored.length);
     await writeAtomic(path, async (handle) => {
       await writeAll(handle, head, 0);
       await writeAll(handle, stored, HEADER_SIZE);
@@ -181,7 +189,7 @@ export async function dumpFile(value: unknown, path: string, options: DumpOption
   if (total <= ONE_WRITE_LIMIT) {
     const shape = layout(plan, layoutSegments(plan, true));
     const file = assemble(plan, shape);
-    file.set(header(resolved, shape, shape.payloadLength), 0);
+    file.set(header(resolved, plan, shape, shape.payloadLength), 0);
     await writeAtomic(path, (handle) => writeAll(handle, file, 0), { fsync: resolved.fsync, makeDirs });
     return info(path, resolved, plan, shape.payloadLength, shape.payloadLength);
   }
@@ -206,7 +214,7 @@ export async function dumpFile(value: unknown, path: string, options: DumpOption
     }
     await inFlight;
     const shape = layout(plan, entries);
-    await writeAll(handle, concat(header(resolved, shape, payloadLength), shape.manifest), 0);
+    await writeAll(handle, concat(header(resolved, plan, shape, payloadLength), shape.manifest), 0);
   }, { fsync: resolved.fsync, makeDirs });
   return info(path, resolved, plan, payloadLength, payloadLength);
 }

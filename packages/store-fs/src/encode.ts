@@ -23,7 +23,25 @@ const NEGATIVE_ZERO = Symbol('-0');
 interface Pending {
   value: object;
   node: number;
+  /** For an array stored sparsely: the indices of its elements, ascending. */
+  present?: ArrayLike<number>;
 }
+
+/**
+ * The flatbuffers Builder cannot grow past 1 GiB, and failing there would be
+ * after gigabytes of work: the encoder keeps a running estimate of the
+ * manifest's size and refuses the value at the node that would pass this.
+ */
+const MANIFEST_LIMIT = 2 ** 30 - 2 ** 24;
+/** Bytes a node table and its vtable take, roughly: charged per node on top of its vectors and texts. */
+const NODE_COST = 40;
+/** Holes counted one by one before switching to Object.keys, which lists only the elements present. */
+const HOLE_SCAN_LIMIT = 1 << 16;
+/**
+ * Arrays shorter than this keep the version-1 dense form whatever their holes
+ * (at most 1 KiB of slots), so ordinary values stay readable by older readers.
+ */
+const SPARSE_FROM = 256;
 
 export function encode(value: unknown): Plan {
   const nodes: PlanNode[] = [];
@@ -48,6 +66,18 @@ export function encode(value: unknown): Plan {
     return steps.reverse().join('');
   };
   const segmentOf = (view: ArrayBufferView): number => segments.push(bytesOf(view)) - 1;
+  let manifestBytes = 0;
+  const charge = (bytes: number, parent: number, step: string): void => {
+    manifestBytes += bytes;
+    if (manifestBytes > MANIFEST_LIMIT) {
+      throw new UnsupportedValueError(
+        pathOf(parent, step),
+        'more than the format can describe',
+        `the manifest (every key, string, number list and array slot) would pass ${MANIFEST_LIMIT} bytes here; store long texts and number lists as Buffers or typed arrays, which live outside it`,
+      );
+    }
+  };
+  const keyStrings = new Set<string>();
 
   const visit = (item: unknown, parent: number, step: string): number => {
     switch (typeof item) {
@@ -63,7 +93,9 @@ export function encode(value: unknown): Plan {
         const table = typeof item === 'string' ? strings : numbers;
         const known = table.get(key);
         if (known !== undefined) return known;
-        const index = add(primitive(item, segmentOf), parent, step);
+        const node = primitive(item, segmentOf);
+        charge(NODE_COST + (node.text === undefined ? 0 : Buffer.byteLength(node.text)), parent, step);
+        const index = add(node, parent, step);
         table.set(key, index);
         return index;
       }
@@ -72,10 +104,11 @@ export function encode(value: unknown): Plan {
         const known = seen.get(item);
         if (known !== undefined) return known;
         // The path is only built when an error needs it: walking up on every node would be quadratic.
-        const node = container(item, () => pathOf(parent, step));
+        const { node, present } = container(item, () => pathOf(parent, step));
+        charge(NODE_COST + 4 * (node.children?.length ?? 0) + 8 * (node.numbers?.length ?? 0) + keysCost(node.keys), parent, step);
         const index = add(node, parent, step);
         seen.set(item, index);
-        if (node.children !== undefined) pending.push({ value: item, node: index });
+        if (node.children !== undefined) pending.push({ value: item, node: index, present });
         return index;
       }
       case 'function':
@@ -95,11 +128,30 @@ export function encode(value: unknown): Plan {
     return index;
   };
 
-  const container = (item: object, path: () => string): PlanNode => {
-    if (Array.isArray(item)) {
-      if (item.length >= PACK_NUMBERS_FROM && isAllNumbers(item)) return { kind: Kind.Array, numbers: item };
-      return { kind: Kind.Array, children: [] };
+  const keysCost = (keys: string[] | undefined): number => {
+    if (keys === undefined) return 0;
+    let bytes = 4 * keys.length;
+    for (const key of keys) {
+      if (!keyStrings.has(key)) {
+        keyStrings.add(key);
+        bytes += 8 + Buffer.byteLength(key);
+      }
     }
+    return bytes;
+  };
+
+  const container = (item: object, path: () => string): { node: PlanNode; present?: ArrayLike<number> } => {
+    if (Array.isArray(item)) {
+      if (item.length >= PACK_NUMBERS_FROM && isAllNumbers(item)) return { node: { kind: Kind.Array, numbers: item } };
+      const present = sparseIndices(item);
+      // Sparse: (index, node) pairs and the length, so holes cost nothing; dense: one slot per index.
+      if (present !== undefined) return { node: { kind: Kind.SparseArray, number: item.length, children: new Uint32Array(2 * present.length) }, present };
+      return { node: { kind: Kind.Array, children: new Uint32Array(item.length) } };
+    }
+    return { node: other(item, path) };
+  };
+
+  const other = (item: object, path: () => string): PlanNode => {
     if (ArrayBuffer.isView(item)) {
       if (Buffer.isBuffer(item)) return { kind: Kind.Buffer, segment: segmentOf(item) };
       if (item instanceof DataView) return { kind: Kind.DataView, segment: segmentOf(item) };
@@ -112,7 +164,11 @@ export function encode(value: unknown): Plan {
       if (Object.getOwnPropertySymbols(item).length > 0) {
         throw new UnsupportedValueError(path(), 'an object with symbol keys', 'use string keys, or a Map');
       }
-      return { kind: Kind.Object, keys: Object.keys(item), children: [] };
+      const keys = Object.keys(item);
+      // A key is a UTF-8 string in the manifest, which cannot carry a lone surrogate: such objects
+      // list their keys as string nodes instead, which can (see primitive()).
+      if (!keys.every(isWellFormed)) return { kind: Kind.ObjectEntries, keys, children: [] };
+      return { kind: Kind.Object, keys, children: [] };
     }
     if (proto === Map.prototype) return { kind: Kind.Map, children: [] };
     if (proto === Set.prototype) return { kind: Kind.Set, children: [] };
@@ -126,10 +182,24 @@ export function encode(value: unknown): Plan {
   const root = visit(value, NONE, '$');
   // Children are filled after their container has its index, which is what lets cycles resolve.
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const { value: item, node: index } = next;
-    const children = nodes[index]!.children!;
+    const { value: item, node: index, present } = next;
+    const node = nodes[index]!;
+    const children = node.children as number[];
     if (Array.isArray(item)) {
-      for (let i = 0; i < item.length; i++) children.push(i in item ? visit(item[i], index, `[${i}]`) : HOLE);
+      const slots = node.children as Uint32Array;
+      if (present !== undefined) {
+        for (let p = 0; p < present.length; p++) {
+          const i = present[p]!;
+          slots[2 * p] = i;
+          slots[2 * p + 1] = visit(item[i], index, `[${i}]`);
+        }
+      } else {
+        for (let i = 0; i < item.length; i++) slots[i] = i in item ? visit(item[i], index, `[${i}]`) : HOLE;
+      }
+    } else if (node.kind === Kind.ObjectEntries) {
+      const record = item as Record<string, unknown>;
+      for (const key of node.keys!) children.push(visit(key, index, propertyStep(key)), visit(record[key], index, propertyStep(key)));
+      delete node.keys; // they are nodes now, not UTF-8 strings
     } else if (item instanceof Map) {
       let i = 0;
       for (const [key, member] of item) {
@@ -143,6 +213,7 @@ export function encode(value: unknown): Plan {
       const record = item as Record<string, unknown>;
       for (const key of nodes[index]!.keys!) children.push(visit(record[key], index, propertyStep(key)));
     }
+    if (!Array.isArray(item)) charge(4 * children.length, index, '');
   }
   return { root, nodes, segments };
 }
@@ -150,12 +221,49 @@ export function encode(value: unknown): Plan {
 function primitive(item: number | string | bigint, segmentOf: (view: ArrayBufferView) => number): PlanNode {
   if (typeof item === 'number') return { kind: Kind.Number, number: item };
   if (typeof item === 'bigint') return { kind: Kind.BigInt, text: item < 0n ? `-${(-item).toString(16)}` : item.toString(16) };
-  // String.prototype.isWellFormed is on Node 20 (V8 11.3) but not in the ES2023 lib typings.
-  if ((item as string & { isWellFormed(): boolean }).isWellFormed()) return { kind: Kind.String, text: item };
+  if (isWellFormed(item)) return { kind: Kind.String, text: item };
   // UTF-8 cannot carry a lone surrogate; such strings keep their UTF-16 code units in a segment.
   const units = new Uint16Array(item.length);
   for (let i = 0; i < item.length; i++) units[i] = item.charCodeAt(i);
   return { kind: Kind.StringUtf16, segment: segmentOf(units) };
+}
+
+/** Whether a string is valid Unicode (no lone surrogate), so UTF-8 carries it exactly. */
+function isWellFormed(text: string): boolean {
+  // String.prototype.isWellFormed is on Node 20 (V8 11.3) but not in the ES2023 lib typings.
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * The indices of an array's elements when storing them as (index, node) pairs
+ * is smaller than one slot per index, i.e. when fewer than half are present;
+ * undefined for the dense form. Never walks more than the elements present
+ * plus {@link HOLE_SCAN_LIMIT} holes, so `a.length = 2 ** 32 - 1` costs
+ * nothing.
+ */
+function sparseIndices(array: unknown[]): ArrayLike<number> | undefined {
+  const length = array.length;
+  if (length < SPARSE_FROM) return undefined;
+  let holes = 0;
+  for (let i = 0; i < length; i++) {
+    if (!(i in array) && ++holes > HOLE_SCAN_LIMIT) return sparseFromKeys(array);
+  }
+  if (2 * holes <= length) return undefined;
+  const present = new Uint32Array(length - holes);
+  for (let i = 0, p = 0; i < length; i++) if (i in array) present[p++] = i;
+  return present;
+}
+
+/** Object.keys lists a holey array's index keys first, ascending, and only those present. */
+function sparseFromKeys(array: unknown[]): ArrayLike<number> | undefined {
+  const keys = Object.keys(array);
+  const present: number[] = [];
+  for (const key of keys) {
+    const index = Number(key);
+    if (!(Number.isInteger(index) && index >= 0 && index < array.length && String(index) === key)) break;
+    present.push(index);
+  }
+  return 2 * present.length < array.length ? present : undefined;
 }
 
 function isAllNumbers(items: unknown[]): items is number[] {

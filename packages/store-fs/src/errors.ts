@@ -76,12 +76,30 @@ export function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new FormatError(message);
 }
 
-/** A TypeError for a bad option: names the option and what it got. */
-export function badOption(name: string, expected: string, got: unknown): TypeError {
-  return new TypeError(`${PREFIX} ${name} must be ${expected}, got ${describe(got)}`);
+/**
+ * The codes of store-fs errors other than FormatError and UnsupportedValueError
+ * (see the error-code table in the README): a bad option or argument, use of a
+ * closed MappedArray, a value or file larger than one buffer holds, a runtime
+ * that lacks a codec.
+ */
+export type ErrorCode = 'LARDER_OPTION' | 'LARDER_CLOSED' | 'LARDER_TOO_LARGE' | 'LARDER_MISSING_DRIVER';
+
+/** An error of class `Kind` whose message starts with the package prefix and which carries `code`. */
+export function codedError<E extends Error>(Kind: new (message: string) => E, code: ErrorCode, message: string): E & { code: ErrorCode } {
+  return Object.assign(new Kind(`${PREFIX} ${message}`), { code });
 }
 
-function describe(value: unknown): string {
+/** A TypeError with code LARDER_OPTION for a bad option or argument: names it and what it got. */
+export function badOption(name: string, expected: string, got: unknown): TypeError & { code: ErrorCode } {
+  return codedError(TypeError, 'LARDER_OPTION', `${name} must be ${expected}, got ${describe(got)}`);
+}
+
+/** Checks a file path argument of dump, load and their sync forms. */
+export function checkPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) throw badOption('path', 'a non-empty file path string', path);
+}
+
+export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';

@@ -9,7 +9,12 @@ import { check, FormatError } from './errors.js';
 
 /** "\x89LARDER\n": the high byte catches 7-bit transfers, the newline catches text-mode rewrites. */
 const MAGIC = Uint8Array.of(0x89, 0x4c, 0x41, 0x52, 0x44, 0x45, 0x52, 0x0a);
-export const FORMAT_VERSION = 1;
+/**
+ * The newest format version this reader knows. Version 2 added the node kinds
+ * ObjectEntries (objects with lone-surrogate keys) and SparseArray; a writer
+ * stamps 2 only on files that use them, 1 on all others.
+ */
+export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 64;
 /** Segments and the data region start at multiples of this, relative to the payload. */
 const ALIGN = 64;
@@ -19,8 +24,10 @@ export const COMPRESSION_CODES = { none: 0, gzip: 1, brotli: 2, zstd: 3 } as con
 export type CompressionMethod = keyof typeof COMPRESSION_CODES;
 const METHODS = Object.keys(COMPRESSION_CODES) as CompressionMethod[];
 
-/** A decoded header. The version is checked by decodeHeader (1 is the only one so far) and not kept. */
+/** A decoded header. */
 export interface Header {
+  /** Format version, 1 to {@link FORMAT_VERSION}: it decides which node kinds the manifest may use. */
+  version: number;
   compression: CompressionMethod;
   /** Bytes of the FlatBuffers manifest at payload offset 0. */
   manifestLength: number;
@@ -43,11 +50,12 @@ export function dataStart(header: Pick<Header, 'manifestLength'>): number {
   return alignUp(header.manifestLength);
 }
 
-export function encodeHeader(header: Header): Uint8Array {
+/** The header bytes; `version` defaults to 1, the version of a file that uses no version-2 kind. */
+export function encodeHeader(header: Omit<Header, 'version'> & { version?: number }): Uint8Array {
   const bytes = new Uint8Array(HEADER_SIZE);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
-  view.setUint16(8, FORMAT_VERSION, true);
+  view.setUint16(8, header.version ?? 1, true);
   view.setUint8(10, COMPRESSION_CODES[header.compression]);
   view.setUint32(12, header.manifestLength, true);
   view.setBigUint64(16, BigInt(header.payloadLength), true);
@@ -87,6 +95,7 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
     if (bytes[i] !== 0) throw new FormatError(`reserved header byte ${i} is not zero`);
   }
   const header: Header = {
+    version,
     compression,
     manifestLength: view.getUint32(12, true),
     payloadLength: u64(view, 16, 'payload length'),

@@ -5,8 +5,10 @@
  * segments make every view correctly aligned, so nothing is copied.
  */
 import fs from 'node:fs';
-import { open } from 'node:fs/promises';
-import { allocate, asFormatError, decodeFile } from './decode-file.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { allocate, asFormatError, decodeFile, decodeFileAsync } from './decode-file.js';
+import { checkPath } from './errors.js';
+import { HEADER_SIZE } from './header.js';
 import { readAll, readAllSync } from './io.js';
 import { loadMappedSync } from './mapped-load.js';
 import { resolveLoadOptions, type LoadOptions } from './options.js';
@@ -23,6 +25,7 @@ import { resolveLoadOptions, type LoadOptions } from './options.js';
  * ```
  */
 export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
+  checkPath(path);
   const resolved = resolveLoadOptions(options);
   if (resolved.mmap) return loadMappedSync(path, resolved) as T;
   const fd = fs.openSync(path, 'r');
@@ -54,19 +57,40 @@ export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
  * ```
  */
 export async function load<T = unknown>(path: string, options?: LoadOptions): Promise<T> {
+  checkPath(path);
   const resolved = resolveLoadOptions(options);
-  if (resolved.mmap) return loadMappedSync(path, resolved) as T;
+  // A mapped load reads only the header and manifest; but a compressed file is inflated, which must not block.
+  if (resolved.mmap && !(await isCompressed(path))) return loadMappedSync(path, resolved) as T;
   const handle = await open(path, 'r');
   let file: Uint8Array;
   try {
-    file = allocate((await handle.stat()).size, resolved.shared);
+    const size = (await handle.stat()).size;
+    // The compressed bytes are small and inflated into a buffer of their own; only a raw file is the value's buffer.
+    file = allocate(size, resolved.shared && !(await isCompressedHandle(handle, size)));
     file = file.subarray(0, await readAll(handle, file, 0));
   } finally {
     await handle.close();
   }
   try {
-    return decodeFile(file, resolved) as T;
+    return (await decodeFileAsync(file, resolved)) as T;
   } catch (error) {
     throw asFormatError(error, path);
+  }
+}
+
+/** Byte 10 of the header: the compression code (the header itself is checked by the decode that follows). */
+async function isCompressedHandle(handle: FileHandle, size: number): Promise<boolean> {
+  if (size < HEADER_SIZE) return false;
+  const head = new Uint8Array(HEADER_SIZE);
+  await readAll(handle, head, 0);
+  return head[10] !== 0;
+}
+
+async function isCompressed(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    return await isCompressedHandle(handle, (await handle.stat()).size);
+  } finally {
+    await handle.close();
   }
 }

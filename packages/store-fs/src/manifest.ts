@@ -15,9 +15,25 @@ import { check, FormatError } from './errors.js';
 export const Kind = {
   Undefined: 0, Null: 1, False: 2, True: 3, Number: 4, BigInt: 5, String: 6, StringUtf16: 7, Date: 8,
   Array: 9, Object: 10, Map: 11, Set: 12, ArrayBuffer: 13, TypedArray: 14, DataView: 15, Buffer: 16,
+  // Format version 2:
+  ObjectEntries: 17, SparseArray: 18,
 } as const;
 export type KindCode = (typeof Kind)[keyof typeof Kind];
-export const KIND_COUNT = 17;
+
+/**
+ * Kinds a file of each format version may use. A writer stamps version 2 only
+ * on a file that uses a version-2 kind, so every other file stays readable by
+ * version-1 readers; a version-1 file using a newer kind is not canonical.
+ */
+export function kindCount(version: number): number {
+  return version >= 2 ? 19 : 17;
+}
+
+/** The lowest format version that can hold these nodes. */
+export function versionFor(nodes: readonly PlanNode[]): number {
+  for (const node of nodes) if (node.kind >= kindCount(1)) return 2;
+  return 1;
+}
 
 /** A child index meaning "hole" in a sparse array. */
 export const HOLE = 0xffffffff;
@@ -27,7 +43,8 @@ export interface PlanNode {
   kind: KindCode;
   number?: number;
   text?: string;
-  children?: number[];
+  /** Node indices; typed for arrays, whose slot count is known up front (a JS array of 1e8 numbers would not fit). */
+  children?: number[] | Uint32Array;
   keys?: string[];
   numbers?: number[];
   segment?: number;
@@ -47,10 +64,21 @@ const SEGMENT_STRUCT_SIZE = 24;
 export function buildManifest(root: number, nodes: readonly PlanNode[], segments: readonly SegmentEntry[]): Uint8Array {
   const builder = new Builder(256 + nodes.length * 32);
   const nodeOffsets = new Array<number>(nodes.length);
+  // Key strings are written once each and shared by every object using them. Not the runtime's
+  // createSharedString: it returns the null offset 0 for '', which made `{ '': 1 }` unreadable.
+  const keyOffsets = new Map<string, number>();
+  const keyOffset = (key: string): number => {
+    let offset = keyOffsets.get(key);
+    if (offset === undefined) {
+      offset = builder.createString(key);
+      keyOffsets.set(key, offset);
+    }
+    return offset;
+  };
   for (let n = 0; n < nodes.length; n++) {
     const node = nodes[n]!;
     const text = node.text === undefined ? 0 : builder.createString(node.text);
-    const keys = node.keys === undefined ? 0 : offsetVector(builder, node.keys.map((key) => builder.createSharedString(key)));
+    const keys = node.keys === undefined ? 0 : offsetVector(builder, node.keys.map(keyOffset));
     let children = 0;
     if (node.children !== undefined) {
       builder.startVector(4, node.children.length, 4);

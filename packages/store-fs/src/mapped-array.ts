@@ -6,7 +6,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { checksum, streamingChecksum } from './checksum.js';
-import { FormatError, PREFIX } from './errors.js';
+import { badOption, codedError, FormatError } from './errors.js';
 import type { MappedFile } from './mapped-file.js';
 import { bytesOf, type ElementOf, type TypedArray, type TypedArrayConstructor } from './typed-arrays.js';
 
@@ -87,7 +87,7 @@ export class MappedArray<T extends TypedArray = TypedArray> {
   /** The whole array read into memory, its checksum verified (unless the load had `verify: false`). */
   toArray(): T {
     if (this.byteLength > bufferConstants.MAX_LENGTH) {
-      throw new RangeError(`${PREFIX} this MappedArray holds ${this.byteLength} bytes, more than one typed array can; read it with slice() or chunks()`);
+      throw codedError(RangeError, 'LARDER_TOO_LARGE', `this MappedArray holds ${this.byteLength} bytes, more than one typed array can; read it with slice() or chunks()`);
     }
     const whole = this.#read(0, this.length);
     if (this.#file.verify) this.#check(checksum(bytesOf(whole)));
@@ -96,7 +96,7 @@ export class MappedArray<T extends TypedArray = TypedArray> {
 
   /** Iterates the array in fresh typed arrays of at most `size` elements. */
   *chunks(size = 65536): Generator<T, void, undefined> {
-    if (!Number.isSafeInteger(size) || size < 1) throw new TypeError(`${PREFIX} chunk size must be a positive integer, got ${String(size)}`);
+    if (!Number.isSafeInteger(size) || size < 1) throw badOption('chunk size', 'a positive integer', size);
     for (let start = 0; start < this.length; start += size) yield this.slice(start, Math.min(start + size, this.length));
   }
 

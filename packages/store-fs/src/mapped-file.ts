@@ -6,7 +6,7 @@
  * MappedArray reads: it keeps seeing the file it was opened on.
  */
 import fs from 'node:fs';
-import { FormatError, PREFIX } from './errors.js';
+import { codedError, FormatError } from './errors.js';
 import { readAllSync } from './io.js';
 
 interface FileState {
@@ -34,7 +34,9 @@ export class MappedFile {
   }
 
   assertOpen(): void {
-    if (this.state.closed) throw new Error(`${PREFIX} a MappedArray of ${this.path} was used after close()`);
+    if (this.state.closed) {
+      throw codedError(Error, 'LARDER_CLOSED', `a MappedArray of ${this.path} was used after close() (or closeLoaded()); load the file again to read it`);
+    }
   }
 
   /** Reads exactly `into.length` bytes at `position`. */

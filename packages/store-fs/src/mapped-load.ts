@@ -68,7 +68,7 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
         mappedArrays++;
         return new MappedArray(opened, type, base + entry.offset, entry.length / type.BYTES_PER_ELEMENT, entry.checksum);
       },
-    });
+    }, header.version);
     if (mappedArrays > 0 && typeof value === 'object' && value !== null) filesByRoot.set(value, opened);
     return value;
   } catch (error) {
