@@ -1,6 +1,21 @@
 /** Test helpers that take valid files apart and put them back together with fresh checksums. */
 import { checksum } from '../src/checksum.js';
 import { decodeHeader, encodeHeader, HEADER_SIZE } from '../src/header.js';
+import { buildManifest, type PlanNode } from '../src/manifest.js';
+
+/**
+ * A whole uncompressed file with valid checksums whose manifest holds exactly
+ * `nodes` (root 0) and no segments, stamped with format `version`: the way
+ * to write what dump never would.
+ */
+export function craftFile(nodes: PlanNode[], version = 1): Uint8Array {
+  const manifest = buildManifest(0, nodes, []);
+  const header = encodeHeader({ version, compression: 'none', manifestLength: manifest.length, payloadLength: manifest.length, storedLength: manifest.length, manifestChecksum: checksum(manifest) });
+  const file = new Uint8Array(HEADER_SIZE + manifest.length);
+  file.set(header, 0);
+  file.set(manifest, HEADER_SIZE);
+  return file;
+}
 
 /** Recomputes the manifest and header checksums of an uncompressed file after `edit` changed its manifest bytes. */
 export function editManifest(file: Uint8Array, edit: (manifest: Uint8Array, view: DataView) => void): Uint8Array {
