@@ -102,7 +102,7 @@ describe('sparse arrays: holes stay holes and cost nothing', () => {
 });
 
 describe('sparse arrays: hostile manifests', () => {
-  const sparse = (length: number, pairs: number[], version = 2): string => {
+  const sparse = (length: number, pairs: readonly number[], version = 2): string => {
     const target = file();
     fs.writeFileSync(target, craftFile([{ kind: Kind.SparseArray, number: length, children: [...pairs] }, { kind: Kind.Null }], version));
     return target;
