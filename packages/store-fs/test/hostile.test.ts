@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dumpSync, FormatError, load, loadSync, MappedArray, type LoadOptions } from '@larder/store-fs';
-import { FORMAT_VERSION } from '../src/header.js';
-import { ManifestReader } from '../src/manifest.js';
-import { editHeader, editManifest, prng } from './file-surgery.js';
+import { dump, dumpSync, FormatError, load, loadSync, MappedArray, type LoadOptions } from '@larder/store-fs';
+import { checksum } from '../src/checksum.js';
+import { decodeHeader, FORMAT_VERSION, HEADER_SIZE } from '../src/header.js';
+import { Kind, ManifestReader, type PlanNode } from '../src/manifest.js';
+import { craftFile, editHeader, editManifest, prng } from './file-surgery.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -72,6 +73,88 @@ function expectFormatError(file: string, options: LoadOptions, what: string): vo
   expect(error.code).toBe('LARDER_FORMAT');
   expect(error.message.startsWith('[larder/store-fs] ')).toBe(true);
 }
+
+describe('hostile files: crafted structure', () => {
+  const twoArrays = (() => {
+    const file = path.join(dir, 'two-arrays.larder');
+    dumpSync([new Float64Array(16).fill(1), new Float64Array(16).fill(2)], file);
+    return new Uint8Array(fs.readFileSync(file));
+  })();
+  const editSegments = (edit: (view: DataView, table: number) => void): Uint8Array =>
+    editManifest(twoArrays, (manifest, view) => edit(view, findSegmentTable(manifest, new ManifestReader(manifest))));
+
+  it.each([
+    ['segment 1 starting where segment 0 starts', (view: DataView, table: number) => view.setBigUint64(table + 24, 0n, true)],
+    ['segment 0 running into segment 1', (view: DataView, table: number) => view.setBigUint64(table + 8, 200n, true)],
+    ['segment 1 starting inside segment 0', (view: DataView, table: number) => view.setBigUint64(table + 24, 64n, true)],
+    ['both segments on the same bytes', (view: DataView, table: number) => {
+      view.setBigUint64(table + 24, 0n, true);
+      view.setBigUint64(table + 32, 128n, true);
+    }],
+    ['a segment offset near 2^64 (wrapping back over the manifest)', (view: DataView, table: number) => view.setBigUint64(table + 24, 2n ** 64n - 64n, true)],
+    ['a segment offset of 2^53 + 64', (view: DataView, table: number) => view.setBigUint64(table + 24, 2n ** 53n + 64n, true)],
+  ])('overlapping segments: %s is a FormatError in every mode', (_name, edit) => {
+    const file = write(editSegments(edit));
+    for (const [mode, options] of MODES) expectFormatError(file, options, mode);
+  });
+
+  it('a header whose manifest length puts the data region inside the manifest is a FormatError in every mode', () => {
+    for (const shorter of [64, 128]) {
+      const header = decodeHeader(twoArrays, twoArrays.length);
+      const manifestLength = header.manifestLength - shorter;
+      const manifest = twoArrays.subarray(HEADER_SIZE, HEADER_SIZE + manifestLength);
+      const bytes = editHeader(twoArrays, { manifestLength, manifestChecksum: checksum(manifest) });
+      const file = write(bytes);
+      for (const [mode, options] of MODES) expectFormatError(file, options, `${mode}, manifest ${shorter} bytes shorter`);
+    }
+  });
+
+  it('a DAG: one array node referenced by 20 000 parents loads once, shared, in linear time', () => {
+    const parents = 20_000;
+    const shared = parents + 1;
+    const nothing = parents + 2;
+    const nodes: PlanNode[] = [{ kind: Kind.Array, children: Array.from({ length: parents }, (_, i) => i + 1) }];
+    for (let i = 0; i < parents; i++) nodes.push({ kind: Kind.Array, children: [shared, shared] });
+    nodes.push({ kind: Kind.Array, children: Array<number>(1000).fill(nothing) }, { kind: Kind.Null });
+    const file = write(craftFile(nodes));
+    for (const [, options] of MODES) {
+      const back = loadSync<unknown[][][]>(file, options);
+      expect(back.length).toBe(parents);
+      expect(back[0]![0]).toBe(back[parents - 1]![1]);
+      expect(back[0]![0]!.length).toBe(1000);
+    }
+  });
+
+  it('the 26-level doubling DAG v = [v, v] dumps small and loads back shared, in linear time', async () => {
+    let v: unknown = 'leaf';
+    for (let level = 0; level < 26; level++) v = [v, v];
+    const file = path.join(dir, 'doubling.larder');
+    dumpSync(v, file);
+    // 2^26 paths, 27 nodes: a walk that followed paths instead of nodes would not finish.
+    expect(fs.statSync(file).size).toBeLessThan(2048);
+    for (const [, options] of MODES) {
+      let back = loadSync<unknown>(file, options);
+      for (let level = 0; level < 26; level++) {
+        const pair = back as unknown[];
+        expect(pair[0]).toBe(pair[1]);
+        back = pair[0];
+      }
+      expect(back).toBe('leaf');
+    }
+  });
+
+  it('a value 1 000 000 levels deep (arrays and objects) dumps and loads in every mode without a stack overflow', async () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 1_000_000; i++) deep = i % 2 === 0 ? [deep] : { d: deep };
+    const file = path.join(dir, 'deep.larder');
+    await dump(deep, file);
+    for (const [, options] of MODES) {
+      let back = await load<unknown>(file, options);
+      for (let i = 999_999; i >= 0; i--) back = i % 2 === 0 ? (back as unknown[])[0] : (back as { d: unknown }).d;
+      expect(back).toBe('bottom');
+    }
+  }, 240_000);
+});
 
 describe('hostile files', () => {
   it.each(MODES)('every truncation of a valid file is a FormatError (%s)', (_mode, options) => {
@@ -145,7 +228,7 @@ describe('hostile files', () => {
 
   it('fuzz: thousands of seeded mutations either load or throw FormatError, in every mode', () => {
     const random = prng(20240601);
-    const bases = [valid, compressed('gzip'), compressed('brotli'), plainArray()];
+    const bases = [valid, compressed('gzip'), compressed('brotli'), plainArray(), versionTwo()];
     const counts = { loaded: 0, formatError: 0 };
     const MUTATIONS = 1500;
     for (let n = 0; n < MUTATIONS; n++) {
@@ -170,6 +253,18 @@ function compressed(method: 'gzip' | 'brotli'): Uint8Array {
   const file = path.join(dir, `${method}.larder`);
   dumpSync(sample(), file, { compress: method });
   return new Uint8Array(fs.readFileSync(file));
+}
+
+/** A format-version-2 file: lone-surrogate keys and a sparse array. */
+function versionTwo(): Uint8Array {
+  const file = path.join(dir, 'v2.larder');
+  const sparse: unknown[] = [];
+  sparse[5] = 'five';
+  sparse[100_000] = { '\uD800': [1], '\uDC00': 'x' };
+  dumpSync({ sparse, keys: { '\uDBFF': 1, '': 2 } }, file);
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  expect(new DataView(bytes.buffer).getUint16(8, true)).toBe(2);
+  return bytes;
 }
 
 function plainArray(): Uint8Array {

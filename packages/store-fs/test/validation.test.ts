@@ -1,0 +1,152 @@
+/**
+ * Every public entry point validates its input: a bad path, option or key is
+ * a TypeError with code LARDER_OPTION that names what was wrong and what it
+ * got; a MappedArray used after close() is LARDER_CLOSED. And a BlobStore
+ * never touches anything outside its root, whatever key it is given.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BlobStore, closeLoaded, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
+import { tempDir } from './tmp-dir.js';
+
+const dir = tempDir();
+const valid = path.join(dir, 'valid.larder');
+dumpSync({ x: new Float64Array(20_000).fill(1.5) }, valid);
+
+/** The error `fn` throws or rejects with. */
+async function caught(fn: () => unknown): Promise<Error & { code?: unknown }> {
+  try {
+    await fn();
+  } catch (error) {
+    return error as Error & { code?: unknown };
+  }
+  throw new Error('expected an error');
+}
+
+function expectOption(error: Error & { code?: unknown }, name: string, got: string): void {
+  expect(error).toBeInstanceOf(TypeError);
+  expect(error.code).toBe('LARDER_OPTION');
+  expect(error.message.startsWith(`[larder/store-fs] ${name} must be`)).toBe(true);
+  expect(error.message).toContain(`got ${got}`);
+}
+
+describe('argument validation: LARDER_OPTION naming the argument and the value', () => {
+  const badPaths: [unknown, string][] = [[undefined, 'undefined'], [42, '42'], [{}, 'an object'], ['', '""'], [null, 'null']];
+
+  it.each(badPaths)('a path of %j is refused by dump, dumpSync, load and loadSync, before any file is touched', async (bad, shown) => {
+    const before = fs.readdirSync(dir);
+    expectOption(await caught(() => dumpSync(1, bad as string)), 'path', shown);
+    expectOption(await caught(() => dump(1, bad as string)), 'path', shown);
+    expectOption(await caught(() => loadSync(bad as string)), 'path', shown);
+    expectOption(await caught(() => load(bad as string)), 'path', shown);
+    expectOption(await caught(() => load(bad as string, { mmap: 'r' })), 'path', shown);
+    expect(fs.readdirSync(dir)).toEqual(before);
+  });
+
+  it('async dump and load reject (never throw synchronously) on a bad path', () => {
+    const rejected: Promise<unknown>[] = [dump(1, 5 as unknown as string), load(5 as unknown as string)];
+    for (const promise of rejected) expect(promise).toBeInstanceOf(Promise);
+    return Promise.all(rejected.map((promise) => expect(promise).rejects.toMatchObject({ code: 'LARDER_OPTION' })));
+  });
+
+  it.each([
+    [{ compress: 'lz4' }, 'compress', '"lz4"'],
+    [{ compress: { method: 'gzip', level: 10 } }, 'compress.level', '10'],
+    [{ compress: { method: 'zip' } }, 'compress.method', '"zip"'],
+    [{ fsync: 'yes' }, 'fsync', '"yes"'],
+    [5, 'dump options', '5'],
+  ] as [unknown, string, string][])('dump options %j are refused naming %s', async (options, name, shown) => {
+    const target = path.join(dir, 'never.larder');
+    expectOption(await caught(() => dumpSync(1, target, options as DumpOptions)), name, shown);
+    expectOption(await caught(() => dump(1, target, options as DumpOptions)), name, shown);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it.each([
+    [{ mmap: true }, 'mmap', 'true'],
+    [{ shared: 1 }, 'shared', '1'],
+    [{ mmapThreshold: -1 }, 'mmapThreshold', '-1'],
+    [{ mmapThreshold: 1.5 }, 'mmapThreshold', '1.5'],
+    [{ verify: 'no' }, 'verify', '"no"'],
+    ['r', 'load options', '"r"'],
+  ] as [unknown, string, string][])('load options %j are refused naming %s', async (options, name, shown) => {
+    expectOption(await caught(() => loadSync(valid, options as LoadOptions)), name, shown);
+    expectOption(await caught(() => load(valid, options as LoadOptions)), name, shown);
+  });
+
+  it('MappedArray.chunks with a bad size is LARDER_OPTION', async () => {
+    const { x } = loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' });
+    expectOption(await caught(() => [...x.chunks(0)]), 'chunk size', '0');
+    x.close();
+  });
+});
+
+describe('use after close: LARDER_CLOSED', () => {
+  it.each([
+    ['close()', (value: { x: MappedArray<Float64Array> }) => value.x.close()],
+    ['closeLoaded(value)', (value: { x: MappedArray<Float64Array> }) => closeLoaded(value)],
+  ])('every read of a MappedArray after %s throws LARDER_CLOSED with a clear message', async (_how, close) => {
+    const value = loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' });
+    expect(value.x.at(0)).toBe(1.5);
+    close(value);
+    const reads: [string, () => unknown][] = [
+      ['at', () => value.x.at(1)],
+      ['slice', () => value.x.slice(0, 2)],
+      ['toArray', () => value.x.toArray()],
+      ['chunks', () => [...value.x.chunks(100)]],
+      ['verify', () => value.x.verify()],
+    ];
+    for (const [name, read] of reads) {
+      const error = await caught(read);
+      expect(error.code, name).toBe('LARDER_CLOSED');
+      expect(error.message).toMatch(/^\[larder\/store-fs\] a MappedArray of .*valid\.larder was used after close\(\)/);
+    }
+    expect(value.x.length).toBe(20_000); // metadata needs no file
+    value.x.close(); // closing twice is fine
+  });
+});
+
+describe('BlobStore keys never reach outside the root', () => {
+  const parent = fs.mkdtempSync(path.join(dir, 'parent-'));
+  const root = path.join(parent, 'root');
+  const outside = path.join(parent, 'outside.larder');
+  fs.writeFileSync(outside, 'must survive');
+
+  const badKeys: unknown[] = ['../outside', '../../etc/passwd', '/abs', outside, 'a/../../outside', '..\\outside', 'C:\\x', 'C:x', 'a/', '', '.', 'a//b', ' x', 'x\0y', 5, undefined, null];
+
+  it.each(badKeys)('the key %j is LARDER_OPTION for every operation, and nothing outside the root changes', async (key) => {
+    const store = new BlobStore(root);
+    const k = key as string;
+    const operations: [string, () => unknown][] = [
+      ['pathOf', () => store.pathOf(k)],
+      ['put', () => store.put(k, 1)],
+      ['putSync', () => store.putSync(k, 1)],
+      ['get', () => store.get(k)],
+      ['getSync', () => store.getSync(k)],
+      ['has', () => store.has(k)],
+      ['delete', () => store.delete(k)],
+      ['pathsUnder', () => store.pathsUnder(k)],
+      ['pathsUnder(...)(key)', () => store.pathsUnder('ok')(k)],
+    ];
+    for (const [name, operation] of operations) {
+      if (name === 'pathsUnder' && key === '') continue; // '' is the root itself, a valid prefix
+      const error = await caught(operation);
+      expect(error.code, name).toBe('LARDER_OPTION');
+      expect(error.message, name).toMatch(/^\[larder\/store-fs\] (key|prefix) must be/);
+    }
+    if (typeof key === 'string' && key !== '' && key !== 'a/') {
+      // list(prefix) takes '' (everything) and one trailing '/'; anything else bad is refused too.
+      expect((await caught(() => store.list(key))).code).toBe('LARDER_OPTION');
+    }
+    expect(fs.readdirSync(parent).sort()).toEqual(['outside.larder']);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('must survive');
+  });
+
+  it('a bad root, list prefix or sweep age is LARDER_OPTION naming it', async () => {
+    for (const bad of ['', 5, undefined]) expectOption(await caught(() => new BlobStore(bad as string)), 'root', bad === '' ? '""' : String(bad));
+    const store = new BlobStore(root);
+    expectOption(await caught(() => store.list(5 as unknown as string)), 'prefix', '5');
+    expectOption(await caught(() => store.sweep(-1)), 'olderThanMs', '-1');
+  });
+});
