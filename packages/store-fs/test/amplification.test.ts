@@ -30,6 +30,7 @@ const COPIES = 800;
 /** Offsets (already in the builder) of the fields of one node; field ids as in buildManifest. */
 interface RawNode {
   kind: number;
+  number?: number;
   text?: number;
   children?: number;
   keys?: number;
@@ -40,6 +41,7 @@ interface RawNode {
 
 function addNode(builder: Builder, node: RawNode): number {
   builder.startObject(8);
+  if (node.number !== undefined) builder.addFieldFloat64(1, node.number, null);
   if (node.text !== undefined) builder.addFieldOffset(2, node.text, 0);
   if (node.children !== undefined) builder.addFieldOffset(3, node.children, 0);
   if (node.keys !== undefined) builder.addFieldOffset(4, node.keys, 0);
@@ -67,10 +69,11 @@ function offsetVector(builder: Builder, offsets: readonly number[]): number {
  * one node table `shared(builder)` returns, plus `extra` nodes after them,
  * and `segments` as its data region; every checksum is valid.
  */
-function craft(name: string, shared: (builder: Builder) => number, options: { extra?: RawNode[]; segments?: Uint8Array[] } = {}): string {
+function craft(name: string, shared: (builder: Builder) => number, options: { extra?: RawNode[] | ((builder: Builder) => RawNode[]); segments?: Uint8Array[]; version?: number } = {}): string {
   const builder = new Builder(1024);
   const sharedNode = shared(builder);
-  const extra = (options.extra ?? []).map((node) => addNode(builder, node));
+  const extraNodes = typeof options.extra === 'function' ? options.extra(builder) : (options.extra ?? []);
+  const extra = extraNodes.map((node) => addNode(builder, node));
   const root = addNode(builder, { kind: Kind.Array, children: u32Vector(builder, Array.from({ length: COPIES }, (_, i) => i + 1)) });
   const nodes = offsetVector(builder, [root, ...Array<number>(COPIES).fill(sharedNode), ...extra]);
   const segments = options.segments ?? [];
@@ -96,7 +99,7 @@ function craft(name: string, shared: (builder: Builder) => number, options: { ex
   const manifest = builder.asUint8Array();
   const payloadLength = segments.length === 0 ? manifest.length : alignUp(manifest.length) + end;
   const file = new Uint8Array(HEADER_SIZE + payloadLength);
-  file.set(encodeHeader({ compression: 'none', manifestLength: manifest.length, payloadLength, storedLength: payloadLength, manifestChecksum: checksum(manifest) }));
+  file.set(encodeHeader({ version: options.version ?? 1, compression: 'none', manifestLength: manifest.length, payloadLength, storedLength: payloadLength, manifestChecksum: checksum(manifest) }));
   file.set(manifest, HEADER_SIZE);
   segments.forEach((bytes, i) => file.set(bytes, HEADER_SIZE + alignUp(manifest.length) + offsets[i]!));
   const target = path.join(dir, `${name}.larder`);
@@ -146,6 +149,18 @@ describe('decode amplification: nodes sharing what the writer never shares are a
     },
     { extra: [{ kind: Kind.Null }] },
   );
+  // Version-2 kinds: sparse arrays and objects with string-node keys, all sharing one pairs vector.
+  const STRING_NODE = COPIES + 2;
+  const pairs = (b: Builder, first: (i: number) => number): number =>
+    u32Vector(b, Array.from({ length: 8192 }, (_, i) => (i % 2 === 0 ? first(i / 2) : NULL_NODE)));
+  const sharedSparsePairs = craft('sparse', (b) => addNode(b, { kind: Kind.SparseArray, number: 4096, children: pairs(b, (i) => i) }), {
+    extra: [{ kind: Kind.Null }],
+    version: 2,
+  });
+  const sharedEntryPairs = craft('entries', (b) => addNode(b, { kind: Kind.ObjectEntries, children: pairs(b, () => STRING_NODE) }), {
+    extra: (b) => [{ kind: Kind.Null }, { kind: Kind.String, text: b.createString('\uFFFD key') }],
+    version: 2,
+  });
   const sharedNumbers = craft('numbers', (b) => {
     b.startVector(8, 4096, 8);
     for (let i = 0; i < 4096; i++) b.addFloat64(i);
@@ -164,6 +179,8 @@ describe('decode amplification: nodes sharing what the writer never shares are a
     ['Maps sharing one children vector', sharedMapChildren],
     ['objects sharing one keys vector and one children vector', sharedObjectVectors],
     ['Arrays sharing one numbers vector', sharedNumbers],
+    ['sparse Arrays sharing one (index, node) pairs vector', sharedSparsePairs],
+    ['objects with lone-surrogate keys sharing one (key, value) pairs vector', sharedEntryPairs],
     ['ArrayBuffers sharing one segment (each a copy)', sharedSegment(Kind.ArrayBuffer)],
     ['Uint8Arrays sharing one small segment (each a read in mmap mode)', sharedSegment(Kind.TypedArray, 1)],
     ['Buffers sharing one segment', sharedSegment(Kind.Buffer)],
