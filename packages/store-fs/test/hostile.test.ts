@@ -246,7 +246,21 @@ describe('hostile files', () => {
     // The mutations must reach past the checksums into the structural checks, and some must survive.
     expect(counts.loaded).toBeGreaterThan(50);
     expect(counts.formatError).toBeGreaterThan(MUTATIONS);
-  });
+  }, 180_000);
+
+  it('fuzz (async load, which inflates in pieces): truncations and mutations of compressed files load or throw FormatError', async () => {
+    const random = prng(77);
+    for (const base of [compressed('gzip'), compressed('brotli')]) {
+      const cases = [...Array.from({ length: 40 }, (_, i) => base.subarray(0, Math.floor((i / 40) * base.length))), ...Array.from({ length: 150 }, () => mutate(base, random))];
+      for (const bytes of cases) {
+        const file = write(bytes);
+        for (const [mode, options] of MODES) {
+          const error = await load(file, options).then(() => undefined, (caught: unknown) => caught);
+          if (error !== undefined && !(error instanceof FormatError)) throw new Error(`${mode}: ${String(error)}`, { cause: error });
+        }
+      }
+    }
+  }, 180_000);
 });
 
 function compressed(method: 'gzip' | 'brotli'): Uint8Array {

@@ -30,7 +30,7 @@ describe('sparse arrays: holes stay holes and cost nothing', () => {
     expect(report.result).toMatchObject({ length: 1.2e8, present: [], holeAt1: false });
     expect((report.result as { bytes: number }).bytes).toBeLessThan(1024);
     expect(report.maxRss - report.baseRss).toBeLessThan(64 * MiB);
-  });
+  }, 120_000);
 
   it('a few elements at huge indices (up to 2^32 - 2) store in small space and come back at their indices (child process)', async () => {
     const target = file();
@@ -44,7 +44,7 @@ describe('sparse arrays: holes stay holes and cost nothing', () => {
     });
     expect((report.result as { bytes: number }).bytes).toBeLessThan(1024);
     expect(report.maxRss - report.baseRss).toBeLessThan(64 * MiB);
-  });
+  }, 120_000);
 
   it('holes round-trip as holes in short and long, mostly-full and mostly-empty arrays, in every mode, sync and async', async () => {
     const short = [1, , 3, , , 'x']; // eslint-disable-line no-sparse-arrays
@@ -93,12 +93,12 @@ describe('sparse arrays: holes stay holes and cost nothing', () => {
 
   it('a string whose manifest would pass the 1 GiB format limit is an UnsupportedValueError before any allocation (child process)', async () => {
     // 3.6e8 × '€' (3 UTF-8 bytes) = 1.08 GB of text; the string itself is 720 MB in V8.
-    const report = await runCase('longString', [file(), '€', String(3.6e8)]);
+    const report = await runCase('longString', [file(), '€', String(3.6e8)], 240_000);
     expect(report.error).toMatchObject({ name: 'UnsupportedValueError', code: 'LARDER_UNSUPPORTED' });
     expect(report.error!.message).toMatch(/^\[larder\/store-fs\] \$ is more than the format can describe/);
     // The string is 720 MB; the refused manifest must not add its 1 GB on top.
     expect(report.maxRss).toBeLessThan(report.baseRss + 720 * 1e6 + 256 * MiB);
-  });
+  }, 240_000);
 });
 
 describe('sparse arrays: hostile manifests', () => {
