@@ -104,8 +104,9 @@ export function encode(value: unknown): Plan {
         const known = seen.get(item);
         if (known !== undefined) return known;
         // The path is only built when an error needs it: walking up on every node would be quadratic.
-        const { node, present } = container(item, () => pathOf(parent, step));
-        charge(NODE_COST + 4 * (node.children?.length ?? 0) + 8 * (node.numbers?.length ?? 0) + keysCost(node.keys), parent, step);
+        // Charged before the container allocates its slots: a value too big to describe fails here, not in V8.
+        const { node, present } = container(item, () => pathOf(parent, step), (bytes) => charge(bytes, parent, step));
+        charge(NODE_COST + 8 * (node.numbers?.length ?? 0) + keysCost(node.keys), parent, step);
         const index = add(node, parent, step);
         seen.set(item, index);
         if (node.children !== undefined) pending.push({ value: item, node: index, present });
@@ -140,13 +141,16 @@ export function encode(value: unknown): Plan {
     return bytes;
   };
 
-  const container = (item: object, path: () => string): { node: PlanNode; present?: ArrayLike<number> } => {
+  const container = (item: object, path: () => string, reserve: (bytes: number) => void): { node: PlanNode; present?: ArrayLike<number> } => {
     if (Array.isArray(item)) {
       if (item.length >= PACK_NUMBERS_FROM && isAllNumbers(item)) return { node: { kind: Kind.Array, numbers: item } };
       const present = sparseIndices(item);
       // Sparse: (index, node) pairs and the length, so holes cost nothing; dense: one slot per index.
-      if (present !== undefined) return { node: { kind: Kind.SparseArray, number: item.length, children: new Uint32Array(2 * present.length) }, present };
-      return { node: { kind: Kind.Array, children: new Uint32Array(item.length) } };
+      const slots = present === undefined ? item.length : 2 * present.length;
+      reserve(4 * slots);
+      const children = new Uint32Array(slots);
+      if (present !== undefined) return { node: { kind: Kind.SparseArray, number: item.length, children }, present };
+      return { node: { kind: Kind.Array, children } };
     }
     return { node: other(item, path) };
   };
