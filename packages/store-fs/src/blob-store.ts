@@ -117,10 +117,21 @@ export class BlobStore {
     }
   }
 
-  /** Removes `key`; true if something was removed. A missing key is not an error. */
+  /**
+   * Removes `key`; true if something was removed. A missing key is not an
+   * error. Never follows a symlink: a key under a symlinked folder is not
+   * deleted (false), and a symlink at the key's place is removed itself.
+   */
   async delete(key: string): Promise<boolean> {
+    const file = this.pathOf(key);
     try {
-      await unlink(this.pathOf(key));
+      // unlink never follows the last component, but it does follow folders: a symlinked
+      // folder inside the root would let a delete reach outside it, so such a key is left alone.
+      const parts = checkKey(key);
+      for (let depth = 1; depth < parts.length; depth++) {
+        if ((await lstat(path.join(this.root, ...parts.slice(0, depth)))).isSymbolicLink()) return false;
+      }
+      await unlink(file);
       return true;
     } catch (error) {
       if (isMissing(error)) return false;

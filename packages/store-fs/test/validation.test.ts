@@ -143,6 +143,26 @@ describe('BlobStore keys never reach outside the root', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('must survive');
   });
 
+  it('delete, list and sweep never follow a symlinked folder inside the root to files outside it', async () => {
+    const base = fs.mkdtempSync(path.join(dir, 'links-'));
+    const elsewhere = path.join(base, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    const victim = path.join(elsewhere, 'victim.larder');
+    dumpSync('outside', victim);
+    const staleTemp = path.join(elsewhere, '.x.larder.1.dead.larder-tmp');
+    fs.writeFileSync(staleTemp, 'x');
+    const old = new Date(Date.now() - 60 * 60 * 1000);
+    fs.utimesSync(staleTemp, old, old);
+    const store = new BlobStore(path.join(base, 'root'));
+    await store.put('mine', 1);
+    fs.symlinkSync(elsewhere, path.join(store.root, 'link'));
+    expect(await store.delete('link/victim')).toBe(false);
+    expect((await store.list()).map((entry) => entry.key)).toEqual(['mine']);
+    expect(await store.sweep(0)).toBe(0);
+    expect([fs.existsSync(victim), fs.existsSync(staleTemp)]).toEqual([true, true]);
+    expect(await store.delete('mine')).toBe(true);
+  });
+
   it('a bad root, list prefix or sweep age is LARDER_OPTION naming it', async () => {
     for (const bad of ['', 5, undefined]) expectOption(await caught(() => new BlobStore(bad as string)), 'root', bad === '' ? '""' : String(bad));
     const store = new BlobStore(root);
