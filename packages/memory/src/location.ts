@@ -154,7 +154,7 @@ async function placeFile(location: string, name: string, text: string): Promise<
 export function notACacheError(location: string, reason: string, doing: string, cause?: unknown): MemoryError {
   return new MemoryError(
     'LARDER_NOT_A_CACHE',
-    `${location} is not a larder cache: ${reason}. larder refused to ${doing} there. ` +
+    `${location} is not a larder cache: ${reason}; larder refused to ${doing}. ` +
       `A cache location is a folder larder created (it holds ${MARKER_FILE} and ${CACHEDIR_TAG}); pass a new or empty folder, or the folder given to new Memory(...) before.`,
     { cause },
   );
@@ -194,9 +194,9 @@ export class LocationGuard {
 
   /** For cached calls, asked once per Memory: undefined when they may store, else why not. */
   forCalls(): Promise<MemoryError | undefined> {
-    this.forCallsChecked ??= this.writable('store results', true).then(
+    this.forCallsChecked ??= this.writable('store results in it', true).then(
       () => undefined,
-      (error: unknown) => (error instanceof MemoryError ? error : notACacheError(this.location, `it cannot be checked (${(error as Error)?.message ?? String(error)})`, 'store results', error)),
+      (error: unknown) => (error instanceof MemoryError ? error : notACacheError(this.location, `it cannot be checked (${(error as Error)?.message ?? String(error)})`, 'store results in it', error)),
     );
     return this.forCallsChecked;
   }

@@ -82,7 +82,7 @@ describe('larder CLI', () => {
     expect(unknown.stderr).toMatch(/larder: unknown command "explode"/);
     const notLocation = larder('stats', tempDir());
     expect(notLocation.code).toBe(2);
-    expect(notLocation.stderr).toMatch(/is not a larder location/);
+    expect(notLocation.stderr).toMatch(/is not a larder cache/);
     // Regression: bad limit values exited 1 (failure) instead of 2 (usage).
     const badLimit = larder('prune', location, '--bytes-limit', 'huge');
     expect(badLimit.code).toBe(2);
