@@ -22,7 +22,7 @@ import { readIndexSnapshot } from './index-probe.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
 import { LocationGuard, notACacheError } from './location.js';
-import { listEntryFiles, removeEntryFiles, removeTree, type EntryFile } from './tree.js';
+import { listEntryFiles, removeEntryFiles, removeTree, sweepStaleTemps, type EntryFile } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
@@ -138,6 +138,7 @@ export class Memory {
     const entries = await this.list();
     const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
     await this.remove(remove.map((entry) => entry.key));
+    await sweepStaleTemps(this.blobs.root);
     return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
   }
 
@@ -243,6 +244,7 @@ export class Memory {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
     const blobs = this.blobs;
+    await sweepStaleTemps(blobs.root);
     const files = await listEntryFiles(blobs.root);
     const names = this.functionNames();
     const outcome = await this.withIndex((index) => index.transaction(async () => {

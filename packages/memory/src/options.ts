@@ -107,9 +107,9 @@ export interface MemoryOptions {
 export interface CacheOptions<Args extends unknown[] = unknown[]> {
   /**
    * The name entries are filed under and verbose output shows. Anonymous functions need one.
-   * Names are identities: in one Memory the newest cache() of a name wins and the cached
-   * function it replaced refuses further calls (`LARDER_SUPERSEDED`); programs sharing a
-   * location must name their functions uniquely.
+   * Any string works (long or unsafe names get a shortened, hashed folder). Entries are filed
+   * per body under the name, so two functions of one name each hit their own entries;
+   * `clear()` and `clearFunction(name)` cover every body of the name.
    * @default fn.name
    */
   name?: string | undefined;

@@ -157,3 +157,16 @@ export function ensureEntryFolder(results: string, folder: string, body: string)
     }
   }
 }
+
+/** Removes temp files older than 15 minutes (left by writers that died) from the real folders of the tree. */
+export async function sweepStaleTemps(results: string): Promise<void> {
+  const staleBefore = Date.now() - STALE_TEMP_MS;
+  for (const { path, depth } of await realFolders(results)) {
+    if (depth !== 2) continue;
+    for (const entry of await readdir(path, { withFileTypes: true }).catch(() => [])) {
+      if (!entry.isFile() || !TEMP_FILE.test(entry.name) || !GENERATED_FILE.test(entry.name)) continue;
+      const file = join(path, entry.name);
+      if (((await lstat(file).catch(() => undefined))?.mtimeMs ?? Infinity) < staleBefore) await unlink(file).catch(() => undefined);
+    }
+  }
+}
