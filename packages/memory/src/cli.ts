@@ -12,7 +12,7 @@
  * (`prune`, `clear` and `reconcile` refuse a folder larder did not mark and
  * cannot adopt; `stats` and `ls` change nothing in a folder larder did not mark).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MemoryError } from './errors.js';
@@ -119,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
   if (!['stats', 'ls', 'prune', 'clear', 'reconcile'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const location = resolve(where ?? process.env.LARDER_LOCATION ?? '.');
+  if (existsSync(location) && !statSync(location).isDirectory()) throw new UsageError(`${location} is not a larder cache: it is a file, not a folder`);
   if (!['results', 'index.sqlite', MARKER_FILE].some((name) => existsSync(join(location, name)))) {
     throw new UsageError(`${location} is not a larder cache (no ${MARKER_FILE}, results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
   }
