@@ -142,6 +142,8 @@ describe('disk full and read-only', () => {
     const location = mkdtempSync(join(tmpdir(), 'larder-nowrite-'));
     mounts.push(location); // removed in afterAll (umount fails harmlessly)
     const { memory, warnings, series } = setup(location);
+    // Marked first: in a folder larder never marked, a stray file would make it not a cache at all (LARDER_NOT_A_CACHE).
+    await memory.clear();
     mkdirSync(join(location, 'results'), { recursive: true });
     writeFileSync(join(location, 'results', 'series'), 'in the way');
     expect(await series(50)).toEqual(expected(50));

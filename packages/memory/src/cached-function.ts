@@ -8,16 +8,21 @@
  * Concurrent identical calls in one thread share one computation (`inflight`);
  * across threads and processes, a miss first takes the entry's lease (lease.ts):
  * the holder computes, the others wait for its entry file to appear.
- * The first call of a function checks once whether entries of an older body or
- * version are on disk and clears them.
+ * The first call of a function asks the Memory once whether its location may be
+ * written (location.ts); a location that is not a larder cache makes the
+ * function compute without storing, with one warning. Nothing is deleted at
+ * call time: entries of other bodies of a name stay where they are.
  */
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeLoaded, type BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
-import { MemoryError, MemoryWarning, type MemoryErrorCode } from './errors.js';
-import { readEntry, removeFolder, UNREADABLE, writeEntry, type Envelope } from './entry.js';
+import { MemoryWarning, type MemoryErrorCode } from './errors.js';
+import { readEntry, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { awaitTurn, worthALease } from './lease.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
+import type { LocationGuard } from './location.js';
+import { ensureEntryFolder, isBodyFolderName } from './tree.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
 import { callingLines, doneLine, formatArgs, loadingLine } from './verbose.js';
@@ -49,7 +54,7 @@ export interface CachedFunction<F extends Cacheable> {
   callAndShelve(...args: Parameters<F>): Promise<ShelvedResult<Awaited<ReturnType<F>>>>;
   /** Always computes, overwrites the entry, and returns the value with facts about it. */
   call(...args: Parameters<F>): Promise<{ value: Awaited<ReturnType<F>>; info: CallInfo }>;
-  /** Deletes every entry of this function (all bodies and versions). */
+  /** Deletes every entry of this function's name (all bodies and versions). */
   clear(): Promise<void>;
   /** The original function. */
   readonly fn: F;
@@ -58,24 +63,20 @@ export interface CachedFunction<F extends Cacheable> {
 /** What a cached function needs from its Memory. */
 export interface CacheContext {
   /** Undefined for a pass-through Memory. */
-  location: { blobs: BlobStore; keeper: Bookkeeper; remove(keys: string[]): Promise<void> } | undefined;
+  location: {
+    blobs: BlobStore;
+    keeper: Bookkeeper;
+    /** What the Memory may do in its location. */
+    guard: LocationGuard;
+    remove(keys: string[]): Promise<void>;
+    /** Deletes the entries of one function folder (every body), through the location's guard. */
+    clearFunction(folder: string): Promise<void>;
+  } | undefined;
   /** Delivers a warning once per (scope, code). */
   warn(scope: string, warning: MemoryWarning): void;
   log(message: string): void;
   /** performance.now() when the Memory was created: joblib's Loading lines count from it. */
   createdAt: number;
-}
-
-/**
- * The function a Memory files under one folder: the newest cache() of its name. The Memory
- * keeps one slot per folder and overwrites it in place on each cache(), so every cached
- * function of that folder sees at once, by comparing ids, whether a newer one replaced it.
- */
-export interface FunctionSlot {
-  id: string;
-  /** Its source, to name it when an older function of the same name is called. */
-  source: string;
-  name: string;
 }
 
 interface Outcome { value: unknown; info: CallInfo }
@@ -85,7 +86,10 @@ type Lookup = Envelope | undefined | typeof UNREADABLE;
 
 class CachedCall {
   private readonly inflight = new Map<string, Promise<Outcome>>();
-  private identityChecked: Promise<void> | true | undefined;
+  /** The first call's check of the location: true once done. */
+  private prepared: Promise<void> | true | undefined;
+  /** Set when the location is not a larder cache: calls then compute and store nothing. */
+  private refused = false;
   /** How long this function's last computation in this thread took (undefined before the first). */
   private lastComputeMs: number | undefined;
   private readonly shelf: ShelfAccess | undefined;
@@ -98,8 +102,6 @@ class CachedCall {
     readonly options: ResolvedCacheOptions,
     readonly context: CacheContext,
     readonly identity: FunctionIdentity,
-    /** Its folder's slot in the Memory: while `slot.id` is this identity's id, this function is the current one. */
-    private readonly slot: FunctionSlot,
   ) {
     const location = context.location;
     this.keyPrefix = `${this.identity.folder}/${this.identity.id}/`;
@@ -110,9 +112,8 @@ class CachedCall {
 
   /** The plain call, kept short: a hit returns without leaving this function. */
   invoke(args: unknown[]): Promise<unknown> {
-    if (!this.context.location) return this.compute(undefined, args, false).then(valueOf);
-    if (this.slot.id !== this.identity.id) return Promise.reject(this.supersededError());
-    if (this.identityChecked !== true) return this.checkIdentity().then(() => this.invoke(args));
+    if (this.prepared !== true) return this.prepare().then(() => this.invoke(args));
+    if (!this.context.location || this.refused) return this.compute(undefined, args, false).then(valueOf);
     let argsHash: string;
     try {
       argsHash = this.argsHashOf(args);
@@ -129,9 +130,8 @@ class CachedCall {
 
   /** A call that also returns facts about the result; `force` always computes. */
   async invokeWithInfo(args: unknown[], force: boolean): Promise<Outcome> {
-    if (!this.context.location) return this.compute(undefined, args, true);
-    this.assertCurrent();
-    await this.checkIdentity();
+    await this.prepare();
+    if (!this.context.location || this.refused) return this.compute(undefined, args, true);
     const argsHash = this.argsHashOf(args);
     if (!force) {
       const running = this.inflight.get(argsHash);
@@ -144,9 +144,11 @@ class CachedCall {
   }
 
   async isCached(args: unknown[]): Promise<boolean> {
-    if (!this.context.location) return false;
-    this.assertCurrent();
-    await this.checkIdentity();
+    const location = this.context.location;
+    if (!location || this.refused) return false;
+    // Read-only: never marks or creates anything; a location that is not larder's holds no entry of ours.
+    const state = await location.guard.state();
+    if (state.kind !== 'marked' && state.kind !== 'adoptable') return false;
     const entry = this.lookup(this.argsHashOf(args), false);
     if (entry === undefined || entry === UNREADABLE) return false;
     // Only its existence was asked for: release the file it was mapped from (O(1), however deep the value).
@@ -161,27 +163,7 @@ class CachedCall {
   }
 
   async clear(): Promise<void> {
-    const location = this.context.location;
-    if (!location) return;
-    this.assertCurrent();
-    const entries = await location.blobs.list(`${this.identity.folder}/`);
-    await location.remove(entries.map((entry) => entry.key));
-    await removeFolder(join(location.blobs.root, this.identity.folder));
-  }
-
-  /** A newer cache() of this name in the same Memory replaced this function: it must not touch the shared folder. */
-  private assertCurrent(): void {
-    if (this.slot.id !== this.identity.id) throw this.supersededError();
-  }
-
-  /** Built only once the slot shows a newer function, so the check on every call costs one comparison. */
-  private supersededError(): MemoryError {
-    return new MemoryError(
-      'LARDER_SUPERSEDED',
-      `a different function named ${JSON.stringify(this.slot.name)} was cached in this Memory after this one ` +
-        `(this one: ${snippet(this.options.source)}; newer: ${snippet(this.slot.source)}). They would share results/${this.identity.folder}/ and clear each other's entries as stale. ` +
-        'After redefining a function, call the cached function the newer cache() returned; if both are meant to live, give one its own { name }.',
-    );
+    await this.context.location?.clearFunction(this.identity.folder);
   }
 
   private argsHashOf(args: unknown[]): string {
@@ -196,7 +178,7 @@ class CachedCall {
     const { verbose, expiresAfterMs, validate } = this.options;
     const key = this.keyPrefix + argsHash;
     const mmap = countHit ? this.options.mmap : 'r';
-    const entry = readEntry(this.pathOf!(argsHash), mmap, (error, unreadable) => this.warnBad(key, error, unreadable), key);
+    const entry = readEntry(this.pathOf!(argsHash), mmap, (error, unreadable) => this.warnBad(key, error, unreadable), key, this.identity.name);
     if (entry === undefined || entry === UNREADABLE) return entry;
     const now = Date.now();
     if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now, true)))) {
@@ -230,6 +212,8 @@ class CachedCall {
 
   /** A miss under the entry's lease: computes if this caller gets it, else returns what the holder stored. */
   private async computeInTurn(argsHash: string, args: unknown[]): Promise<Outcome> {
+    // The lease file goes into the entry's folder: it must be a real folder of the location.
+    if (!this.folderReady()) return this.computeAndStore(argsHash, args, false);
     const turn = await awaitTurn(this.pathOf!(argsHash), this.options.leaseMs, () => this.lookup(argsHash, true));
     if ('entry' in turn) return { value: turn.entry.value, info: this.infoOf(this.keyPrefix + argsHash, turn.entry, Date.now(), true) };
     try {
@@ -259,7 +243,7 @@ class CachedCall {
     const location = this.context.location;
     if (!location || key === undefined) return { value, info };
     location.keeper.miss(this.identity.folder, name);
-    if (!store) return { value, info };
+    if (!store || !this.folderReady()) return { value, info };
     const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, key, value });
     if (typeof written !== 'number') {
       const what = written.unsupported ? 'cannot be stored (store-fs takes plain data: objects, arrays, Map, Set, typed arrays, Date, bigint...)' : 'could not be written (disk full, read-only location or permissions?)';
@@ -270,7 +254,7 @@ class CachedCall {
     location.keeper.stored(key, { name, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
     // With mmap the caller gets what a hit would give: the stored file, mapped.
     if (this.options.mmap) {
-      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error, unreadable) => this.warnBad(key, error, unreadable), key);
+      const entry = readEntry(this.pathOf!(argsHash!), 'r', (error, unreadable) => this.warnBad(key, error, unreadable), key, name);
       if (entry !== undefined && entry !== UNREADABLE) return { value: entry.value, info };
     }
     return { value, info };
@@ -280,28 +264,44 @@ class CachedCall {
     return { id: key, functionName: this.identity.name, createdMs: entry.createdMs, computeMs: entry.computeMs, ageMs: now - entry.createdMs, args: entry.args, cached, stored: true };
   }
 
-  /** Once per function: clear entries left by an older body or version of it. */
-  private checkIdentity(): Promise<void> {
-    if (this.identityChecked === true) return Promise.resolve();
-    this.identityChecked ??= this.clearStale().then(() => void (this.identityChecked = true));
-    return this.identityChecked;
+  /**
+   * Once per function: whether its location may be written (a refusal warns once and makes this
+   * function compute without storing), and at verbose >= 1 whether other bodies of its name have
+   * entries (they are kept: switching back to one hits its entries).
+   */
+  private prepare(): Promise<void> {
+    if (this.prepared === true) return Promise.resolve();
+    this.prepared ??= this.checkLocation().then(() => void (this.prepared = true));
+    return this.prepared;
   }
 
-  private async clearStale(): Promise<void> {
-    const location = this.context.location!;
+  private async checkLocation(): Promise<void> {
+    const location = this.context.location;
+    if (!location) return;
+    const refusal = await location.guard.forCalls();
+    if (refusal) {
+      this.refused = true;
+      this.context.warn('location', new MemoryWarning('LARDER_NOT_A_CACHE', `${refusal.message.replace(/^\[larder\/memory\] /, '')} Cached functions compute their results and store nothing there.`, { cause: refusal }));
+      return;
+    }
+    if (this.options.verbose < 1) return;
+    const { folder, id, name } = this.identity;
+    const others = (await readdir(join(location.blobs.root, folder), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory() && isBodyFolderName(e.name) && e.name !== id).length;
+    if (others > 0) {
+      this.context.log(`[Memory] Function ${name} has changed since it was cached (its source or version): computing its own entries; those of ${others} other ${others === 1 ? 'body' : 'bodies'} are kept`);
+    }
+  }
+
+  /** Makes the entry's folder a real folder of the location; false (with a warning) when a symlink or a file is in the way. */
+  private folderReady(): boolean {
     const { folder, id, name } = this.identity;
     try {
-      const stale = (await location.blobs.list(`${folder}/`)).filter((entry) => entry.key.split('/')[1] !== id).map((entry) => entry.key);
-      if (stale.length === 0) return;
-      if (this.options.verbose >= 1) {
-        this.context.log(`[Memory] Function ${name} has changed since it was cached (its source or version): clearing ${stale.length} old ${stale.length === 1 ? 'entry' : 'entries'}`);
-      }
-      await location.remove(stale);
-      const staleIds = new Set(stale.map((key) => key.split('/')[1]!));
-      // The empty folders of old ids go too, so the folder shows one live version.
-      for (const staleId of staleIds) await removeFolder(join(location.blobs.root, folder, staleId));
+      ensureEntryFolder(this.context.location!.blobs.root, folder, id);
+      return true;
     } catch (error) {
-      this.warn('LARDER_INDEX', `could not check ${folder}/ for entries of an older version of ${name}: ${messageOf(error)}`, error);
+      const why = (error as { code?: unknown }).code === 'ELARDERPATH' ? 'could not be written' : 'could not be written (disk full, read-only location or permissions?)';
+      this.warn('LARDER_NOT_STORED', `the result of ${name} ${why}; it was returned without caching. ${messageOf(error)}`, error);
+      return false;
     }
   }
 
@@ -324,15 +324,9 @@ class CachedCall {
 const valueOf = (outcome: Outcome): unknown => outcome.value;
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** The start of a function's source, on one line, for an error message. */
-function snippet(source: string): string {
-  const line = source.replace(/\s+/g, ' ');
-  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
-}
-
-/** Wraps `fn` (see {@link CachedFunction}), filed under `identity` and watching its folder's `slot`. */
-export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext, identity: FunctionIdentity, slot: FunctionSlot): CachedFunction<F> {
-  const core = new CachedCall(fn, options, context, identity, slot);
+/** Wraps `fn` (see {@link CachedFunction}), filed under `identity`. */
+export function createCachedFunction<F extends Cacheable>(fn: F, options: ResolvedCacheOptions, context: CacheContext, identity: FunctionIdentity): CachedFunction<F> {
+  const core = new CachedCall(fn, options, context, identity);
   const cached = (...args: unknown[]) => core.invoke(args);
   Object.defineProperty(cached, 'name', { value: options.name });
   return Object.assign(cached, {

@@ -8,11 +8,15 @@
  *   larder clear [location] [--function name] [--json]
  *
  * `location` defaults to $LARDER_LOCATION, then the current folder. Exit
- * codes: 0 done, 1 failed, 2 bad usage or not a larder location.
+ * codes: 0 done, 1 failed, 2 bad usage or a folder that is not a larder cache
+ * (`prune`, `clear` and `reconcile` refuse a folder larder did not mark and
+ * cannot adopt; `stats` and `ls` change nothing in a folder larder did not mark).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MemoryError } from './errors.js';
+import { MARKER_FILE } from './location.js';
 import { Memory } from './memory.js';
 import { resolveLimits, type ReduceSizeOptions } from './reduce-size.js';
 import type { CacheStats, EntrySummary } from './stats.js';
@@ -115,8 +119,9 @@ async function main(argv: string[]): Promise<number> {
   if (!['stats', 'ls', 'prune', 'clear', 'reconcile'].includes(command)) throw new UsageError(`unknown command "${command}"`);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const location = resolve(where ?? process.env.LARDER_LOCATION ?? '.');
-  if (!existsSync(join(location, 'results')) && !existsSync(join(location, 'index.sqlite'))) {
-    throw new UsageError(`${location} is not a larder location (no results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
+  if (existsSync(location) && !statSync(location).isDirectory()) throw new UsageError(`${location} is not a larder cache: it is a file, not a folder`);
+  if (!['results', 'index.sqlite', MARKER_FILE].some((name) => existsSync(join(location, name)))) {
+    throw new UsageError(`${location} is not a larder cache (no ${MARKER_FILE}, results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
   }
   const limits = command === 'prune' ? pruneLimits(values) : undefined;
   const memory = new Memory(location, { onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
@@ -149,8 +154,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => void (process.exitCode = code),
   (error: unknown) => {
-    const usage = error instanceof UsageError;
-    process.stderr.write(`larder: ${(error as Error)?.message ?? String(error)}\n${usage ? "Run 'larder --help' for usage.\n" : ''}`);
+    // A folder that is not a larder cache is the caller's mistake, like bad usage: exit 2.
+    const usage = error instanceof UsageError || (error instanceof MemoryError && error.code === 'LARDER_NOT_A_CACHE');
+    process.stderr.write(`larder: ${(error as Error)?.message ?? String(error)}\n${error instanceof UsageError ? "Run 'larder --help' for usage.\n" : ''}`);
     process.exitCode = usage ? 2 : 1;
   },
 );

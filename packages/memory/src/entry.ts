@@ -14,7 +14,6 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { rm } from 'node:fs/promises';
 import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
@@ -30,9 +29,10 @@ export interface Envelope<T = unknown> {
   /** The arguments, cut short for display. */
   args: string;
   /**
-   * The entry's own key (`<folder>/<function id>/<arguments hash>`), so a valid entry file
-   * copied or moved onto another entry's path is a miss, not another call's result.
-   * Absent in entries written before it existed, which are accepted as they are.
+   * The entry's own key (`<folder>/<function id>/<arguments hash>`): a hit requires it to be
+   * the key looked up (and `name` the function's name), so a valid entry file copied, moved or
+   * linked onto another entry's path is a miss, never another call's result. Files without it
+   * (an older layout) cannot prove where they belong: they are misses too, and get overwritten.
    */
   key?: string;
   value: T;
@@ -59,7 +59,7 @@ export const UNREADABLE = Symbol('unreadable entry');
  * entry (corrupt, truncated, junk, another key's entry, a folder in its place) is
  * not unreadable.
  */
-export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string): Envelope | undefined | typeof UNREADABLE {
+export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Envelope | undefined | typeof UNREADABLE {
   let stored: unknown;
   try {
     stored = loadSync(path, mmap ? MAPPED : EAGER);
@@ -76,13 +76,23 @@ export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: un
     return UNREADABLE;
   }
   if (isEnvelope(stored)) {
-    if (expectedKey === undefined || stored.key === undefined || stored.key === expectedKey) return stored;
+    const misplaced = whyMisplaced(stored, expectedKey, expectedName);
+    if (misplaced === undefined) return stored;
     closeLoaded(stored);
-    onBad(new Error(`the file holds the entry ${String(stored.key)}, not ${expectedKey} (copied or moved from elsewhere)`), false);
+    onBad(new Error(misplaced), false);
     return undefined;
   }
   closeLoaded(stored);
   onBad(new Error(`the file holds ${stored === null ? 'null' : typeof stored}, not a cache entry`), false);
+  return undefined;
+}
+
+/** Why `entry` is not the entry of `expectedKey` (and `expectedName`); undefined when it is, or when nothing is expected (reconcile). */
+function whyMisplaced(entry: Envelope, expectedKey: string | undefined, expectedName: string | undefined): string | undefined {
+  if (expectedKey === undefined) return undefined;
+  if (entry.key === undefined) return `the file is an entry of an older layout that does not say which key it belongs to, so it cannot prove it is ${expectedKey}`;
+  if (entry.key !== expectedKey) return `the file holds the entry ${entry.key}, not ${expectedKey} (copied or moved from elsewhere)`;
+  if (expectedName !== undefined && entry.name !== expectedName) return `the file holds an entry of ${JSON.stringify(entry.name)}, not of ${JSON.stringify(expectedName)}`;
   return undefined;
 }
 
@@ -99,24 +109,5 @@ export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): numb
     return blobs.putSync(key, entry).bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
-  }
-}
-
-/**
- * Removes a folder of entries and everything in it. Another process may be
- * writing into it at the same moment (a new result, its temp file, a lease),
- * which makes the recursive removal fail with ENOTEMPTY: retry a few times,
- * then leave what was written meanwhile, since those are new, valid results.
- */
-export async function removeFolder(path: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await rm(path, { recursive: true, force: true });
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EBUSY') throw error;
-      if (attempt === 3) return;
-    }
   }
 }

@@ -7,12 +7,21 @@
 
 /** Stable codes of {@link MemoryError} and {@link MemoryWarning}. */
 export type MemoryErrorCode =
-  /** An option or argument has a wrong type or value. */
-  | 'LARDER_BAD_OPTION'
+  /** An option or argument has a wrong type or value (was `LARDER_BAD_OPTION` before 0.2). */
+  | 'LARDER_OPTION'
   /** A value given to `hash()` (or a cached call's arguments) holds a function, symbol or other unhashable value. */
   | 'LARDER_UNHASHABLE'
-  /** A cached function was called after a different function was cached under its name in the same Memory. */
+  /**
+   * No longer raised: two functions of one name each hit their own entries, since nothing is
+   * deleted at call time. Kept so code matching on it still compiles.
+   */
   | 'LARDER_SUPERSEDED'
+  /**
+   * The location is not a larder cache: a folder without larder's marker that holds files larder
+   * did not write, a file, or a folder that cannot be read. Clearing, pruning and writing refuse it
+   * (a cached call computes, warns once and stores nothing); read-only calls change nothing.
+   */
+  | 'LARDER_NOT_A_CACHE'
   /** `ShelvedResult.get()` found no stored result (it was cleared or evicted). */
   | 'LARDER_SHELVED_MISSING'
   /** Warning: a result file was corrupt, truncated or not an entry; the call recomputed it and overwrote the file. */
@@ -89,9 +98,9 @@ export class MemoryWarning extends Error {
   }
 }
 
-/** Throws the `LARDER_BAD_OPTION` error for option `name`, showing what it got. */
+/** Throws the `LARDER_OPTION` error for option `name`, showing what it got. */
 export function badOption(name: string, expected: string, got: unknown): never {
-  throw new MemoryError('LARDER_BAD_OPTION', `${name} must be ${expected}, got ${describe(got)}`);
+  throw new MemoryError('LARDER_OPTION', `${name} must be ${expected}, got ${describe(got)}`);
 }
 
 /** A short, safe description of a value for error messages. */

@@ -11,10 +11,12 @@
  * results live in store-fs files.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Keyv from 'keyv';
 import { KeyvSqlite } from '@keyv/sqlite';
 import { MemoryError, MemoryWarning } from './errors.js';
+import { probeIndex } from './index-probe.js';
 
 /** The small interface every index backend implements. */
 export interface IndexStore {
@@ -172,6 +174,10 @@ function isCorruptDatabase(error: unknown): boolean {
  */
 export async function openLocationIndex(location: string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
   const file = join(location, 'index.sqlite');
+  // Opening through keyv creates larder's table and switches the file to WAL: never in somebody
+  // else's database, and never through a symlink (SQLite would write wherever it points).
+  const refusal = await refuseIndex(file);
+  if (refusal !== undefined) return bypass(file, new Error(refusal), warn);
   try {
     return await openSqliteWhenFree(file);
   } catch (error) {
@@ -189,6 +195,18 @@ export async function openLocationIndex(location: string, warn: (warning: Memory
   }
 }
 
+/** Why the index file must not be opened for writing, or undefined when it may. */
+async function refuseIndex(file: string): Promise<string | undefined> {
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    const info = await lstat(file + suffix).catch(() => undefined);
+    if (info !== undefined && !info.isFile()) return `${file}${suffix} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; larder does not write through it`;
+  }
+  const probe = await probeIndex(file, false);
+  if (probe === 'symlink') return `${file} is a symbolic link; larder does not write through it`;
+  if (probe === 'foreign') return `${file} is not larder's index (it holds other tables, or is not a file); larder leaves it untouched`;
+  return undefined; // absent, ours, or damaged (moved aside and rebuilt below, as before)
+}
+
 function bypass(file: string, error: unknown, warn: (warning: MemoryWarning) => void): IndexStore {
   const reason = (error as Error)?.message ?? String(error);
   warn(new MemoryWarning('LARDER_INDEX', `cannot open the index database ${file} (${reason}); using an in-memory index for this process. Cached results still work; statistics will not be shared or kept. Check the file's permissions or delete it to rebuild.`, { cause: error }));
@@ -202,7 +220,7 @@ function bypass(file: string, error: unknown, warn: (warning: MemoryWarning) => 
 export async function openIndexOption(index: Keyv | string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
   if (typeof index === 'string') {
     if (!index.startsWith('sqlite://')) {
-      throw new MemoryError('LARDER_BAD_OPTION', `index must be a keyv instance or a "sqlite://path" URI, got ${JSON.stringify(index)}. For Redis or Postgres pass a keyv instance: new Keyv(new KeyvRedis(uri)).`);
+      throw new MemoryError('LARDER_OPTION', `index must be a keyv instance or a "sqlite://path" URI, got ${JSON.stringify(index)}. For Redis or Postgres pass a keyv instance: new Keyv(new KeyvRedis(uri)).`);
     }
     try {
       return await openSqliteWhenFree(index.slice('sqlite://'.length));

@@ -3,7 +3,8 @@
  *
  * An entry's key is `<function folder>/<function id>/<arguments hash>`:
  * - the function folder is the function's name made safe for a file name
- *   (with a short hash of the real name when characters had to be replaced),
+ *   (with a short hash of the real name when characters had to be replaced
+ *   or a long name shortened),
  *   so `larder ls` and `clear --function` can find a function's entries;
  * - the function id hashes the name, the source text `fn.toString()` and the
  *   `version` option, so a changed body or a bumped version lands in a new
@@ -27,12 +28,19 @@ export interface FunctionIdentity {
 }
 
 const SAFE = /^[A-Za-z0-9._-]+$/;
+/** Longer names are shortened: a path component has at most 255 bytes on most file systems. */
+const MAX_FOLDER = 100;
 
-/** The file-safe folder for a function name. */
+/**
+ * The file-safe folder for a function name: the name itself when it is short and made of
+ * `[A-Za-z0-9._-]`; otherwise its first 64 characters made safe plus a hash of the whole
+ * name (8 hex for a name with unsafe characters, as before; 16 for a shortened long one).
+ * The full name stays in every entry and index record, and a hit checks it.
+ */
 export function functionFolder(name: string): string {
-  if (SAFE.test(name) && name !== '.' && name !== '..') return name;
+  if (SAFE.test(name) && name !== '.' && name !== '..' && name.length <= MAX_FOLDER) return name;
   const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
-  return `${safe}-${hashString(name).slice(0, 8)}`;
+  return `${safe}-${hashString(name).slice(0, name.length > MAX_FOLDER ? 16 : 8)}`;
 }
 
 /** The identity of `fn` under `name` and `version`. */

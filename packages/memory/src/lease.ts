@@ -27,7 +27,7 @@
  * over when it goes stale. Fast functions skip all of this (`worthALease`).
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync, closeSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync, closeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -137,7 +137,7 @@ function leaseState(entryPath: string, leaseMs: number, now = Date.now()): 'free
   const path = entryPath + LEASE_SUFFIX;
   let mtimeMs: number;
   try {
-    mtimeMs = statSync(path).mtimeMs;
+    mtimeMs = lstatSync(path).mtimeMs; // a symlink in its place is judged as itself, not by what it points to
   } catch {
     return 'free';
   }

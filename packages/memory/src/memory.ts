@@ -4,18 +4,25 @@
  * lives in cached-function.ts.
  *
  * Layout of a location:
+ *   <location>/CACHEDIR.TAG, <location>/larder-cache.json                 the marks (location.ts)
  *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
  *   <location>/index.sqlite (+ -wal, -shm)                                  the index (hints)
+ *
+ * What may happen where: writing and deleting need a marked (or adoptable) location
+ * (LocationGuard); the tree is only walked, written and pruned through tree.ts, which
+ * never follows a symlink.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, closeLoaded, type BlobEntry } from '@larder/store-fs';
+import { BlobStore, closeLoaded } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
-import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext, type FunctionSlot } from './cached-function.js';
-import { readEntry, removeFolder, UNREADABLE } from './entry.js';
+import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
+import { readEntry, UNREADABLE } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
+import { readIndexSnapshot } from './index-probe.js';
 import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
+import { LocationGuard, notACacheError } from './location.js';
+import { listEntryFiles, removeEntryFiles, removeTree, sweepStaleTemps, type EntryFile } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
@@ -41,8 +48,9 @@ export class Memory {
   private readonly blobs: BlobStore | undefined;
   private readonly keeper: Bookkeeper | undefined;
   private readonly warned = new Set<string>();
-  /** Per function folder, the function last cached under it (the slot its cached functions watch). */
-  private readonly functions = new Map<string, FunctionSlot>();
+  /** Per function folder, the name of the function last cached under it (for entries the index lost). */
+  private readonly functions = new Map<string, string>();
+  private readonly guard: LocationGuard | undefined;
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -52,6 +60,7 @@ export class Memory {
     this.options = resolveMemoryOptions(options);
     this.location = location ?? null;
     if (location) {
+      this.guard = new LocationGuard(location);
       this.blobs = new BlobStore(join(location, 'results'));
       this.keeper = new Bookkeeper(
         () => this.openIndex(location),
@@ -62,8 +71,17 @@ export class Memory {
     }
     const blobs = this.blobs;
     const keeper = this.keeper;
+    const guard = this.guard;
     this.context = {
-      location: blobs && keeper ? { blobs, keeper, remove: (keys) => this.remove(keys) } : undefined,
+      location: blobs && keeper && guard ? {
+        blobs, keeper, guard,
+        remove: (keys) => this.remove(keys),
+        clearFunction: async (folder) => {
+          if (!(await guard.writable(`clear the entries of ${folder}`, false))) return;
+          await this.remove((await listEntryFiles(blobs.root, folder)).map((file) => file.key));
+          await removeTree(blobs.root, folder);
+        },
+      } : undefined,
       warn: (scope, warning) => this.warn(scope, warning),
       log: this.options.log,
       createdAt: performance.now(),
@@ -86,22 +104,22 @@ export class Memory {
     const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
     const { name, source } = resolved;
     const identity = functionIdentity(name, source, resolved.version);
-    // One folder holds one function: the first call of each clears the folder's other ids as
-    // stale. The newest cache() of a name wins (a notebook cell re-run with an edited body):
-    // its slot is overwritten in place, and the functions cached there before see the new id
-    // and refuse further calls (LARDER_SUPERSEDED), so two live functions sharing a name
-    // cannot delete each other's entries.
-    let slot = this.functions.get(identity.folder);
-    if (slot) Object.assign(slot, { id: identity.id, source, name });
-    else this.functions.set(identity.folder, (slot = { id: identity.id, source, name }));
-    return createCachedFunction(fn, resolved, this.context, identity, slot);
+    // Entries are filed under the body that made them (results/<folder>/<body id>/): two bodies
+    // of one name, in one Memory or in two programs, each hit their own entries and never delete
+    // the other's at call time.
+    this.functions.set(identity.folder, name);
+    return createCachedFunction(fn, resolved, this.context, identity);
   }
 
-  /** Deletes every entry and the index records of this location. */
+  /**
+   * Deletes every entry and the index records of this location. Only files larder generates
+   * are removed, symlinks are never followed, and a folder larder did not mark and cannot
+   * adopt is refused with `LARDER_NOT_A_CACHE`.
+   */
   async clear(): Promise<void> {
-    if (!this.blobs || !this.keeper) return;
+    if (!this.blobs || !this.keeper || !(await this.guard!.writable('clear it', false))) return;
     this.keeper.forget();
-    await removeFolder(this.blobs.root);
+    await removeTree(this.blobs.root);
     await this.withIndex((index) => index.clear());
   }
 
@@ -116,25 +134,27 @@ export class Memory {
    */
   async reduceSize(options: ReduceSizeOptions = {}): Promise<ReduceSizeResult> {
     const limits = resolveLimits(options);
-    if (!this.blobs) return { removed: 0, freedBytes: 0 };
+    if (!this.blobs || !(await this.guard!.writable('prune it', false))) return { removed: 0, freedBytes: 0 };
     const entries = await this.list();
     const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
     await this.remove(remove.map((entry) => entry.key));
+    await sweepStaleTemps(this.blobs.root);
     return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
   }
 
   /** Entries, bytes, hits, misses and compute time saved, in total and per function. */
   async stats(): Promise<CacheStats> {
-    const entries = await this.list();
+    const view = await this.indexView('read its statistics');
+    const entries = await this.listWith(view);
     // Every function the index has counts for, so any Memory (or `larder stats`) on this location
     // reports the same totals, including functions whose entries were all cleared.
-    const recorded = (await this.withIndex((index) => index.keys(functionRecordKey('')))) ?? [];
+    const recorded = (await view.keys(functionRecordKey(''))) ?? [];
     const folders = new Set([
       ...recorded.map((key) => key.slice(functionRecordKey('').length)),
       ...this.functions.keys(),
       ...entries.map((e) => e.id.slice(0, e.id.indexOf('/'))),
     ]);
-    const records = await this.withIndex((index) => index.getMany<FunctionRecord>([...folders].map(functionRecordKey)));
+    const records = await view.getMany<FunctionRecord>([...folders].map(functionRecordKey));
     const functions = new Map<string, FunctionRecord>();
     [...folders].forEach((folder, i) => {
       const record = records?.[i];
@@ -153,11 +173,39 @@ export class Memory {
    * ```
    */
   async list(): Promise<EntrySummary[]> {
-    if (!this.blobs || !this.keeper) return [];
-    await this.keeper.flush();
-    const files = await listFiles(this.blobs);
-    const records = (await this.withIndex((index) => index.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key))))) ?? [];
+    return this.listWith(await this.indexView('list its entries'));
+  }
+
+  private async listWith(view: IndexView): Promise<EntrySummary[]> {
+    if (!this.blobs) return [];
+    const files = await listEntryFiles(this.blobs.root);
+    const records = (await view.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key)))) ?? [];
     return summarizeEntries(files, records, this.functionNames());
+  }
+
+  /**
+   * Where `stats`/`list` read index records: the open index of a marked location (pending
+   * bookkeeping flushed first), or, on a location larder has not marked (or a missing one), a
+   * snapshot read that changes nothing. A location that is a file or unreadable throws.
+   */
+  private async indexView(doing: string): Promise<IndexView> {
+    const none: IndexView = { getMany: async () => undefined, keys: async () => undefined };
+    if (!this.keeper || !this.guard) return none;
+    const state = await this.guard.state();
+    if (state.kind === 'refused' && !state.folder) throw notACacheError(this.guard.location, state.reason, doing, state.cause);
+    if (state.kind === 'marked' || this.options.index !== undefined) {
+      await this.keeper.flush();
+      return {
+        getMany: <T>(keys: readonly string[]) => this.withIndex((index) => index.getMany<T>(keys)),
+        keys: (prefix: string) => this.withIndex((index) => index.keys(prefix)).then((keys) => keys ?? undefined),
+      };
+    }
+    if (state.kind === 'missing') return none;
+    const snapshot = await readIndexSnapshot(join(this.guard.location, 'index.sqlite'));
+    return {
+      getMany: async <T>(keys: readonly string[]) => keys.map((key) => snapshot.get(key) as T | undefined),
+      keys: async (prefix: string) => [...snapshot.keys()].filter((key) => key.startsWith(prefix)),
+    };
   }
 
   /**
@@ -170,9 +218,11 @@ export class Memory {
    * ```
    */
   async clearFunction(name: string): Promise<number> {
-    if (!this.blobs) return 0;
-    const files = await listFiles(this.blobs, `${functionFolder(name)}/`);
+    if (!this.blobs || !(await this.guard!.writable(`clear the entries of ${name}`, false))) return 0;
+    const folder = functionFolder(name);
+    const files = await listEntryFiles(this.blobs.root, folder);
     await this.remove(files.map((file) => file.key));
+    await removeTree(this.blobs.root, folder);
     return files.length;
   }
 
@@ -191,10 +241,11 @@ export class Memory {
    * ```
    */
   async reconcile(): Promise<{ added: number; removed: number }> {
-    if (!this.blobs || !this.keeper) return { added: 0, removed: 0 };
+    if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
     const blobs = this.blobs;
-    const files = await listFiles(blobs);
+    await sweepStaleTemps(blobs.root);
+    const files = await listEntryFiles(blobs.root);
     const names = this.functionNames();
     const outcome = await this.withIndex((index) => index.transaction(async () => {
       const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
@@ -224,22 +275,23 @@ export class Memory {
 
   /** Function name per folder, for entries whose index record is gone. */
   private functionNames(): Map<string, string> {
-    return new Map([...this.functions].map(([folder, slot]) => [folder, slot.name]));
+    return new Map(this.functions);
   }
 
   /** Deletes entries (files first: the files are the truth) and their index records. */
   private async remove(keys: string[]): Promise<void> {
     if (!this.blobs || !this.keeper || keys.length === 0) return;
+    if (!(await this.guard!.writable('delete entries', false))) return;
     for (const key of keys) this.keeper.forget(key);
-    const blobs = this.blobs;
-    for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).map((key) => blobs.delete(key)));
+    await removeEntryFiles(this.blobs.root, keys);
     await this.withIndex((index) => index.deleteMany(keys.map(entryRecordKey)));
   }
 
   private async openIndex(location: string): Promise<IndexStore> {
     const warn = (warning: MemoryWarning) => this.warn('index', warning);
     if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
-    await mkdir(location, { recursive: true }).catch(() => undefined); // a failure shows up as the index warning
+    // The index is written: only in a location larder marked (or may adopt, and marks now).
+    await this.guard!.writable('write its index', true);
     return openLocationIndex(location, warn);
   }
 
@@ -264,7 +316,7 @@ export class Memory {
 }
 
 /** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<string, string>): EntryRecord {
+function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
   const folder = file.key.slice(0, file.key.indexOf('/'));
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
   const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
@@ -279,12 +331,8 @@ function recordFromFile(blobs: BlobStore, file: BlobEntry, names: ReadonlyMap<st
   };
 }
 
-/** All entry files (under `prefix`); a location not written yet has none. */
-async function listFiles(blobs: BlobStore, prefix?: string): Promise<BlobEntry[]> {
-  try {
-    return await blobs.list(prefix);
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return [];
-    throw error;
-  }
+/** Where stats and list read index records from (undefined: no index to ask). */
+interface IndexView {
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[] | undefined>;
+  keys(prefix: string): Promise<string[] | undefined>;
 }

@@ -107,9 +107,9 @@ export interface MemoryOptions {
 export interface CacheOptions<Args extends unknown[] = unknown[]> {
   /**
    * The name entries are filed under and verbose output shows. Anonymous functions need one.
-   * Names are identities: in one Memory the newest cache() of a name wins and the cached
-   * function it replaced refuses further calls (`LARDER_SUPERSEDED`); programs sharing a
-   * location must name their functions uniquely.
+   * Any string works (long or unsafe names get a shortened, hashed folder). Entries are filed
+   * per body under the name, so two functions of one name each hit their own entries;
+   * `clear()` and `clearFunction(name)` cover every body of the name.
    * @default fn.name
    */
   name?: string | undefined;
@@ -245,7 +245,7 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   const o = stripUndefined(options ?? {});
   const name = o.name ?? fn.name;
   if (typeof name !== 'string' || name === '') {
-    throw new MemoryError('LARDER_BAD_OPTION', `memory.cache(fn) needs a name for an anonymous function: pass { name: 'myFunction' }${o.name !== undefined ? `; got name ${JSON.stringify(o.name)}` : ''}`);
+    throw new MemoryError('LARDER_OPTION', `memory.cache(fn) needs a name for an anonymous function: pass { name: 'myFunction' }${o.name !== undefined ? `; got name ${JSON.stringify(o.name)}` : ''}`);
   }
   let ignore: Set<number> | undefined;
   if (o.ignore !== undefined) {
@@ -258,7 +258,7 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
   const source = Function.prototype.toString.call(fn);
   if (o.version === undefined && NATIVE_SOURCE.test(source)) {
     throw new MemoryError(
-      'LARDER_BAD_OPTION',
+      'LARDER_OPTION',
       `memory.cache(fn): ${name} is a bound or native function, whose source is hidden (its toString() is "function () { [native code] }"), ` +
         'so the function identity cannot see its body: after an edit, old results would come back. ' +
         'Pass { version } and bump it whenever the function changes.',

@@ -45,7 +45,7 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   constructor(readonly id: string, readonly info: CallInfo, private readonly access: ShelfAccess) {}
 
   async get(): Promise<R> {
-    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error, unreadable) => this.access.warnBad(this.id, error, unreadable), this.id);
+    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error, unreadable) => this.access.warnBad(this.id, error, unreadable), this.id, this.info.functionName);
     if (entry === undefined || entry === UNREADABLE) {
       throw new MemoryError('LARDER_SHELVED_MISSING', `the shelved result ${this.id} of ${this.info.functionName} is no longer in the cache (cleared, evicted or unreadable); call callAndShelve() again to recompute it`);
     }

@@ -36,7 +36,7 @@ describe('larder CLI', () => {
     expect(text.stdout).toMatch(/^simulate +3 +\S+ KiB +1 +3 /m);
     const json = JSON.parse(larder('stats', location, '--json').stdout);
     expect(json).toMatchObject({ entries: 4, hits: 1, misses: 4, perFunction: { simulate: { entries: 3 }, label: { entries: 1 } } });
-  });
+  }, 180_000);
 
   it('cli: ls lists every entry', () => {
     const out = larder('ls', location);
@@ -44,14 +44,14 @@ describe('larder CLI', () => {
     expect(out.stdout.trim().split('\n')).toHaveLength(5);
     const json = JSON.parse(larder('ls', location, '--json').stdout) as { functionName: string }[];
     expect(json.map((e) => e.functionName).sort()).toEqual(['label', 'simulate', 'simulate', 'simulate']);
-  });
+  }, 180_000);
 
   it('cli: prune removes least recently used entries until the limits hold', () => {
     const out = larder('prune', location, '--items-limit', '3', '--json');
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ removed: 1 });
     expect(larder('prune', location, '--bytes-limit', '10G', '--age-limit', '30d').stdout).toBe('removed 0 entries, freed 0 B\n');
-  });
+  }, 180_000);
 
   it('cli: reconcile drops index rows of files that are gone and adds rows for files the index lost', async () => {
     const place = tempDir();
@@ -67,14 +67,14 @@ describe('larder CLI', () => {
     for (const name of readdirSync(place).filter((name) => name.startsWith('index.sqlite'))) rmSync(join(place, name));
     expect(larder('reconcile', place).stdout).toBe('index rows added for 1 file, removed for 0 missing files\n');
     expect(JSON.parse(larder('reconcile', place, '--json').stdout)).toEqual({ added: 0, removed: 0 });
-  });
+  }, 180_000);
 
   it('cli: clear --function removes one function, clear removes all', () => {
     expect(larder('clear', location, '--function', 'label').stdout).toBe('removed 1 entry of label\n');
     const all = larder('clear', location, '--json');
     expect(JSON.parse(all.stdout)).toEqual({ removed: 2, function: null });
     expect(JSON.parse(larder('stats', location, '--json').stdout)).toMatchObject({ entries: 0 });
-  });
+  }, 180_000);
 
   it('cli: bad usage exits 2 with a message; a folder that is not a location is refused', () => {
     const unknown = larder('explode', location);
@@ -82,7 +82,7 @@ describe('larder CLI', () => {
     expect(unknown.stderr).toMatch(/larder: unknown command "explode"/);
     const notLocation = larder('stats', tempDir());
     expect(notLocation.code).toBe(2);
-    expect(notLocation.stderr).toMatch(/is not a larder location/);
+    expect(notLocation.stderr).toMatch(/is not a larder cache/);
     // Regression: bad limit values exited 1 (failure) instead of 2 (usage).
     const badLimit = larder('prune', location, '--bytes-limit', 'huge');
     expect(badLimit.code).toBe(2);
@@ -95,5 +95,5 @@ describe('larder CLI', () => {
     expect(badAge.stderr).toMatch(/--age-limit/);
     expect(larder('prune', location).stderr).toMatch(/prune needs at least one of/);
     expect(larder('--help').stdout).toMatch(/^Usage: larder <command>/);
-  });
+  }, 180_000);
 });

@@ -1,8 +1,17 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { dumpSync, loadSync } from '@larder/store-fs';
 import { testMemory } from './helpers.js';
+
+const entryPath = (location: string, key: string) => join(location, 'results', `${key}.larder`);
+
+/** Rewrites the entry file of `key` as the older layout wrote it: the same envelope without its `key` field. */
+function toOlderLayout(location: string, key: string): void {
+  const { key: _dropped, ...envelope } = loadSync<Record<string, unknown>>(entryPath(location, key));
+  dumpSync(envelope, entryPath(location, key));
+}
 
 describe('misplaced files', () => {
   it('robustness: a valid entry file copied onto another entry\'s path is a miss with a warning, never the other call\'s value', async () => {
@@ -35,4 +44,61 @@ describe('misplaced files', () => {
     expect(waited).toBeGreaterThanOrEqual(1_900);
     expect(waited).toBeLessThan(6_000);
   });
+
+  it('misplaced: older-layout entries (without their key) swapped between two paths: square(3) returns 9, never 16, with a warning', async () => {
+    const { memory, warnings, location } = testMemory();
+    let runs = 0;
+    const square = memory.cache(function square(x: number) { runs++; return x * x; }, { name: 'square' });
+    const three = (await square.call(3)).info.id;
+    const four = (await square.call(4)).info.id;
+    toOlderLayout(location, three);
+    toOlderLayout(location, four);
+    renameSync(entryPath(location, three), `${entryPath(location, three)}.swap`);
+    renameSync(entryPath(location, four), entryPath(location, three));
+    renameSync(`${entryPath(location, three)}.swap`, entryPath(location, four));
+    expect(await square.isCached(3)).toBe(false);
+    expect(await square(3)).toBe(9);
+    expect(await square(4)).toBe(16);
+    expect(runs).toBe(4);
+    expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+    expect(warnings[0]!.message).toMatch(/an entry of an older layout that does not say which key it belongs to/);
+    expect(await square(3)).toBe(9); // rewritten with its key: a hit now
+    expect(runs).toBe(4);
+  });
+
+  type Misplace = (location: string, keys: { three: string; four: string; otherFunction: string; otherBody: string }) => void;
+  const misplacements: [string, Misplace][] = [
+    ['renamed from another key', (location, { three, four }) => renameSync(entryPath(location, four), entryPath(location, three))],
+    ['hard-linked from another key', (location, { three, four }) => (rmSync(entryPath(location, three)), linkSync(entryPath(location, four), entryPath(location, three)))],
+    ['copied from another function with the same arguments', (location, { three, otherFunction }) => copyFileSync(entryPath(location, otherFunction), entryPath(location, three))],
+    ['copied from another body of the same name', (location, { three, otherBody }) => copyFileSync(entryPath(location, otherBody), entryPath(location, three))],
+    ['of another function that claims this very key', (location, { three }) => dumpSync({ larder: 1, name: 'impostor', createdMs: Date.now(), computeMs: 1, args: '(3)', key: three, value: 16 }, entryPath(location, three))],
+  ];
+  for (const [how, misplace] of misplacements) {
+    it(`misplaced: an entry file ${how} is a miss with a warning for calls, isCached and shelved ids, never the wrong value`, async () => {
+      const { memory, warnings, location } = testMemory();
+      let runs = 0;
+      const square = memory.cache(function square(x: number) { runs++; return x * x; }, { name: 'square' });
+      const impostor = memory.cache(function impostor(x: number) { return x * x + 7; }, { name: 'square2' });
+      const older = memory.cache(function square(x: number) { return -x; }, { name: 'square' });
+      const shelved = await square.callAndShelve(3);
+      const keys = {
+        three: shelved.id,
+        four: (await square.call(4)).info.id,
+        otherFunction: (await impostor.call(3)).info.id,
+        otherBody: (await older.call(3)).info.id,
+      };
+      expect(new Set([keys.three.split('/').at(-1), keys.otherFunction.split('/').at(-1), keys.otherBody.split('/').at(-1)]).size).toBe(1); // same arguments hash
+      misplace(location, keys);
+      await expect(shelved.get()).rejects.toMatchObject({ code: 'LARDER_SHELVED_MISSING' });
+      expect(await square.isCached(3)).toBe(false);
+      const before = runs;
+      expect(await square(3)).toBe(9);
+      expect(runs).toBe(before + 1);
+      expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+      expect(await square(3)).toBe(9);
+      expect(await square.isCached(3)).toBe(true);
+      expect(await shelved.get()).toBe(9);
+    });
+  }
 });

@@ -1,0 +1,203 @@
+/**
+ * Whether a folder is a larder cache, and marking it as one.
+ *
+ * larder marks a location when it creates or adopts it: a `CACHEDIR.TAG`
+ * (the Cache Directory Tagging Specification, https://bford.info/cachedir/,
+ * so backup tools skip it) and `larder-cache.json`, larder's own marker with
+ * the layout version. Clearing, pruning and writing need the marker, so a
+ * mistyped location (a project folder, a home directory) is never emptied or
+ * filled. A folder without the marker is adopted (and marked) only when it is
+ * empty or holds nothing but what larder generates: caches written before the
+ * marker existed keep working. Read-only calls never mark anything.
+ *
+ * Marking is safe when many processes start on a new location at once: each
+ * writes its own temp file and renames it into place (same content), and a
+ * process that finds another's half-made marker (its temp files, the tag
+ * without the marker yet) still sees only larder's files, so adopts too.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, stat, writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemoryError } from './errors.js';
+import { probeIndex } from './index-probe.js';
+import { isGeneratedEntryName, isFunctionFolderName, isBodyFolderName } from './tree.js';
+
+/** larder's marker: its presence (with a layout we know) makes a folder a larder cache. */
+export const MARKER_FILE = 'larder-cache.json';
+/** Version of the layout under `results/` (`<function folder>/<body id>/<args hash>.larder`). */
+export const LAYOUT_VERSION = 1;
+export const CACHEDIR_TAG = 'CACHEDIR.TAG';
+/** The spec's signature line: a tag file must begin with exactly these 43 bytes. */
+export const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+const TAG_TEXT = `${CACHEDIR_SIGNATURE}\n# This file is a cache directory tag created by larder (@larder/memory).\n# For information about cache directory tags, see:\n#\thttps://bford.info/cachedir/\n`;
+const MARKER_TEXT = `${JSON.stringify({ larder: '@larder/memory', layout: LAYOUT_VERSION })}\n`;
+
+/** What a location is, as far as larder is concerned. */
+export type LocationState =
+  | { kind: 'marked' }
+  | { kind: 'missing' }
+  /** Unmarked, but empty or holding only what larder generates. */
+  | { kind: 'adoptable' }
+  /** Not larder's: unmarked with other files in it, a file, unreadable, or marked by a newer layout. */
+  | { kind: 'refused'; reason: string; cause?: unknown; /** A readable folder holding other files (read-only calls may look into it). */ folder?: true };
+
+const TOP_LEVEL_FILES = /^(index\.sqlite(-wal|-shm|-journal)?|index\.sqlite\.corrupt-\d+|\.(larder-cache\.json|CACHEDIR\.TAG)\.[0-9a-f]+\.tmp)$/;
+
+/** Looks at `location` without changing anything. */
+export async function inspectLocation(location: string): Promise<LocationState> {
+  let info;
+  try {
+    info = await stat(location); // the location itself may be a symlink the user made: it is the location
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing' };
+    return { kind: 'refused', reason: `it cannot be read (${code ?? String(error)})`, cause: error };
+  }
+  if (!info.isDirectory()) return { kind: 'refused', reason: 'it is a file, not a folder' };
+  const marker = await readMarker(location);
+  if (marker !== undefined) return marker;
+  let foreign;
+  try {
+    foreign = await foreignContent(location);
+  } catch (error) {
+    return { kind: 'refused', reason: `it cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, cause: error };
+  }
+  if (foreign === undefined) return { kind: 'adoptable' };
+  // Another process may have marked it meanwhile (it marks before writing anything else).
+  return (await readMarker(location)) ?? { kind: 'refused', reason: foreign, folder: true };
+}
+
+async function readMarker(location: string): Promise<LocationState | undefined> {
+  const file = join(location, MARKER_FILE);
+  try {
+    if (!(await lstat(file)).isFile()) return { kind: 'refused', reason: `${MARKER_FILE} in it is not a regular file` };
+    const marker = JSON.parse(await readFile(file, 'utf8')) as { larder?: unknown; layout?: unknown };
+    if (marker.larder !== '@larder/memory' || typeof marker.layout !== 'number') return { kind: 'refused', reason: `${MARKER_FILE} in it is not larder's marker` };
+    if (marker.layout > LAYOUT_VERSION) {
+      return { kind: 'refused', reason: `it was written by a newer larder (layout ${marker.layout}; this one knows ${LAYOUT_VERSION}): upgrade @larder/memory` };
+    }
+    return { kind: 'marked' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (error instanceof SyntaxError) return { kind: 'refused', reason: `${MARKER_FILE} in it is not larder's marker` };
+    return { kind: 'refused', reason: `its marker cannot be read (${code ?? String(error)})`, cause: error };
+  }
+}
+
+/** The first thing in `location` larder would not have written, described; undefined when there is none. */
+async function foreignContent(location: string): Promise<string | undefined> {
+  for (const entry of await readdir(location, { withFileTypes: true })) {
+    const { name } = entry;
+    if (name === 'results' && entry.isDirectory()) {
+      const found = await foreignInResults(join(location, 'results'));
+      if (found !== undefined) return `it holds results/${found}, which larder did not write`;
+    } else if (name === CACHEDIR_TAG && entry.isFile()) {
+      const head = await readFile(join(location, name)).then((bytes) => bytes.subarray(0, CACHEDIR_SIGNATURE.length).toString('latin1'), () => '');
+      if (head !== CACHEDIR_SIGNATURE) return `it holds a ${CACHEDIR_TAG} that is not a cache directory tag`;
+    } else if (TOP_LEVEL_FILES.test(name) && entry.isFile()) {
+      if (name === 'index.sqlite' && (await probeIndex(join(location, name), true)) !== 'ours') {
+        return 'it holds an index.sqlite that is not larder\'s index';
+      }
+    } else {
+      return `it holds ${name}${entry.isDirectory() ? '/' : ''}, which larder did not write`;
+    }
+  }
+  return undefined;
+}
+
+/** The first path under `results` (relative) that does not follow larder's layout; symlinks never do. */
+async function foreignInResults(results: string): Promise<string | undefined> {
+  const pending: { path: string; rel: string; depth: number }[] = [{ path: results, rel: '', depth: 0 }];
+  for (let folder = pending.pop(); folder !== undefined; folder = pending.pop()) {
+    let names;
+    try {
+      names = await readdir(folder.path, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile by a larder clear
+      return `${folder.rel} (unreadable)`;
+    }
+    for (const entry of names) {
+      const rel = folder.rel + entry.name;
+      const fits = folder.depth === 0 ? entry.isDirectory() && isFunctionFolderName(entry.name)
+        : folder.depth === 1 ? entry.isDirectory() && isBodyFolderName(entry.name)
+          : entry.isFile() && isGeneratedEntryName(entry.name);
+      if (!fits) return rel + (entry.isDirectory() ? '/' : entry.isSymbolicLink() ? ' (a symlink)' : '');
+      if (folder.depth < 2) pending.push({ path: join(folder.path, entry.name), rel: `${rel}/`, depth: folder.depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Marks `location` as a larder cache (creating it when missing): the tag, then the marker,
+ * each written to its own temp file and renamed into place.
+ */
+export async function markLocation(location: string): Promise<void> {
+  await mkdir(location, { recursive: true });
+  await placeFile(location, CACHEDIR_TAG, TAG_TEXT);
+  await placeFile(location, MARKER_FILE, MARKER_TEXT);
+}
+
+async function placeFile(location: string, name: string, text: string): Promise<void> {
+  const temp = join(location, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+    await rename(temp, join(location, name));
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The error every refusing entry point throws (or warns with) for `location`. */
+export function notACacheError(location: string, reason: string, doing: string, cause?: unknown): MemoryError {
+  return new MemoryError(
+    'LARDER_NOT_A_CACHE',
+    `${location} is not a larder cache: ${reason}; larder refused to ${doing}. ` +
+      `A cache location is a folder larder created (it holds ${MARKER_FILE} and ${CACHEDIR_TAG}); pass a new or empty folder, or the folder given to new Memory(...) before.`,
+    { cause },
+  );
+}
+
+/**
+ * One Memory's view of its location: what it may do there. Once it has seen (or made) the
+ * marker it stops looking; until then every question looks again, so a folder a user tidied
+ * up is accepted on the next try.
+ */
+export class LocationGuard {
+  private marked = false;
+  private forCallsChecked: Promise<MemoryError | undefined> | undefined;
+
+  constructor(readonly location: string) {}
+
+  /** The location's state, changing nothing. */
+  async state(): Promise<LocationState> {
+    return this.marked ? { kind: 'marked' } : inspectLocation(this.location);
+  }
+
+  /**
+   * Before writing or deleting: throws `LARDER_NOT_A_CACHE` unless the location is marked or
+   * adoptable (then it is marked now). A missing location is created and marked when `create`,
+   * else the answer is false: there is nothing to do.
+   */
+  async writable(doing: string, create: boolean): Promise<boolean> {
+    if (this.marked) return true;
+    const state = await inspectLocation(this.location);
+    if (state.kind === 'refused') throw notACacheError(this.location, state.reason, doing, state.cause);
+    if (state.kind === 'missing' && !create) return false;
+    if (state.kind === 'marked') this.marked = true;
+    // A location that cannot be marked (read-only, disk full) is still adoptable: the writes themselves will say what fails.
+    else await markLocation(this.location).then(() => void (this.marked = true), () => undefined);
+    return true;
+  }
+
+  /** For cached calls, asked once per Memory: undefined when they may store, else why not. */
+  forCalls(): Promise<MemoryError | undefined> {
+    this.forCallsChecked ??= this.writable('store results in it', true).then(
+      () => undefined,
+      (error: unknown) => (error instanceof MemoryError ? error : notACacheError(this.location, `it cannot be checked (${(error as Error)?.message ?? String(error)})`, 'store results in it', error)),
+    );
+    return this.forCallsChecked;
+  }
+}
