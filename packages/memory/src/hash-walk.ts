@@ -49,6 +49,8 @@ interface Frame {
   memberStart: number;
   /** Index of the element being written (sparse arrays). */
   at: number;
+  /** Elements written before the first hole (sparse arrays). */
+  dense: number;
 }
 
 /** Thrown (and caught in hash.ts) when the Tree pass meets an object twice. */
@@ -228,7 +230,7 @@ export class Encoder extends ByteWriter {
   push(type: F, obj: object, start: number, items: unknown[], n: number): Frame {
     let frame = this.stack[this.top];
     if (frame === undefined) {
-      frame = { type, obj, start, items, keys: null, attrs: null, present: null, i: 0, n, per: 1, digests: null, memberStart: 0, at: 0 };
+      frame = { type, obj, start, items, keys: null, attrs: null, present: null, i: 0, n, per: 1, digests: null, memberStart: 0, at: 0, dense: 0 };
       this.stack.push(frame);
     } else {
       frame.type = type;
@@ -279,11 +281,28 @@ export class Encoder extends ByteWriter {
     if (this.mode !== Mode.Shared) frame.digests = [];
   }
 
-  /** Shared mode: members sorted by content digest, so numbering does not follow insertion order. */
+  /**
+   * Shared mode: members sorted by content digest, so numbering does not follow insertion order.
+   * Members equal in content are told apart by the number of an object already met (the one met
+   * first comes first); members equal in content, none met yet, keep insertion order (at worst a
+   * second entry for the same value, never another value's entry: the encoding stays exact).
+   */
   canonicalOrder(items: unknown[], per: number): unknown[] {
-    const order = Array.from({ length: items.length / per }, (_, m) => m);
+    const members = items.length / per;
+    const order = Array.from({ length: members }, (_, m) => m);
     const keys = items.map((item) => this.contentDigest(item));
-    order.sort((a, b) => compare(keys[a * per]!, keys[b * per]!) || (per === 2 ? compare(keys[a * 2 + 1]!, keys[b * 2 + 1]!) : 0));
+    const seenAs = items.map((item) => (typeof item === 'object' && item !== null ? this.ids.get(item) ?? -1 : -1) >>> 0);
+    order.sort((a, b) => {
+      for (let j = 0; j < per; j++) {
+        const byContent = compare(keys[a * per + j]!, keys[b * per + j]!);
+        if (byContent !== 0) return byContent;
+      }
+      for (let j = 0; j < per; j++) {
+        const byNumber = seenAs[a * per + j]! - seenAs[b * per + j]!;
+        if (byNumber !== 0) return byNumber;
+      }
+      return 0;
+    });
     return order.flatMap((m) => items.slice(m * per, m * per + per));
   }
 
@@ -307,6 +326,7 @@ export class Encoder extends ByteWriter {
           // The first hole: from here on, walk the present indexes only (a[1e9] = 1 is one element, not 1e9).
           f.type = F.Sparse;
           f.present = Object.getOwnPropertyNames(array).filter(isIndex).map(Number).filter((index) => index > i);
+          f.dense = i;
           f.i = 0;
           f.memberStart = i;
           return;
@@ -353,7 +373,7 @@ export class Encoder extends ByteWriter {
     this.top--;
     if (f.type === F.Array || f.type === F.Sparse) {
       // (Popped first: the parent's current child, which path() names, is this array.)
-      refuseExtraKeys(f.obj, Kind.Array, this.path, f.type === F.Array ? f.n : f.present!.length);
+      refuseExtraKeys(f.obj, Kind.Array, this.path, f.type === F.Array ? f.n : f.dense + f.present!.length);
     } else if (f.digests) {
       f.digests.sort(compare);
       for (const digest of f.digests) this.u64(digest);
