@@ -8,11 +8,12 @@
  * 256 KiB chunks (so memory stays flat and each chunk is hot in cache when the
  * wasm reads it) and only their 8-byte digest enters the encoding.
  *
- * Encoding, version 1 (all integers little-endian). `str` is u32 UTF-8 length +
- * bytes; a string that is not well-formed UTF-16 (it holds a lone surrogate,
- * which UTF-8 cannot carry: TextEncoder would write U+FFFD for it) is instead
- * u32 0xffffffff (never a UTF-8 length) + u32 code-unit count + its UTF-16LE
- * code units, so '\uD800', '\uDC00' and '\uFFFD' all differ.
+ * Encoding, version 1 (all integers little-endian), written by hash-walk.ts
+ * with the checks of hash-kinds.ts. `str` is u32 UTF-8 length + bytes; a
+ * string that is not well-formed UTF-16 (it holds a lone surrogate, which UTF-8
+ * cannot carry: TextEncoder would write U+FFFD for it) is instead u32
+ * 0xffffffff (never a UTF-8 length) + u32 code-unit count + its UTF-16LE code
+ * units, so '\uD800', '\uDC00' and '\uFFFD' all differ.
  *
  * | tag  | value                | followed by                                                    |
  * |------|----------------------|----------------------------------------------------------------|
@@ -23,27 +24,46 @@
  * | 0x05 | bigint               | sign byte (0 / 1), str of the magnitude in hex                  |
  * | 0x06 | string               | str                                                            |
  * | 0x07 | Date                 | f64 of getTime() (an invalid Date is NaN)                       |
- * | 0x08 | Array                | u32 length, each element (a hole is 0x11)                       |
- * | 0x09 | object               | str 'Object', u32 count, then for each own enumerable string key in code-unit order: str key, value |
+ * | 0x08 | Array                | u32 length, each element (a hole is 0x11, a run of more than 64 holes 0x17) |
+ * | 0x09 | object               | str 'Object' (or 'null' for a null prototype), u32 count, then for each own string key in code-unit order: str key, value |
  * | 0x0a | Map                  | u32 size, the entries' 8-byte digests sorted (each digest hashes key then value encoded alone) |
  * | 0x0b | Set                  | u32 size, the elements' 8-byte digests sorted                   |
- * | 0x0c | binary               | kind byte (see KIND), f64 element count, then either 0x00 u32 byteLength + bytes (byteLength ≤ 1024) or 0x01 + xxh64 digest of the bytes (larger) |
- * | 0x0e | back-reference       | u32 distance to the ancestor it points at (a cycle)             |
- * | 0x0f | RegExp               | str source, str flags                                           |
+ * | 0x0c | binary               | kind byte (BINARY_KIND), f64 element count, then either 0x00 u32 byteLength + bytes (byteLength ≤ 1024) or 0x01 + xxh64 digest of the bytes (larger) |
+ * | 0x0f | RegExp               | str source, str flags (lastIndex 0)                             |
  * | 0x10 | boxed primitive      | the primitive's encoding                                        |
  * | 0x11 | array hole           | — (`[, 1]` is not `[undefined, 1]`)                             |
+ * | 0x12 | object, attributes   | as 0x09, with a byte after each key: writable 1 + enumerable 2 + configurable 4 (some property is not 7) |
+ * | 0x13 | RegExp, lastIndex    | str source, str flags, the encoding of lastIndex (not 0)        |
+ * | 0x14 | not extensible       | byte 0 (preventExtensions) / 1 (sealed) / 2 (frozen), then the object's encoding |
+ * | 0x15 | resizable buffer     | f64 maxByteLength, then its 0x0c encoding                       |
+ * | 0x17 | run of holes         | u32 count (more than 64)                                        |
+ *
+ * That is the whole encoding of a value in which no object is met twice (the
+ * common case, one pass; digests of such values are those of earlier
+ * releases, except arrays with runs of more than 64 holes and null-prototype
+ * objects). A value with aliasing or a cycle is instead 0x1e followed by the
+ * same encoding in which an object met more than once is written once, as
+ * 0x1a + its encoding, and afterwards as 0x19 + u32 its number (objects
+ * numbered by first meeting), Map and Set members being written in full, in
+ * a canonical order, rather than as sorted digests (hash-walk.ts says how).
+ * So aliasing is part of the key: `[x, x]` and `[x, structuredClone(x)]`
+ * differ, as they do for joblib's pickle-based hash, and a DAG hashes in time
+ * linear in its distinct objects.
  *
  * Objects are data only: a plain or null-prototype object, an Array, Map, Set,
  * Date, RegExp, boxed primitive or binary value, each with exactly its own
- * built-in prototype. Anything else (a class instance such as URL, Error or
- * Blob, a subclass of Map or Array) is a HashError: its state lives in private
- * fields, internal slots or prototype getters that hashing own keys cannot
- * see, so two different instances would hash alike. So is an array with own
- * non-index keys (a RegExp match), whose extra keys the encoding has no room for.
+ * built-in prototype and internal type. Anything else (a class instance such
+ * as URL, Error or Blob, a subclass of Map or Array, a Proxy, a built-in whose
+ * prototype was swapped) is a HashError: its state lives in private fields,
+ * internal slots, traps or prototype getters that hashing own keys cannot see,
+ * so two different instances would hash alike. So is every own property the
+ * encoding has no room for: a symbol key anywhere, a getter or setter, a key
+ * other than an index on an array, any own key on a Map, Set, Date, boxed
+ * primitive or binary value (lastIndex aside on a RegExp), and a binary value
+ * whose buffer was detached.
  *
- * Only the bytes a view covers are hashed, never the rest of its buffer.
- * A value met twice outside a cycle is encoded twice (the hash is of content,
- * not of aliasing), but a large typed array met twice is hashed once.
+ * Only the bytes a view covers are hashed, never the rest of its buffer (two
+ * views of one buffer hash as two copies of their bytes).
  */
 import { checksum, checksumString, streamingChecksum } from '@larder/store-fs/checksum';
 import { Encoder, Mode, SHARED } from './hash-walk.js';
@@ -75,14 +95,18 @@ function toHex(digest: bigint): string {
 }
 
 /**
- * Hashes `value` by content into 16 lowercase hex characters (xxh64 of a
- * canonical encoding, documented in the README and at the top of hash.ts).
+ * Hashes `value` into 16 lowercase hex characters (xxh64 of a canonical
+ * encoding, documented in the README and at the top of hash.ts): everything a
+ * function could observe of a data value is in it, or the value is refused.
  * Object keys, Map entries and Set elements are order-insensitive; typed
  * arrays hash their kind, length and view bytes; -0 ≠ 0; every NaN is one NaN;
- * cycles are fine; `[, 1]` is not `[undefined, 1]`. Functions, symbols, promises,
- * weak collections, class instances (URL, Error, your classes) and arrays with
- * extra keys throw a {@link HashError} whose `path` says where they sit (`root`
- * names the value in it).
+ * `[, 1]` is not `[undefined, 1]`; aliasing counts (`[x, x]` ≠ `[x, copy]`);
+ * cycles, DAGs and values nested a million deep are fine (time linear in the
+ * distinct objects, no recursion). Functions, symbols (as values or keys),
+ * getters, Proxies, promises, weak collections, class instances (URL, Error,
+ * your classes), extra own keys on arrays, Maps, Dates, typed arrays... and
+ * detached buffers throw a {@link HashError} whose `path` says where they sit
+ * (`root` names the value in it).
  *
  * @example
  * ```ts
