@@ -46,10 +46,14 @@ export function classify(value: object, where: () => string): Kind {
   if (types.isProxy(value)) throw new HashError(where(), 'a Proxy', 'its traps are code that may answer differently each time. Pass the target object, or use the `key` option.');
   const proto = Object.getPrototypeOf(value) as object | null;
   if (proto === Object.prototype || proto === null) {
-    // An exotic object (array, Date, Map...) whose prototype was swapped still carries its internal state.
+    if (types.isArgumentsObject(value)) throw new HashError(where(), 'an arguments object', 'pass an array instead ([...arguments]).');
+    // Symbol keys first: Object.prototype.toString below would run a Symbol.toStringTag getter.
+    refuseSymbols(value, where);
+    // An exotic object whose prototype was swapped still carries its internal state.
     // (The tag reveals an array, Date, RegExp, Error, boxed primitive or arguments object.)
-    if (objectTag.call(value) !== '[object Object]' || types.isMap(value) || types.isSet(value) || ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
-      throw new HashError(where(), 'a built-in object whose prototype was replaced', CLASS_ADVICE);
+    const tag = objectTag.call(value);
+    if (tag !== '[object Object]' || types.isMap(value) || types.isSet(value) || ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
+      throw new HashError(where(), `a built-in object (${tag.slice(8, -1)}) whose prototype was replaced`, CLASS_ADVICE);
     }
     return Kind.Plain;
   }
@@ -126,7 +130,7 @@ export function refuseExtraKeys(value: object, kind: Kind, where: () => string, 
 }
 
 /** Arrays and typed arrays at least this long are checked for extra keys through inspect (O(1)) rather than by listing their indexes. */
-const LONG = 256;
+const LONG = 64;
 const HIDDEN = { showHidden: true, maxArrayLength: 0, depth: 0, customInspect: false, getters: false, showProxy: false, breakLength: Infinity } as const;
 
 /** A second view of the same bytes with no own properties: what inspect shows for a clean typed array of this kind. */

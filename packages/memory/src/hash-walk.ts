@@ -20,7 +20,7 @@
 import { ByteWriter } from './byte-writer.js';
 import { HashError } from './errors.js';
 import {
-  accessorError, attributesOf, BINARY_KIND, bytesOf, classify, integrityOf, isIndex, Kind, refuseDetached, refuseExtraKeys, refuseSymbols,
+  accessorError, attributesOf, BINARY_KIND, bytesOf, classify, integrityOf, isIndex, Kind, refuseDetached, refuseExtraKeys,
 } from './hash-kinds.js';
 
 export const Mode = { Tree: 0, Merkle: 1, Shared: 2 } as const;
@@ -245,7 +245,7 @@ export class Encoder extends ByteWriter {
   }
 
   plainObject(value: object, start: number): void {
-    refuseSymbols(value, this.path);
+    // (classify() has refused symbol keys.)
     const keys = Object.getOwnPropertyNames(value);
     if (keys.length > 1) keys.sort();
     const values = new Array<unknown>(keys.length);

@@ -50,6 +50,9 @@ describe('hash: nothing a function could observe is left out of the key', () => 
     expect(error.message).toMatch(/getter\/setter \(accessor property\)/);
     expect(runs).toBe(0);
     expect(refusal(Object.defineProperty({}, 'x', { set() {}, enumerable: true })).path).toBe('$.x');
+    // Not even a Symbol.toStringTag getter (which Object.prototype.toString would call).
+    expect(refusal({ get [Symbol.toStringTag]() { runs++; return 'X'; } }).path).toBe('$[Symbol(Symbol.toStringTag)]');
+    expect(runs).toBe(0);
   });
 
   it('hash: frozen, sealed, non-extensible and read-only objects differ from their open twins', () => {
