@@ -57,7 +57,7 @@ export function prepareArg(value: unknown, taskIndex: number, position: number, 
   try {
     return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
   } catch (error) {
-    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path), taskIndex);
   }
 }
 
@@ -78,7 +78,7 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
       if (prepared !== value) (out ??= [...args])[position] = prepared;
     }
   } catch (error) {
-    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path), taskIndex);
   }
   return out ?? (args as unknown[]);
 }
@@ -108,12 +108,13 @@ function describeArg(taskIndex: number, position: number, path: string): string 
 
 // The message is built here, once a walk has failed: the happy path never
 // formats a path.
-function unsendable(error: unknown, describe: (path: string) => string): unknown {
+function unsendable(error: unknown, describe: (path: string) => string, taskIndex?: number): unknown {
+  const options = taskIndex === undefined || taskIndex < 0 ? undefined : { taskIndex };
   if (error instanceof RangeError && /call stack/i.test(error.message)) {
-    return new ParallelError('LARDER_UNSENDABLE', `${describe('')} is nested too deeply to walk (the stack overflowed); structured clone cannot send it either. Flatten it (an array of nodes with parent indices) before sending.`, { cause: error });
+    return new ParallelError('LARDER_UNSENDABLE', `${describe('')} is nested too deeply to walk (the stack overflowed); structured clone cannot send it either. Flatten it (an array of nodes with parent indices) before sending.`, { cause: error, ...options });
   }
   if (!(error instanceof Unsendable)) return error;
-  return new ParallelError('LARDER_UNSENDABLE', `${describe(shortPath(error.path.reverse()))} ${error.what}`);
+  return new ParallelError('LARDER_UNSENDABLE', `${describe(shortPath(error.path.reverse()))} ${error.what}`, options);
 }
 
 // A path through a value nested a thousand levels deep would be a message

@@ -6,6 +6,7 @@
  * listed for transfer at the top level of the reply.
  */
 import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-script.js';
@@ -122,10 +123,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
-      const failure =
-        error instanceof BatchFailure
-          ? error
-          : new BatchFailure(error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE' ? 'result' : 'task', index, error, request.moduleUrl);
+      const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
       // serializeError never throws and gives only strings: this reply always posts.
       const reply: BatchReply = {
         threadId,
@@ -139,6 +137,12 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       return reply;
     }
   };
+}
+
+// What the task threw may be a Proxy whose traps throw, even for instanceof:
+// our own failures are never Proxies, so they are told apart first.
+function isUnsendable(error: unknown): boolean {
+  return !types.isProxy(error) && error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE';
 }
 
 // A task may return a revoked Proxy or an object whose `then` getter throws: that is a result, not a promise.
