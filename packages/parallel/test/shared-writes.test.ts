@@ -91,7 +91,7 @@ describe('large arguments shared with workers are read-only', () => {
 
 describe('arguments copied per task', () => {
   it('a large ArrayBuffer argument: each task gets its own copy (400000 each, never 600000)', async () => {
-    const buffer = ones().buffer;
+    const buffer = ones().buffer as ArrayBuffer;
     expect(await pool.map(trust.addOneToBuffer, [buffer, buffer, buffer])).toEqual([2 * N, 2 * N, 2 * N]);
     expect(new Float64Array(buffer)[0]).toBe(1);
   });
