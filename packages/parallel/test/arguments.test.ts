@@ -42,6 +42,17 @@ describe.each(['threads', 'async', 'sequential'] as BackendName[])('backend %s',
 });
 
 describe('constructor and tasks() arguments', () => {
+  it('regression: resourceLimits that are not an object of positive sizes, or given to an in-process backend, throw LARDER_OPTION naming the option', () => {
+    expect(() => new Parallel({ resourceLimits: untyped('512M') })).toThrow(expect.objectContaining(optionError('resourceLimits must be an object such as { maxOldGenerationSizeMb: 512 }, got "512M"')));
+    expect(() => new Parallel({ resourceLimits: { maxOldGenerationSizeMb: -1 } })).toThrow(expect.objectContaining(optionError('resourceLimits.maxOldGenerationSizeMb must be a positive number of megabytes, got -1')));
+    expect(() => new Parallel({ resourceLimits: untyped({ maxOldSpace: 5 }) })).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining('got key "maxOldSpace"') }));
+    for (const backend of ['async', 'sequential'] as const) {
+      expect(() => new Parallel({ backend, resourceLimits: { maxOldGenerationSizeMb: 64 } })).toThrow(
+        expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining(`resourceLimits bound worker threads, but backend '${backend}' runs tasks in this thread`) }),
+      );
+    }
+  });
+
   it('regression: new Parallel(null) and non-object options throw LARDER_OPTION naming the parameter', () => {
     expect(() => new Parallel(untyped(null))).toThrow(expect.objectContaining(optionError('new Parallel(): options must be an object or undefined, got null')));
     expect(() => new Parallel(untyped('threads'))).toThrow(expect.objectContaining(optionError('new Parallel(): options must be an object or undefined, got "threads"')));
