@@ -138,8 +138,26 @@ const bad = (name: string, expected: string, got: unknown): never => {
 export function optionsObject<T extends object>(where: string, options: T | undefined): Partial<T> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) bad(`${where}: options`, 'an object or undefined', options);
+  for (const key of Object.keys(options)) {
+    const camel = JOBLIB_NAMES[key];
+    if (camel !== undefined) throw new ParallelError('LARDER_OPTION', `${where}: unknown option ${key}: ${camel}`);
+  }
   return options;
 }
+
+// joblib's spellings, which would otherwise be ignored without a word.
+const JOBLIB_NAMES: Record<string, string> = {
+  n_jobs: 'use nJobs',
+  batch_size: 'use batchSize',
+  pre_dispatch: 'use preDispatch',
+  max_nbytes: 'use maxNbytes',
+  return_as: "use iterate() for 'generator' and iterate(calls, { ordered: false }) for 'generator_unordered'",
+  require: "for require='sharedmem' pass typed arrays on a SharedArrayBuffer",
+  prefer: "choose backend: 'threads' or 'async'",
+  mmap_mode: 'not needed: large arrays go to workers through shared memory',
+  temp_folder: 'not needed: large arrays go to workers through shared memory',
+  initializer: 'use workerInit',
+};
 
 /** The task argument of `map()` / `parallel()`: a function or a task handle (which is a function). */
 export function checkTask(where: string, task: unknown): void {
