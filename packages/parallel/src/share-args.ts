@@ -7,7 +7,7 @@
  */
 import { types } from 'node:util';
 import { ParallelError } from './errors.js';
-import { digestView, type SharedCopies, type SharedCopy } from './share-guard.js';
+import { copyToSharedWithDigest, type SharedCopies, type SharedCopy } from './share-guard.js';
 
 /**
  * Deepest nesting sent to or from a worker. Structured clone recurses on the
@@ -17,7 +17,6 @@ import { digestView, type SharedCopies, type SharedCopy } from './share-guard.js
  */
 export const MAX_DEPTH = 1000;
 
-type TypedArrayCtor = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => ArrayBufferView;
 
 const CLONEABLE_OBJECTS = [Date, RegExp, ArrayBuffer, SharedArrayBuffer, Error, Boolean, Number, String] as const;
 
@@ -293,20 +292,11 @@ function shareLarge(view: ArrayBufferView, walk: Walk): ArrayBufferView {
   if (view.byteLength <= walk.maxNbytes || types.isSharedArrayBuffer(view.buffer)) return view;
   let entry = walk.copies!.get(view);
   if (!entry) {
-    const copy = copyToShared(view);
-    entry = { view: copy, digest: digestView(copy) };
+    entry = copyToSharedWithDigest(view);
     walk.copies!.set(view, entry);
   }
   if (walk.guards && !walk.guards.includes(entry)) walk.guards.push(entry);
   return entry.view;
-}
-
-function copyToShared(view: ArrayBufferView): ArrayBufferView {
-  const shared = new SharedArrayBuffer(view.byteLength);
-  new Uint8Array(shared).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-  const Ctor = view.constructor as TypedArrayCtor;
-  const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-  return view instanceof DataView ? new DataView(shared) : new Ctor(shared, 0, view.byteLength / bytesPerElement);
 }
 
 // A Set, so a buffer reached twice (one array in two places, two views

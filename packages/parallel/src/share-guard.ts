@@ -42,21 +42,43 @@ const PIECE_WORDS = 1 << 16;
  * through a fresh aligned copy.
  */
 export function digestView(view: ArrayBufferView): string {
-  let { buffer, byteOffset } = view;
-  const { byteLength } = view;
-  if (byteOffset % 4 !== 0) {
-    const copy = new Uint8Array(byteLength);
-    copy.set(new Uint8Array(buffer, byteOffset, byteLength));
-    buffer = copy.buffer;
-    byteOffset = 0;
-  }
+  if (view.byteOffset % 4 !== 0) return digestView(new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice());
   const lanes = new Int32Array(8).fill(1);
-  const words = new Int32Array(buffer, byteOffset, byteLength >>> 2);
+  const words = new Int32Array(view.buffer, view.byteOffset, view.byteLength >>> 2);
   const whole = words.length & ~7;
   for (let start = 0; start < whole; start += PIECE_WORDS) feed(lanes, words, start, Math.min(whole, start + PIECE_WORDS));
-  const tail = new Uint8Array(buffer, byteOffset + whole * 4, byteLength - whole * 4);
+  return finish(lanes, view, whole);
+}
+
+/**
+ * Copies a view's bytes to the start of a new SharedArrayBuffer and digests
+ * them in the same pass, piece by piece while each piece is still in the CPU
+ * cache: the digest then costs little more than the copy.
+ */
+export function copyToSharedWithDigest(view: ArrayBufferView): SharedCopy {
+  const shared = new SharedArrayBuffer(view.byteLength);
+  const target = new Uint8Array(shared);
+  const source = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const lanes = new Int32Array(8).fill(1);
+  const words = new Int32Array(shared, 0, view.byteLength >>> 2);
+  const whole = words.length & ~7;
+  for (let start = 0; start < whole; start += PIECE_WORDS) {
+    const end = Math.min(whole, start + PIECE_WORDS);
+    target.set(source.subarray(start * 4, end * 4), start * 4);
+    feed(lanes, words, start, end);
+  }
+  target.set(source.subarray(whole * 4), whole * 4);
+  const Ctor = view.constructor as new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => ArrayBufferView;
+  const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+  const copy = view instanceof DataView ? new DataView(shared) : new Ctor(shared, 0, view.byteLength / bytesPerElement);
+  return { view: copy, digest: finish(lanes, copy, whole) };
+}
+
+// The bytes after the last whole group of eight words, and the length.
+function finish(lanes: Int32Array, view: ArrayBufferView, whole: number): string {
+  const tail = new Uint8Array(view.buffer, view.byteOffset + whole * 4, view.byteLength - whole * 4);
   for (let i = 0; i < tail.length; i++) lanes[i & 7] = (Math.imul(lanes[i & 7]!, MULTIPLIER) + tail[i]! + 1) | 0;
-  let out = `${byteLength}:`;
+  let out = `${view.byteLength}:`;
   for (const lane of lanes) out += (lane >>> 0).toString(16).padStart(8, '0');
   return out;
 }
