@@ -63,6 +63,12 @@ describe('large arguments shared with workers are read-only', () => {
     expect(data[N - 1]).toBe(1);
   });
 
+  it('a task that only moves values (reverse in place) is caught too', async () => {
+    const data = Float64Array.from({ length: N }, (_, i) => i);
+    expectSharedWrite(await failure(pool.map(trust.reverseInPlace, [data, data])), '$[0]', 'reverseInPlace');
+    expect(data[0]).toBe(0);
+  });
+
   it('iterate() rejects on the write and delivers nothing computed from a changed argument', async () => {
     const data = ones();
     const seen: number[] = [];
