@@ -14,7 +14,7 @@ import { fixture, repoRoot, tempFolders } from './fixtures/run-child.js';
 const folders = tempFolders('larder-entry-');
 afterAll(() => folders.cleanup());
 
-const HARD_TIMEOUT_MS = 25_000;
+const HARD_TIMEOUT_MS = 45_000;
 
 /** Runs a script as a user would; kills it (and reports that) at the hard timeout. */
 function runUntilExit(args: string[], evalLog: string): Promise<{ stdout: string; stderr: string; code: number | null; killed: boolean }> {
@@ -36,14 +36,15 @@ function runUntilExit(args: string[], evalLog: string): Promise<{ stdout: string
   });
 }
 
-const runs: Array<[string, string[]]> = [
-  ['under tsx (node --import tsx script.ts)', ['--conditions=larder-source', '--import', 'tsx', fixture('entry-tasks-main.ts')]],
-  ['as a plain .mjs script', ['--conditions=larder-source', '--import', 'tsx', fixture('entry-tasks-main.mjs')]],
-  ['through the tsx CLI (tsx script.ts)', [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), '--conditions=larder-source', fixture('entry-tasks-main.ts')]],
+const runs: Array<[string, string[], string]> = [
+  ['under tsx (node --import tsx script.ts)', ['--conditions=larder-source', '--import', 'tsx', fixture('entry-tasks-main.ts')], 'double'],
+  ['as a plain .mjs script', ['--conditions=larder-source', '--import', 'tsx', fixture('entry-tasks-main.mjs')], 'double'],
+  ['through the tsx CLI (tsx script.ts)', [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), '--conditions=larder-source', fixture('entry-tasks-main.ts')], 'double'],
+  ['with only its workerInit declared in the script', ['--conditions=larder-source', '--import', 'tsx', fixture('entry-init-main.ts')], 'setup'],
 ];
 
 describe('a task module that is the entry script', () => {
-  it.each(runs)('%s: the script exits at once with LARDER_ENTRY_SCRIPT, evaluated once, no worker re-runs it', async (_name, args) => {
+  it.each(runs)('%s: the script exits at once with LARDER_ENTRY_SCRIPT, evaluated once, no worker re-runs it', async (_name, args, taskName) => {
     const evalLog = join(folders.make(), 'evaluations.log');
     writeFileSync(evalLog, '');
     const run = await runUntilExit(args, evalLog);
@@ -51,7 +52,7 @@ describe('a task module that is the entry script', () => {
     expect(run.code, run.stderr).toBe(0);
     const outcome = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { code?: string; message?: string };
     expect(outcome.code).toBe('LARDER_ENTRY_SCRIPT');
-    expect(outcome.message).toMatch(/^\[larder\/parallel\] task double is declared in the entry script .*entry-tasks-main\.m?[jt]s .*Move the tasks into their own module/);
+    expect(outcome.message).toMatch(new RegExp(`^\\[larder/parallel\\] task ${taskName} is declared in the entry script .*entry-(tasks|init)-main\\.m?[jt]s .*Move the tasks into their own module`));
     expect(readFileSync(evalLog, 'utf8').trim().split('\n')).toEqual(['evaluated in thread 0']);
   }, HARD_TIMEOUT_MS + 10_000);
 

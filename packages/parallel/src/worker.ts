@@ -52,7 +52,12 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       if (isTypeScriptUrl(address.moduleUrl)) await ensureTypeScript(address.moduleUrl);
       namespace = (await import(address.moduleUrl)) as Record<string, unknown>;
     } catch (error) {
-      const kind = (error as { code?: string }).code === 'LARDER_MISSING_DRIVER' ? 'typescript' : 'import';
+      let kind: FailureKind = 'import';
+      try {
+        if ((error as { code?: string }).code === 'LARDER_MISSING_DRIVER') kind = 'typescript';
+      } catch {
+        // A module that threw a revoked Proxy while importing: an import failure.
+      }
       throw new BatchFailure(kind, failedAt, error, address.moduleUrl);
     }
     // The registry is the rule; an export of the same name is the fallback

@@ -34,6 +34,8 @@ export class ThreadsBackend implements Backend {
     workerInit: Call | undefined,
     resourceLimits: ResourceLimits | undefined,
   ) {
+    // Checked before any thread starts: a pool left running would keep the process alive.
+    if (workerInit && isEntryScript((workerInit.task as Task).moduleUrl)) throw entryScriptError((workerInit.task as Task).moduleUrl, (workerInit.task as Task).taskName);
     this.#pool = new Piscina({
       filename: WORKER_ENTRY.href,
       minThreads: workers,
@@ -59,7 +61,6 @@ export class ThreadsBackend implements Backend {
     });
     if (workerInit) {
       const task = workerInit.task as Task;
-      if (isEntryScript(task.moduleUrl)) throw entryScriptError(task.moduleUrl, task.taskName);
       const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
       this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
     }
