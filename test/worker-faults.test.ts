@@ -13,6 +13,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Parallel, delayed, type Task } from '@larder/parallel';
 import { faults } from './fixtures/fault-tasks.js';
+import { fixture, runScript } from './fixtures/run-child.js';
 
 const pool = new Parallel({ nJobs: 2, batchSize: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } });
 /** The hanging tasks get this timeout (per call); the others none, so a slow replacement worker never times out a healthy task. */
@@ -72,4 +73,14 @@ describe('worker faults', () => {
     const error = await pool.run([delayed(faults.throwObject)(0)]).then(() => undefined, (e: unknown) => e);
     expect(JSON.stringify(error) + String((error as Error).message)).toMatch(/a plain object/);
   });
+});
+
+describe('resourceLimits with nJobs 1', () => {
+  it('worker faults: a task out of memory under nJobs 1 and resourceLimits fails in its worker, naming the task; the caller survives', async () => {
+    // The child's own heap is small: a task run in-process (the old behaviour) kills it instead of failing in a worker.
+    const { stdout } = await runScript(fixture('limits-main.ts'), [], { env: { NODE_OPTIONS: '--max-old-space-size=160' }, timeoutMs: 90_000 });
+    const [failure, after] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(failure).toMatchObject({ code: 'LARDER_WORKER_EXIT', taskIndex: 1, message: expect.stringMatching(/task 1 \(exhaustMemory\) failed: its worker ran out of memory/) });
+    expect(after).toEqual({ after: [4, 6] });
+  }, 100_000);
 });

@@ -3,7 +3,7 @@
  * errors thrown by user code are rebuilt with their own name and message
  * (see `rebuildTaskError`), because callers match on those.
  */
-import { inspect } from 'node:util';
+import { inspect, types } from 'node:util';
 
 /** Stable codes of the errors raised by @larder/parallel. */
 export type ParallelErrorCode =
@@ -11,8 +11,11 @@ export type ParallelErrorCode =
   | 'LARDER_NOT_A_TASK'
   | 'LARDER_TASK_NOT_FOUND'
   | 'LARDER_TASK_IMPORT'
-  | 'LARDER_TSX_MISSING'
+  | 'LARDER_ENTRY_SCRIPT'
+  | 'LARDER_MISSING_DRIVER'
   | 'LARDER_UNSENDABLE'
+  | 'LARDER_SHARED_WRITE'
+  | 'LARDER_TASK_ERROR'
   | 'LARDER_WORKER_EXIT'
   | 'LARDER_WORKER_INIT'
   | 'LARDER_TIMEOUT'
@@ -37,6 +40,8 @@ export class ParallelError extends Error {
   readonly code: ParallelErrorCode;
   /** Index of the task concerned (input order), when there is one. */
   taskIndex?: number;
+  /** LARDER_SHARED_WRITE: where the array sat in the task's arguments (`$[0].samples`; `$` is the argument list). */
+  argument?: string;
 
   constructor(code: ParallelErrorCode, message: string, options?: { cause?: unknown; taskIndex?: number }) {
     super(`[larder/parallel] ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -100,25 +105,67 @@ export function formatValue(value: unknown): string {
   return String(value);
 }
 
-/** What a worker sends back when a task throws: enough to rebuild the error. */
+/** What a worker sends back when a task throws: enough to rebuild the error. Only strings and numbers, so it always posts. */
 export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
-  code?: unknown;
+  code?: string | number;
+  /** The task threw something that is not an Error (a string, null, a Proxy...). */
+  notAnError?: boolean;
 }
 
-/** Turns anything thrown into a structured-clone-safe description. */
+// Reading a property of a thrown value may run a getter or a Proxy trap that throws.
+function read(value: object, key: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: (value as Record<string, unknown>)[key] };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** A bounded, never-throwing description of any value, for messages. */
+export function describeValue(value: unknown): string {
+  try {
+    return inspect(value, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500, getters: false, customInspect: false });
+  } catch {
+    return `an uninspectable ${typeof value}`;
+  }
+}
+
+function isRealError(value: unknown): value is Error {
+  try {
+    return !types.isProxy(value) && value instanceof Error;
+  } catch {
+    return false; // a revoked Proxy throws on instanceof
+  }
+}
+
+/**
+ * Turns anything thrown into a structured-clone-safe description; never
+ * throws, whatever the value's getters, traps or field types.
+ */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    const out: SerializedError = { name: error.name, message: error.message };
-    if (error.stack !== undefined) out.stack = error.stack;
-    const code = (error as { code?: unknown }).code;
-    if (code !== undefined && (typeof code === 'string' || typeof code === 'number')) out.code = code;
+  if (isRealError(error)) {
+    const name = read(error, 'name');
+    const message = read(error, 'message');
+    const stack = read(error, 'stack');
+    const code = read(error, 'code');
+    const out: SerializedError = {
+      name: name.ok && typeof name.value === 'string' && name.value !== '' ? name.value : 'Error',
+      message: !message.ok ? '(reading its message threw)' : typeof message.value === 'string' ? message.value : message.value === undefined ? '' : describeValue(message.value),
+    };
+    if (stack.ok && typeof stack.value === 'string') out.stack = stack.value;
+    if (code.ok && (typeof code.value === 'string' || typeof code.value === 'number')) out.code = code.value;
+    const errors = error instanceof AggregateError ? read(error, 'errors') : undefined;
+    if (errors?.ok && Array.isArray(errors.value)) {
+      const inner = errors.value.slice(0, 5).map((item) => { const s = serializeError(item); return `${s.name}: ${s.message}`; });
+      out.message += ` [${errors.value.length} error${errors.value.length === 1 ? '' : 's'}: ${inner.join('; ')}${errors.value.length > 5 ? '; ...' : ''}]`;
+    }
     return out;
   }
   // A thrown string, number or plain object: its content, bounded, so the caller sees what was thrown.
-  return { name: 'Error', message: `non-Error value thrown: ${inspect(error, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500 })}` };
+  return { name: 'Error', message: `non-Error value thrown: ${describeValue(error)}`, notAnError: true };
 }
 
 const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
@@ -136,17 +183,49 @@ export type TaskError = Error & { taskIndex: number; code?: unknown };
 
 /**
  * Rebuilds a task's error in the caller: same name and message (and the
- * built-in class when the name is one), `taskIndex` set, and the worker's
- * stack kept as `cause`, so the caller's own stack stays readable.
+ * built-in class when the name is one), `taskIndex` set, its own `code` or
+ * LARDER_TASK_ERROR, and the worker's stack kept as `cause`, so the caller's
+ * own stack stays readable.
  */
-export function rebuildTaskError(remote: SerializedError, taskIndex: number): TaskError {
-  const Ctor = BUILTIN_ERRORS[remote.name] ?? Error;
-  const cause = new Ctor(remote.message);
-  cause.name = remote.name;
-  cause.stack = remote.stack ?? `${remote.name}: ${remote.message}\n    at task ${taskIndex} (stack not available)`;
-  const error = new Ctor(remote.message, { cause }) as TaskError;
-  error.name = remote.name;
+export function rebuildTaskError(remote: SerializedError, taskIndex: number, cause?: unknown): TaskError {
+  const name = typeof remote.name === 'string' && remote.name !== '' ? remote.name : 'Error';
+  const message = typeof remote.message === 'string' ? remote.message : describeValue(remote.message);
+  const Ctor = Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name]! : Error;
+  if (cause === undefined) {
+    const remoteStack = new Ctor(message);
+    remoteStack.name = name;
+    remoteStack.stack = typeof remote.stack === 'string' ? remote.stack : `${name}: ${message}\n    at task ${taskIndex} (stack not available)`;
+    cause = remoteStack;
+  }
+  const error = new Ctor(message, { cause }) as TaskError;
+  error.name = name;
   error.taskIndex = taskIndex;
-  if (remote.code !== undefined) error.code = remote.code;
+  error.code = remote.code ?? 'LARDER_TASK_ERROR';
   return error;
+}
+
+/**
+ * What an in-process backend rejects with when a task throws: the task's own
+ * error with `taskIndex` (and `code` LARDER_TASK_ERROR when it has none)
+ * added, as joblib re-raises the exception itself; or, when that value is not
+ * an Error that can carry them (null, a string, a Proxy, a frozen error, an
+ * error whose name or message is not a string or whose getters throw), an
+ * Error rebuilt from it, the thrown value kept as `cause`.
+ */
+export function inProcessTaskError(thrown: unknown, taskIndex: number): TaskError {
+  if (isRealError(thrown) && Object.isExtensible(thrown)) {
+    const name = read(thrown, 'name');
+    const message = read(thrown, 'message');
+    if (name.ok && typeof name.value === 'string' && message.ok && typeof message.value === 'string') {
+      try {
+        if (!Object.hasOwn(thrown, 'taskIndex')) Object.defineProperty(thrown, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
+        const code = read(thrown, 'code');
+        if (code.ok && code.value === undefined) Object.defineProperty(thrown, 'code', { value: 'LARDER_TASK_ERROR', enumerable: false, writable: true, configurable: true });
+        if ((thrown as { taskIndex?: unknown }).taskIndex === taskIndex || typeof (thrown as { taskIndex?: unknown }).taskIndex === 'number') return thrown as TaskError;
+      } catch {
+        // A getter or a non-configurable property: rebuilt below.
+      }
+    }
+  }
+  return rebuildTaskError(serializeError(thrown), taskIndex, thrown);
 }

@@ -88,6 +88,8 @@ export interface ParallelOptions extends CallOptions {
   /**
    * Worker heap limits (node:worker_threads ResourceLimits). A worker over
    * them dies with an out-of-memory error naming the task; the pool goes on.
+   * With nJobs 1, tasks then run in one worker instead of in this thread;
+   * the 'async' and 'sequential' backends refuse them (LARDER_OPTION).
    * @default undefined
    */
   resourceLimits?: ResourceLimits;
@@ -136,8 +138,26 @@ const bad = (name: string, expected: string, got: unknown): never => {
 export function optionsObject<T extends object>(where: string, options: T | undefined): Partial<T> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) bad(`${where}: options`, 'an object or undefined', options);
+  for (const key of Object.keys(options)) {
+    const camel = JOBLIB_NAMES[key];
+    if (camel !== undefined) throw new ParallelError('LARDER_OPTION', `${where}: unknown option ${key}: ${camel}`);
+  }
   return options;
 }
+
+// joblib's spellings, which would otherwise be ignored without a word.
+const JOBLIB_NAMES: Record<string, string> = {
+  n_jobs: 'use nJobs',
+  batch_size: 'use batchSize',
+  pre_dispatch: 'use preDispatch',
+  max_nbytes: 'use maxNbytes',
+  return_as: "use iterate() for 'generator' and iterate(calls, { ordered: false }) for 'generator_unordered'",
+  require: "for require='sharedmem' pass typed arrays on a SharedArrayBuffer",
+  prefer: "choose backend: 'threads' or 'async'",
+  mmap_mode: 'not needed: large arrays go to workers through shared memory',
+  temp_folder: 'not needed: large arrays go to workers through shared memory',
+  initializer: 'use workerInit',
+};
 
 /** The task argument of `map()` / `parallel()`: a function or a task handle (which is a function). */
 export function checkTask(where: string, task: unknown): void {
@@ -159,7 +179,24 @@ export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
     else if (isCall(options.workerInit) && isTask(options.workerInit.task)) workerInit = options.workerInit;
     else bad('workerInit', 'a task handle from tasks() or a delayed(task)(...args) call', options.workerInit);
   }
-  return { nJobs, backend, workerInit, resourceLimits: options.resourceLimits };
+  const resourceLimits = checkResourceLimits(options.resourceLimits, backend);
+  return { nJobs, backend, workerInit, resourceLimits };
+}
+
+const LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+// Limits bound a worker thread's heap; an in-process backend has none to bound, and ignoring them silently would let a task exhaust the caller.
+function checkResourceLimits(limits: unknown, backend: BackendName): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) return bad('resourceLimits', `an object such as { maxOldGenerationSizeMb: 512 }`, limits);
+  for (const [key, value] of Object.entries(limits)) {
+    if (!(LIMIT_KEYS as readonly string[]).includes(key)) bad('resourceLimits', `an object with keys ${LIMIT_KEYS.join(', ')} (got key "${key}")`, limits);
+    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) bad(`resourceLimits.${key}`, 'a positive number of megabytes', value);
+  }
+  if (backend !== 'threads') {
+    throw new ParallelError('LARDER_OPTION', `resourceLimits bound worker threads, but backend '${backend}' runs tasks in this thread, where no limit can apply. Use backend: 'threads' (with nJobs 1, tasks then run in one worker).`);
+  }
+  return limits as ResourceLimits;
 }
 
 /** Validates the call-level options (the call's own over the pool's). */

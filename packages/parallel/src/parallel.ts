@@ -76,7 +76,7 @@ export class Parallel {
     // nothing reuses these instead of parsing '2*nJobs' and '1M' again.
     this.#callSettings = resolveCallSettings(this.#defaults, this.nJobs);
     // Threads start now, so workers boot while the caller prepares input.
-    if (this.backend === 'threads' && this.nJobs > 1) this.#backendEngine();
+    if (this.backend === 'threads' && (this.nJobs > 1 || this.#settings.resourceLimits)) this.#backendEngine();
   }
 
   /**
@@ -216,7 +216,8 @@ export class Parallel {
     if (this.#closed) throw new ParallelError('LARDER_CLOSED', 'this Parallel was closed; create a new one');
     if (this.#engine) return this.#engine;
     const { backend, nJobs, workerInit, resourceLimits } = this.#settings;
-    if (backend === 'threads' && nJobs > 1) this.#engine = new ThreadsBackend(nJobs, workerInit, resourceLimits);
+    // resourceLimits can only bound a worker: with them, nJobs 1 runs in one worker, so a task out of memory cannot kill this process.
+    if (backend === 'threads' && (nJobs > 1 || resourceLimits)) this.#engine = new ThreadsBackend(nJobs, workerInit, resourceLimits);
     else if (backend === 'async') this.#engine = new InProcessBackend('async', nJobs, workerInit);
     else this.#engine = new InProcessBackend('sequential', 1, workerInit);
     return this.#engine;

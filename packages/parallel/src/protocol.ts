@@ -4,6 +4,7 @@
  * why it stopped.
  */
 import type { SerializedError } from './errors.js';
+import type { TaskGuards } from './share-guard.js';
 
 /** A task named by reference, as the worker finds it. */
 export interface TaskAddress {
@@ -26,15 +27,27 @@ export interface BatchRequest extends TaskAddress {
   init?: TaskAddress & { args: unknown[]; key: string };
   /** The BroadcastChannel on which the pool asks its workers to run their teardown hooks (teardown.ts). */
   teardownChannel: string;
+  /** Task index (input order) of payload[0], for messages the worker writes. */
+  firstIndex?: number;
+  /** Per task of the batch: the read-only shared copies it receives, checked after it (share-guard.ts). */
+  guards?: (TaskGuards | undefined)[];
+  /**
+   * Tasks of the batch hold objects in common (one structured clone keeps
+   * them one object): the worker gives each task its own copy, so a write by
+   * one never reaches the next.
+   */
+  isolate?: boolean;
+  /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
+  entryScript?: string;
 }
 
 /** Why a batch did not complete, when the worker could say so. */
-export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result';
+export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result' | 'shared-write' | 'entry-script';
 
 /** The worker's reply. */
 export type BatchReply = { threadId: number } & (
   | { ok: true; results: unknown[]; durationMs: number }
-  | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string }
+  | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );
 
 /** Byte layout of `BatchRequest.progress`. */

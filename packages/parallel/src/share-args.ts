@@ -7,11 +7,16 @@
  */
 import { types } from 'node:util';
 import { ParallelError } from './errors.js';
+import { copyToSharedWithDigest, type SharedCopies, type SharedCopy } from './share-guard.js';
 
-/** Per-call state: each large array is copied into shared memory once, however many tasks receive it. */
-export type SharedCopies = Map<ArrayBufferView, ArrayBufferView>;
+/**
+ * Deepest nesting sent to or from a worker. Structured clone recurses on the
+ * native stack and overflows between 1 900 (objects, main thread) and 13 000
+ * levels; below this bound it never does, and a deeper value is a
+ * LARDER_UNSENDABLE naming the task instead of a bare RangeError.
+ */
+export const MAX_DEPTH = 1000;
 
-type TypedArrayCtor = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => ArrayBufferView;
 
 const CLONEABLE_OBJECTS = [Date, RegExp, ArrayBuffer, SharedArrayBuffer, Error, Boolean, Number, String] as const;
 
@@ -28,6 +33,9 @@ interface Walk {
   /** Results only: where the buffers that can move are gathered. */
   readonly transfer: Set<ArrayBuffer> | undefined;
   memo: Map<object, unknown> | undefined;
+  /** Arguments only: the shared copies the task receives, for the worker to check after it. */
+  readonly guards: SharedCopy[] | undefined;
+  depth: number;
 }
 
 /**
@@ -43,12 +51,12 @@ class Unsendable {
  * Returns one argument ready to post: the same value when nothing changed.
  * Throws LARDER_UNSENDABLE naming the task index and the argument position.
  */
-export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies): unknown {
+export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[]): unknown {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
   try {
-    return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined });
+    return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
   } catch (error) {
-    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path), taskIndex);
   }
 }
 
@@ -57,7 +65,7 @@ export function prepareArg(value: unknown, taskIndex: number, position: number, 
  * nothing changed. One walk covers every position, so an object passed
  * twice (`f(obj, obj)`) stays one object in the worker.
  */
-export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbytes: number, copies: SharedCopies): unknown[] {
+export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[]): unknown[] {
   let out: unknown[] | undefined;
   let walk: Walk | undefined;
   let position = 0;
@@ -65,11 +73,11 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
     for (; position < args.length; position++) {
       const value = args[position];
       if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
-      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined }));
+      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 }));
       if (prepared !== value) (out ??= [...args])[position] = prepared;
     }
   } catch (error) {
-    throw unsendable(error, (path) => describeArg(taskIndex, position, path));
+    throw unsendable(error, (path) => describeArg(taskIndex, position, path), taskIndex);
   }
   return out ?? (args as unknown[]);
 }
@@ -87,7 +95,7 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
 export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string): void {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return;
   try {
-    prepareValue(value, { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined });
+    prepareValue(value, { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined, guards: undefined, depth: 0 });
   } catch (error) {
     throw unsendable(error, describe);
   }
@@ -99,9 +107,28 @@ function describeArg(taskIndex: number, position: number, path: string): string 
 
 // The message is built here, once a walk has failed: the happy path never
 // formats a path.
-function unsendable(error: unknown, describe: (path: string) => string): unknown {
+function unsendable(error: unknown, describe: (path: string) => string, taskIndex?: number): unknown {
+  const options = taskIndex === undefined || taskIndex < 0 ? undefined : { taskIndex };
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return new ParallelError('LARDER_UNSENDABLE', `${describe('')} is nested too deeply to walk (the stack overflowed); structured clone cannot send it either. Flatten it (an array of nodes with parent indices) before sending.`, { cause: error, ...options });
+  }
   if (!(error instanceof Unsendable)) return error;
-  return new ParallelError('LARDER_UNSENDABLE', `${describe(error.path.reverse().join(''))} ${error.what}`);
+  return new ParallelError('LARDER_UNSENDABLE', `${describe(shortPath(error.path.reverse()))} ${error.what}`, options);
+}
+
+// A path through a value nested a thousand levels deep would be a message
+// of thousands of steps: its head and tail say enough.
+function shortPath(steps: string[]): string {
+  if (steps.length <= 24) return steps.join('');
+  return `${steps.slice(0, 12).join('')}...(${steps.length - 20} more levels)...${steps.slice(-8).join('')}`;
+}
+
+function readItem(container: object, key: string | number): unknown {
+  try {
+    return (container as Record<string | number, unknown>)[key];
+  } catch (error) {
+    throw new Unsendable(`has a getter that threw when read (${error instanceof Error ? error.message : String(error)}); structured clone would read it too. Send plain data.`);
+  }
 }
 
 function prepareValue(value: unknown, walk: Walk): unknown {
@@ -111,6 +138,9 @@ function prepareValue(value: unknown, walk: Walk): unknown {
   }
   if (kind !== 'object' || value === null) return value;
   const object = value as object;
+  if (types.isProxy(object)) {
+    throw new Unsendable('is a Proxy, which structured clone cannot send (it would see only its target, or fail). Send the plain data behind it.');
+  }
   if (walk.transfer !== undefined) addTransferable(object, walk.transfer);
   if (ArrayBuffer.isView(object)) return shareLarge(object, walk);
   if (walk.memo !== undefined) {
@@ -120,7 +150,14 @@ function prepareValue(value: unknown, walk: Walk): unknown {
     if (known !== undefined) return known;
     walk.memo.set(object, object);
   }
-  return prepareContainer(object, walk);
+  if (++walk.depth > MAX_DEPTH) {
+    throw new Unsendable(`is nested more than ${MAX_DEPTH} levels deep, beyond what structured clone can send between threads. Flatten it (an array of nodes with parent indices) before sending.`);
+  }
+  try {
+    return prepareContainer(object, walk);
+  } finally {
+    walk.depth--;
+  }
 }
 
 // Before the walk first goes below a container, the top value enters the
@@ -144,7 +181,7 @@ function prepareContainer(object: object, walk: Walk): unknown {
     let i = 0;
     try {
       for (; i < object.length; i++) {
-        const item: unknown = object[i];
+        const item: unknown = readItem(object, i);
         if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
         if (isContainer(item)) descend(walk, object, out ?? object);
         const prepared = prepareValue(item, walk);
@@ -164,7 +201,7 @@ function prepareContainer(object: object, walk: Walk): unknown {
       // for...in over a plain object gives its own enumerable string keys
       // (Object.prototype has none), without Object.entries' pair arrays.
       for (key in record) {
-        const item = record[key];
+        const item = readItem(record, key);
         if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
         if (isContainer(item)) descend(walk, object, out ?? object);
         const prepared = prepareValue(item, walk);
@@ -212,12 +249,23 @@ function prepareContainer(object: object, walk: Walk): unknown {
     }
     return out ?? object;
   }
+  if (object instanceof Error) return checkError(object);
   if (CLONEABLE_OBJECTS.some((ctor) => object instanceof ctor)) return object;
   const className = (proto as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? 'unknown';
   throw new Unsendable(
     `is an instance of class ${className}; structured clone would drop its prototype and methods. Send plain data (an object, arrays, typed arrays) and rebuild the instance inside the task.`,
   );
 }
+// Structured clone reads an Error's name, message and stack; a getter that
+// throws or a value that is not a string makes it fail.
+function checkError(error: Error): Error {
+  for (const key of ['name', 'message', 'stack'] as const) {
+    const value = readItem(error, key);
+    if (value !== undefined && typeof value !== 'string') throw new Unsendable(`is an Error whose ${key} is a ${typeof value}, not a string; structured clone cannot send it.`);
+  }
+  return error;
+}
+
 // Adds the step from a container to the child that failed.
 function at(error: unknown, step: () => string): unknown {
   if (error instanceof Unsendable) error.path.push(step());
@@ -237,18 +285,18 @@ function head<T>(entries: Iterable<T>, count: number): T[] {
 }
 
 // One shared copy per array per call: tasks receive views on the same
-// SharedArrayBuffer, so postMessage sends a handle, not the bytes.
+// SharedArrayBuffer, so postMessage sends a handle, not the bytes. Each
+// task's walk lists the copies it receives (once each), for the check after
+// the task (share-guard.ts).
 function shareLarge(view: ArrayBufferView, walk: Walk): ArrayBufferView {
   if (view.byteLength <= walk.maxNbytes || types.isSharedArrayBuffer(view.buffer)) return view;
-  const existing = walk.copies!.get(view);
-  if (existing) return existing;
-  const shared = new SharedArrayBuffer(view.byteLength);
-  new Uint8Array(shared).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-  const Ctor = view.constructor as TypedArrayCtor;
-  const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-  const copy = view instanceof DataView ? new DataView(shared) : new Ctor(shared, 0, view.byteLength / bytesPerElement);
-  walk.copies!.set(view, copy);
-  return copy;
+  let entry = walk.copies!.get(view);
+  if (!entry) {
+    entry = copyToSharedWithDigest(view);
+    walk.copies!.set(view, entry);
+  }
+  if (walk.guards && !walk.guards.includes(entry)) walk.guards.push(entry);
+  return entry.view;
 }
 
 // A Set, so a buffer reached twice (one array in two places, two views

@@ -6,6 +6,8 @@
  * side effect, and the worker finds the function by (module URL, name) in the
  * registry. No export name has to match.
  */
+import { isMainThread } from 'node:worker_threads';
+import { entryScriptError, isEntryScript } from './entry-script.js';
 import { formatValue, ParallelError } from './errors.js';
 
 // Any callable. `never[]` parameters would reject every function in a
@@ -64,6 +66,9 @@ const registryKey = (moduleUrl: string, taskName: string): string => `${moduleUr
  */
 export function tasks<T extends Record<string, AnyFunction>>(moduleUrl: string, functions: T): TaskModule<T> {
   checkModuleUrl(moduleUrl);
+  // A worker evaluating the caller's entry script (imported by a task module,
+  // say) stops it here, before the script's own side effects run again.
+  if (!isMainThread && isEntryScript(moduleUrl)) throw entryScriptError(moduleUrl, Object.keys(functions ?? {})[0]);
   if (functions === null || typeof functions !== 'object' || Array.isArray(functions)) {
     throw new ParallelError('LARDER_OPTION', `tasks() needs an object of functions as its second argument ({ name: fn }), got ${formatValue(functions)}`);
   }

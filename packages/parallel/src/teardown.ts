@@ -9,6 +9,7 @@
  * to the pool's workers and waits, bounded, for each to run its hooks.
  */
 import { BroadcastChannel, threadId } from 'node:worker_threads';
+import { formatValue, ParallelError } from './errors.js';
 
 /** A cleanup function run in a worker thread before the pool terminates it. */
 export type WorkerTeardownHook = () => unknown;
@@ -47,6 +48,7 @@ const TEARDOWN = 'teardown';
  * ```
  */
 export function onWorkerTeardown(hook: WorkerTeardownHook): () => void {
+  if (typeof hook !== 'function') throw new ParallelError('LARDER_OPTION', `onWorkerTeardown() needs a function, got ${formatValue(hook)}`);
   const registry = ((globalThis as Record<symbol, unknown>)[TEARDOWN_HOOKS] ??= new Set<WorkerTeardownHook>()) as Set<WorkerTeardownHook>;
   registry.add(hook);
   return () => void registry.delete(hook);

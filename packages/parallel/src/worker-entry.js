@@ -39,7 +39,7 @@ async function loadTsx(fromUrl) {
         `[larder/parallel] ${fromUrl} is TypeScript and worker threads need tsx to import it: install tsx (npm i -D tsx), or build the task module to .js`,
         { cause },
       );
-      Object.assign(error, { code: 'LARDER_TSX_MISSING' });
+      Object.assign(error, { code: 'LARDER_MISSING_DRIVER' });
       throw error;
     }
   }

@@ -6,12 +6,15 @@
  * listed for transfer at the top level of the reply.
  */
 import { performance } from 'node:perf_hooks';
+import { types } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-script.js';
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { checkResult } from './share-args.js';
+import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown, settleBeforeTask } from './teardown.js';
 
@@ -26,6 +29,7 @@ class BatchFailure extends Error {
     readonly failedAt: number,
     readonly original: unknown,
     readonly moduleUrl: string,
+    readonly argument?: string,
   ) {
     super(kind);
   }
@@ -41,12 +45,19 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   async function resolveTask(address: TaskAddress, failedAt: number): Promise<AnyFunction> {
     const known = lookupTask(address.moduleUrl, address.taskName);
     if (known) return known;
+    // Importing the caller's entry script would run the whole script again here.
+    if (isEntryScript(address.moduleUrl)) throw new BatchFailure('entry-script', failedAt, entryScriptError(address.moduleUrl, address.taskName), address.moduleUrl);
     let namespace: Record<string, unknown>;
     try {
       if (isTypeScriptUrl(address.moduleUrl)) await ensureTypeScript(address.moduleUrl);
       namespace = (await import(address.moduleUrl)) as Record<string, unknown>;
     } catch (error) {
-      const kind = (error as { code?: string }).code === 'LARDER_TSX_MISSING' ? 'typescript' : 'import';
+      let kind: FailureKind = 'import';
+      try {
+        if ((error as { code?: string }).code === 'LARDER_MISSING_DRIVER') kind = 'typescript';
+      } catch {
+        // A module that threw a revoked Proxy while importing: an import failure.
+      }
       throw new BatchFailure(kind, failedAt, error, address.moduleUrl);
     }
     // The registry is the rule; an export of the same name is the fallback
@@ -75,8 +86,9 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   return async function runBatch(request: BatchRequest): Promise<unknown> {
     const running = new Int32Array(request.progress, 0, 1);
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
-    const { payload } = request;
+    const { payload, guards, isolate } = request;
     let index = 0;
+    setEntryScriptPath(request.entryScript);
     if (!listening) {
       listenForTeardown(request.teardownChannel);
       listening = true;
@@ -95,9 +107,18 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         // the new index reads this task's start time.
         startedAt[0] = performance.timeOrigin + performance.now();
         Atomics.store(running, RUNNING_INDEX, index);
-        let value = request.mode === 'single' ? fn(payload[index]) : fn(...(payload[index] as unknown[]));
-        if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
+        // One message made one object of what several tasks share; each task but the last gets its own copy.
+        const input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
+        let value = request.mode === 'single' ? fn(input) : fn(...(input as unknown[]));
+        if (isThenable(value)) value = await value;
         results[index] = value;
+        // Before the next task runs: a write to a read-only shared copy fails here, naming this task.
+        const changed = changedCopy(guards?.[index]);
+        if (changed) {
+          const args = request.mode === 'single' ? [payload[index]] : (payload[index] as unknown[]);
+          const path = findPath(args, changed.view);
+          throw new BatchFailure('shared-write', index, sharedWriteError((request.firstIndex ?? 0) + index, request.taskName, path, changed.view), request.moduleUrl, path);
+        }
       }
       const durationMs = performance.now() - start;
       const transfer = new Set<ArrayBuffer>();
@@ -107,10 +128,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
-      const failure =
-        error instanceof BatchFailure
-          ? error
-          : new BatchFailure(error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE' ? 'result' : 'task', index, error, request.moduleUrl);
+      const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
+      // serializeError never throws and gives only strings: this reply always posts.
       const reply: BatchReply = {
         threadId,
         ok: false,
@@ -119,7 +138,23 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         error: serializeError(failure.original),
         moduleUrl: failure.moduleUrl,
       };
+      if (failure.argument !== undefined) reply.argument = failure.argument;
       return reply;
     }
   };
+}
+
+// What the task threw may be a Proxy whose traps throw, even for instanceof:
+// our own failures are never Proxies, so they are told apart first.
+function isUnsendable(error: unknown): boolean {
+  return !types.isProxy(error) && error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE';
+}
+
+// A task may return a revoked Proxy or an object whose `then` getter throws: that is a result, not a promise.
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  try {
+    return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 /** Every public entry checks its arguments and says what was wrong, instead of failing on them later. */
 import { describe, expect, it } from 'vitest';
-import { delayed, Parallel, parallel, tasks, type BackendName } from '@larder/parallel';
+import { delayed, onWorkerTeardown, Parallel, parallel, tasks, type BackendName } from '@larder/parallel';
 import { t } from './fixtures/math-tasks.js';
 
 const square = (x: number): number => x * x;
@@ -42,6 +42,25 @@ describe.each(['threads', 'async', 'sequential'] as BackendName[])('backend %s',
 });
 
 describe('constructor and tasks() arguments', () => {
+  it('regression: joblib spellings of options (n_jobs, batch_size, ...) throw LARDER_OPTION naming the larder option instead of being ignored', async () => {
+    expect(() => new Parallel(untyped({ n_jobs: 2 }))).toThrow(expect.objectContaining(optionError('new Parallel(): unknown option n_jobs: use nJobs')));
+    await expect(parallel(t.square, [1], untyped({ max_nbytes: '1M' }))).rejects.toMatchObject(optionError('parallel(): unknown option max_nbytes: use maxNbytes'));
+    await using pool = new Parallel({ backend: 'sequential' });
+    await expect(pool.map(t.square, [1], untyped({ batch_size: 4 }))).rejects.toMatchObject(optionError('map(): unknown option batch_size: use batchSize'));
+    expect(() => onWorkerTeardown(untyped('close'))).toThrow(expect.objectContaining(optionError('onWorkerTeardown() needs a function, got "close"')));
+  });
+
+  it('regression: resourceLimits that are not an object of positive sizes, or given to an in-process backend, throw LARDER_OPTION naming the option', () => {
+    expect(() => new Parallel({ resourceLimits: untyped('512M') })).toThrow(expect.objectContaining(optionError('resourceLimits must be an object such as { maxOldGenerationSizeMb: 512 }, got "512M"')));
+    expect(() => new Parallel({ resourceLimits: { maxOldGenerationSizeMb: -1 } })).toThrow(expect.objectContaining(optionError('resourceLimits.maxOldGenerationSizeMb must be a positive number of megabytes, got -1')));
+    expect(() => new Parallel({ resourceLimits: untyped({ maxOldSpace: 5 }) })).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining('got key "maxOldSpace"') }));
+    for (const backend of ['async', 'sequential'] as const) {
+      expect(() => new Parallel({ backend, resourceLimits: { maxOldGenerationSizeMb: 64 } })).toThrow(
+        expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining(`resourceLimits bound worker threads, but backend '${backend}' runs tasks in this thread`) }),
+      );
+    }
+  });
+
   it('regression: new Parallel(null) and non-object options throw LARDER_OPTION naming the parameter', () => {
     expect(() => new Parallel(untyped(null))).toThrow(expect.objectContaining(optionError('new Parallel(): options must be an object or undefined, got null')));
     expect(() => new Parallel(untyped('threads'))).toThrow(expect.objectContaining(optionError('new Parallel(): options must be an object or undefined, got "threads"')));

@@ -5,6 +5,7 @@
  * task (its `taskIndex` set).
  */
 import type { BackendName } from '../options.js';
+import type { SharedCopies } from '../share-guard.js';
 import type { AnyFunction } from '../tasks.js';
 
 /** Consecutive calls of one task. */
@@ -37,8 +38,8 @@ export interface BatchContext {
   timeout: number | undefined;
   /** Typed arrays above this many bytes go through shared memory (threads only). */
   maxNbytes: number;
-  /** Shared copies made so far in this call. */
-  sharedCopies: Map<ArrayBufferView, ArrayBufferView>;
+  /** Shared copies made so far in this call, with their digests. */
+  sharedCopies: SharedCopies;
 }
 
 /** A place that runs batches. */

@@ -4,7 +4,7 @@
  * Both accept any function; the dispatcher keeps `workers` batches in flight.
  */
 import { performance } from 'node:perf_hooks';
-import { AbortError, TimeoutError } from '../errors.js';
+import { AbortError, inProcessTaskError, TimeoutError } from '../errors.js';
 import type { BackendName } from '../options.js';
 import type { Call } from '../tasks.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
@@ -40,7 +40,7 @@ export class InProcessBackend implements Backend {
         const value = batch.mode === 'single' ? batch.task(input) : batch.task(...(input as unknown[]));
         results[i] = isPromise(value) ? await settle(value, taskIndex, batch.task.name, context) : value;
       } catch (error) {
-        throw withTaskIndex(error, taskIndex);
+        throw inProcessTaskError(error, taskIndex);
       }
     }
     return { results, durationMs: performance.now() - start };
@@ -51,8 +51,13 @@ export class InProcessBackend implements Backend {
   }
 }
 
+// Reading `then` may hit a getter or a revoked Proxy: such a value is a result, not a promise.
 function isPromise(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+  try {
+    return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+  } catch {
+    return false;
+  }
 }
 
 // A running in-process function cannot be stopped; timeout and abort make
@@ -68,12 +73,4 @@ function settle(value: PromiseLike<unknown>, taskIndex: number, taskName: string
         unsubscribe();
       });
   });
-}
-
-/** Sets `taskIndex` on a thrown error (the error itself is kept, as joblib re-raises it). */
-function withTaskIndex(error: unknown, taskIndex: number): unknown {
-  if (typeof error === 'object' && error !== null && !('taskIndex' in error) && Object.isExtensible(error)) {
-    Object.defineProperty(error, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
-  }
-  return error;
 }

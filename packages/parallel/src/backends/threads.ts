@@ -7,9 +7,11 @@
  */
 import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AbortError, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
+import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-script.js';
+import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
+import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
@@ -32,6 +34,8 @@ export class ThreadsBackend implements Backend {
     workerInit: Call | undefined,
     resourceLimits: ResourceLimits | undefined,
   ) {
+    // Checked before any thread starts: a pool left running would keep the process alive.
+    if (workerInit && isEntryScript((workerInit.task as Task).moduleUrl)) throw entryScriptError((workerInit.task as Task).moduleUrl, (workerInit.task as Task).taskName);
     this.#pool = new Piscina({
       filename: WORKER_ENTRY.href,
       minThreads: workers,
@@ -63,26 +67,43 @@ export class ThreadsBackend implements Backend {
   }
 
   check(task: AnyFunction, where: string): void {
-    if (isTask(task)) return;
+    if (isTask(task)) {
+      if (isEntryScript(task.moduleUrl)) throw entryScriptError(task.moduleUrl, task.taskName);
+      return;
+    }
     throw new ParallelError(
       'LARDER_NOT_A_TASK',
       `${where}: ${task.name ? `function ${task.name}` : 'an anonymous function'} is not a task handle, and worker threads cannot receive a function. ` +
         `Export it from a module through tasks(): \`export const { ${task.name || 'myTask'} } = tasks(import.meta.url, { ${task.name || 'myTask'} })\` and pass that handle, ` +
-        `or use backend: 'async' or 'sequential' to run it in this thread.`,
+        (this.workers === 1
+          ? `(nJobs 1 runs in a worker here because resourceLimits is set; limits cannot apply in this thread.)`
+          : `or use backend: 'async' or 'sequential' to run it in this thread.`),
     );
   }
 
   async run(batch: Batch, context: BatchContext): Promise<BatchOutcome> {
     const task = batch.task as Task;
-    const payload =
-      batch.mode === 'single'
-        ? batch.payload.map((item, i) => prepareArg(item, batch.firstIndex + i, 0, context.maxNbytes, context.sharedCopies))
-        : batch.payload.map((args, i) => prepareArgs(args as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies));
+    let guards: (SharedCopy[] | undefined)[] | undefined;
+    let isolate = false;
+    const payload = batch.payload.map((input, i) => {
+      const taskGuards: SharedCopy[] = [];
+      const prepared =
+        batch.mode === 'single'
+          ? prepareArg(input, batch.firstIndex + i, 0, context.maxNbytes, context.sharedCopies, taskGuards)
+          : prepareArgs(input as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies, taskGuards);
+      if (taskGuards.length > 0) (guards ??= [])[i] = taskGuards;
+      if (!isolate && batch.payload.length > 1) isolate = holdsObjects(prepared, batch.mode);
+      return prepared;
+    });
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const running = new Int32Array(progress, 0, 1);
     running[RUNNING_INDEX] = -1;
-    const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress, teardownChannel: this.#teardownChannel };
+    const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress, teardownChannel: this.#teardownChannel, firstIndex: batch.firstIndex };
     if (this.#init) request.init = this.#init;
+    if (guards) request.guards = guards;
+    if (isolate) request.isolate = true;
+    const entry = entryScriptPath();
+    if (entry !== undefined) request.entryScript = entry;
 
     const stop = new AbortController();
     const unsubscribe = context.onStop(() => stop.abort(context.signal.reason));
@@ -96,8 +117,8 @@ export class ThreadsBackend implements Backend {
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
       if (context.signal.aborted) throw new AbortError(context.signal.reason);
-      if (error instanceof Error && !(error instanceof ParallelError) && !('taskIndex' in error)) throw workerDeath(error, runningTaskIndex(), task.taskName);
-      throw error;
+      if (error instanceof ParallelError || (error instanceof Error && 'taskIndex' in error)) throw error; // from replyError
+      throw poolFailure(error, runningTaskIndex(), batch.firstIndex, task.taskName);
     } finally {
       watchdog?.stop();
       unsubscribe();
@@ -147,14 +168,45 @@ function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: numbe
     case 'import':
       return new ParallelError('LARDER_TASK_IMPORT', `task module ${reply.moduleUrl} failed to import in a worker (${detail}). Check that it loads on its own: node ${reply.moduleUrl}`, { cause: rebuildTaskError(reply.error, taskIndex), taskIndex });
     case 'typescript':
-      return new ParallelError('LARDER_TSX_MISSING', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
+      return new ParallelError('LARDER_MISSING_DRIVER', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
     case 'not-found':
       return new ParallelError('LARDER_TASK_NOT_FOUND', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
     case 'init':
       return new ParallelError('LARDER_WORKER_INIT', `workerInit (${reply.moduleUrl}) threw in a worker before task ${firstIndex}: ${detail}`, { cause: rebuildTaskError(reply.error, taskIndex), taskIndex });
+    case 'shared-write': {
+      const error = new ParallelError('LARDER_SHARED_WRITE', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
+      if (reply.argument !== undefined) error.argument = reply.argument;
+      return error;
+    }
+    case 'entry-script':
+      return new ParallelError('LARDER_ENTRY_SCRIPT', reply.error.message.replace(/^\[larder\/parallel\] /, ''), { taskIndex });
     case 'result':
       return new ParallelError('LARDER_UNSENDABLE', `${taskLabel(taskIndex, taskName)} returned a value that cannot be sent back from a worker: ${reply.error.message.replace(/^\[larder\/parallel\] /, '')}`, { taskIndex });
   }
+}
+
+// Whether any task input holds an object (structured clone would make one
+// object of what several tasks of the batch share).
+function holdsObjects(prepared: unknown, mode: 'single' | 'spread'): boolean {
+  if (mode === 'single') return typeof prepared === 'object' && prepared !== null;
+  return (prepared as unknown[]).some((arg) => typeof arg === 'object' && arg !== null);
+}
+
+/**
+ * What piscina rejected with, when the worker's reply did not say: a value
+ * that could not be posted (either way), or a worker that died. Always a
+ * ParallelError naming the task, whatever piscina passed on (even a bare `{}`).
+ */
+function poolFailure(error: unknown, taskIndex: number, firstIndex: number, taskName: string): ParallelError {
+  if (error instanceof Error && (error.name === 'DataCloneError' || /could not be cloned/.test(error.message))) {
+    return new ParallelError(
+      'LARDER_UNSENDABLE',
+      `${taskLabel(taskIndex, taskName)}: a value could not be posted between threads (${error.message}); send plain data (objects, arrays, typed arrays, no functions, Proxies or class instances).`,
+      { cause: error, taskIndex: Math.max(taskIndex, firstIndex) },
+    );
+  }
+  if (error instanceof Error) return workerDeath(error, taskIndex, taskName);
+  return new ParallelError('LARDER_WORKER_EXIT', `${taskLabel(taskIndex, taskName)} failed: its worker reported ${describeValue(error)}. The pool replaced the worker and stays usable.`, { cause: error, taskIndex });
 }
 
 function workerDeath(error: Error, taskIndex: number, taskName: string): ParallelError {

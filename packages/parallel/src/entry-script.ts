@@ -1,0 +1,73 @@
+/**
+ * The rule that a task module is never the process's entry script. Worker
+ * threads find a task by importing its module; when that module is the
+ * script the user ran, every worker would run the whole script again (and
+ * start its own pool, and so on without end). The caller refuses such a task
+ * before any worker sees it; a worker, told the entry script by the caller,
+ * refuses to import it, and `tasks()` evaluated in a worker under the entry
+ * script's URL stops the script there, before its side effects.
+ */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
+import { ParallelError } from './errors.js';
+
+// Shared through globalThis, like the task registry, so two copies of this
+// package in one thread agree; in a worker it is set from the caller's request.
+const ENTRY_KEY = Symbol.for('larder.parallel.entryScript');
+type Slot = { path?: string | null };
+const slot: Slot = ((globalThis as Record<symbol, unknown>)[ENTRY_KEY] as Slot | undefined) ?? ((globalThis as Record<symbol, unknown>)[ENTRY_KEY] = {});
+
+/** The real path of this process's entry script (`process.argv[1]`), or undefined (a REPL, `node -e`). */
+export function entryScriptPath(): string | undefined {
+  if (slot.path !== undefined) return slot.path ?? undefined;
+  slot.path = null;
+  // In a worker thread process.argv names the worker file; only the main thread knows the script.
+  const script = isMainThread ? process.argv[1] : undefined;
+  if (script && !script.startsWith('-')) slot.path = realPath(resolve(script));
+  return slot.path ?? undefined;
+}
+
+/** In a worker: the caller's entry script, as the request says. */
+export function setEntryScriptPath(path: string | undefined): void {
+  if (slot.path === undefined || slot.path === null) slot.path = path ?? null;
+}
+
+/** The real path of a file: URL, without its query (loaders add one), or undefined for other URLs. */
+function modulePath(moduleUrl: string): string | undefined {
+  if (!moduleUrl.startsWith('file:')) return undefined;
+  try {
+    const url = new URL(moduleUrl);
+    url.search = '';
+    url.hash = '';
+    return realPath(fileURLToPath(url));
+  } catch {
+    return undefined;
+  }
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Whether `moduleUrl` is the entry script (compared by real path, so symlinks and `./` do not hide it). */
+export function isEntryScript(moduleUrl: string, entry = entryScriptPath()): boolean {
+  if (entry === undefined) return false;
+  return modulePath(moduleUrl) === entry;
+}
+
+/** The LARDER_ENTRY_SCRIPT error for a task declared in the entry script. */
+export function entryScriptError(moduleUrl: string, taskName: string | undefined, taskIndex?: number): ParallelError {
+  return new ParallelError(
+    'LARDER_ENTRY_SCRIPT',
+    `${taskName ? `task ${taskName}` : 'a task'} is declared in the entry script ${modulePath(moduleUrl) ?? moduleUrl} (the file node runs). ` +
+      `Worker threads import a task's module to find it, which would run the whole script again in every worker. ` +
+      `Move the tasks into their own module (tasks.ts: export const { f } = tasks(import.meta.url, { f })) and import them from the script, or run them in this thread (nJobs: 1 or backend: 'async').`,
+    taskIndex === undefined ? undefined : { taskIndex },
+  );
+}
