@@ -6,7 +6,8 @@
 # works on a fresh clone and by hand, and a second run installs nothing.
 #
 #   bash scripts/runtimes.sh            install all four, print where they are
-#   bash scripts/runtimes.sh path NAME  print the binary of NAME (node22, node24, deno, bun)
+#   bash scripts/runtimes.sh path NAME  print the binary of NAME (node22, node24, deno, bun), installing it if needed
+#   bash scripts/runtimes.sh where NAME print it only if installed (exit 1 otherwise; installs nothing)
 #
 # Versions are pinned here; bump them deliberately.
 set -euo pipefail
@@ -55,8 +56,14 @@ case "${1:-install}" in
     install_one "$name"
     binary "$name"
     ;;
+  where)
+    name="${2:?usage: runtimes.sh where node22|node24|deno|bun}"
+    [ -n "${PACKAGE[$name]:-}" ] || { echo "runtimes: unknown runtime $name" >&2; exit 2; }
+    [ -x "$(binary "$name")" ] || exit 1
+    binary "$name"
+    ;;
   *)
-    echo "usage: runtimes.sh [install | path NAME]" >&2
+    echo "usage: runtimes.sh [install | path NAME | where NAME]" >&2
     exit 2
     ;;
 esac
