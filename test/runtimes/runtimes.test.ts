@@ -1,6 +1,6 @@
 /**
- * larder on the other runtimes it supports: Node 24 running TypeScript
- * natively, Deno and Bun, each installed by scripts/runtimes.sh. Each runs
+ * larder on the other runtimes it supports: Node 22 and 24 running
+ * TypeScript natively, Deno and Bun, each installed by scripts/runtimes.sh. Each runs
  * smoke.ts twice on one scratch folder, from the built packages (as a user's
  * install would give them). A runtime that is not installed skips, saying
  * how to install it; with LARDER_REQUIRE_RUNTIMES=1 (CI) it fails instead.
@@ -28,6 +28,7 @@ function runtimeBinary(name: string): string | undefined {
 
 /** How each runtime runs a TypeScript script: the flags it needs and nothing else. */
 const RUNTIMES: { name: string; label: string; args: (script: string) => string[] }[] = [
+  { name: 'node22', label: 'Node 22 (native type stripping, no tsx)', args: (script) => [script] },
   { name: 'node24', label: 'Node 24 (native type stripping, no tsx)', args: (script) => [script] },
   { name: 'deno', label: 'Deno', args: (script) => ['run', '--allow-read', '--allow-write', '--allow-env', '--allow-ffi', '--allow-sys', script] },
   { name: 'bun', label: 'Bun', args: (script) => [script] },
@@ -70,7 +71,7 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
     };
     const first = await run();
     const second = await run();
-    const expectedRuntime = name === 'node24' ? /^node v24\./ : new RegExp(`^${name} `);
+    const expectedRuntime = name.startsWith('node') ? new RegExp(`^node v${name.slice(4)}\\.`) : new RegExp(`^${name} `);
     for (const report of [first, second]) {
       expect(report.runtime).toMatch(expectedRuntime);
       expect(report.storeFs.eager).toEqual(['smoke', 200_000, 99_999.5, String(2n ** 70n), 0, ['a']]);

@@ -88,6 +88,9 @@ export interface ParallelOptions extends CallOptions {
   /**
    * Worker heap limits (node:worker_threads ResourceLimits). A worker over
    * them dies with an out-of-memory error naming the task; the pool goes on.
+   * A parent started with `--max-old-space-size` (or it in NODE_OPTIONS)
+   * gives workers its heap limit without this option, and the flag, being
+   * process-wide, overrides `maxOldGenerationSizeMb`.
    * @default undefined
    */
   resourceLimits?: ResourceLimits;
