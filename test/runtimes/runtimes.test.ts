@@ -6,7 +6,7 @@
  * how to install it; with LARDER_REQUIRE_RUNTIMES=1 (CI) it fails instead.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,5 +91,43 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
     // Workers load the task module with the parent's loader: an entry the
     // parent stored is a hit in a worker, so cube(5) ran once in all.
     expect(second.parallel.timesCube5Computed).toBe(1);
+  }, 300_000);
+});
+
+/**
+ * `deno install` and `bun install` see this repository's workspace (the root
+ * package.json's `workspaces` field; neither reads pnpm-workspace.yaml): run
+ * on a copy of the manifests, they link @larder/* to the packages' folders.
+ * The copy keeps the root's workspace dependencies only, so the install
+ * downloads the packages' own dependencies and not the dev tools.
+ */
+const INSTALLERS: { name: string; args: string[] }[] = [
+  { name: 'deno', args: ['install'] },
+  // sqlite3's install script would build the addon; linking is what is checked here.
+  { name: 'bun', args: ['install', '--ignore-scripts'] },
+];
+
+describe.each(INSTALLERS)('$name install', ({ name, args }) => {
+  const binary = runtimeBinary(name);
+  if (!binary && required) {
+    it('is installed', () => {
+      expect.fail(`${name} is not installed: run bash scripts/runtimes.sh`);
+    });
+    return;
+  }
+
+  it.skipIf(!binary)('links the workspace packages from the root package.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `larder-install-${name}-`));
+    folders.push(dir);
+    const root = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    root.devDependencies = Object.fromEntries(Object.entries(root.devDependencies).filter(([dep]) => dep.startsWith('@larder/')));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(root, null, 2));
+    const packages = ['store-fs', 'memory', 'parallel'];
+    for (const pkg of packages) {
+      mkdirSync(join(dir, 'packages', pkg), { recursive: true });
+      cpSync(join(repoRoot, 'packages', pkg, 'package.json'), join(dir, 'packages', pkg, 'package.json'));
+    }
+    await promisify(execFile)(binary!, args, { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 240_000, maxBuffer: 16 << 20 });
+    for (const pkg of packages) expect(realpathSync(join(dir, 'node_modules/@larder', pkg))).toBe(realpathSync(join(dir, 'packages', pkg)));
   }, 300_000);
 });
