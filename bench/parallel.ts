@@ -6,7 +6,9 @@
  *   pnpm tsx bench/parallel.ts
  */
 import { Parallel, delayed } from '@larder/parallel';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { calibrateSpin } from './charts.js';
@@ -59,7 +61,7 @@ async function coldStart(): Promise<Row> {
     ratio: larder / baseline,
     goal: '≤ 50 ms',
     met: larder <= 50,
-    note: 'TypeScript task module: each worker registers tsx',
+    note: `TypeScript task module on Node ${process.version} under tsx: each worker registers tsx`,
   };
 }
 
@@ -89,6 +91,40 @@ async function coldStartBuilt(): Promise<Row[]> {
       goal: '≤ 50 ms',
       met: larder <= 50,
       note: 'dist/ and a plain .mjs task module: no tsx in the workers',
+    },
+  ];
+}
+
+/**
+ * Cold start where the runtime strips TypeScript types itself: Node 24 (from
+ * scripts/runtimes.sh) runs bench/cold-start-native.ts with the built
+ * packages and a TypeScript task module that its workers import natively, as
+ * the parent does: no tsx anywhere. Skipped when Node 24 is not installed or
+ * dist/ has not been built.
+ */
+function coldStartNative(): Row[] {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  if (!existsSync(new URL('../packages/parallel/dist/index.js', import.meta.url))) return [];
+  let node24: string;
+  try {
+    node24 = execFileSync('bash', [`${root}scripts/runtimes.sh`, 'where', 'node24'], { encoding: 'utf8' }).trim();
+  } catch {
+    return [];
+  }
+  const out = execFileSync(node24, [fileURLToPath(new URL('./cold-start-native.ts', import.meta.url))], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const { version, larder, baseline } = JSON.parse(out.trim().split('\n').at(-1)!) as { version: string; larder: number; baseline: number };
+  return [
+    {
+      id: 'par.coldstart.node24',
+      figure: `pool cold start, 2 workers, to first result, Node ${version} running TypeScript natively`,
+      larder,
+      baseline,
+      baselineName: `one bare Worker to first message on ${version}`,
+      unit: 'ms',
+      ratio: larder / baseline,
+      goal: '≤ 50 ms',
+      met: larder <= 50,
+      note: 'built package and a TypeScript task module: workers strip types like the parent, no tsx',
     },
   ];
 }
@@ -232,7 +268,7 @@ async function matmul(): Promise<Row> {
 export async function run(): Promise<Row[]> {
   // The big-argument figure goes first so earlier work does not inflate its RSS readings.
   const big = await bigArgument();
-  return [await trivial(), await coldStart(), ...(await coldStartBuilt()), await cpu40(), ...big, await matmul()];
+  return [await trivial(), await coldStart(), ...(await coldStartBuilt()), ...coldStartNative(), await cpu40(), ...big, await matmul()];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -90,6 +90,9 @@ export interface ParallelOptions extends CallOptions {
    * them dies with an out-of-memory error naming the task; the pool goes on.
    * With nJobs 1, tasks then run in one worker instead of in this thread;
    * the 'async' and 'sequential' backends refuse them (LARDER_OPTION).
+   * A parent started with `--max-old-space-size` (or it in NODE_OPTIONS)
+   * gives workers its heap limit without this option, and the flag, being
+   * process-wide, overrides `maxOldGenerationSizeMb`.
    * @default undefined
    */
   resourceLimits?: ResourceLimits;

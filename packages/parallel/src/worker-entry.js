@@ -5,20 +5,35 @@
  * worker.js sits beside it) and from src/ under vitest or tsx (where only
  * worker.ts exists, and Node 20 workers do not inherit tsx's loader hooks
  * through execArgv, so tsx is registered here, in the worker itself).
+ *
+ * TypeScript task modules load with the parent's loader (workerData.typescript,
+ * chosen by worker-flags.ts): 'tsx', or 'native' where the parent itself
+ * strips types (Node 22.18+ running a .ts entry, Deno, Bun), so a function's
+ * text, part of its cache identity, is the same in the parent and here.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { workerData } from 'node:worker_threads';
 
 const sourceWorker = new URL('./worker.ts', import.meta.url);
+/** @type {'tsx' | 'native'} */
+const typescript = workerData?.typescript === 'native' ? 'native' : 'tsx';
 let registered = false;
 
 /**
- * Registers tsx's ESM loader in this thread, once. tsx is an optional peer
- * dependency: looked up from this package, then from the task module.
+ * Makes TypeScript importable in this thread: registers tsx's ESM loader,
+ * once, unless the runtime strips types natively like the parent. tsx is an
+ * optional peer dependency: looked up from this package, then from the task module.
  * @param {string} fromUrl the module that needs it
  */
 async function ensureTypeScript(fromUrl) {
+  if (registered || typescript === 'native') return;
+  await registerTsx(fromUrl);
+}
+
+/** @param {string} fromUrl */
+async function registerTsx(fromUrl) {
   if (registered) return;
   (await loadTsx(fromUrl)).register();
   registered = true;
@@ -50,7 +65,9 @@ let runner;
 
 async function loadRunner() {
   if (existsSync(fileURLToPath(sourceWorker))) {
-    await ensureTypeScript(sourceWorker.href);
+    // The package's own source (tests, benches) imports './x.js' for x.ts,
+    // which Node's type stripping does not map; Deno and Bun do.
+    if (!('bun' in process.versions || 'deno' in process.versions)) await registerTsx(sourceWorker.href);
     return (await import(sourceWorker.href)).createBatchRunner(ensureTypeScript);
   }
   return (await import('./worker.js')).createBatchRunner(ensureTypeScript);

@@ -114,7 +114,8 @@ describe("load(..., { mmap: 'r' })", () => {
     expect(mapped.at(-1)).toBe(42.5);
     expect(mapped.at(elements / 2)).toBe(0);
     expect(mapped.slice(-2)).toStrictEqual(Float64Array.of(0, 42.5));
-    expect(() => mapped.toArray()).toThrow(/more than one typed array can/);
+    // Node 20 caps a typed array near 4 GiB; Node 22+ would really allocate 6 GB here, so only check the refusal where it applies.
+    if (byteLength > bufferConstants.MAX_LENGTH) expect(() => mapped.toArray()).toThrow(/more than one typed array can/);
     mapped.close();
     fs.rmSync(target);
   });

@@ -14,9 +14,15 @@ import { prepareArg, prepareArgs } from '../share-args.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
+import { isDenoOrBun, startWithAcceptedFlags, workerExecArgv, workerTypeScript, type WorkerTypeScript } from '../worker-flags.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
 
 const WORKER_ENTRY = new URL('../worker-entry.js', import.meta.url);
+
+/** What worker-entry.js reads from `workerData`. */
+interface WorkerData {
+  typescript: WorkerTypeScript;
+}
 
 /** Runs batches on `workers` piscina threads. */
 export class ThreadsBackend implements Backend {
@@ -36,19 +42,27 @@ export class ThreadsBackend implements Backend {
   ) {
     // Checked before any thread starts: a pool left running would keep the process alive.
     if (workerInit && isEntryScript((workerInit.task as Task).moduleUrl)) throw entryScriptError((workerInit.task as Task).moduleUrl, (workerInit.task as Task).taskName);
-    this.#pool = new Piscina({
-      filename: WORKER_ENTRY.href,
-      minThreads: workers,
-      maxThreads: workers,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: 60_000,
-      // Piscina's Atomics.wait idle loop blocks a worker's event loop between
-      // tasks, which would stall work a task leaves behind (a cache's index
-      // write, a log flush); messages are fast enough with batching.
-      atomics: 'disabled',
-      execArgv: workerExecArgv(process.execArgv),
-      ...(resourceLimits ? { resourceLimits } : {}),
-    });
+    const typescript = workerTypeScript();
+    // Deno and Bun take no Node flags (Bun's execArgv even holds `-e` and its code).
+    const execArgv = isDenoOrBun() ? [] : workerExecArgv(process.execArgv);
+    this.#pool = startWithAcceptedFlags(
+      execArgv,
+      (flags) =>
+        new Piscina({
+          filename: WORKER_ENTRY.href,
+          minThreads: workers,
+          maxThreads: workers,
+          concurrentTasksPerWorker: 1,
+          idleTimeout: 60_000,
+          // Piscina's Atomics.wait idle loop blocks a worker's event loop between
+          // tasks, which would stall work a task leaves behind (a cache's index
+          // write, a log flush); messages are fast enough with batching.
+          atomics: 'disabled',
+          execArgv: flags,
+          workerData: { typescript } satisfies WorkerData,
+          ...(resourceLimits ? { resourceLimits } : {}),
+        }),
+    );
     // When a call fails, its running batches are aborted and piscina
     // terminates their workers; a worker that had already posted its reply
     // gets that reply delivered for a task piscina no longer tracks, and
@@ -137,27 +151,6 @@ export class ThreadsBackend implements Backend {
 const TEARDOWN_TIMEOUT_MS = 5_000;
 let initCounter = 0;
 let poolCounter = 0;
-
-/**
- * The parent's Node flags minus tsx's own (`--require …/tsx/…preflight.cjs`,
- * `--import …/tsx/…loader.mjs`): on Node 20 their hooks do not reach worker
- * threads, yet loading them costs each worker hundreds of ms at start. The
- * worker registers tsx itself when a TypeScript module needs it.
- */
-function workerExecArgv(execArgv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const flag = execArgv[i]!;
-    const isPreload = /^--(?:require|import|loader|experimental-loader)$/.test(flag) || flag === '-r';
-    if (isPreload && /[/\\]tsx[/\\]/.test(execArgv[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    if (/^--(?:require|import|loader|experimental-loader)=.*[/\\]tsx[/\\]/.test(flag)) continue;
-    out.push(flag);
-  }
-  return out;
-}
 
 function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number, taskName: string): Error {
   const taskIndex = firstIndex + Math.max(0, reply.failedAt);
