@@ -12,6 +12,7 @@ import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { checkResult } from './share-args.js';
+import { OutputCapture } from './task-output.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown, settleBeforeTask } from './teardown.js';
 
@@ -37,6 +38,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   markWorkerThread();
   const initialized = new Set<string>();
   let listening = false;
+  // Tasks' output rides back with the reply, so the caller prints it before the results (task-output.ts).
+  const output = new OutputCapture();
 
   async function resolveTask(address: TaskAddress, failedAt: number): Promise<AnyFunction> {
     const known = lookupTask(address.moduleUrl, address.taskName);
@@ -77,6 +80,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload } = request;
     let index = 0;
+    output.start();
     if (!listening) {
       listenForTeardown(request.teardownChannel);
       listening = true;
@@ -103,6 +107,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const transfer = new Set<ArrayBuffer>();
       for (index = 0; index < results.length; index++) checkResult(results[index], transfer, describeResult);
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
+      const printed = output.stop();
+      if (printed) reply.output = printed;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
@@ -119,6 +125,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         error: serializeError(failure.original),
         moduleUrl: failure.moduleUrl,
       };
+      const printed = output.stop();
+      if (printed) reply.output = printed;
       return reply;
     }
   };

@@ -6,6 +6,7 @@
  */
 import type { BackendName } from '../options.js';
 import type { AnyFunction } from '../tasks.js';
+import type { OutputSink } from '../task-output.js';
 
 /** Consecutive calls of one task. */
 export interface Batch {
@@ -39,6 +40,8 @@ export interface BatchContext {
   maxNbytes: number;
   /** Shared copies made so far in this call. */
   sharedCopies: Map<ArrayBufferView, ArrayBufferView>;
+  /** Prints what a batch's tasks wrote in a worker (above the progress bar, if any), before its results are delivered. */
+  writeOutput: OutputSink;
 }
 
 /** A place that runs batches. */
