@@ -14,7 +14,8 @@ fi
 
 # tslab: a global npm install, then its kernel spec for the system Jupyter.
 if ! command -v tslab >/dev/null; then
-  npm install -g --no-audit --no-fund tslab >/dev/null
+  # zeromq (the kernel transport) has an install script: allowed explicitly, as npm 12 requires.
+  npm install -g --no-audit --no-fund --allow-scripts=zeromq tslab >/dev/null
 fi
 if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep -qw tslab; then
   tslab install --python=/usr/bin/python3
