@@ -129,15 +129,18 @@ const README_END = '<!-- bench:end -->';
  * run's rows whose id starts with `idPrefix` ('' for all), or undefined when
  * it has no such section: a README without the markers is left alone.
  */
-export function withReadmeTable(readme: string, report: Report, idPrefix = '', resultsLink = 'bench/RESULTS.md'): string | undefined {
+export function withReadmeTable(readme: string, report: Report, idPrefix = '', resultsLink: string | null = 'bench/RESULTS.md'): string | undefined {
   const start = readme.indexOf(README_START);
   const end = readme.indexOf(README_END);
   if (start < 0 || end < start) return undefined;
   const { machine } = report;
   const joblib = report.joblib ? `, joblib ${report.joblib.versions.joblib}` : '';
+  // A package README ships in the tarball, where a relative link into the
+  // repository breaks: it names the file instead (resultsLink null).
+  const results = resultsLink === null ? '`bench/RESULTS.md` of the larder repository' : `[bench/RESULTS.md](${resultsLink})`;
   const section = [
     README_START,
-    `Measured by \`pnpm bench\` on ${report.date.toISOString().slice(0, 10)} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${joblib}); details, charts and what each figure measures in [bench/RESULTS.md](${resultsLink}).`,
+    `Measured by \`pnpm bench\` on ${report.date.toISOString().slice(0, 10)} (${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${joblib}); details, charts and what each figure measures in ${results}.`,
     '',
     table(report.rows.filter((row) => row.id.startsWith(idPrefix))),
     '',

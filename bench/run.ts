@@ -186,9 +186,9 @@ async function main() {
 /** The README sections between bench markers: the root's shows every row, each package's its own. */
 const READMES = [
   { file: 'README.md', idPrefix: '', resultsLink: 'bench/RESULTS.md' },
-  { file: 'packages/store-fs/README.md', idPrefix: 'store.', resultsLink: '../../bench/RESULTS.md' },
-  { file: 'packages/memory/README.md', idPrefix: 'mem.', resultsLink: '../../bench/RESULTS.md' },
-  { file: 'packages/parallel/README.md', idPrefix: 'par.', resultsLink: '../../bench/RESULTS.md' },
+  { file: 'packages/store-fs/README.md', idPrefix: 'store.', resultsLink: null },
+  { file: 'packages/memory/README.md', idPrefix: 'mem.', resultsLink: null },
+  { file: 'packages/parallel/README.md', idPrefix: 'par.', resultsLink: null },
 ];
 
 async function refreshReadmes(report: Report): Promise<void> {

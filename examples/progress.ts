@@ -2,7 +2,8 @@
  * progress — joblib's verbose example on a longer job: `verbose` prints
  * joblib's "Done k out of n | elapsed | remaining" lines (on stderr below 50,
  * on stdout from 50, every batch above 10), and `progress: true` draws a bar
- * on a terminal. A callback gets (done, total) to drive a display of your own.
+ * on a terminal (plain periodic lines elsewhere). A callback gets (done,
+ * total) to drive a display of your own.
  */
 import { Parallel, delayed } from '@larder/parallel';
 import { sized } from './lib/size.js';
@@ -25,7 +26,9 @@ if (process.stderr.isTTY) {
   console.log('\nprogress: true — a bar on the terminal:');
   await pool.run(calls(), { progress: true });
 } else {
-  console.log('\nprogress: true draws a bar only on a terminal; here stderr is not one, so a callback reports instead:');
+  console.log('\nprogress: true draws a bar only on a terminal; here stderr is not one, so it prints plain lines (stderr):');
+  await pool.run(calls(), { progress: true });
+  console.log('\nprogress: a callback reports to your own code:');
   let reports = 0;
   let lastDone = 0;
   let wentDown = false;

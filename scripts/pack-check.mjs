@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // Packs the three packages as they would be published and installs the
 // tarballs into a fresh project with plain npm, then uses them from plain Node
-// (ESM) and from TypeScript (typechecked against the published .d.ts, then
-// run), the way a user's pipeline would. Run after `pnpm build`.
+// (ESM and CommonJS require()) and from TypeScript (typechecked against the
+// published .d.ts, then run), the way a user's pipeline would; checks what a
+// user debugs with (source maps reach shipped sources, README links work
+// outside the repo); and type-checks and runs every TypeScript block of every
+// README against the tarballs, with the tsconfig the READMEs document.
+// Run after `pnpm build`.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkReadmeBlocks } from './readme-blocks.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const fixtures = join(root, 'scripts', 'pack-check');
@@ -23,9 +29,37 @@ function run(command, args, cwd) {
   execFileSync(command, args, { cwd, stdio: 'inherit', env: { ...plainEnv, npm_config_yes: 'true' } });
 }
 
+const PACKAGES = ['store-fs', 'memory', 'parallel'];
+
+/** Every source map in an installed package names files the package ships (or embeds). */
+function checkSourceMaps(packageDir) {
+  let maps = 0;
+  for (const entry of readdirSync(join(packageDir, 'dist'), { recursive: true })) {
+    if (!String(entry).endsWith('.map')) continue;
+    const mapPath = join(packageDir, 'dist', String(entry));
+    const map = JSON.parse(readFileSync(mapPath, 'utf8'));
+    map.sources.forEach((source, index) => {
+      const target = resolve(dirname(mapPath), map.sourceRoot ?? '', source);
+      assert.ok(existsSync(target), `${mapPath} points at ${source}, which the package does not ship`);
+      if (String(entry).endsWith('.js.map')) assert.equal(typeof map.sourcesContent?.[index], 'string', `${mapPath} does not embed ${source}`);
+    });
+    maps += 1;
+  }
+  assert.ok(maps > 0, `no source maps in ${packageDir}`);
+}
+
+/** Links in a shipped README must work on npm and in node_modules: absolute, or an anchor. */
+function checkReadmeLinks(packageDir) {
+  const text = readFileSync(join(packageDir, 'README.md'), 'utf8');
+  for (const [, target] of text.matchAll(/\]\(([^)\s]+)[^)]*\)/g)) {
+    assert.match(target, /^(https?:\/\/|#)/, `${packageDir}/README.md links to ${target}, which breaks outside the repository`);
+  }
+}
+
+
 try {
   const tarballs = join(work, 'tarballs');
-  for (const name of ['store-fs', 'memory', 'parallel']) {
+  for (const name of PACKAGES) {
     // pnpm pack rewrites workspace: ranges to real versions, as publishing does.
     run('pnpm', ['pack', '--pack-destination', tarballs], join(root, 'packages', name));
   }
@@ -40,9 +74,16 @@ try {
   // @larder/store-fs is satisfied by the local tarball, never the registry.
   run('npm', ['install', '--no-audit', '--no-fund', ...packed, 'typescript@~5.9.3', '@types/node@^20.19.0'], project);
   run('node', ['consumer.mjs'], project);
+  run('node', ['--enable-source-maps', 'consumer.cjs'], project);
   run('npx', ['tsc', '-p', 'tsconfig.json'], project);
   run('node', ['dist/consumer.js'], project);
-  console.log('pack-check: the published packages install and work from plain Node and TypeScript');
+  for (const name of PACKAGES) {
+    checkSourceMaps(join(project, 'node_modules', '@larder', name));
+    checkReadmeLinks(join(project, 'node_modules', '@larder', name));
+  }
+  console.log('pack-check: source maps reach shipped sources; README links are absolute');
+  checkReadmeBlocks(root, project, plainEnv);
+  console.log('pack-check: the published packages install and work from plain Node (ESM and require()) and TypeScript');
 } finally {
   if (keep) console.log(`kept ${work}`);
   else rmSync(work, { recursive: true, force: true });

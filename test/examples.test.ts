@@ -88,6 +88,7 @@ describe('examples at the small size', () => {
     expect(stderr).toContain('[Parallel(nJobs=2)]: Done 10 out of 10 | elapsed:');
     expect(stdout).toContain('[Parallel(nJobs=2)]: Using backend threads with 2 concurrent workers.');
     expect(stdout).toMatch(/\[Parallel\(nJobs=2\)\]: Done 10 out of 10 \| elapsed: [\d.]+s finished/);
+    expect(stderr).toMatch(/^\[larder\/parallel\] Done 10 out of 10 \| elapsed: [\d.]+(s|min) finished$/m);
     expect(stdout).toContain('10/10 tasks done');
     expect(stdout).toContain('never went down and ended at 10 of 10');
   }, TIMEOUT_MS);

@@ -11,6 +11,7 @@ import type { Backend, BatchContext } from './backends/backend.js';
 import type { Input } from './input.js';
 import type { CallSettings } from './options.js';
 import { ProgressReporter } from './progress.js';
+import { writeOutput } from './task-output.js';
 import { VerboseReporter } from './verbose.js';
 import { Wakeup } from './wakeup.js';
 
@@ -53,6 +54,7 @@ export class Dispatch {
       timeout: settings.timeout,
       maxNbytes: settings.maxNbytes,
       sharedCopies: new Map(),
+      writeOutput: (output) => (this.#progress ? this.#progress.writeOutput(output) : writeOutput(output)),
     };
     this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
     this.#maxInFlight = Math.max(1, Math.min(settings.preDispatch, backend.maxInFlight));

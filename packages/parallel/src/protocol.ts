@@ -5,6 +5,7 @@
  */
 import type { SerializedError } from './errors.js';
 import type { TaskGuards } from './share-guard.js';
+import type { TaskOutput } from './task-output.js';
 
 /** A task named by reference, as the worker finds it. */
 export interface TaskAddress {
@@ -44,8 +45,8 @@ export interface BatchRequest extends TaskAddress {
 /** Why a batch did not complete, when the worker could say so. */
 export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result' | 'shared-write' | 'entry-script';
 
-/** The worker's reply. */
-export type BatchReply = { threadId: number } & (
+/** The worker's reply, with what the batch's tasks printed (task-output.ts). */
+export type BatchReply = { threadId: number; output?: TaskOutput[] } & (
   | { ok: true; results: unknown[]; durationMs: number }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );

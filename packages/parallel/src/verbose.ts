@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 
 /** joblib's short_format_time, without its column padding. */
-function formatSeconds(seconds: number): string {
+export function formatSeconds(seconds: number): string {
   return seconds > 60 ? `${(seconds / 60).toFixed(1)}min` : `${seconds.toFixed(1)}s`;
 }
 

@@ -15,6 +15,7 @@ import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
+import { OutputCapture } from './task-output.js';
 import { lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown, settleBeforeTask } from './teardown.js';
 
@@ -41,6 +42,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   markWorkerThread();
   const initialized = new Set<string>();
   let listening = false;
+  // Tasks' output rides back with the reply, so the caller prints it before the results (task-output.ts).
+  const output = new OutputCapture();
 
   async function resolveTask(address: TaskAddress, failedAt: number): Promise<AnyFunction> {
     const known = lookupTask(address.moduleUrl, address.taskName);
@@ -89,6 +92,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const { payload, guards, isolate } = request;
     let index = 0;
     setEntryScriptPath(request.entryScript);
+    output.start();
     if (!listening) {
       listenForTeardown(request.teardownChannel);
       listening = true;
@@ -124,6 +128,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const transfer = new Set<ArrayBuffer>();
       for (index = 0; index < results.length; index++) checkResult(results[index], transfer, describeResult);
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
+      const printed = output.stop();
+      if (printed) reply.output = printed;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
@@ -139,6 +145,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         moduleUrl: failure.moduleUrl,
       };
       if (failure.argument !== undefined) reply.argument = failure.argument;
+      const printed = output.stop();
+      if (printed) reply.output = printed;
       return reply;
     }
   };

@@ -129,7 +129,7 @@ describe('output', () => {
 
   it('nothing is printed unless verbose or progress asks', async () => {
     capture();
-    await parallel(t.square, [1, 2, 3, 4], { nJobs: 2, progress: true });
+    await parallel(t.square, [1, 2, 3, 4], { nJobs: 2 });
     await parallel(square, [1, 2, 3], { backend: 'async' });
     expect(writes.stdout.join('') + writes.stderr.join('')).toBe('');
   });

@@ -1,5 +1,5 @@
 /**
- * `progress: true` draws a bar on a terminal and prints nothing otherwise.
+ * `progress: true` draws a bar on a terminal and prints plain periodic lines otherwise.
  * The terminal is real: util-linux `script` runs the program on a pseudo-terminal.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,10 +21,13 @@ describe('progress on a terminal', () => {
     expect(run.stdout).toContain('results: 10');
   });
 
-  it('progress: true prints nothing when stderr is not a terminal (logs stay clean)', () => {
+  it('progress: true prints plain joblib-shaped lines when stderr is not a terminal (CI, | tee), ending with the finished line', () => {
     const run = spawnSync(node[0]!, node.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000 });
     expect(run.status).toBe(0);
-    expect(run.stderr).toBe('');
     expect(run.stdout).toBe('results: 10\n');
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^\[larder\/parallel\] Done 10 out of 10 \| elapsed: \d+\.\d(s|min) finished$/);
+    for (const line of lines) expect(line).toMatch(/^\[larder\/parallel\] Done \d+ out of 10 \| elapsed: \d+\.\d(s|min) (remaining: \d+\.\d(s|min)|finished)$/);
+    expect(run.stderr).not.toContain('\x1b'); // no terminal control codes in a log
   });
 });

@@ -1,14 +1,62 @@
 /**
- * xxh64 checksums: the one xxhash-wasm instance larder uses, also exported as
+ * xxh64 checksums: the one xxHash instance larder uses, also exported as
  * `@larder/store-fs/checksum` so other packages (memory's hash) share it
- * rather than instantiating a second copy. xxhash-wasm instantiates
- * asynchronously, so it is done once here with a top-level await: every sync
- * path (loadSync, getSync on the cache-hit path) can then hash without any
- * per-call setup. All digests use seed 0.
+ * rather than instantiating a second copy. The wasm is compiled and
+ * instantiated synchronously when this module loads (3 KB: well under a
+ * millisecond), so every sync path (loadSync, getSync on the cache-hit path)
+ * hashes without per-call setup, and the module has no top-level await: a
+ * CommonJS consumer (tslab's notebook cells, `require()` on Node 20.19+)
+ * can load it. All digests use seed 0.
  */
-import xxhash from 'xxhash-wasm';
+import { Buffer } from 'node:buffer';
+import { XXHASH_WASM_BASE64 } from './xxhash-wasm-bytes.js';
 
-const api = await xxhash();
+/** The piece of wasm memory this module uses (@types/node for Node 20 declares no WebAssembly). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** The exports of xxhash-wasm's build that xxh64 needs (pointers are offsets into `mem`). */
+interface XxhashExports {
+  mem: WasmMemory;
+  xxh64(pointer: number, length: number, seed: bigint): bigint;
+  init64(statePointer: number, seed: bigint): void;
+  update64(statePointer: number, inputPointer: number, length: number): void;
+  digest64(statePointer: number): bigint;
+}
+
+/** The synchronous half of the WebAssembly JS API (Node, Bun and Deno all have it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+
+const { Module, Instance } = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+const wasm = new Instance(new Module(Buffer.from(XXHASH_WASM_BASE64, 'base64'))).exports as XxhashExports;
+let heap = new Uint8Array(wasm.mem.buffer);
+
+/** The wasm returns i64, which JS sees as signed: digests are the unsigned 64-bit value. */
+const U64 = (1n << 64n) - 1n;
+
+/** Bytes of xxh64's streaming state; a streamed piece is copied in right after it. */
+const STATE_BYTES = 88;
+
+/** Grows wasm memory so `[offset, offset + length)` fits (growing detaches the old view). */
+function reserve(length: number, offset: number): void {
+  if (wasm.mem.buffer.byteLength < offset + length) {
+    wasm.mem.grow(Math.ceil((offset + length - wasm.mem.buffer.byteLength) / 65_536));
+    heap = new Uint8Array(wasm.mem.buffer);
+  }
+}
+
+function h64Raw(bytes: Uint8Array): bigint {
+  reserve(bytes.length, 0);
+  heap.set(bytes, 0);
+  return wasm.xxh64(0, bytes.length, 0n) & U64;
+}
+
+const encoder = new TextEncoder();
 
 /**
  * h64Raw copies its whole input into wasm memory (growing that memory to the
@@ -29,7 +77,7 @@ const PIECE = 1 << 20;
  * ```
  */
 export function checksum(bytes: Uint8Array): bigint {
-  return bytes.length <= PIECE ? api.h64Raw(bytes, 0n) : streamingChecksum().update(bytes).digest();
+  return bytes.length <= PIECE ? h64Raw(bytes) : streamingChecksum().update(bytes).digest();
 }
 
 /**
@@ -42,7 +90,10 @@ export function checksum(bytes: Uint8Array): bigint {
  * ```
  */
 export function checksumString(text: string): string {
-  return api.h64ToString(text, 0n);
+  // A UTF-8 encoding is at most 3 bytes per UTF-16 unit.
+  reserve(text.length * 3, 0);
+  const { written } = encoder.encodeInto(text, heap);
+  return (wasm.xxh64(0, written, 0n) & U64).toString(16).padStart(16, '0');
 }
 
 /** An incremental xxh64 for data that arrives in pieces (pipelined reads and writes). */
@@ -68,15 +119,28 @@ export interface StreamingChecksum {
  * ```
  */
 export function streamingChecksum(): StreamingChecksum {
-  const hasher = api.create64(0n);
+  // Every hasher shares the one wasm memory, so each keeps its own state
+  // here and swaps it in around each call (as xxhash-wasm's create64 does).
+  const state = new Uint8Array(STATE_BYTES);
+  heap.set(state, 0);
+  wasm.init64(0, 0n);
+  state.set(heap.subarray(0, STATE_BYTES));
+  const feed = (piece: Uint8Array): void => {
+    reserve(piece.length, STATE_BYTES);
+    heap.set(state, 0);
+    heap.set(piece, STATE_BYTES);
+    wasm.update64(0, STATE_BYTES, piece.length);
+    state.set(heap.subarray(0, STATE_BYTES));
+  };
   const wrapper: StreamingChecksum = {
     update(bytes) {
-      for (let start = 0; start < bytes.length; start += PIECE) {
-        hasher.update(bytes.subarray(start, Math.min(start + PIECE, bytes.length)));
-      }
+      for (let start = 0; start < bytes.length; start += PIECE) feed(bytes.subarray(start, Math.min(start + PIECE, bytes.length)));
       return wrapper;
     },
-    digest: () => hasher.digest(),
+    digest() {
+      heap.set(state, 0);
+      return wasm.digest64(0) & U64;
+    },
   };
   return wrapper;
 }

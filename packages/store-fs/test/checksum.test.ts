@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import xxhash from 'xxhash-wasm';
 import { checksum, checksumString, streamingChecksum } from '@larder/store-fs/checksum';
+import { XXHASH_WASM_BASE64 } from '../src/xxhash-wasm-bytes.js';
 
 describe('@larder/store-fs/checksum', () => {
   it('checksum is xxh64 with seed 0 (reference vectors)', () => {
@@ -31,4 +36,30 @@ describe('@larder/store-fs/checksum', () => {
       expect(checksum(part)).toBe(streamingChecksum().update(part.subarray(0, 5)).update(part.subarray(5)).digest());
     }
   });
+
+  it('the embedded wasm is the installed xxhash-wasm release build, byte for byte', () => {
+    // The package exports no path to its .wasm: find it beside its CommonJS entry.
+    const entry = createRequire(import.meta.url).resolve('xxhash-wasm');
+    const release = readFileSync(join(dirname(entry), '..', 'workerd', 'xxhash.wasm'));
+    expect(Buffer.from(XXHASH_WASM_BASE64, 'base64').equals(release)).toBe(true);
+  });
+
+  it('digests equal xxhash-wasm\'s own h64Raw, h64ToString and create64 on varied inputs', async () => {
+    const reference = await xxhash();
+    for (const length of [0, 1, 3, 31, 32, 33, 100, 4096, 70_000, (1 << 20) + 17]) {
+      const bytes = new Uint8Array(length).map((_, i) => (i * 131 + length) & 0xff);
+      expect(checksum(bytes)).toBe(reference.h64Raw(bytes, 0n));
+      const pieces = streamingChecksum();
+      const other = streamingChecksum(); // interleaved hashers must not share state
+      for (let start = 0; start < length; start += 9_999) {
+        pieces.update(bytes.subarray(start, start + 9_999));
+        other.update(bytes.subarray(0, 7));
+      }
+      expect(pieces.digest()).toBe(reference.create64(0n).update(bytes).digest());
+    }
+    for (const text of ['', 'a', 'héllo ∑ 🙂', 'x'.repeat(200_000), '\ud800 lone']) {
+      expect(checksumString(text)).toBe(reference.h64ToString(text, 0n));
+    }
+  });
 });
+

@@ -7,6 +7,7 @@
 import type { BackendName } from '../options.js';
 import type { SharedCopies } from '../share-guard.js';
 import type { AnyFunction } from '../tasks.js';
+import type { OutputSink } from '../task-output.js';
 
 /** Consecutive calls of one task. */
 export interface Batch {
@@ -40,6 +41,8 @@ export interface BatchContext {
   maxNbytes: number;
   /** Shared copies made so far in this call, with their digests. */
   sharedCopies: SharedCopies;
+  /** Prints what a batch's tasks wrote in a worker (above the progress bar, if any), before its results are delivered. */
+  writeOutput: OutputSink;
 }
 
 /** A place that runs batches. */

@@ -126,6 +126,7 @@ export class ThreadsBackend implements Backend {
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
       this.#listening.add(reply.threadId);
+      if (reply.output) context.writeOutput(reply.output);
       if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
