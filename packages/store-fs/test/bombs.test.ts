@@ -21,10 +21,12 @@ const dir = tempDir();
 const BIG = 96 * MiB;
 /**
  * Room for what a load needs beside the payload: the stored bytes, the
- * manifest, zlib's state, a piece or two (measured: about 12 MB). Below BIG,
- * so a second copy of the payload (a chunk list concatenated) fails the bound.
+ * manifest, zlib's state, the thread pool and the pieces not yet collected
+ * (measured: ~5 MB for loadSync, ~35 MB for load, whatever the payload
+ * size). Below BIG, so a second copy of the payload (a chunk list joined at
+ * the end, as before) fails the bound: measured 198 MB before, against 168.
  */
-const SLACK = 40 * MiB;
+const SLACK = 64 * MiB;
 /** Child processes on a loaded 2-core machine: inflating 96 MiB can take seconds. */
 const SLOW = 240_000;
 const METHODS = hasZstd() ? (['gzip', 'brotli', 'zstd'] as const) : (['gzip', 'brotli'] as const);
