@@ -172,11 +172,12 @@ function isCorruptDatabase(error: unknown): boolean {
  * files are untouched, only statistics are lost); if even that fails, the
  * index is bypassed with an in-memory one. Both cases warn.
  */
-export async function openLocationIndex(location: string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
+export async function openLocationIndex(location: string, warn: (warning: MemoryWarning) => void, checked = false): Promise<IndexStore> {
   const file = join(location, 'index.sqlite');
   // Opening through keyv creates larder's table and switches the file to WAL: never in somebody
   // else's database, and never through a symlink (SQLite would write wherever it points).
-  const refusal = await refuseIndex(file);
+  // `checked`: this Memory already found the file to be larder's index (worker threads reopen it on every use).
+  const refusal = checked ? undefined : await refuseIndex(file);
   if (refusal !== undefined) return bypass(file, new Error(refusal), warn);
   try {
     return await openSqliteWhenFree(file);

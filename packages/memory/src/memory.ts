@@ -51,6 +51,8 @@ export class Memory {
   /** Per function folder, the name of the function last cached under it (for entries the index lost). */
   private readonly functions = new Map<string, string>();
   private readonly guard: LocationGuard | undefined;
+  /** Whether `<location>/index.sqlite` was already checked to be larder's (see openLocationIndex). */
+  private indexChecked = false;
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -292,7 +294,10 @@ export class Memory {
     if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
     // The index is written: only in a location larder marked (or may adopt, and marks now).
     await this.guard!.writable('write its index', true);
-    return openLocationIndex(location, warn);
+    const index = await openLocationIndex(location, warn, this.indexChecked);
+    // Checked once: a file found to be larder's index (or created by it) stays so for this Memory.
+    if (!index.description.startsWith('memory (bypassing')) this.indexChecked = true;
+    return index;
   }
 
   /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
