@@ -53,7 +53,7 @@ describe.each(backends)('backend %s', (_name, options) => {
     expect(aggregate.name).toBe('AggregateError');
     expect(aggregate.message).toContain('several');
     expect(await pool.map(trust.double, [1, 2])).toEqual([2, 4]);
-  });
+  }, 180_000); // each failed call on threads may replace a worker: seconds each on a loaded machine
 });
 
 describe('threads backend: values that cannot cross a thread', () => {
@@ -70,7 +70,7 @@ describe('threads backend: values that cannot cross a thread', () => {
       }
     }
     expect(await pool.map(trust.double, [3])).toEqual([6]);
-  });
+  }, 120_000);
 
   it('a Proxy argument is LARDER_UNSENDABLE naming the task and argument, before anything is posted', async () => {
     await using pool = new Parallel({ nJobs: 2 });
@@ -92,7 +92,7 @@ describe('threads backend: values that cannot cross a thread', () => {
     expect(deepResult.code).toBe('LARDER_UNSENDABLE');
     expect(deepResult.message).toMatch(/task 1 \(nest\) returned a value that cannot be sent back.*nested more than 1000 levels/);
     expect(await pool.map(trust.depthOf, [nestValue(500)])).toEqual([500]);
-  });
+  }, 60_000);
 });
 
 describe('in-process backends', () => {
