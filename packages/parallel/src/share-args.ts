@@ -102,7 +102,7 @@ export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe
 }
 
 function describeArg(taskIndex: number, position: number, path: string): string {
-  return `argument ${position} of task ${taskIndex}${path ? ` (at args[${position}]${path})` : ''}`;
+  return `argument ${position} of ${taskIndex < 0 ? 'workerInit' : `task ${taskIndex}`}${path ? ` (at args[${position}]${path})` : ''}`;
 }
 
 // The message is built here, once a walk has failed: the happy path never

@@ -95,6 +95,16 @@ describe('threads backend: values that cannot cross a thread', () => {
   }, 60_000);
 });
 
+describe('workerInit arguments', () => {
+  it('a workerInit argument that cannot be sent throws LARDER_UNSENDABLE at new Parallel(), naming workerInit, and starts no thread', () => {
+    const before = process.getActiveResourcesInfo().filter((kind) => kind === 'MessagePort').length;
+    expect(() => new Parallel({ nJobs: 2, workerInit: delayed(trust.depthOf)(nestValue(5000)) })).toThrow(
+      expect.objectContaining({ code: 'LARDER_UNSENDABLE', message: expect.stringMatching(/^\[larder\/parallel\] argument 0 of workerInit \(at args\[0\]\[0\].*nested more than 1000 levels/) }),
+    );
+    expect(process.getActiveResourcesInfo().filter((kind) => kind === 'MessagePort').length).toBe(before);
+  });
+});
+
 describe('in-process backends', () => {
   it('a task returning an odd value resolves with that value itself (nothing crosses a thread)', async () => {
     for (const backend of ['async', 'sequential'] as const) {

@@ -35,7 +35,12 @@ export class ThreadsBackend implements Backend {
     resourceLimits: ResourceLimits | undefined,
   ) {
     // Checked before any thread starts: a pool left running would keep the process alive.
-    if (workerInit && isEntryScript((workerInit.task as Task).moduleUrl)) throw entryScriptError((workerInit.task as Task).moduleUrl, (workerInit.task as Task).taskName);
+    if (workerInit) {
+      const task = workerInit.task as Task;
+      if (isEntryScript(task.moduleUrl)) throw entryScriptError(task.moduleUrl, task.taskName);
+      const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
+      this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
+    }
     this.#pool = new Piscina({
       filename: WORKER_ENTRY.href,
       minThreads: workers,
@@ -59,11 +64,6 @@ export class ThreadsBackend implements Backend {
       if (error instanceof Error && error.message.startsWith('Unexpected message from Worker')) return;
       throw error;
     });
-    if (workerInit) {
-      const task = workerInit.task as Task;
-      const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
-      this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
-    }
   }
 
   check(task: AnyFunction, where: string): void {
