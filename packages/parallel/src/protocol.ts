@@ -37,6 +37,8 @@ export interface BatchRequest extends TaskAddress {
    * one never reaches the next.
    */
   isolate?: boolean;
+  /** Some arguments are nested too deep for structured clone and come flattened (deep-values.ts). */
+  deep?: boolean;
   /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
   entryScript?: string;
 }
@@ -46,7 +48,7 @@ export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript
 
 /** The worker's reply. */
 export type BatchReply = { threadId: number } & (
-  | { ok: true; results: unknown[]; durationMs: number }
+  | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );
 

@@ -7,6 +7,7 @@
  */
 import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { decodeDeep, isDeepTape } from '../deep-values.js';
 import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-script.js';
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
@@ -85,6 +86,7 @@ export class ThreadsBackend implements Backend {
     const task = batch.task as Task;
     let guards: (SharedCopy[] | undefined)[] | undefined;
     let isolate = false;
+    let deep = false;
     const payload = batch.payload.map((input, i) => {
       const taskGuards: SharedCopy[] = [];
       const prepared =
@@ -93,6 +95,7 @@ export class ThreadsBackend implements Backend {
           : prepareArgs(input as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies, taskGuards);
       if (taskGuards.length > 0) (guards ??= [])[i] = taskGuards;
       if (!isolate && batch.payload.length > 1) isolate = holdsObjects(prepared, batch.mode);
+      if (!deep && prepared !== input) deep = batch.mode === 'single' ? isDeepTape(prepared) : (prepared as unknown[]).some(isDeepTape);
       return prepared;
     });
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
@@ -102,6 +105,7 @@ export class ThreadsBackend implements Backend {
     if (this.#init) request.init = this.#init;
     if (guards) request.guards = guards;
     if (isolate) request.isolate = true;
+    if (deep) request.deep = true;
     const entry = entryScriptPath();
     if (entry !== undefined) request.entryScript = entry;
 
@@ -112,7 +116,7 @@ export class ThreadsBackend implements Backend {
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
       this.#listening.add(reply.threadId);
-      if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
+      if (reply.ok) return { results: reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results, durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
