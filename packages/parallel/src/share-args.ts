@@ -13,8 +13,8 @@ import { copyToSharedWithDigest, type SharedCopies, type SharedCopy } from './sh
 /**
  * Deepest nesting sent to or from a worker. Structured clone recurses on the
  * native stack and overflows between 1 900 (objects, main thread) and 13 000
- * levels; below this bound it never does, and a deeper value is a
- * LARDER_UNSENDABLE naming the task instead of a bare RangeError.
+ * levels; below this bound it never does, and a deeper value is sent
+ * flattened (deep-values.ts) instead of failing with a bare RangeError.
  */
 export const MAX_DEPTH = 1000;
 
