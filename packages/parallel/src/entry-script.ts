@@ -29,6 +29,10 @@ export function entryScriptPath(): string | undefined {
   return slot.path ?? undefined;
 }
 
+// Resolved when this package loads, before the script can chdir() away from
+// the directory its relative argv[1] is relative to.
+if (isMainThread) entryScriptPath();
+
 /** In a worker: the caller's entry script, as the request says. */
 export function setEntryScriptPath(path: string | undefined): void {
   if (slot.path === undefined || slot.path === null) slot.path = path ?? null;

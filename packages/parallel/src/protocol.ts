@@ -38,6 +38,8 @@ export interface BatchRequest extends TaskAddress {
    * one never reaches the next.
    */
   isolate?: boolean;
+  /** Some arguments are nested too deep for structured clone and come flattened (deep-values.ts). */
+  deep?: boolean;
   /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
   entryScript?: string;
 }
@@ -47,7 +49,7 @@ export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript
 
 /** The worker's reply, with what the batch's tasks printed (task-output.ts). */
 export type BatchReply = { threadId: number; output?: TaskOutput[] } & (
-  | { ok: true; results: unknown[]; durationMs: number }
+  | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );
 

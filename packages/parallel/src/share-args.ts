@@ -7,13 +7,14 @@
  */
 import { types } from 'node:util';
 import { ParallelError } from './errors.js';
+import { encodeDeep, type DeepTape } from './deep-values.js';
 import { copyToSharedWithDigest, type SharedCopies, type SharedCopy } from './share-guard.js';
 
 /**
  * Deepest nesting sent to or from a worker. Structured clone recurses on the
  * native stack and overflows between 1 900 (objects, main thread) and 13 000
- * levels; below this bound it never does, and a deeper value is a
- * LARDER_UNSENDABLE naming the task instead of a bare RangeError.
+ * levels; below this bound it never does, and a deeper value is sent
+ * flattened (deep-values.ts) instead of failing with a bare RangeError.
  */
 export const MAX_DEPTH = 1000;
 
@@ -44,7 +45,11 @@ interface Walk {
  */
 class Unsendable {
   readonly path: string[] = [];
-  constructor(readonly what: string) {}
+  constructor(
+    readonly what: string,
+    /** Nested beyond MAX_DEPTH: sent flattened (deep-values.ts) instead of refused. */
+    readonly tooDeep = false,
+  ) {}
 }
 
 /**
@@ -54,10 +59,30 @@ class Unsendable {
 export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[]): unknown {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
   try {
-    return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
+    try {
+      return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
+    } catch (error) {
+      if (error instanceof Unsendable && error.tooDeep) return flatten(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
+      throw error;
+    }
   } catch (error) {
     throw unsendable(error, (path) => describeArg(taskIndex, position, path), taskIndex);
   }
+}
+
+/**
+ * A value nested beyond what structured clone can take, as a tape of shallow
+ * nodes (deep-values.ts); its leaves are prepared as usual, so large arrays
+ * are still shared and result buffers still listed for transfer.
+ */
+function flatten(value: unknown, walk: Walk): DeepTape {
+  return encodeDeep(
+    value,
+    (leaf) => prepareValue(leaf, { ...walk, memo: undefined, depth: 0 }),
+    (what) => {
+      throw new Unsendable(what);
+    },
+  );
 }
 
 /**
@@ -73,7 +98,15 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
     for (; position < args.length; position++) {
       const value = args[position];
       if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
-      const prepared = prepareValue(value, (walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 }));
+      walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 };
+      let prepared: unknown;
+      try {
+        prepared = prepareValue(value, walk);
+      } catch (error) {
+        if (!(error instanceof Unsendable && error.tooDeep)) throw error;
+        walk.depth = 0;
+        prepared = flatten(value, walk);
+      }
       if (prepared !== value) (out ??= [...args])[position] = prepared;
     }
   } catch (error) {
@@ -83,6 +116,8 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
 }
 
 /**
+ * Returns a task's result ready to post: itself, or flattened when nested
+ * beyond MAX_DEPTH (see deep-values.ts).
  * Throws LARDER_UNSENDABLE when a task's result holds what cannot be posted
  * back (a function, a class instance); `describe` turns the path inside the
  * value (`''`, `.model`, `[3]`) into where it sits, and runs only on failure.
@@ -92,17 +127,24 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
  * shared pool, or a slice of a larger array, is copied instead of detaching
  * memory still in use; shared memory is never moved.
  */
-export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string): void {
-  if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return;
+export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string): unknown {
+  if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
+  const walk: Walk = { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined, guards: undefined, depth: 0 };
   try {
-    prepareValue(value, { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined, guards: undefined, depth: 0 });
+    try {
+      prepareValue(value, walk);
+      return value;
+    } catch (error) {
+      if (error instanceof Unsendable && error.tooDeep) return flatten(value, walk);
+      throw error;
+    }
   } catch (error) {
     throw unsendable(error, describe);
   }
 }
 
 function describeArg(taskIndex: number, position: number, path: string): string {
-  return `argument ${position} of task ${taskIndex}${path ? ` (at args[${position}]${path})` : ''}`;
+  return `argument ${position} of ${taskIndex < 0 ? 'workerInit' : `task ${taskIndex}`}${path ? ` (at args[${position}]${path})` : ''}`;
 }
 
 // The message is built here, once a walk has failed: the happy path never
@@ -151,7 +193,7 @@ function prepareValue(value: unknown, walk: Walk): unknown {
     walk.memo.set(object, object);
   }
   if (++walk.depth > MAX_DEPTH) {
-    throw new Unsendable(`is nested more than ${MAX_DEPTH} levels deep, beyond what structured clone can send between threads. Flatten it (an array of nodes with parent indices) before sending.`);
+    throw new Unsendable(`is nested more than ${MAX_DEPTH} levels deep`, true);
   }
   try {
     return prepareContainer(object, walk);

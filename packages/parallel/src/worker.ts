@@ -13,6 +13,7 @@ import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-scr
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
+import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
@@ -79,7 +80,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     if (!init || initialized.has(init.key)) return;
     const fn = await resolveTask(init, -1);
     try {
-      await fn(...init.args);
+      await fn(...init.args.map(undeep));
     } catch (error) {
       throw new BatchFailure('init', -1, error, init.moduleUrl);
     }
@@ -112,7 +113,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         startedAt[0] = performance.timeOrigin + performance.now();
         Atomics.store(running, RUNNING_INDEX, index);
         // One message made one object of what several tasks share; each task but the last gets its own copy.
-        const input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
+        let input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
+        if (request.deep) input = request.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep);
         let value = request.mode === 'single' ? fn(input) : fn(...(input as unknown[]));
         if (isThenable(value)) value = await value;
         results[index] = value;
@@ -126,10 +128,18 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       }
       const durationMs = performance.now() - start;
       const transfer = new Set<ArrayBuffer>();
-      for (index = 0; index < results.length; index++) checkResult(results[index], transfer, describeResult);
+      let deep = false;
+      for (index = 0; index < results.length; index++) {
+        const ready = checkResult(results[index], transfer, describeResult);
+        if (ready !== results[index]) {
+          results[index] = ready;
+          deep = true;
+        }
+      }
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
       const printed = output.stop();
       if (printed) reply.output = printed;
+      if (deep) reply.deep = true;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
@@ -156,6 +166,11 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
 // our own failures are never Proxies, so they are told apart first.
 function isUnsendable(error: unknown): boolean {
   return !types.isProxy(error) && error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE';
+}
+
+// An argument nested beyond what structured clone takes came flattened.
+function undeep(value: unknown): unknown {
+  return isDeepTape(value) ? decodeDeep(value) : value;
 }
 
 // A task may return a revoked Proxy or an object whose `then` getter throws: that is a result, not a promise.

@@ -7,6 +7,7 @@
  */
 import { threadId, type ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { decodeDeep, isDeepTape } from '../deep-values.js';
 import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-script.js';
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
@@ -41,7 +42,12 @@ export class ThreadsBackend implements Backend {
     resourceLimits: ResourceLimits | undefined,
   ) {
     // Checked before any thread starts: a pool left running would keep the process alive.
-    if (workerInit && isEntryScript((workerInit.task as Task).moduleUrl)) throw entryScriptError((workerInit.task as Task).moduleUrl, (workerInit.task as Task).taskName);
+    if (workerInit) {
+      const task = workerInit.task as Task;
+      if (isEntryScript(task.moduleUrl)) throw entryScriptError(task.moduleUrl, task.taskName);
+      const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
+      this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
+    }
     const typescript = workerTypeScript();
     // Deno and Bun take no Node flags (Bun's execArgv even holds `-e` and its code).
     const execArgv = isDenoOrBun() ? [] : workerExecArgv(process.execArgv);
@@ -73,11 +79,6 @@ export class ThreadsBackend implements Backend {
       if (error instanceof Error && error.message.startsWith('Unexpected message from Worker')) return;
       throw error;
     });
-    if (workerInit) {
-      const task = workerInit.task as Task;
-      const args = prepareArgs(workerInit.args, -1, Infinity, new Map());
-      this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
-    }
   }
 
   check(task: AnyFunction, where: string): void {
@@ -99,6 +100,7 @@ export class ThreadsBackend implements Backend {
     const task = batch.task as Task;
     let guards: (SharedCopy[] | undefined)[] | undefined;
     let isolate = false;
+    let deep = false;
     const payload = batch.payload.map((input, i) => {
       const taskGuards: SharedCopy[] = [];
       const prepared =
@@ -107,6 +109,7 @@ export class ThreadsBackend implements Backend {
           : prepareArgs(input as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies, taskGuards);
       if (taskGuards.length > 0) (guards ??= [])[i] = taskGuards;
       if (!isolate && batch.payload.length > 1) isolate = holdsObjects(prepared, batch.mode);
+      if (!deep && prepared !== input) deep = batch.mode === 'single' ? isDeepTape(prepared) : (prepared as unknown[]).some(isDeepTape);
       return prepared;
     });
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
@@ -116,6 +119,7 @@ export class ThreadsBackend implements Backend {
     if (this.#init) request.init = this.#init;
     if (guards) request.guards = guards;
     if (isolate) request.isolate = true;
+    if (deep) request.deep = true;
     const entry = entryScriptPath();
     if (entry !== undefined) request.entryScript = entry;
 
@@ -127,7 +131,7 @@ export class ThreadsBackend implements Backend {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
       this.#listening.add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
-      if (reply.ok) return { results: reply.results, durationMs: reply.durationMs };
+      if (reply.ok) return { results: reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results, durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
