@@ -15,7 +15,7 @@ fi
 # tslab: a global npm install, then its kernel spec for the system Jupyter.
 if ! command -v tslab >/dev/null; then
   # zeromq (the kernel transport) has an install script: allowed explicitly, as npm 12 requires.
-  npm install -g --no-audit --no-fund --allow-scripts=zeromq tslab >/dev/null
+  npm install -g --no-audit --no-fund --allow-scripts=zeromq tslab@1.0.22 >/dev/null
 fi
 if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep -qw tslab; then
   tslab install --python=/usr/bin/python3
