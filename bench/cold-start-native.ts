@@ -6,21 +6,10 @@
  * like the parent. Prints one JSON line: the median cold start and, as the
  * baseline, one bare Worker to its first message, both in ms.
  */
-import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { Parallel } from '@larder/parallel';
+import { medianMs } from './harness.ts';
 import { parallelTasks } from './tasks/parallel-tasks.ts';
-
-async function medianMs(fn: () => Promise<unknown>, runs: number, warmup: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
-  }
-  return times.sort((a, b) => a - b)[times.length >> 1]!;
-}
 
 const larder = await medianMs(async () => {
   await using pool = new Parallel({ nJobs: 2 });
