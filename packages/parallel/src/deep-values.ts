@@ -13,7 +13,7 @@ const DEEP = '\u0000larder.deep';
 
 /** A value that may hold a node reference or a leaf. */
 type Slot = number | { v: unknown };
-type Node = { k: 'a' | 's' | 'm'; n: Slot[] } | { k: 'o'; keys: string[]; n: Slot[] };
+type Node = { k: 's' | 'm'; n: Slot[] } | { k: 'o'; keys: string[]; n: Slot[] } | { k: 'a'; length: number; keys: string[]; n: Slot[] };
 
 /** The flattened form of a deep value. */
 export interface DeepTape {
@@ -45,7 +45,7 @@ export function encodeDeep(value: unknown, leaf: (object: object) => unknown, re
     if (known !== undefined) return known;
     const proto: unknown = Object.getPrototypeOf(object);
     let node: Node;
-    if (Array.isArray(object)) node = { k: 'a', n: [] };
+    if (Array.isArray(object)) node = { k: 'a', length: object.length, keys: [], n: [] };
     else if (proto === Object.prototype || proto === null) node = { k: 'o', keys: [], n: [] };
     else if (object instanceof Map) node = { k: 'm', n: [] };
     else if (object instanceof Set) node = { k: 's', n: [] };
@@ -58,9 +58,10 @@ export function encodeDeep(value: unknown, leaf: (object: object) => unknown, re
   const root = slot(value);
   while (pending.length > 0) {
     const [object, node] = pending.pop()!;
-    if (node.k === 'a') for (let i = 0; i < (object as unknown[]).length; i++) node.n.push(slot((object as unknown[])[i]));
-    else if (node.k === 'o') {
-      for (const key in object) {
+    // Own keys only, as structured clone sends them: an array's holes stay holes (a sparse array
+    // costs its elements, not its length) and nothing inherited is picked up.
+    if (node.k === 'a' || node.k === 'o') {
+      for (const key of Object.keys(object)) {
         node.keys.push(key);
         node.n.push(slot((object as Record<string, unknown>)[key]));
       }
@@ -72,12 +73,12 @@ export function encodeDeep(value: unknown, leaf: (object: object) => unknown, re
 
 /** Rebuilds what {@link encodeDeep} flattened: every container first, then their contents. */
 export function decodeDeep(tape: DeepTape): unknown {
-  const made = tape.nodes.map((node): object => (node.k === 'a' ? [] : node.k === 'o' ? {} : node.k === 'm' ? new Map() : new Set()));
+  const made = tape.nodes.map((node): object => (node.k === 'a' ? new Array(node.length) : node.k === 'o' ? {} : node.k === 'm' ? new Map() : new Set()));
   const value = (slot: Slot): unknown => (typeof slot === 'number' ? made[slot] : slot.v);
   tape.nodes.forEach((node, i) => {
     const target = made[i]!;
-    if (node.k === 'a') for (const slot of node.n) (target as unknown[]).push(value(slot));
-    else if (node.k === 'o') node.keys.forEach((key, j) => ((target as Record<string, unknown>)[key] = value(node.n[j]!)));
+    // defineProperty, not assignment: an own '__proto__' key must stay a key, never become the prototype.
+    if (node.k === 'a' || node.k === 'o') node.keys.forEach((key, j) => Object.defineProperty(target, key, { value: value(node.n[j]!), writable: true, enumerable: true, configurable: true }));
     else if (node.k === 'm') for (let j = 0; j < node.n.length; j += 2) (target as Map<unknown, unknown>).set(value(node.n[j]!), value(node.n[j + 1]!));
     else for (const slot of node.n) (target as Set<unknown>).add(value(slot));
   });
