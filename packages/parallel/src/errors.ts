@@ -178,6 +178,11 @@ const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
   URIError,
 };
 
+/** A code worth keeping from a task's error: Node's and libraries' are strings (some numbers). */
+function isCode(code: unknown): code is string | number {
+  return (typeof code === 'string' && code !== '') || typeof code === 'number';
+}
+
 /** An error thrown by a task, rebuilt in the caller's thread. */
 export type TaskError = Error & { taskIndex: number; code?: unknown };
 
@@ -189,7 +194,9 @@ export type TaskError = Error & { taskIndex: number; code?: unknown };
  */
 export function rebuildTaskError(remote: SerializedError, taskIndex: number, cause?: unknown): TaskError {
   const name = typeof remote.name === 'string' && remote.name !== '' ? remote.name : 'Error';
-  const message = typeof remote.message === 'string' ? remote.message : describeValue(remote.message);
+  const given = typeof remote.message === 'string' ? remote.message : describeValue(remote.message);
+  // An error always says something: `throw new Error()` reads as what it was and where.
+  const message = given !== '' ? given : `${name} without a message, thrown by task ${taskIndex}`;
   const Ctor = Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name]! : Error;
   if (cause === undefined) {
     const remoteStack = new Ctor(message);
@@ -200,7 +207,7 @@ export function rebuildTaskError(remote: SerializedError, taskIndex: number, cau
   const error = new Ctor(message, { cause }) as TaskError;
   error.name = name;
   error.taskIndex = taskIndex;
-  error.code = remote.code ?? 'LARDER_TASK_ERROR';
+  error.code = isCode(remote.code) ? remote.code : 'LARDER_TASK_ERROR';
   return error;
 }
 
@@ -216,12 +223,13 @@ export function inProcessTaskError(thrown: unknown, taskIndex: number): TaskErro
   if (isRealError(thrown) && Object.isExtensible(thrown)) {
     const name = read(thrown, 'name');
     const message = read(thrown, 'message');
-    if (name.ok && typeof name.value === 'string' && message.ok && typeof message.value === 'string') {
+    if (name.ok && typeof name.value === 'string' && message.ok && typeof message.value === 'string' && message.value !== '') {
       try {
-        if (!Object.hasOwn(thrown, 'taskIndex')) Object.defineProperty(thrown, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
+        // The index of this call's task, even over one the error carried from elsewhere (a nested call).
+        Object.defineProperty(thrown, 'taskIndex', { value: taskIndex, enumerable: false, writable: true, configurable: true });
         const code = read(thrown, 'code');
-        if (code.ok && code.value === undefined) Object.defineProperty(thrown, 'code', { value: 'LARDER_TASK_ERROR', enumerable: false, writable: true, configurable: true });
-        if ((thrown as { taskIndex?: unknown }).taskIndex === taskIndex || typeof (thrown as { taskIndex?: unknown }).taskIndex === 'number') return thrown as TaskError;
+        if (code.ok && !isCode(code.value)) Object.defineProperty(thrown, 'code', { value: 'LARDER_TASK_ERROR', enumerable: false, writable: true, configurable: true });
+        if ((thrown as { taskIndex?: unknown }).taskIndex === taskIndex && isCode((thrown as { code?: unknown }).code)) return thrown as TaskError;
       } catch {
         // A getter or a non-configurable property: rebuilt below.
       }

@@ -15,7 +15,7 @@ function depthOf(value: unknown): number {
   return depth;
 }
 
-const THROWN = ['null', 'undefined', 'number', 'string', 'symbol', 'object', 'proxy', 'proxy-error', 'revoked', 'getters', 'object-name', 'odd-fields', 'subclass', 'aggregate', 'cause-cycle', 'frozen', 'constructor-name'];
+const THROWN = ['null', 'undefined', 'number', 'string', 'symbol', 'object', 'proxy', 'proxy-error', 'revoked', 'getters', 'object-name', 'odd-fields', 'subclass', 'aggregate', 'cause-cycle', 'frozen', 'constructor-name', 'empty-message', 'foreign-index', 'null-code', 'object-code'];
 
 const backends: Array<[string, ParallelOptions]> = [
   ['threads', { nJobs: 2, batchSize: 1 }],
