@@ -67,4 +67,20 @@ describe('a task module that is the entry script', () => {
     expect(outcome.message).toContain('is declared in the entry script');
     expect(readFileSync(evalLog, 'utf8').trim().split('\n')).toEqual(['evaluated in thread 0']);
   }, HARD_TIMEOUT_MS + 10_000);
+
+  it('regression: under node -e, the code\'s first argument is not taken for the entry script (a task module passed there runs)', async () => {
+    const taskModule = join(repoRoot, 'packages/parallel/test/fixtures/plain-tasks.mjs');
+    const code = [
+      "import { pathToFileURL } from 'node:url';",
+      "import { Parallel } from '@larder/parallel';",
+      'const { double } = await import(pathToFileURL(process.argv[1]).href);',
+      'const pool = new Parallel({ nJobs: 2 });',
+      'console.log(JSON.stringify(await pool.map(double, [1, 2, 3])));',
+      'await pool.close();',
+    ].join('\n');
+    const run = await runUntilExit(['--conditions=larder-source', '--import', 'tsx', '--input-type=module', '-e', code, taskModule], join(folders.make(), 'unused.log'));
+    expect(run.killed).toBe(false);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe('[2,4,6]');
+  }, HARD_TIMEOUT_MS + 10_000);
 });

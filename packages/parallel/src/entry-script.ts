@@ -24,7 +24,9 @@ export function entryScriptPath(): string | undefined {
   if (slot.path !== undefined) return slot.path ?? undefined;
   slot.path = null;
   // In a worker thread process.argv names the worker file; only the main thread knows the script.
-  const script = isMainThread ? process.argv[1] : undefined;
+  // Under `node -e code arg` or `-p`, argv[1] is the code's first argument, not a script.
+  const evaluated = process.execArgv.some((flag) => /^(-e|-p|--eval|--print)(=|$)/.test(flag) || /^-[a-z]*[ep]$/.test(flag));
+  const script = isMainThread && !evaluated ? process.argv[1] : undefined;
   if (script && !script.startsWith('-')) slot.path = realPath(resolve(script));
   return slot.path ?? undefined;
 }

@@ -138,8 +138,8 @@ export function sharedWriteError(taskIndex: number, taskName: string | undefined
   const kind = view.constructor?.name ?? 'typed array';
   const error = new ParallelError(
     'LARDER_SHARED_WRITE',
-    `${taskLabel(taskIndex, taskName)} wrote to its argument ${path} (a ${kind} of ${view.byteLength} bytes), a read-only shared copy: arrays above maxNbytes are copied once per call ` +
-      `into shared memory that every task of the call reads, so the write would reach other tasks (with several workers, a task running at the same time may have written it). ` +
+    `${taskLabel(taskIndex, taskName)}: its argument ${path} (a ${kind} of ${view.byteLength} bytes, a read-only shared copy) changed while it ran, written by this task ` +
+      `or by one running at the same time in another worker. Arrays above maxNbytes are copied once per call into shared memory that every task of the call reads, so a write would reach other tasks. ` +
       `Copy the array inside the task before changing it (data.slice()), or put it on a SharedArrayBuffer yourself when tasks are meant to share writes; the caller's array is unchanged.`,
     { taskIndex },
   );

@@ -149,3 +149,12 @@ export function isCall(value: unknown): value is Call {
     Array.isArray((value as Call).args)
   );
 }
+
+/** Whether a task's return value is a promise to await. Reading `then` may hit a getter or a revoked Proxy: such a value is a result. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  try {
+    return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+  } catch {
+    return false;
+  }
+}

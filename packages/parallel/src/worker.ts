@@ -17,7 +17,7 @@ import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
-import { lookupTask, type AnyFunction } from './tasks.js';
+import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown, settleBeforeTask } from './teardown.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
@@ -171,13 +171,4 @@ function isUnsendable(error: unknown): boolean {
 // An argument nested beyond what structured clone takes came flattened.
 function undeep(value: unknown): unknown {
   return isDeepTape(value) ? decodeDeep(value) : value;
-}
-
-// A task may return a revoked Proxy or an object whose `then` getter throws: that is a result, not a promise.
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  try {
-    return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-  } catch {
-    return false;
-  }
 }

@@ -24,7 +24,7 @@ function expectSharedWrite(error: ParallelError, argument: string, taskName: str
   expect(error.code).toBe('LARDER_SHARED_WRITE');
   expect(typeof error.taskIndex).toBe('number');
   expect(error.argument).toBe(argument);
-  expect(error.message).toMatch(new RegExp(`^\\[larder/parallel\\] task ${error.taskIndex} \\(${taskName}\\) wrote to its argument \\${argument.replace(/[[\].]/g, '\\$&')}`));
+  expect(error.message).toMatch(new RegExp(`^\\[larder/parallel\\] task ${error.taskIndex} \\(${taskName}\\): its argument \\${argument.replace(/[[\].]/g, '\\$&')}`));
 }
 
 describe('large arguments shared with workers are read-only', () => {

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { AbortError, inProcessTaskError, TimeoutError } from '../errors.js';
 import type { BackendName } from '../options.js';
-import type { Call } from '../tasks.js';
+import { isThenable, type Call } from '../tasks.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
 
 /** Runs batches in the calling thread, `workers` batches at once. */
@@ -38,7 +38,7 @@ export class InProcessBackend implements Backend {
       const input = batch.payload[i];
       try {
         const value = batch.mode === 'single' ? batch.task(input) : batch.task(...(input as unknown[]));
-        results[i] = isPromise(value) ? await settle(value, taskIndex, batch.task.name, context) : value;
+        results[i] = isThenable(value) ? await settle(value, taskIndex, batch.task.name, context) : value;
       } catch (error) {
         throw inProcessTaskError(error, taskIndex);
       }
@@ -48,15 +48,6 @@ export class InProcessBackend implements Backend {
 
   async close(): Promise<void> {
     // Nothing to release.
-  }
-}
-
-// Reading `then` may hit a getter or a revoked Proxy: such a value is a result, not a promise.
-function isPromise(value: unknown): value is PromiseLike<unknown> {
-  try {
-    return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-  } catch {
-    return false;
   }
 }
 
