@@ -57,7 +57,8 @@
  * prototype was swapped) is a HashError: its state lives in private fields,
  * internal slots, traps or prototype getters that hashing own keys cannot see,
  * so two different instances would hash alike. So is every own property the
- * encoding has no room for: a symbol key anywhere, a getter or setter, a key
+ * encoding has no room for: a symbol key anywhere, a getter or setter on an
+ * object (an array's elements are read by index, attributes unseen), a key
  * other than an index on an array, any own key on a Map, Set, Date, boxed
  * primitive or binary value (lastIndex aside on a RegExp), and a binary value
  * whose buffer was detached.
