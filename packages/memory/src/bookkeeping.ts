@@ -8,7 +8,7 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import type { MemoryWarning } from './errors.js';
-import type { IndexStore } from './index-store.js';
+import { ENTRY_RECORD_PREFIX, FUNCTION_RECORD_PREFIX, type IndexStore } from './index-store.js';
 
 /** The index record of one entry (a hint: the result file is the truth). */
 export interface EntryRecord {
@@ -34,8 +34,8 @@ export interface FunctionRecord {
 }
 
 /** Index keys of the two record kinds. */
-export const entryRecordKey = (entryKey: string): string => `e/${entryKey}`;
-export const functionRecordKey = (folder: string): string => `f/${folder}`;
+export const entryRecordKey = (entryKey: string): string => `${ENTRY_RECORD_PREFIX}${entryKey}`;
+export const functionRecordKey = (folder: string): string => `${FUNCTION_RECORD_PREFIX}${folder}`;
 
 interface PendingEntry { stored?: EntryRecord; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
 

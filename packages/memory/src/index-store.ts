@@ -40,6 +40,10 @@ interface SqlStore {
 
 const BUSY_TIMEOUT_MS = 15_000;
 const TABLE = 'larder_index';
+/** The prefixes of the records larder keeps in an index: entries and functions (bookkeeping.ts). */
+export const ENTRY_RECORD_PREFIX = 'e/';
+export const FUNCTION_RECORD_PREFIX = 'f/';
+const RECORD_PREFIXES = [ENTRY_RECORD_PREFIX, FUNCTION_RECORD_PREFIX];
 
 /** An {@link IndexStore} over any keyv instance. */
 class KeyvIndexStore implements IndexStore {
@@ -76,7 +80,14 @@ class KeyvIndexStore implements IndexStore {
   }
 
   async clear(): Promise<void> {
-    await this.keyv.clear();
+    // larder's own SQLite file holds nothing else; a Keyv the user passed in may hold their keys
+    // (or another location's), so only larder's records go, and none if they cannot be listed.
+    if (this.sql) return void (await this.keyv.clear());
+    for (const prefix of RECORD_PREFIXES) {
+      const keys = await this.keys(prefix);
+      if (keys === undefined) throw new Error('this keyv store cannot list its keys, so clear() cannot tell larder\'s records from others; they were left in place');
+      await this.deleteMany(keys);
+    }
   }
 
   async keys(prefix: string): Promise<string[] | undefined> {

@@ -94,3 +94,16 @@ describe('index store robustness', () => {
     expect(readdirSync(dir)).toContain('index.sqlite-wal');
   });
 });
+
+describe('an index the user passes in', () => {
+  it('regression: clear() on a Keyv the user shares with their own keys removes only larder\'s records', async () => {
+    const keyv = new Keyv();
+    await keyv.set('user-setting', 'keep me');
+    const store = await openIndexOption(keyv, () => undefined);
+    closers.push(store);
+    await store.setMany([{ key: 'e/a', value: { hits: 1 } }, { key: 'f/fn', value: { hits: 1 } }]);
+    await store.clear();
+    expect(await store.getMany(['e/a', 'f/fn'])).toEqual([undefined, undefined]);
+    expect(await keyv.get('user-setting')).toBe('keep me');
+  });
+});
