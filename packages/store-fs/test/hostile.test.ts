@@ -6,14 +6,10 @@ import { checksum } from '../src/checksum.js';
 import { decodeHeader, FORMAT_VERSION, HEADER_SIZE } from '../src/header.js';
 import { Kind, ManifestReader, type PlanNode } from '../src/manifest.js';
 import { craftFile, editHeader, editManifest, prng } from './file-surgery.js';
+import { LOAD_MODES as MODES } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
-const MODES: [string, LoadOptions][] = [
-  ['eager', {}],
-  ['shared', { shared: true }],
-  ['mmap', { mmap: 'r', mmapThreshold: 0 }],
-];
 
 function sample(): unknown {
   const shared = { tag: 'shared' };

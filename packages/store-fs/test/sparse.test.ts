@@ -7,20 +7,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dump, dumpSync, FormatError, load, loadSync, type LoadOptions } from '@larder/store-fs';
+import { dump, dumpSync, FormatError, load, loadSync } from '@larder/store-fs';
 import { Kind } from '../src/manifest.js';
 import { runCase, MiB } from './child.js';
 import { craftFile } from './file-surgery.js';
+import { LOAD_MODES as MODES } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
 let counter = 0;
 const file = (): string => path.join(dir, `sp${counter++}.larder`);
-const MODES: [string, LoadOptions][] = [
-  ['eager', {}],
-  ['shared', { shared: true }],
-  ['mmap', { mmap: 'r', mmapThreshold: 0 }],
-];
 
 describe('sparse arrays: holes stay holes and cost nothing', () => {
   it('`a = []; a.length = 1.2e8` dumps to a few hundred bytes and loads back all holes (child process)', async () => {

@@ -11,17 +11,13 @@ import { describe, expect, it } from 'vitest';
 import { dump, dumpSync, FormatError, load, loadSync, type LoadOptions } from '@larder/store-fs';
 import { ManifestReader } from '../src/manifest.js';
 import { editManifest, prng } from './file-surgery.js';
+import { LOAD_MODES as MODES } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 let counter = 0;
 const file = (): string => path.join(dir, `s${counter++}.larder`);
-const MODES: [string, LoadOptions][] = [
-  ['eager', {}],
-  ['shared', { shared: true }],
-  ['mmap', { mmap: 'r', mmapThreshold: 0 }],
-];
 const COMPRESS = [false, 'gzip', 'brotli'] as const;
 
 /** Dumps with every compression and loads in every mode, sync and async; returns every result. */
