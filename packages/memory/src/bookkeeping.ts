@@ -8,36 +8,12 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import type { MemoryWarning } from './errors.js';
-import { ENTRY_RECORD_PREFIX, FUNCTION_RECORD_PREFIX, type IndexStore } from './index-store.js';
+import type { FunctionCounters, IndexBatch, IndexEntry, IndexStore } from './index-store.js';
 
-/** The index record of one entry (a hint: the result file is the truth). */
-export interface EntryRecord {
-  /** Function name. */
-  name: string;
-  /** Creation time of the result (ms since epoch). */
-  createdMs: number;
-  /** Last time the entry was stored or hit (ms since epoch). */
-  lastAccessMs: number;
-  /** How long the call took to compute (ms). */
-  computeMs: number;
-  /** Hits on this entry. */
-  hits: number;
-}
-
-/** The index record of one function's counters (over all processes that flushed). */
-export interface FunctionRecord {
-  name: string;
-  hits: number;
-  misses: number;
-  /** Sum over hits of the hit entry's compute time. */
-  computeTimeSavedMs: number;
-}
-
-/** Index keys of the two record kinds. */
-export const entryRecordKey = (entryKey: string): string => `${ENTRY_RECORD_PREFIX}${entryKey}`;
-export const functionRecordKey = (folder: string): string => `${FUNCTION_RECORD_PREFIX}${folder}`;
-
-interface PendingEntry { stored?: EntryRecord; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
+/** An entry's bookkeeping waiting for the next flush: a store (whole record) and/or hits to add. */
+interface PendingEntry { stored?: IndexEntry; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
+/** A body's use waiting for the next flush. */
+interface PendingBody { folder: string; body: string; name: string; firstMs: number; lastMs: number }
 
 const live = new Set<Bookkeeper>();
 let exitHookInstalled = false;
@@ -100,7 +76,8 @@ function installExitHook(): void {
 /** Batches hits, misses and stores of one Memory into its index. */
 export class Bookkeeper {
   private entries = new Map<string, PendingEntry>();
-  private functions = new Map<string, FunctionRecord>();
+  private functions = new Map<string, FunctionCounters>();
+  private bodies = new Map<string, PendingBody>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private indexPromise: Promise<IndexStore> | undefined;
@@ -152,41 +129,52 @@ export class Bookkeeper {
   }
 
   hasPending(): boolean {
-    return this.entries.size > 0 || this.functions.size > 0;
+    return this.entries.size > 0 || this.functions.size > 0 || this.bodies.size > 0;
   }
 
-  private fn(folder: string, name: string): FunctionRecord {
+  private fn(folder: string, name: string): FunctionCounters {
     let record = this.functions.get(folder);
-    if (!record) this.functions.set(folder, (record = { name, hits: 0, misses: 0, computeTimeSavedMs: 0 }));
+    if (!record) this.functions.set(folder, (record = { folder, name, hits: 0, misses: 0, computeTimeSavedMs: 0 }));
     return record;
   }
 
+  /** A use of the body `body` of `folder` at `now` (version keeping: first and last use). */
+  private used(folder: string, body: string, name: string, now: number): void {
+    const id = `${folder}/${body}`;
+    const pending = this.bodies.get(id);
+    if (pending) pending.lastMs = Math.max(pending.lastMs, now), pending.firstMs = Math.min(pending.firstMs, now);
+    else this.bodies.set(id, { folder, body, name, firstMs: now, lastMs: now });
+  }
+
   /** A hit on `entryKey`, whose file says it was created at `createdMs` and took `computeMs`. */
-  hit(entryKey: string, folder: string, name: string, createdMs: number, computeMs: number, now: number): void {
+  hit(entryKey: string, folder: string, body: string, name: string, createdMs: number, computeMs: number, now: number): void {
     const pending = this.entries.get(entryKey);
     if (pending) pending.hits++, pending.lastAccessMs = now;
     else this.entries.set(entryKey, { hits: 1, lastAccessMs: now, name, createdMs, computeMs });
     const fn = this.fn(folder, name);
     fn.hits++;
     fn.computeTimeSavedMs += computeMs;
+    this.used(folder, body, name, now);
     this.schedule();
   }
 
-  /** A miss of function `folder` (stored or not). */
-  miss(folder: string, name: string): void {
+  /** A miss of function `folder`, body `body` (stored or not). */
+  miss(folder: string, body: string, name: string, now: number): void {
     this.fn(folder, name).misses++;
+    this.used(folder, body, name, now);
     this.schedule();
   }
 
-  /** A result stored under `entryKey`. */
-  stored(entryKey: string, record: EntryRecord): void {
-    this.entries.set(entryKey, { stored: record, hits: 0, lastAccessMs: record.lastAccessMs, name: record.name, createdMs: record.createdMs, computeMs: record.computeMs });
+  /** A result stored under `record.key`. */
+  stored(record: IndexEntry): void {
+    this.entries.set(record.key, { stored: record, hits: 0, lastAccessMs: record.lastAccessMs, name: record.name, createdMs: record.createdMs, computeMs: record.computeMs });
     this.schedule();
   }
 
   /** Drops pending bookkeeping of entries about to be deleted (a prefix of their keys, or all). */
   forget(prefix = ''): void {
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    for (const key of this.bodies.keys()) if (`${key}/`.startsWith(prefix)) this.bodies.delete(key);
     if (prefix === '') this.functions.clear();
   }
 
@@ -213,13 +201,15 @@ export class Bookkeeper {
     if (!this.hasPending()) return this.flushing;
     const entries = this.entries;
     const functions = this.functions;
+    const bodies = this.bodies;
     this.entries = new Map();
     this.functions = new Map();
+    this.bodies = new Map();
     live.delete(this);
-    // Flushes run one after another so counters are never read by two of ours at once.
-    const flushing = this.flushing.then(() => this.write(entries, functions)).catch((error: unknown) => {
-      // The transaction rolled back (disk full, read-only, locked too long): keep the records for the next flush.
-      this.restore(entries, functions);
+    // Flushes run one after another, each one atomic batch of increments.
+    const flushing = this.flushing.then(() => this.useIndex((index) => index.apply(batchOf(entries, functions, bodies)))).catch((error: unknown) => {
+      // The batch rolled back (disk full, read-only, locked too long): keep the records for the next flush.
+      this.restore(entries, functions, bodies);
       this.warn(this.indexWarning(error));
     });
     this.flushing = flushing;
@@ -227,7 +217,7 @@ export class Bookkeeper {
   }
 
   /** Puts records of a failed flush back, merged with what arrived meanwhile; the next flush retries them. */
-  private restore(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): void {
+  private restore(entries: Map<string, PendingEntry>, functions: Map<string, FunctionCounters>, bodies: Map<string, PendingBody>): void {
     for (const [key, failed] of entries) {
       const newer = this.entries.get(key);
       if (!newer) this.entries.set(key, failed);
@@ -243,43 +233,11 @@ export class Bookkeeper {
       fn.misses += failed.misses;
       fn.computeTimeSavedMs += failed.computeTimeSavedMs;
     }
+    for (const failed of bodies.values()) {
+      this.used(failed.folder, failed.body, failed.name, failed.firstMs);
+      this.used(failed.folder, failed.body, failed.name, failed.lastMs);
+    }
     if (this.hasPending()) this.schedule();
-  }
-
-  private write(entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
-    return this.useIndex((index) => this.writeTo(index, entries, functions));
-  }
-
-  private async writeTo(index: IndexStore, entries: Map<string, PendingEntry>, functions: Map<string, FunctionRecord>): Promise<void> {
-    const entryKeys = [...entries.keys()];
-    const folders = [...functions.keys()];
-    await index.transaction(async () => {
-      const current = await index.getMany<EntryRecord | FunctionRecord>([...entryKeys.map(entryRecordKey), ...folders.map(functionRecordKey)]);
-      const writes: { key: string; value: unknown }[] = [];
-      entryKeys.forEach((key, i) => {
-        const pending = entries.get(key)!;
-        const existing = current[i] as EntryRecord | undefined;
-        const base: EntryRecord = pending.stored ?? existing ?? { name: pending.name, createdMs: pending.createdMs, lastAccessMs: 0, computeMs: pending.computeMs, hits: 0 };
-        writes.push({
-          key: entryRecordKey(key),
-          value: { ...base, hits: base.hits + pending.hits, lastAccessMs: Math.max(base.lastAccessMs, pending.lastAccessMs) },
-        });
-      });
-      folders.forEach((folder, i) => {
-        const delta = functions.get(folder)!;
-        const existing = current[entryKeys.length + i] as FunctionRecord | undefined;
-        writes.push({
-          key: functionRecordKey(folder),
-          value: {
-            name: delta.name,
-            hits: (existing?.hits ?? 0) + delta.hits,
-            misses: (existing?.misses ?? 0) + delta.misses,
-            computeTimeSavedMs: (existing?.computeTimeSavedMs ?? 0) + delta.computeTimeSavedMs,
-          },
-        });
-      });
-      await index.setMany(writes);
-    });
   }
 
   /** Flushes, then closes the index. */
@@ -288,4 +246,16 @@ export class Bookkeeper {
     live.delete(this);
     await this.closeIndex();
   }
+}
+
+/** One atomic batch of what a flush carries: stored records whole, then hits and counters as increments. */
+function batchOf(entries: Map<string, PendingEntry>, functions: Map<string, FunctionCounters>, bodies: Map<string, PendingBody>): IndexBatch {
+  const put: IndexEntry[] = [];
+  const hits: NonNullable<IndexBatch['hits']>[number][] = [];
+  for (const [key, pending] of entries) {
+    if (pending.stored) put.push({ ...pending.stored, hits: pending.stored.hits + pending.hits, lastAccessMs: Math.max(pending.stored.lastAccessMs, pending.lastAccessMs) });
+    else hits.push({ key, name: pending.name, hits: pending.hits, lastAccessMs: pending.lastAccessMs, createdMs: pending.createdMs, computeMs: pending.computeMs, bytes: -1 });
+  }
+  const uses = [...bodies.values()].flatMap((b) => [{ folder: b.folder, body: b.body, name: b.name, usedMs: b.firstMs }, ...(b.lastMs !== b.firstMs ? [{ folder: b.folder, body: b.body, name: b.name, usedMs: b.lastMs }] : [])]);
+  return { put, hits, functions: [...functions.values()], bodies: uses };
 }

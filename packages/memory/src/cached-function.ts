@@ -13,8 +13,6 @@
  * function compute without storing, with one warning. Nothing is deleted at
  * call time: entries of other bodies of a name stay where they are.
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { closeLoaded, type BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning, type MemoryErrorCode } from './errors.js';
@@ -22,7 +20,7 @@ import { readEntry, UNREADABLE, writeEntry, type Envelope } from './entry.js';
 import { awaitTurn, worthALease } from './lease.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
 import type { LocationGuard } from './location.js';
-import { ensureEntryFolder, isBodyFolderName } from './tree.js';
+import { ensureEntryFolder } from './tree.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 import { HeldShelvedResult, StoredShelvedResult, type ShelfAccess, type ShelvedResult } from './shelved.js';
 import { callingLines, doneLine, formatArgs, loadingLine } from './verbose.js';
@@ -71,6 +69,8 @@ export interface CacheContext {
     remove(keys: string[]): Promise<void>;
     /** Deletes the entries of one function folder (every body), through the location's guard. */
     clearFunction(folder: string): Promise<void>;
+    /** Other bodies of a function folder than `body` and their entries, from the index. */
+    otherBodies(folder: string, body: string): Promise<{ bodies: number; entries: number }>;
   } | undefined;
   /** Delivers a warning once per (scope, code). */
   warn(scope: string, warning: MemoryWarning): void;
@@ -186,7 +186,7 @@ class CachedCall {
       return undefined;
     }
     if (countHit) {
-      this.context.location!.keeper.hit(key, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
+      this.context.location!.keeper.hit(key, this.identity.folder, this.identity.id, this.identity.name, entry.createdMs, entry.computeMs, now);
       if (verbose >= 2) {
         const path = verbose >= 10 ? this.pathOf!(argsHash) : undefined;
         this.context.log(loadingLine(this.identity.name, entry.args, performance.now() - this.context.createdAt, path));
@@ -242,7 +242,7 @@ class CachedCall {
     const info: CallInfo = { id: key ?? `${this.identity.folder}/uncached`, functionName: name, createdMs, computeMs, ageMs: 0, args: argsText, cached: false, stored: false };
     const location = this.context.location;
     if (!location || key === undefined) return { value, info };
-    location.keeper.miss(this.identity.folder, name);
+    location.keeper.miss(this.identity.folder, this.identity.id, name, createdMs);
     if (!store || !this.folderReady()) return { value, info };
     const written = writeEntry(location.blobs, key, { larder: 1, name, createdMs, computeMs, args: argsText, key, value });
     if (typeof written !== 'number') {
@@ -251,7 +251,7 @@ class CachedCall {
       return { value, info };
     }
     info.stored = true;
-    location.keeper.stored(key, { name, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
+    location.keeper.stored({ key, name, bytes: written, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
     // With mmap the caller gets what a hit would give: the stored file, mapped.
     if (this.options.mmap) {
       const entry = readEntry(this.pathOf!(argsHash!), 'r', (error, unreadable) => this.warnBad(key, error, unreadable), key, name);
@@ -286,9 +286,10 @@ class CachedCall {
     }
     if (this.options.verbose < 1) return;
     const { folder, id, name } = this.identity;
-    const others = (await readdir(join(location.blobs.root, folder), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory() && isBodyFolderName(e.name) && e.name !== id).length;
-    if (others > 0) {
-      this.context.log(`[Memory] Function ${name} has changed since it was cached (its source or version): computing its own entries; those of ${others} other ${others === 1 ? 'body' : 'bodies'} are kept`);
+    // From the index (the authority for listing), not a readdir of the function's folder.
+    const others = await location.otherBodies(folder, id);
+    if (others.bodies > 0) {
+      this.context.log(`[Memory] Function ${name} has changed since it was cached (its source or version): computing its own entries; the ${others.entries} ${others.entries === 1 ? 'entry' : 'entries'} of ${others.bodies} other ${others.bodies === 1 ? 'body' : 'bodies'} are kept`);
     }
   }
 

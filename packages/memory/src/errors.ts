@@ -31,7 +31,9 @@ export type MemoryErrorCode =
   /** Warning: a result could not be stored (unsupported value, disk full, read-only location); it was returned uncached. */
   | 'LARDER_NOT_STORED'
   /** Warning: the index database failed (corrupt, locked, unreachable); it was rebuilt or bypassed. */
-  | 'LARDER_INDEX';
+  | 'LARDER_INDEX'
+  /** Warning: no SQLite driver loads (sqlite3's binding was never built and the runtime has no built-in SQLite); the index is kept in memory for this process. */
+  | 'LARDER_MISSING_DRIVER';
 
 /**
  * An error thrown by @larder/memory.

@@ -4,6 +4,8 @@ export type { ShelvedResult } from './shelved.js';
 export { MEMORY_DEFAULTS, type MemoryOptions, type CacheOptions, type CallInfo } from './options.js';
 export type { ReduceSizeOptions, ReduceSizeResult } from './reduce-size.js';
 export type { CacheStats, FunctionStats, EntrySummary } from './stats.js';
+export type { EntriesOptions } from './maintenance.js';
+export type { BodyAggregate, BodyRecord, FunctionCounters, IndexBatch, IndexCapabilities, IndexEntry, IndexStore, PageCursor, PageOptions } from './index-store.js';
 export { hash } from './hash.js';
 export { parseDuration, parseSize } from './units.js';
 export { MemoryError, MemoryWarning, HashError, type MemoryErrorCode } from './errors.js';

@@ -6,26 +6,37 @@
  * Layout of a location:
  *   <location>/CACHEDIR.TAG, <location>/larder-cache.json                 the marks (location.ts)
  *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
- *   <location>/index.sqlite (+ -wal, -shm)                                  the index (hints)
+ *   <location>/index.sqlite (+ -wal, -shm)                                  the index (authority for listing)
  *
  * What may happen where: writing and deleting need a marked (or adoptable) location
  * (LocationGuard); the tree is only walked, written and pruned through tree.ts, which
  * never follows a symlink.
  */
 import { join } from 'node:path';
-import { BlobStore, closeLoaded } from '@larder/store-fs';
-import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
+import { BlobStore } from '@larder/store-fs';
+import { Bookkeeper } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
-import { readEntry, UNREADABLE } from './entry.js';
 import { badOption, MemoryWarning } from './errors.js';
-import { readIndexSnapshot } from './index-probe.js';
-import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
+import { openIndexSnapshot } from './index-probe.js';
+import { openIndexOption, openLocationIndex } from './index-open.js';
+import { MemoryIndexStore } from './index-records.js';
+import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
 import { LocationGuard, notACacheError } from './location.js';
-import { listEntryFiles, removeEntryFiles, removeTree, sweepStaleTemps, type EntryFile } from './tree.js';
+import {
+  clearFolder, clearStaleFromIndex, entriesOf, needsReconcile, otherBodies, reconcileIndex, reduceFromIndex, resolveEntriesOptions, statsOf,
+  type EntriesOptions, type Maintained,
+} from './maintenance.js';
+import { removeEntryFiles, removeTree, sweepStaleTemps } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
-import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
-import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
+import { resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
+import type { CacheStats, EntrySummary } from './stats.js';
+
+/** How listings reach an index: `run` works on it (opened on demand), `close` releases a read-only one. */
+interface IndexReader {
+  run<T>(work: (index: IndexStore) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
 
 /**
  * joblib's Memory: caches function results in `location`, keyed by the
@@ -80,9 +91,9 @@ export class Memory {
         remove: (keys) => this.remove(keys),
         clearFunction: async (folder) => {
           if (!(await guard.writable(`clear the entries of ${folder}`, false))) return;
-          await this.remove((await listEntryFiles(blobs.root, folder)).map((file) => file.key));
-          await removeTree(blobs.root, folder);
+          await this.withIndex((index) => clearFolder(this.maintained()!, index, folder));
         },
+        otherBodies: async (folder, body) => (await this.withIndex((index) => otherBodies(index, folder, body))) ?? { bodies: 0, entries: 0 },
       } : undefined,
       warn: (scope, warning) => this.warn(scope, warning),
       log: this.options.log,
@@ -126,7 +137,8 @@ export class Memory {
   }
 
   /**
-   * Removes least recently used entries until every given limit holds.
+   * Removes entries until every given limit holds: entries of stale bodies first (see
+   * `staleAfter`), then least recently used first. Read from the index a page at a time.
    *
    * @example
    * ```ts
@@ -136,37 +148,69 @@ export class Memory {
    */
   async reduceSize(options: ReduceSizeOptions = {}): Promise<ReduceSizeResult> {
     const limits = resolveLimits(options);
-    if (!this.blobs || !(await this.guard!.writable('prune it', false))) return { removed: 0, freedBytes: 0 };
-    const entries = await this.list();
-    const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
-    await this.remove(remove.map((entry) => entry.key));
-    await sweepStaleTemps(this.blobs.root);
-    return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
-  }
-
-  /** Entries, bytes, hits, misses and compute time saved, in total and per function. */
-  async stats(): Promise<CacheStats> {
-    const view = await this.indexView('read its statistics');
-    const entries = await this.listWith(view);
-    // Every function the index has counts for, so any Memory (or `larder stats`) on this location
-    // reports the same totals, including functions whose entries were all cleared.
-    const recorded = (await view.keys(functionRecordKey(''))) ?? [];
-    const folders = new Set([
-      ...recorded.map((key) => key.slice(functionRecordKey('').length)),
-      ...this.functions.keys(),
-      ...entries.map((e) => e.id.slice(0, e.id.indexOf('/'))),
-    ]);
-    const records = await view.getMany<FunctionRecord>([...folders].map(functionRecordKey));
-    const functions = new Map<string, FunctionRecord>();
-    [...folders].forEach((folder, i) => {
-      const record = records?.[i];
-      if (record) functions.set(folder, record);
-    });
-    return summarizeStats(entries, functions);
+    if (!this.blobs || !this.keeper || !(await this.guard!.writable('prune it', false))) return { removed: 0, freedBytes: 0 };
+    await this.keeper.flush();
+    return (await this.withIndex(async (index) => {
+      await this.autoReconcile(index);
+      return reduceFromIndex(this.maintained()!, index, limits);
+    })) ?? { removed: 0, freedBytes: 0 };
   }
 
   /**
-   * Every entry on disk with its size, creation, last access, compute time and hits.
+   * Removes every entry of stale bodies: bodies of a function with a newer body that were not
+   * used for `staleAfter` (default 7 days). Bodies in use are never stale.
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * const { removed, freedBytes } = await new Memory('.cache', { staleAfter: '30d' }).clearStale();
+   * ```
+   */
+  async clearStale(): Promise<ReduceSizeResult> {
+    if (!this.blobs || !this.keeper || !(await this.guard!.writable('prune it', false))) return { removed: 0, freedBytes: 0 };
+    await this.keeper.flush();
+    return (await this.withIndex(async (index) => {
+      await this.autoReconcile(index);
+      return clearStaleFromIndex(this.maintained()!, index);
+    })) ?? { removed: 0, freedBytes: 0 };
+  }
+
+  /** Entries, bytes, hits, misses, compute time saved and stale entries, in total and per function: aggregates computed by the index. */
+  async stats(): Promise<CacheStats> {
+    const reader = await this.reader('read its statistics');
+    const empty: CacheStats = { entries: 0, bytes: 0, hits: 0, misses: 0, computeTimeSavedMs: 0, staleEntries: 0, staleBytes: 0, perFunction: {} };
+    if (!reader) return empty;
+    try {
+      return (await this.guarded(() => reader.run((index) => statsOf(index, this.options.staleAfterMs)))) ?? empty;
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * Streams the entries from the index, a page at a time (never every record at once).
+   *
+   * @example
+   * ```ts
+   * import { Memory } from '@larder/memory';
+   * const memory = new Memory('.cache');
+   * for await (const entry of memory.entries({ function: 'simulate' })) console.log(entry.id, entry.bytes, entry.stale);
+   * ```
+   */
+  async *entries(options?: EntriesOptions): AsyncGenerator<EntrySummary> {
+    const resolved = resolveEntriesOptions(options);
+    const reader = await this.reader('list its entries');
+    if (!reader) return;
+    try {
+      yield* entriesOf((work) => reader.run(work), resolved, this.options.staleAfterMs);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * Every entry with its size, creation, last access, compute time and hits, in one array
+   * (for small caches; `entries()` streams).
    *
    * @example
    * ```ts
@@ -175,43 +219,73 @@ export class Memory {
    * ```
    */
   async list(): Promise<EntrySummary[]> {
-    return this.listWith(await this.indexView('list its entries'));
-  }
-
-  private async listWith(view: IndexView): Promise<EntrySummary[]> {
-    if (!this.blobs) return [];
-    const files = await listEntryFiles(this.blobs.root);
-    const records = (await view.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key)))) ?? [];
-    return summarizeEntries(files, records, this.functionNames());
+    const out: EntrySummary[] = [];
+    for await (const entry of this.entries()) out.push(entry);
+    return out;
   }
 
   /**
-   * Where `stats`/`list` read index records: the open index of a marked location (pending
-   * bookkeeping flushed first), or, on a location larder has not marked (or a missing one), a
-   * snapshot read that changes nothing. A location that is a file or unreadable throws.
+   * How listings read the index: the open index of a marked location (pending bookkeeping
+   * flushed first, reconciled once when it asks for it), or, on a location larder has not marked,
+   * a read-only view that changes nothing (its index file read as it is, or, without one of
+   * this release, an in-memory index filled from the files). Undefined for a missing location
+   * or a pass-through; a location that is a file or unreadable throws.
    */
-  private async indexView(doing: string): Promise<IndexView> {
-    const none: IndexView = { getMany: async () => undefined, keys: async () => undefined };
-    if (!this.keeper || !this.guard) return none;
+  private async reader(doing: string): Promise<IndexReader | undefined> {
+    if (!this.keeper || !this.guard || !this.blobs) return undefined;
     const state = await this.guard.state();
     if (state.kind === 'refused' && !state.folder) throw notACacheError(this.guard.location, state.reason, doing, state.cause);
     if (state.kind === 'marked' || this.options.index !== undefined) {
       await this.keeper.flush();
+      const keeper = this.keeper;
       return {
-        getMany: <T>(keys: readonly string[]) => this.withIndex((index) => index.getMany<T>(keys)),
-        keys: (prefix: string) => this.withIndex((index) => index.keys(prefix)).then((keys) => keys ?? undefined),
+        run: (work) => keeper.useIndex(async (index) => {
+          await this.autoReconcile(index);
+          return work(index);
+        }),
+        close: async () => undefined,
       };
     }
-    if (state.kind === 'missing') return none;
-    const snapshot = await readIndexSnapshot(join(this.guard.location, 'index.sqlite'));
-    return {
-      getMany: async <T>(keys: readonly string[]) => keys.map((key) => snapshot.get(key) as T | undefined),
-      keys: async (prefix: string) => [...snapshot.keys()].filter((key) => key.startsWith(prefix)),
-    };
+    if (state.kind === 'missing') return undefined;
+    let index = await openIndexSnapshot(join(this.guard.location, 'index.sqlite'));
+    if (!index) {
+      index = new MemoryIndexStore('memory (read from the result files)');
+      await reconcileIndex(this.maintained()!, index);
+    }
+    const opened = index;
+    return { run: (work) => work(opened), close: () => opened.close() };
+  }
+
+  /** Runs `work`; an index failure warns and yields undefined (results are unaffected). */
+  private async guarded<T>(work: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await work();
+    } catch (error) {
+      this.warnIndexFailure(error);
+      return undefined;
+    }
+  }
+
+  /** Indexes this Memory already checked for a needed reconcile. */
+  private readonly autoChecked = new WeakSet<IndexStore>();
+
+  /** The cheap automatic check (see maintenance.ts needsReconcile), once per opened index. */
+  private async autoReconcile(index: IndexStore): Promise<void> {
+    if (this.autoChecked.has(index)) return;
+    this.autoChecked.add(index);
+    const m = this.maintained();
+    if (m && (await needsReconcile(m, index))) await reconcileIndex(m, index);
+  }
+
+  private maintained(): Maintained | undefined {
+    if (!this.blobs || !this.keeper) return undefined;
+    return { blobs: this.blobs, keeper: this.keeper, staleAfterMs: this.options.staleAfterMs, names: this.functionNames() };
   }
 
   /**
-   * Deletes the entries of the function named `name` (any body or version). Returns how many were removed.
+   * Deletes the entries of the function named `name` (any body or version): its index records,
+   * and its files (its own folder is swept, so files the index missed go too). Returns how many
+   * entries the index had.
    *
    * @example
    * ```ts
@@ -220,21 +294,26 @@ export class Memory {
    * ```
    */
   async clearFunction(name: string): Promise<number> {
-    if (!this.blobs || !(await this.guard!.writable(`clear the entries of ${name}`, false))) return 0;
+    if (typeof name !== 'string' || name === '') badOption('clearFunction(name)', 'a function name', name);
+    if (!this.blobs || !this.keeper || !(await this.guard!.writable(`clear the entries of ${name}`, false))) return 0;
+    await this.keeper.flush();
     const folder = functionFolder(name);
-    const files = await listEntryFiles(this.blobs.root, folder);
-    await this.remove(files.map((file) => file.key));
-    await removeTree(this.blobs.root, folder);
-    return files.length;
+    const removed = await this.withIndex(async (index) => {
+      await this.autoReconcile(index);
+      return clearFolder(this.maintained()!, index, folder);
+    });
+    if (removed === undefined) await removeTree(this.blobs.root, folder); // the index failed: the files go all the same
+    return removed ?? 0;
   }
 
   /**
-   * Makes the index agree with the result files: every file gets an entry record (from
-   * its own header when the index lost it: a process killed before its flush, a record
-   * deleted by a concurrent `clear()` / `reduceSize()` while another process rewrote the
-   * entry) and every entry record without a file is dropped. Run it when the location is
-   * quiet for an exact result: a writer active meanwhile can leave one record behind again.
-   * The files are the truth either way; this only repairs statistics.
+   * Makes the index agree with the result files (this walks them): every file gets an entry
+   * record (from its own header when the index lost it: a process killed before its flush, a
+   * record deleted by a concurrent `clear()` / `reduceSize()` while another process rewrote the
+   * entry) with the file's size, and every entry record without a file is dropped. Also removes
+   * temp files left by writers that died. Run it when the location is quiet for an exact
+   * result: a writer active meanwhile can leave one record behind again. The files are the
+   * truth for values either way; the index is what listings read.
    *
    * @example
    * ```ts
@@ -245,23 +324,11 @@ export class Memory {
   async reconcile(): Promise<{ added: number; removed: number }> {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
-    const blobs = this.blobs;
-    await sweepStaleTemps(blobs.root);
-    const files = await listEntryFiles(blobs.root);
-    const names = this.functionNames();
-    const outcome = await this.withIndex((index) => index.transaction(async () => {
-      const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
-      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, names) }));
-      await index.setMany(added);
-      const onDisk = new Set(files.map((file) => entryRecordKey(file.key)));
-      const orphans: string[] = [];
-      for (const key of (await index.keys(entryRecordKey(''))) ?? []) {
-        // Checked again one by one: a file may have been written since the listing.
-        if (!onDisk.has(key) && !(await blobs.has(key.slice(entryRecordKey('').length)).catch(() => true))) orphans.push(key);
-      }
-      await index.deleteMany(orphans);
-      return { added: added.length, removed: orphans.length };
-    }));
+    await sweepStaleTemps(this.blobs.root);
+    const outcome = await this.withIndex((index) => {
+      this.autoChecked.add(index);
+      return reconcileIndex(this.maintained()!, index);
+    });
     return outcome ?? { added: 0, removed: 0 };
   }
 
@@ -286,7 +353,7 @@ export class Memory {
     if (!(await this.guard!.writable('delete entries', false))) return;
     for (const key of keys) this.keeper.forget(key);
     await removeEntryFiles(this.blobs.root, keys);
-    await this.withIndex((index) => index.deleteMany(keys.map(entryRecordKey)));
+    await this.withIndex((index) => index.deleteEntries(keys));
   }
 
   private async openIndex(location: string): Promise<IndexStore> {
@@ -296,19 +363,19 @@ export class Memory {
     await this.guard!.writable('write its index', true);
     const index = await openLocationIndex(location, warn, this.indexChecked);
     // Checked once: a file found to be larder's index (or created by it) stays so for this Memory.
-    if (!index.description.startsWith('memory (bypassing')) this.indexChecked = true;
+    if (index.capabilities.persistent) this.indexChecked = true;
     return index;
   }
 
   /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
   private async withIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T | undefined> {
     if (!this.keeper) return undefined;
-    try {
-      return await this.keeper.useIndex(work);
-    } catch (error) {
-      this.warn('index', new MemoryWarning('LARDER_INDEX', `the index failed (results are unaffected; statistics may be incomplete): ${(error as Error)?.message ?? String(error)}`, { cause: error }));
-      return undefined;
-    }
+    const keeper = this.keeper;
+    return this.guarded(() => keeper.useIndex(work));
+  }
+
+  private warnIndexFailure(error: unknown): void {
+    this.warn('index', new MemoryWarning('LARDER_INDEX', `the index failed (results are unaffected; statistics may be incomplete): ${(error as Error)?.message ?? String(error)}`, { cause: error }));
   }
 
   /** Delivers a warning once per (scope, code). */
@@ -320,24 +387,3 @@ export class Memory {
   }
 }
 
-/** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
-  const folder = file.key.slice(0, file.key.indexOf('/'));
-  // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
-  const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
-  const entry = read === UNREADABLE ? undefined : read;
-  if (entry) closeLoaded(entry);
-  return {
-    name: entry?.name ?? names.get(folder) ?? folder,
-    createdMs: entry?.createdMs ?? file.mtimeMs,
-    lastAccessMs: file.mtimeMs,
-    computeMs: entry?.computeMs ?? 0,
-    hits: 0,
-  };
-}
-
-/** Where stats and list read index records from (undefined: no index to ask). */
-interface IndexView {
-  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[] | undefined>;
-  keys(prefix: string): Promise<string[] | undefined>;
-}

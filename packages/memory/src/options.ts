@@ -5,6 +5,7 @@
  */
 import type Keyv from 'keyv';
 import { badOption, MemoryError, type MemoryWarning } from './errors.js';
+import { isIndexStore, type IndexStore } from './index-store.js';
 import { parseDuration } from './units.js';
 
 /** What `validate` receives and `ShelvedResult.info` / `call()` return: facts about one cached result. */
@@ -51,10 +52,12 @@ export interface MemoryOptions {
    */
   mmap?: 'r' | undefined;
   /**
-   * Where the index lives: a keyv instance (Redis, Postgres, ...) or a `sqlite://path` URI.
+   * Where the index lives: an {@link IndexStore} object (your own implementation of larder's
+   * index interface), a `sqlite://path` URI, or a bare keyv instance (degraded: counters are
+   * read-add-write, listings iterate every record; see the README).
    * @default SQLite at `<location>/index.sqlite` (WAL, busy timeout)
    */
-  index?: Keyv | string | undefined;
+  index?: IndexStore | Keyv | string | undefined;
   /**
    * Receives each warning (a corrupt entry, an unstorable result, a failing index). Each kind
    * of warning is delivered once per cached function (once per Memory for the index).
@@ -90,6 +93,14 @@ export interface MemoryOptions {
    * @default 30000
    */
   leaseMs?: number;
+  /**
+   * Version keeping: a body (version) of a function is stale when a newer body of its name
+   * exists AND it has not been used (hit, stored or missed) for this long: ms, or '7d', '12h'.
+   * Two bodies in use at once are never stale. Stale entries show in `stats()` and `larder ls`,
+   * go first in `reduceSize()`, and `clearStale()` / `larder prune --stale` remove them.
+   * @default '7d'
+   */
+  staleAfter?: number | string;
 }
 
 /**
@@ -168,18 +179,20 @@ export const MEMORY_DEFAULTS = {
   flushIntervalMs: 1000,
   dedupe: true,
   leaseMs: 30_000,
+  staleAfter: '7d',
 } as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
 
 /** {@link MemoryOptions} after validation. */
 export interface ResolvedMemoryOptions {
   verbose: number;
   mmap: 'r' | undefined;
-  index: Keyv | string | undefined;
+  index: IndexStore | Keyv | string | undefined;
   onWarning: (warning: MemoryWarning) => void;
   log: (message: string) => void;
   flushIntervalMs: number;
   dedupe: boolean;
   leaseMs: number;
+  staleAfterMs: number;
 }
 
 /** {@link CacheOptions} after validation. */
@@ -218,8 +231,8 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
   const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
   const index = o.index as unknown;
-  if (index !== undefined && typeof index !== 'string' && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
-    badOption('index', 'a keyv instance or a "sqlite://path" URI', index);
+  if (index !== undefined && typeof index !== 'string' && !isIndexStore(index) && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
+    badOption('index', 'an IndexStore, a keyv instance or a "sqlite://path" URI', index);
   }
   if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
   if (!isFunction(o.log)) badOption('log', 'a function', o.log);
@@ -229,12 +242,13 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   return {
     verbose: checkVerbose(o.verbose, 'verbose'),
     mmap: checkMmap(o.mmap, 'mmap'),
-    index: o.index as Keyv | string | undefined,
+    index: o.index as IndexStore | Keyv | string | undefined,
     onWarning: o.onWarning,
     log: o.log,
     flushIntervalMs: o.flushIntervalMs,
     dedupe: o.dedupe,
     leaseMs: o.leaseMs,
+    staleAfterMs: parseDuration(o.staleAfter, 'staleAfter'),
   };
 }
 

@@ -47,7 +47,7 @@ export interface SizedEntry {
   lastAccessMs: number;
 }
 
-interface Limits { bytesLimit: number | undefined; itemsLimit: number | undefined; ageLimitMs: number | undefined }
+export interface Limits { bytesLimit: number | undefined; itemsLimit: number | undefined; ageLimitMs: number | undefined }
 
 /** Validates the limits once. */
 export function resolveLimits(options: ReduceSizeOptions | undefined): Limits {

@@ -1,10 +1,22 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import Keyv from 'keyv';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { MemoryWarning } from '@larder/memory';
-import { openIndexOption, openLocationIndex, type IndexStore } from '../src/index-store.js';
+import { Memory, type MemoryWarning } from '@larder/memory';
+import { indexStoreConformance } from '@larder/memory/testing';
+import { openIndexOption, openLocationIndex, openSqliteIndex } from '../src/index-open.js';
+import { probeIndex } from '../src/index-probe.js';
+import { KeyvIndexStore, MemoryIndexStore } from '../src/index-records.js';
+import type { IndexStore } from '../src/index-store.js';
+import { loadSqliteDriver, type DriverName } from '../src/sqlite-driver.js';
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -17,46 +29,53 @@ afterAll(async () => {
   for (const store of closers) await store.close().catch(() => undefined);
 });
 
-/** The same conformance checks for every backend behind IndexStore. */
-function conformance(name: string, open: () => Promise<IndexStore>) {
-  describe(`index store conformance: ${name}`, () => {
-    it('stores, reads back in order, deletes and clears records', async () => {
-      const store = await open();
-      closers.push(store);
-      await store.setMany([{ key: 'e/a', value: { hits: 1 } }, { key: 'e/b', value: { hits: 2, name: 'f' } }]);
-      expect(await store.getMany(['e/b', 'missing', 'e/a'])).toEqual([{ hits: 2, name: 'f' }, undefined, { hits: 1 }]);
-      await store.deleteMany(['e/a']);
-      expect(await store.getMany(['e/a', 'e/b'])).toEqual([undefined, { hits: 2, name: 'f' }]);
-      await store.clear();
-      expect(await store.getMany(['e/b'])).toEqual([undefined]);
-    });
-
-    it('runs a transaction and rolls it back on error', async () => {
-      const store = await open();
-      closers.push(store);
-      await store.transaction(async () => store.setMany([{ key: 'k', value: 1 }]));
-      expect(await store.getMany(['k'])).toEqual([1]);
-      await expect(store.transaction(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
-      expect(await store.getMany(['k'])).toEqual([1]);
-    });
-
-    it('reads more records than one statement takes', async () => {
-      const store = await open();
-      closers.push(store);
-      const entries = Array.from({ length: 1200 }, (_, i) => ({ key: `e/${i}`, value: i }));
-      await store.setMany(entries);
-      const got = await store.getMany(entries.map((e) => e.key));
-      expect(got).toEqual(entries.map((e) => e.value));
-    });
-  });
+/** The SQLite drivers this runtime has (node:sqlite on Node >= 22.13, sqlite3 where its binding loads). */
+const drivers: DriverName[] = [];
+for (const name of ['sqlite3', 'node:sqlite', 'bun:sqlite'] as const) {
+  if (await loadSqliteDriver(name).then(() => true, () => false)) drivers.push(name);
 }
 
+const api = { describe, it, expect };
+for (const driver of drivers) {
+  indexStoreConformance(`SQLite through ${driver}`, () => openSqliteIndex(join(tempDir(), 'index.sqlite'), driver), api, {
+    reopen: (store) => openSqliteIndex(store.description.replace(/ \(.*\)$/, ''), driver),
+  });
+}
+indexStoreConformance('in-memory (no SQLite driver, or a bypassed index)', async () => new MemoryIndexStore(), api);
+// A bare Keyv: read-add-write counters (no atomic increments: the concurrent test is skipped), listing by iterating.
+indexStoreConformance('bare Keyv instance (degraded)', async () => new KeyvIndexStore(new Keyv({ namespace: 'larder' })), api);
+
+describe('SQLite index across processes', () => {
+  it('index: two child processes × 300 increments end at 600 (atomic increments, not read-add-write)', async () => {
+    const file = join(tempDir(), 'index.sqlite');
+    const child = join(here, 'fixtures', 'index-increments.ts');
+    const driver = drivers[0]!;
+    await Promise.all([1, 2].map(() => run(process.execPath, ['--conditions=larder-source', '--import', 'tsx', child, file, driver, '300'], { cwd: root, timeout: 120_000 })));
+    const index = await openSqliteIndex(file, driver);
+    closers.push(index);
+    const [entry] = await index.getEntries([`f/${'a'.repeat(16)}/${'0'.repeat(16)}`]);
+    expect(entry?.hits).toBe(600);
+    expect((await index.functions())[0]).toMatchObject({ hits: 600, computeTimeSavedMs: 600 });
+  }, 180_000);
+
+  if (drivers.includes('sqlite3') && drivers.includes('node:sqlite')) {
+    it('index: a file written through sqlite3 reads through node:sqlite and back (one layout)', async () => {
+      const file = join(tempDir(), 'index.sqlite');
+      const a = await openSqliteIndex(file, 'sqlite3');
+      await a.apply({ put: [{ key: `f/${'a'.repeat(16)}/${'1'.repeat(16)}`, name: 'f', bytes: 3, createdMs: 1, lastAccessMs: 2, computeMs: 3, hits: 4 }] });
+      await a.close();
+      const b = await openSqliteIndex(file, 'node:sqlite');
+      closers.push(b);
+      expect(await b.page({ order: 'key', limit: 5 })).toHaveLength(1);
+      expect(await b.needsReconcile()).toBe(false);
+    });
+  }
+});
+
 const noWarn = (w: MemoryWarning) => { throw w; };
-conformance('SQLite in a location', () => openLocationIndex(tempDir(), noWarn));
-conformance('sqlite:// URI', () => openIndexOption(`sqlite://${join(tempDir(), 'i.db')}`, noWarn));
-conformance('in-memory keyv instance', () => openIndexOption(new Keyv(), noWarn));
 
 describe('index store robustness', () => {
+
   it('index: a corrupt database file is moved aside and rebuilt, with one warning', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'index.sqlite'), Buffer.alloc(8192, 0x5a));
@@ -65,10 +84,9 @@ describe('index store robustness', () => {
     closers.push(store);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.code).toBe('LARDER_INDEX');
-    expect(warnings[0]!.message).toMatch(/was corrupt; it was moved to .*index\.sqlite\.corrupt-\d+ and rebuilt empty/);
+    expect(warnings[0]!.message).toMatch(/was corrupt; it was moved to .*index\.sqlite\.corrupt-\d+ and rebuilt/);
     expect(readdirSync(dir).some((f) => f.startsWith('index.sqlite.corrupt-'))).toBe(true);
-    await store.setMany([{ key: 'x', value: 1 }]);
-    expect(await store.getMany(['x'])).toEqual([1]);
+    expect(store.capabilities.persistent).toBe(true);
   });
 
   it('index: an unopenable database is bypassed with an in-memory index and a warning', async () => {
@@ -78,20 +96,20 @@ describe('index store robustness', () => {
     closers.push(store);
     expect(warnings.map((w) => w.code)).toEqual(['LARDER_INDEX']);
     expect(store.description).toMatch(/^memory/);
-    await store.setMany([{ key: 'x', value: 2 }]);
-    expect(await store.getMany(['x'])).toEqual([2]);
+    expect(store.capabilities.persistent).toBe(false);
   });
 
   it('index: a URI that is not sqlite:// is a bad option that says what to pass instead', async () => {
     await expect(openIndexOption('redis://localhost', noWarn)).rejects.toThrow(/index must be a keyv instance or a "sqlite:\/\/path" URI, got "redis:\/\/localhost"/);
   });
 
-  it('index: the default database runs in WAL mode', async () => {
+  it('index: the default database runs in WAL mode and holds only larder\'s tables', async () => {
     const dir = tempDir();
     const store = await openLocationIndex(dir, noWarn);
     closers.push(store);
-    await store.setMany([{ key: 'x', value: 1 }]);
+    await store.apply({ functions: [{ folder: 'f', name: 'f', hits: 1, misses: 0, computeTimeSavedMs: 0 }] });
     expect(readdirSync(dir)).toContain('index.sqlite-wal');
+    expect(await probeIndex(join(dir, 'index.sqlite'), false)).toBe('ours');
   });
 });
 
@@ -101,9 +119,46 @@ describe('an index the user passes in', () => {
     await keyv.set('user-setting', 'keep me');
     const store = await openIndexOption(keyv, () => undefined);
     closers.push(store);
-    await store.setMany([{ key: 'e/a', value: { hits: 1 } }, { key: 'f/fn', value: { hits: 1 } }]);
+    await store.apply({ put: [{ key: `f/${'a'.repeat(16)}/${'1'.repeat(16)}`, name: 'f', bytes: 1, createdMs: 1, lastAccessMs: 1, computeMs: 1, hits: 0 }], functions: [{ folder: 'f', name: 'f', hits: 1, misses: 0, computeTimeSavedMs: 0 }] });
     await store.clear();
-    expect(await store.getMany(['e/a', 'f/fn'])).toEqual([undefined, undefined]);
+    expect(await store.page({ order: 'key', limit: 5 })).toEqual([]);
+    expect(await store.functions()).toEqual([]);
     expect(await keyv.get('user-setting')).toBe('keep me');
+  });
+});
+
+/**
+ * fixtures/legacy-location was written by the previous release (main at 0e546b1) from an .mts
+ * script run with tsx: `const square = memory.cache(function square(x: number) { return x * x; })`
+ * called with 2, 3, 2, 2, and an async `greet('ada')` called twice, then closed. tsx gave
+ * square the source text below (its identity hashes that text), so this function is the same one.
+ */
+const legacySquare = (0, eval)('(function square2(x){return x*x})') as (x: number) => number;
+
+describe('a location written by the previous release', () => {
+  it('migration: its index (keyv records in larder_index) is carried into larder\'s tables once, sizes from the files; its entries hit', async () => {
+    const location = tempDir();
+    cpSync(join(here, 'fixtures', 'legacy-location'), location, { recursive: true });
+    const warnings: MemoryWarning[] = [];
+    const memory = new Memory(location, { onWarning: (w) => warnings.push(w) });
+    const stats = await memory.stats();
+    // What the previous release reported for this location (see fixtures/legacy-location).
+    expect(stats).toMatchObject({ entries: 3, bytes: 1592, hits: 3, misses: 3 });
+    expect(stats.perFunction.square).toMatchObject({ entries: 2, bytes: 1056, hits: 2, misses: 2 });
+    expect(stats.perFunction.greet).toMatchObject({ entries: 1, bytes: 536, hits: 1, misses: 1 });
+    const entries = await memory.list();
+    expect(entries.map((e) => e.functionName).sort()).toEqual(['greet', 'square', 'square']);
+    expect(entries.find((e) => e.functionName === 'greet')!.hits).toBe(1);
+    // The same source as the fixture's writer (fixtures/legacy-location was written by it): its entries hit.
+    const square = memory.cache(legacySquare, { name: 'square' });
+    expect(await square.isCached(3)).toBe(true);
+    expect(await square(3)).toBe(9);
+    expect((await memory.stats()).perFunction.square).toMatchObject({ hits: 3, misses: 2 });
+    await memory.close();
+    // The old records are gone from keyv's table: a second open migrates nothing and asks no reconcile.
+    const index = await openLocationIndex(location, noWarn);
+    closers.push(index);
+    expect(await index.needsReconcile()).toBe(false);
+    expect(warnings).toEqual([]);
   });
 });

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { Memory } from '@larder/memory';
-import { entryRecordKey } from '../src/bookkeeping.js';
-import { openLocationIndex } from '../src/index-store.js';
+import { openLocationIndex } from '../src/index-open.js';
 import { tempDir, testMemory } from './helpers.js';
 
 describe('reconcile', () => {
@@ -20,8 +19,8 @@ describe('reconcile', () => {
       // Damage the agreement from outside: a file disappears behind the index's back, a record is lost.
       unlinkSync(join(location, 'results', `${ids[0]}.larder`));
       const store = index ? undefined : await openLocationIndex(location, () => undefined);
-      if (store) await store.deleteMany([entryRecordKey(ids[1]!)]), await store.close();
-      else await index!.delete(entryRecordKey(ids[1]!));
+      if (store) await store.deleteEntries([ids[1]!]), await store.close();
+      else await index!.delete(`e/${ids[1]!}`);
 
       expect(await memory.reconcile()).toEqual({ added: 1, removed: 1 });
       expect(await memory.reconcile()).toEqual({ added: 0, removed: 0 });

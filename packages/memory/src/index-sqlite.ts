@@ -1,0 +1,296 @@
+/**
+ * The SQLite {@link IndexStore}: larder's own tables on the connection of a
+ * keyv store (keyv holds only larder's plain `meta` record, through keyv's
+ * public API). Tables, all created by larder and documented in the README:
+ *
+ *   larder_entries(key PRIMARY KEY, folder, body, name, bytes, created_ms,
+ *                  last_access_ms, compute_ms, hits)   WITHOUT ROWID, clustered by key
+ *     index larder_entries_by_access(last_access_ms, key)   LRU paging
+ *     index larder_entries_by_body(folder, body, bytes)      GROUP BY aggregates
+ *   larder_functions(folder PRIMARY KEY, name, hits, misses, compute_time_saved_ms)
+ *   larder_bodies(folder, body, name, first_used_ms, last_used_ms, PRIMARY KEY(folder, body))
+ *   larder_index (keyv's table: key 'larder:meta' → { schema, needsReconcile })
+ *
+ * Names are stored as JSON text (`"simulate"`), so any name, even one holding
+ * NUL, round-trips through every driver. Writes of one batch run in `BEGIN IMMEDIATE`, and counters are SQL
+ * increments (`hits = hits + excluded.hits`), so processes sharing the file
+ * never lose counts. An index written by the previous release (keyv records
+ * `larder:e/<key>` and `larder:f/<folder>` in `larder_index`) is migrated
+ * once, read and deleted through keyv's public API; its entries had no sizes,
+ * so the index then asks for one reconcile.
+ */
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
+import type { SqlConnection } from './sqlite-driver.js';
+import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
+
+/** keyv's table in index.sqlite (the name the previous release used, so its records are found). */
+export const KEYV_TABLE = 'larder_index';
+/** Every table larder makes in index.sqlite (index-probe.ts: a file holding others is not larder's). */
+export const OUR_TABLES = [KEYV_TABLE, 'larder_entries', 'larder_functions', 'larder_bodies'];
+const SCHEMA = 2;
+const CHUNK = 2000;
+
+const CREATE = [
+  `CREATE TABLE IF NOT EXISTS larder_entries (key TEXT PRIMARY KEY NOT NULL, folder TEXT NOT NULL, body TEXT NOT NULL, name TEXT NOT NULL,
+     bytes INTEGER NOT NULL, created_ms REAL NOT NULL, last_access_ms REAL NOT NULL, compute_ms REAL NOT NULL, hits INTEGER NOT NULL) WITHOUT ROWID`,
+  'CREATE INDEX IF NOT EXISTS larder_entries_by_access ON larder_entries(last_access_ms, key)',
+  'CREATE INDEX IF NOT EXISTS larder_entries_by_body ON larder_entries(folder, body, bytes)',
+  `CREATE TABLE IF NOT EXISTS larder_functions (folder TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+     hits INTEGER NOT NULL, misses INTEGER NOT NULL, compute_time_saved_ms REAL NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS larder_bodies (folder TEXT NOT NULL, body TEXT NOT NULL, name TEXT NOT NULL,
+     first_used_ms REAL NOT NULL, last_used_ms REAL NOT NULL, PRIMARY KEY (folder, body))`,
+];
+
+const ENTRY_COLUMNS = 'key, name, bytes, created_ms, last_access_ms, compute_ms, hits';
+const j = (i: number) => `json_extract(j.value, '$[${i}]')`;
+
+const UPSERT_ENTRIES = `INSERT INTO larder_entries (key, folder, body, name, bytes, created_ms, last_access_ms, compute_ms, hits)
+  SELECT ${[0, 1, 2, 3, 4, 5, 6, 7, 8].map(j).join(', ')} FROM json_each(?) AS j WHERE true
+  ON CONFLICT(key) DO UPDATE SET folder = excluded.folder, body = excluded.body, name = excluded.name, bytes = excluded.bytes,
+    created_ms = excluded.created_ms, last_access_ms = excluded.last_access_ms, compute_ms = excluded.compute_ms, hits = excluded.hits`;
+const ADD_HITS = `INSERT INTO larder_entries (key, folder, body, name, bytes, created_ms, last_access_ms, compute_ms, hits)
+  SELECT ${[0, 1, 2, 3, 4, 5, 6, 7, 8].map(j).join(', ')} FROM json_each(?) AS j WHERE true
+  ON CONFLICT(key) DO UPDATE SET hits = hits + excluded.hits, last_access_ms = max(last_access_ms, excluded.last_access_ms)`;
+const ADD_FUNCTIONS = `INSERT INTO larder_functions (folder, name, hits, misses, compute_time_saved_ms)
+  SELECT ${[0, 1, 2, 3, 4].map(j).join(', ')} FROM json_each(?) AS j WHERE true
+  ON CONFLICT(folder) DO UPDATE SET name = excluded.name, hits = hits + excluded.hits, misses = misses + excluded.misses,
+    compute_time_saved_ms = compute_time_saved_ms + excluded.compute_time_saved_ms`;
+const USE_BODIES = `INSERT INTO larder_bodies (folder, body, name, first_used_ms, last_used_ms)
+  SELECT ${[0, 1, 2, 3, 3].map(j).join(', ')} FROM json_each(?) AS j WHERE true
+  ON CONFLICT(folder, body) DO UPDATE SET name = excluded.name, first_used_ms = min(first_used_ms, excluded.first_used_ms),
+    last_used_ms = max(last_used_ms, excluded.last_used_ms)`;
+
+/** A name column (JSON text) back to the name; a value that is not JSON is taken as it is. */
+function nameOf(value: unknown): string {
+  try {
+    const name = JSON.parse(String(value)) as unknown;
+    return typeof name === 'string' ? name : String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function entryOf(row: Record<string, unknown>): IndexEntry {
+  return {
+    key: row.key as string,
+    name: nameOf(row.name),
+    bytes: Number(row.bytes),
+    createdMs: Number(row.created_ms),
+    lastAccessMs: Number(row.last_access_ms),
+    computeMs: Number(row.compute_ms),
+    hits: Number(row.hits),
+  };
+}
+
+/** The smallest string greater than every string starting with `prefix` (keys are ASCII). */
+function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+interface Meta { schema: number; needsReconcile?: boolean }
+
+/** larder's index over one SQLite connection (see the module comment). */
+export class SqliteIndexStore implements IndexStore {
+  readonly capabilities: IndexCapabilities = { atomicIncrements: true, orderedPaging: true, persistent: true };
+  /** Our own writes, one after another: a transaction on a shared async connection must not meet another of ours. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly description: string,
+    private readonly sql: SqlConnection,
+    /** undefined for a read-only view. */
+    private readonly keyv: Keyv | undefined,
+  ) {}
+
+  /** Opens larder's tables on `sql` (creating them), migrating a previous release's records once. */
+  static async open(description: string, sql: SqlConnection, store: KeyvStoreAdapter): Promise<SqliteIndexStore> {
+    const keyv = new Keyv({ store, namespace: 'larder', throwOnErrors: true });
+    const index = new SqliteIndexStore(description, sql, keyv);
+    for (const statement of CREATE) await sql.run(statement);
+    await index.migrate();
+    return index;
+  }
+
+  /** A view that only reads (stats/ls of a location larder has not marked): undefined when the file has no tables of this schema. */
+  static async readOnly(description: string, sql: SqlConnection): Promise<SqliteIndexStore | undefined> {
+    const tables = await sql.all("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('larder_entries', 'larder_functions', 'larder_bodies')");
+    if (tables.length < 3) return undefined;
+    return new SqliteIndexStore(description, sql, undefined);
+  }
+
+  private writable(): Keyv {
+    if (!this.keyv) throw new Error(`${this.description} is open read-only`);
+    return this.keyv;
+  }
+
+  /** Runs `work` alone among our writes, inside BEGIN IMMEDIATE (rolled back when it throws). */
+  private transaction<T>(work: () => Promise<T>): Promise<T> {
+    this.writable();
+    const run = this.queue.then(async () => {
+      await this.sql.run('BEGIN IMMEDIATE');
+      try {
+        const result = await work();
+        await this.sql.run('COMMIT');
+        return result;
+      } catch (error) {
+        await this.sql.run('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async migrate(): Promise<void> {
+    const keyv = this.writable();
+    if (((await keyv.get<Meta>('meta'))?.schema ?? 0) >= SCHEMA) return;
+    await this.transaction(async () => {
+      if (((await keyv.get<Meta>('meta'))?.schema ?? 0) >= SCHEMA) return; // another process migrated meanwhile
+      const entries: unknown[][] = [];
+      const functions: unknown[][] = [];
+      const bodies = new Map<string, unknown[]>();
+      const old: string[] = [];
+      // keyv's public iterator over this namespace: 'larder:e/<key>' and 'larder:f/<folder>' records of the previous release.
+      for await (const [rawKey, value] of keyv.iterator!(keyv.namespace) as AsyncIterable<[string, unknown]>) {
+        const key = rawKey.startsWith('larder:') ? rawKey.slice('larder:'.length) : rawKey;
+        const record = value as Record<string, unknown> | undefined;
+        if (key.startsWith('e/') && record) {
+          const entryKey = key.slice(2);
+          const [folder, body] = keyParts(entryKey);
+          if (!folder || !body) continue;
+          const name = String(record.name ?? folder);
+          const created = Number(record.createdMs) || 0;
+          const last = Number(record.lastAccessMs) || created;
+          entries.push([entryKey, folder, body, JSON.stringify(name), -1, created, last, Number(record.computeMs) || 0, Number(record.hits) || 0]);
+          const seen = bodies.get(`${folder}/${body}`);
+          if (!seen) bodies.set(`${folder}/${body}`, [folder, body, JSON.stringify(name), created, last]);
+          else seen[3] = Math.min(seen[3] as number, created), seen[4] = Math.max(seen[4] as number, last);
+          old.push(key);
+        } else if (key.startsWith('f/') && record) {
+          functions.push([key.slice(2), JSON.stringify(String(record.name ?? key.slice(2))), Number(record.hits) || 0, Number(record.misses) || 0, Number(record.computeTimeSavedMs) || 0]);
+          old.push(key);
+        }
+      }
+      for (const part of chunks(entries)) await this.sql.run(UPSERT_ENTRIES, [JSON.stringify(part)]);
+      for (const part of chunks(functions)) await this.sql.run(ADD_FUNCTIONS, [JSON.stringify(part)]);
+      const bodyRows = [...bodies.values()].map(([folder, body, name, first, last]) => ({ folder, body, name, first, last }));
+      for (const part of chunks(bodyRows)) {
+        await this.sql.run(`INSERT INTO larder_bodies (folder, body, name, first_used_ms, last_used_ms)
+          SELECT json_extract(j.value, '$.folder'), json_extract(j.value, '$.body'), json_extract(j.value, '$.name'), json_extract(j.value, '$.first'), json_extract(j.value, '$.last')
+          FROM json_each(?) AS j WHERE true ON CONFLICT(folder, body) DO NOTHING`, [JSON.stringify(part)]);
+      }
+      for (const part of chunks(old, 500)) await keyv.delete(part);
+      await keyv.set('meta', { schema: SCHEMA, needsReconcile: entries.length > 0 } satisfies Meta);
+    });
+  }
+
+  apply(batch: IndexBatch): Promise<void> {
+    return this.transaction(async () => {
+      for (const part of chunks(batch.put ?? [])) {
+        await this.sql.run(UPSERT_ENTRIES, [JSON.stringify(part.map((e) => { const [folder, body] = keyParts(e.key); return [e.key, folder, body, JSON.stringify(e.name), e.bytes, e.createdMs, e.lastAccessMs, e.computeMs, e.hits]; }))]);
+      }
+      for (const part of chunks(batch.hits ?? [])) {
+        await this.sql.run(ADD_HITS, [JSON.stringify(part.map((e) => { const [folder, body] = keyParts(e.key); return [e.key, folder, body, JSON.stringify(e.name), e.bytes, e.createdMs, e.lastAccessMs, e.computeMs, e.hits]; }))]);
+      }
+      for (const part of chunks(batch.functions ?? [])) {
+        await this.sql.run(ADD_FUNCTIONS, [JSON.stringify(part.map((f) => [f.folder, JSON.stringify(f.name), f.hits, f.misses, f.computeTimeSavedMs]))]);
+      }
+      for (const part of chunks(batch.bodies ?? [])) {
+        await this.sql.run(USE_BODIES, [JSON.stringify(part.map((b) => [b.folder, b.body, JSON.stringify(b.name), b.usedMs]))]);
+      }
+    });
+  }
+
+  async getEntries(keys: readonly string[]): Promise<(IndexEntry | undefined)[]> {
+    const found = new Map<string, IndexEntry>();
+    for (const part of chunks(keys, 500)) {
+      for (const row of await this.sql.all(`SELECT ${ENTRY_COLUMNS} FROM larder_entries WHERE key IN (SELECT value FROM json_each(?))`, [JSON.stringify(part)])) {
+        found.set(row.key as string, entryOf(row));
+      }
+    }
+    return keys.map((key) => found.get(key));
+  }
+
+  deleteEntries(keys: readonly string[]): Promise<void> {
+    return this.transaction(async () => {
+      for (const part of chunks(keys)) await this.sql.run('DELETE FROM larder_entries WHERE key IN (SELECT value FROM json_each(?))', [JSON.stringify(part)]);
+    });
+  }
+
+  deletePrefix(prefix: string): Promise<number> {
+    return this.transaction(async () => {
+      const range = prefix === '' ? ['', '\x7f'] : [prefix, prefixEnd(prefix)];
+      const [{ n }] = (await this.sql.all('SELECT count(*) AS n FROM larder_entries WHERE key >= ? AND key < ?', range)) as [{ n: number }];
+      await this.sql.run('DELETE FROM larder_entries WHERE key >= ? AND key < ?', range);
+      const [folder, body] = prefix.split('/');
+      if (!folder) await this.sql.run('DELETE FROM larder_bodies');
+      else if (!body) await this.sql.run('DELETE FROM larder_bodies WHERE folder = ?', [folder]);
+      else await this.sql.run('DELETE FROM larder_bodies WHERE folder = ? AND body = ?', [folder, body]);
+      return Number(n);
+    });
+  }
+
+  async page({ order, prefix = '', after, limit }: PageOptions): Promise<IndexEntry[]> {
+    const n = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (prefix !== '') where.push('key >= ? AND key < ?'), params.push(prefix, prefixEnd(prefix));
+    if (order === 'key') {
+      if (after) where.push('key > ?'), params.push(after.key);
+    } else if (after) {
+      where.push('(last_access_ms > ? OR (last_access_ms = ? AND key > ?))'), params.push(after.lastAccessMs, after.lastAccessMs, after.key);
+    }
+    const orderBy = order === 'key' ? 'key' : 'last_access_ms, key';
+    const rows = await this.sql.all(`SELECT ${ENTRY_COLUMNS} FROM larder_entries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ${n}`, params);
+    return rows.map(entryOf);
+  }
+
+  async aggregate(folder?: string): Promise<BodyAggregate[]> {
+    const rows = await this.sql.all(`SELECT a.folder AS folder, a.body AS body, coalesce(b.name, f.name, json_quote(a.folder)) AS name, a.entries AS entries, a.bytes AS bytes
+      FROM (SELECT folder, body, count(*) AS entries, sum(max(bytes, 0)) AS bytes FROM larder_entries ${folder === undefined ? '' : 'WHERE folder = ?'} GROUP BY folder, body) AS a
+      LEFT JOIN larder_bodies AS b ON b.folder = a.folder AND b.body = a.body
+      LEFT JOIN larder_functions AS f ON f.folder = a.folder`, folder === undefined ? [] : [folder]);
+    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), entries: Number(row.entries), bytes: Number(row.bytes) }));
+  }
+
+  async functions(): Promise<FunctionCounters[]> {
+    const rows = await this.sql.all('SELECT folder, name, hits, misses, compute_time_saved_ms FROM larder_functions ORDER BY folder');
+    return rows.map((row) => ({ folder: row.folder as string, name: nameOf(row.name), hits: Number(row.hits), misses: Number(row.misses), computeTimeSavedMs: Number(row.compute_time_saved_ms) }));
+  }
+
+  async bodies(folder?: string): Promise<BodyRecord[]> {
+    const rows = await this.sql.all(`SELECT folder, body, name, first_used_ms, last_used_ms FROM larder_bodies ${folder === undefined ? '' : 'WHERE folder = ?'} ORDER BY folder, first_used_ms`, folder === undefined ? [] : [folder]);
+    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), firstUsedMs: Number(row.first_used_ms), lastUsedMs: Number(row.last_used_ms) }));
+  }
+
+  async needsReconcile(): Promise<boolean> {
+    return (await this.keyv?.get<Meta>('meta'))?.needsReconcile === true;
+  }
+
+  /** Asks for a reconcile on next use (an index rebuilt empty beside existing result files). */
+  async requestReconcile(): Promise<void> {
+    await this.writable().set('meta', { schema: SCHEMA, needsReconcile: true } satisfies Meta);
+  }
+
+  async reconciled(): Promise<void> {
+    await this.writable().set('meta', { schema: SCHEMA } satisfies Meta);
+  }
+
+  clear(): Promise<void> {
+    return this.transaction(async () => {
+      for (const table of ['larder_entries', 'larder_functions', 'larder_bodies']) await this.sql.run(`DELETE FROM ${table}`);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    if (this.keyv) await this.keyv.disconnect();
+    else await this.sql.close();
+  }
+}
