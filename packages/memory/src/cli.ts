@@ -2,10 +2,11 @@
 /**
  * The `larder` command: look into and tidy a cache location.
  *
- *   larder stats [location] [--json]
- *   larder ls    [location] [--json]
- *   larder prune [location] [--bytes-limit 10G] [--age-limit 30d] [--items-limit N] [--json]
- *   larder clear [location] [--function name] [--json]
+ *   larder stats     [location] [--json]
+ *   larder ls        [location] [--json] [--function name] [--stale]     streams; --json is NDJSON
+ *   larder prune     [location] [--stale] [--bytes-limit 10G] [--age-limit 30d] [--items-limit N] [--json]
+ *   larder clear     [location] [--function name] [--json]
+ *   larder reconcile [location] [--json]
  *
  * `location` defaults to $LARDER_LOCATION, then the current folder. Exit
  * codes: 0 done, 1 failed, 2 bad usage or a folder that is not a larder cache
@@ -20,14 +21,20 @@ import { MARKER_FILE } from './location.js';
 import { Memory } from './memory.js';
 import { resolveLimits, type ReduceSizeOptions } from './reduce-size.js';
 import type { CacheStats, EntrySummary } from './stats.js';
-import { formatBytes, formatDuration } from './units.js';
+import { once } from 'node:events';
+import { formatBytes, formatDuration, parseDuration } from './units.js';
 
 const USAGE = `Usage: larder <command> [location] [options]
 
 Commands:
-  stats   entries, bytes, hits, misses and compute time saved, per function
-  ls      every entry: function, size, created, last access, hits
-  prune   remove least recently used entries until the limits hold
+  stats   entries, bytes, hits, misses, compute time saved and stale entries, per function
+  ls      every entry, streamed from the index: function, id, size, created, last access, hits
+            --json                 one JSON object per line (NDJSON)
+            --function <name>      only this function's entries
+            --stale                only entries of stale bodies
+  prune   remove entries until the limits hold: stale bodies first, then least recently used
+            --stale                remove every entry of stale bodies (older versions of a
+                                   function unused for staleAfter, 7 days)
             --bytes-limit <size>   e.g. 500M, 10G (base 1024)
             --age-limit <duration> e.g. 30d, 12h (by last access)
             --items-limit <n>
@@ -37,15 +44,17 @@ Commands:
           that raced other writers): rows for files it lost, none for files gone
 
 Options:
-  --json    print JSON instead of text
+  --json               print JSON instead of text (ls: one object per line)
+  --stale-after <d>    when an older version counts as stale (default 7d)
   --help    show this help
 
 location defaults to $LARDER_LOCATION, then the current folder.`;
 
 class UsageError extends Error {}
 
+/** A table whose column widths come from these rows (a small table: stats' per-function rows). */
 function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const widths = rows[0]!.map((_, column) => rows.reduce((max, row) => Math.max(max, row[column]!.length), 0));
   return rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
@@ -56,26 +65,72 @@ function statsText(location: string, stats: CacheStats): string {
     `hits / misses       ${stats.hits} / ${stats.misses}`,
     `compute time saved  ${formatDuration(stats.computeTimeSavedMs)}`,
   ];
+  if (stats.staleEntries > 0) lines.push(`stale entries       ${stats.staleEntries} (${formatBytes(stats.staleBytes)}): older versions unused for staleAfter; larder prune --stale removes them`);
   const names = Object.keys(stats.perFunction).sort();
   if (names.length > 0) {
-    const rows = [['function', 'entries', 'size', 'hits', 'misses', 'saved']];
+    const rows = [['function', 'entries', 'size', 'hits', 'misses', 'saved', 'stale']];
     for (const name of names) {
       const fn = stats.perFunction[name]!;
-      rows.push([name, String(fn.entries), formatBytes(fn.bytes), String(fn.hits), String(fn.misses), formatDuration(fn.computeTimeSavedMs)]);
+      rows.push([name, String(fn.entries), formatBytes(fn.bytes), String(fn.hits), String(fn.misses), formatDuration(fn.computeTimeSavedMs), String(fn.staleEntries)]);
     }
     lines.push('', table(rows));
   }
   return lines.join('\n');
 }
 
-function lsText(entries: EntrySummary[]): string {
-  if (entries.length === 0) return 'no entries';
-  const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
-  const rows = [['function', 'id', 'size', 'created', 'last access', 'hits']];
-  for (const entry of [...entries].sort((a, b) => b.lastAccessMs - a.lastAccessMs)) {
-    rows.push([entry.functionName, entry.id.slice(entry.id.indexOf('/') + 1), formatBytes(entry.bytes), when(entry.createdMs), when(entry.lastAccessMs), String(entry.hits)]);
+const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+/** Fixed columns, so each line prints as soon as its entry arrives (a long function name widens only its own line). */
+const LS_HEADER = `${'function'.padEnd(20)}  ${'id'.padEnd(33)}  ${'size'.padStart(10)}  ${'created'.padEnd(19)}  ${'last access'.padEnd(19)}  ${'hits'.padStart(6)}`;
+function lsLine(entry: EntrySummary): string {
+  return `${entry.functionName.padEnd(20)}  ${entry.id.slice(entry.id.indexOf('/') + 1).padEnd(33)}  ${formatBytes(entry.bytes).padStart(10)}  ${when(entry.createdMs)}  ${when(entry.lastAccessMs)}  ${String(entry.hits).padStart(6)}${entry.stale ? '  stale' : ''}`;
+}
+
+/** Writes to stdout in chunks, waiting when the pipe is full; false once the reader went away (\`larder ls | head\`). */
+class Output {
+  private chunk: string[] = [];
+  private size = 0;
+  closed = false;
+
+  constructor() {
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      this.closed = true;
+    });
   }
-  return table(rows);
+
+  async line(text: string): Promise<boolean> {
+    this.chunk.push(text);
+    this.size += text.length + 1;
+    if (this.size >= 64 * 1024) await this.flush();
+    return !this.closed;
+  }
+
+  async flush(): Promise<void> {
+    if (this.chunk.length === 0 || this.closed) return;
+    const text = `${this.chunk.join('\n')}\n`;
+    this.chunk = [];
+    this.size = 0;
+    if (!process.stdout.write(text)) await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'error').catch(() => undefined), once(process.stdout, 'close')]);
+  }
+}
+
+/** `larder ls`: streams entries from the index; the first page prints before the rest is read. */
+async function ls(memory: Memory, json: boolean, options: { function?: string | undefined; stale?: boolean | undefined }): Promise<void> {
+  const out = new Output();
+  let count = 0;
+  if (!json) await out.line(LS_HEADER);
+  for await (const entry of memory.entries(options)) {
+    count++;
+    if (!(await out.line(json ? JSON.stringify(entry) : lsLine(entry)))) break;
+    // The first screen goes out at once; then in 64 KiB chunks.
+    if (count === 50) await out.flush();
+  }
+  if (count === 0 && !json) {
+    out.closed || process.stdout.write('no entries\n');
+    return;
+  }
+  await out.flush();
 }
 
 const LIMIT_FLAGS: Record<string, string> = { bytesLimit: '--bytes-limit', ageLimit: '--age-limit', itemsLimit: '--items-limit' };
@@ -85,7 +140,7 @@ function pruneLimits(values: { 'bytes-limit'?: string | undefined; 'age-limit'?:
   const itemsText = values['items-limit'];
   const limits: ReduceSizeOptions = { bytesLimit: values['bytes-limit'], ageLimit: values['age-limit'], itemsLimit: itemsText === undefined ? undefined : Number(itemsText) };
   if (limits.bytesLimit === undefined && limits.ageLimit === undefined && limits.itemsLimit === undefined) {
-    throw new UsageError('prune needs at least one of --bytes-limit, --age-limit, --items-limit');
+    throw new UsageError('prune needs --stale or at least one of --bytes-limit, --age-limit, --items-limit');
   }
   if (itemsText !== undefined && !/^\d+$/.test(itemsText.trim())) throw new UsageError(`--items-limit must be a whole number, got ${JSON.stringify(itemsText)}`);
   try {
@@ -107,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'bytes-limit': { type: 'string' }, 'age-limit': { type: 'string' }, 'items-limit': { type: 'string' },
-        function: { type: 'string' },
+        function: { type: 'string' }, stale: { type: 'boolean' }, 'stale-after': { type: 'string' },
       },
     });
   } catch (error) {
@@ -123,25 +178,37 @@ async function main(argv: string[]): Promise<number> {
   if (!['results', 'index.sqlite', MARKER_FILE].some((name) => existsSync(join(location, name)))) {
     throw new UsageError(`${location} is not a larder cache (no ${MARKER_FILE}, results/ or index.sqlite in it); pass the folder given to new Memory(...)`);
   }
-  const limits = command === 'prune' ? pruneLimits(values) : undefined;
-  const memory = new Memory(location, { onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
+  if (values.stale && command !== 'prune' && command !== 'ls') throw new UsageError(`--stale applies to prune and ls, not ${command}`);
+  if (values.function !== undefined && command !== 'clear' && command !== 'ls') throw new UsageError(`--function applies to clear and ls, not ${command}`);
+  if (values.function === '') throw new UsageError('--function needs a function name');
+  const limits = command === 'prune' && !(values.stale && !values['bytes-limit'] && !values['age-limit'] && !values['items-limit']) ? pruneLimits(values) : undefined;
+  const staleAfter = values['stale-after'];
+  if (staleAfter !== undefined) {
+    try {
+      parseDuration(staleAfter, '--stale-after');
+    } catch (error) {
+      throw new UsageError((error as Error).message.replace(/^\[larder\/memory\] /, ''));
+    }
+  }
+  const memory = new Memory(location, { staleAfter, onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
   const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : text}\n`);
   try {
     if (command === 'stats') {
       const stats = await memory.stats();
       print({ location, ...stats }, statsText(location, stats));
     } else if (command === 'ls') {
-      const entries = await memory.list();
-      print(entries, lsText(entries));
+      await ls(memory, values.json === true, { function: values.function, stale: values.stale ? true : undefined });
     } else if (command === 'prune') {
-      const result = await memory.reduceSize(limits);
+      const stale = values.stale ? await memory.clearStale() : { removed: 0, freedBytes: 0 };
+      const reduced = limits ? await memory.reduceSize(limits) : { removed: 0, freedBytes: 0 };
+      const result = { removed: stale.removed + reduced.removed, freedBytes: stale.freedBytes + reduced.freedBytes };
       print(result, `removed ${result.removed} ${result.removed === 1 ? 'entry' : 'entries'}, freed ${formatBytes(result.freedBytes)}`);
     } else if (command === 'reconcile') {
       const result = await memory.reconcile();
       print(result, `index rows added for ${result.added} ${result.added === 1 ? 'file' : 'files'}, removed for ${result.removed} missing ${result.removed === 1 ? 'file' : 'files'}`);
     } else {
       const name = values.function;
-      const removed = name === undefined ? (await memory.list()).length : await memory.clearFunction(name);
+      const removed = name === undefined ? (await memory.stats()).entries : await memory.clearFunction(name);
       if (name === undefined) await memory.clear();
       print({ removed, function: name ?? null }, `removed ${removed} ${removed === 1 ? 'entry' : 'entries'}${name === undefined ? '' : ` of ${name}`}`);
     }

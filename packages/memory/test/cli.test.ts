@@ -38,12 +38,38 @@ describe('larder CLI', () => {
     expect(json).toMatchObject({ entries: 4, hits: 1, misses: 4, perFunction: { simulate: { entries: 3 }, label: { entries: 1 } } });
   }, 180_000);
 
-  it('cli: ls lists every entry', () => {
+  it('cli: ls streams every entry from the index; --json prints NDJSON, one entry per line', () => {
     const out = larder('ls', location);
     expect(out.code).toBe(0);
     expect(out.stdout.trim().split('\n')).toHaveLength(5);
-    const json = JSON.parse(larder('ls', location, '--json').stdout) as { functionName: string }[];
+    const lines = larder('ls', location, '--json').stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    const json = lines.map((line) => JSON.parse(line) as { functionName: string; stale: boolean });
     expect(json.map((e) => e.functionName).sort()).toEqual(['label', 'simulate', 'simulate', 'simulate']);
+    expect(json.every((e) => e.stale === false)).toBe(true);
+    expect(larder('ls', location, '--json', '--function', 'label').stdout.trim().split('\n')).toHaveLength(1);
+  }, 180_000);
+
+  it('cli: stale versions show in stats and ls, and prune --stale removes them (not the version in use)', async () => {
+    const place = tempDir();
+    const old = new Memory(place);
+    const v1 = old.cache(function step(n: number) { return n + 1; }, { name: 'step' });
+    await v1(1), await v1(2);
+    await old.close();
+    await new Promise((r) => setTimeout(r, 30));
+    const current = new Memory(place);
+    await current.cache(function step(n: number) { return n + 2; }, { name: 'step' })(1);
+    await current.close();
+    expect(JSON.parse(larder('stats', place, '--json').stdout)).toMatchObject({ entries: 3, staleEntries: 0 });
+    expect(JSON.parse(larder('stats', place, '--json', '--stale-after', '10ms').stdout)).toMatchObject({ entries: 3, staleEntries: 2 });
+    expect(larder('ls', place, '--stale', '--stale-after', '10ms', '--json').stdout.trim().split('\n')).toHaveLength(2);
+    expect(larder('ls', place, '--stale-after', '10ms').stdout).toMatch(/ stale$/m);
+    expect(JSON.parse(larder('prune', place, '--stale', '--json').stdout)).toEqual({ removed: 0, freedBytes: 0 });
+    expect(JSON.parse(larder('prune', place, '--stale', '--stale-after', '10ms', '--json').stdout)).toMatchObject({ removed: 2 });
+    const left = larder('ls', place, '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { stale: boolean });
+    expect(left).toHaveLength(1);
+    expect(larder('ls', place, '--stale-after', 'soon').code).toBe(2);
+    expect(larder('stats', place, '--stale').code).toBe(2);
   }, 180_000);
 
   it('cli: prune removes least recently used entries until the limits hold', () => {
@@ -93,7 +119,7 @@ describe('larder CLI', () => {
     const badAge = larder('prune', location, '--age-limit', 'soon');
     expect(badAge.code).toBe(2);
     expect(badAge.stderr).toMatch(/--age-limit/);
-    expect(larder('prune', location).stderr).toMatch(/prune needs at least one of/);
+    expect(larder('prune', location).stderr).toMatch(/prune needs --stale or at least one of/);
     expect(larder('--help').stdout).toMatch(/^Usage: larder <command>/);
   }, 180_000);
 });
