@@ -39,7 +39,7 @@ import numpy as np
 
 # bench/ is sys.path[0] when this file runs as a script; loky's workers get the
 # same sys.path, so they import the task functions from joblib_figures too.
-from joblib_figures.memory import bench_memory, write_entry
+from joblib_figures.memory import bench_memory, bench_scale, first_call, write_entry
 from joblib_figures.parallel import bench_chart_series, bench_parallel
 from joblib_figures.store import bench_store
 
@@ -66,6 +66,7 @@ def config(quick):
         'cpu_tasks': 8 if quick else 40,
         'chart_cpu_tasks': 8 if quick else 24,
         'matmul_n': 300 if quick else 1000,
+        'scale_entries': 5_000 if quick else 100_000,
         'compressions': [('store.gzip80', ('gzip', 3))] if quick else [
             ('store.zlib80', ('zlib', 3)),  # what compress=True means
             ('store.gzip80', ('gzip', 3)),
@@ -78,13 +79,16 @@ def config(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='smaller sizes, fewer runs (smoke test)')
-    parser.add_argument('--only', default='memory,parallel,store,charts',
-                        help='comma-separated sections: memory,parallel,store,charts (default: all)')
+    parser.add_argument('--only', default='memory,parallel,store,charts,scale',
+                        help='comma-separated sections: memory,parallel,store,charts,scale (default: all)')
     parser.add_argument('--tmp', default=None, help='folder for temporary files (default: the system temp dir)')
     parser.add_argument('--write-entry', metavar='LOCATION', help=argparse.SUPPRESS)
+    parser.add_argument('--first-call', metavar='LOCATION', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write_entry:
         return write_entry(args.write_entry)
+    if args.first_call:
+        return first_call(args.first_call)
 
     cfg = config(args.quick)
     figures, notes, series = {}, {}, {}
@@ -100,6 +104,8 @@ def main():
             bench_store(cfg, tmp, figures, notes)
         if 'charts' in only:
             bench_chart_series(cfg, series)
+        if 'scale' in only:
+            bench_scale(cfg, tmp, figures, notes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

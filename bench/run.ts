@@ -3,7 +3,7 @@
  * (never concurrently: they measure CPU and disk), then joblib's side in
  * Python, prints one table and writes bench/RESULTS.md with the charts.
  *
- *   pnpm bench [--only store,memory,parallel] [--no-joblib] [--no-charts] [--out FILE]
+ *   pnpm bench [--only store,memory,parallel,scale] [--scale N] [--no-joblib] [--no-charts] [--out FILE]
  *
  * A package whose bench/<pkg>.ts is missing or throws is reported in the table's
  * "Not measured" list; the other packages still run.
@@ -26,6 +26,8 @@ const SUITES = [
   { name: 'store', file: 'store-fs.ts' },
   { name: 'memory', file: 'memory.ts' },
   { name: 'parallel', file: 'parallel.ts' },
+  // Filling 10^6 entries takes minutes: `--scale N` (or LARDER_BENCH_SCALE) sets the size.
+  { name: 'scale', file: 'scale.ts' },
 ] as const;
 
 type SuiteModule = { run?: () => Promise<Row[]> };
@@ -43,17 +45,20 @@ function parseOptions() {
       'no-joblib': { type: 'boolean', default: false },
       'no-charts': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(BENCH_DIR, 'RESULTS.md') },
+      scale: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('pnpm bench [--only store,memory,parallel] [--no-joblib] [--no-charts] [--out FILE]');
+    console.log('pnpm bench [--only store,memory,parallel,scale] [--scale N] [--no-joblib] [--no-charts] [--out FILE]');
     process.exit(0);
   }
   const known = SUITES.map((suite) => suite.name) as string[];
   const only = values.only ? values.only.split(',').map((name) => name.trim()) : known;
   const unknown = only.filter((name) => !known.includes(name));
   if (unknown.length) throw new Error(`[larder/bench] --only takes ${known.join(', ')}, got ${unknown.join(', ')}`);
+  // bench/scale.ts reads its size from the environment (it also runs alone).
+  if (values.scale !== undefined) process.env.LARDER_BENCH_SCALE = values.scale;
   return { only, joblib: !values['no-joblib'], charts: !values['no-charts'], out: values.out };
 }
 
@@ -179,7 +184,7 @@ async function main() {
   for (const problem of problems) console.log(`not measured: ${problem}`);
   await writeFile(options.out, renderMarkdown(report));
   // A full run with the default output also refreshes the READMEs' tables.
-  if (options.out === path.join(BENCH_DIR, 'RESULTS.md') && options.only.length === 3) await refreshReadmes(report);
+  if (options.out === path.join(BENCH_DIR, 'RESULTS.md') && options.only.length === SUITES.length) await refreshReadmes(report);
   log(`wrote ${path.relative(process.cwd(), options.out)}${charts.length ? ` and ${charts.map((c) => c.file).join(', ')}` : ''}`);
 }
 

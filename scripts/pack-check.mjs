@@ -4,12 +4,14 @@
 // (ESM and CommonJS require()) and from TypeScript (typechecked against the
 // published .d.ts, then run), the way a user's pipeline would; checks what a
 // user debugs with (source maps reach shipped sources, README links work
-// outside the repo); and type-checks and runs every TypeScript block of every
-// README against the tarballs, with the tsconfig the READMEs document.
+// outside the repo); installs @larder/memory a second time with
+// --ignore-scripts (no sqlite3 binding) and uses it; and type-checks and runs
+// every TypeScript block of every README against the tarballs, with the
+// tsconfig the READMEs document.
 // Run after `pnpm build`.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +84,14 @@ try {
     checkReadmeLinks(join(project, 'node_modules', '@larder', name));
   }
   console.log('pack-check: source maps reach shipped sources; README links are absolute');
+  // A second consumer installed with --ignore-scripts (locked-down CI, npm 12's default for
+  // dependency scripts): sqlite3's binding is never built, and @larder/memory must still work.
+  const bare = join(work, 'ignore-scripts');
+  mkdirSync(bare);
+  cpSync(join(fixtures, 'no-driver.mjs'), join(bare, 'no-driver.mjs'));
+  writeFileSync(join(bare, 'package.json'), JSON.stringify({ name: 'larder-consumer-ignore-scripts', private: true, type: 'module' }, null, 2));
+  run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', ...packed.filter((file) => !/parallel/.test(file))], bare);
+  run('node', ['no-driver.mjs'], bare);
   checkReadmeBlocks(root, project, plainEnv);
   console.log('pack-check: the published packages install and work from plain Node (ESM and require()) and TypeScript');
 } finally {

@@ -85,3 +85,36 @@ def bench_memory(cfg, tmp, figures, notes):
 def write_entry(location):
     """Child-process side of mem.hit: store small_fn(*SMALL_ARGS) under location."""
     Memory(location, verbose=0).cache(small_fn)(*SMALL_ARGS)
+
+
+def first_call(location):
+    """Child of bench_scale: a new process's first call of `trivial` (a hit), in ms, from Memory() to the value."""
+    import time
+    start = time.perf_counter()
+    value = Memory(location, verbose=0).cache(trivial)(7)
+    ms = (time.perf_counter() - start) * 1e3
+    assert value == 8
+    print(ms)
+
+
+def bench_scale(cfg, tmp, figures, notes):
+    """joblib.Memory with many entries of one trivial function: first call in a new process, reduce_size."""
+    import time
+    n = cfg['scale_entries']
+    location = os.path.join(tmp, 'scale')
+    cached = Memory(location, verbose=0).cache(trivial)
+    for i in range(n):
+        cached(i)
+    times = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, ENTRY_SCRIPT, '--first-call', location], check=True, capture_output=True, text=True)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    figures['scale.firstCall'] = sorted(times)[1]
+    notes['scale.firstCall'] = f'a new process: Memory(location).cache(trivial)(7), a hit, with {n:,} entries of trivial in the location'
+    # joblib 1.2's reduce_size takes only bytes_limit (set on the Memory): 90% of the bytes its items hold.
+    total = sum(item.size for item in Memory(location, verbose=0).store_backend.get_items())
+    start = time.perf_counter()
+    Memory(location, verbose=0, bytes_limit=int(total * 0.9)).reduce_size()
+    figures['scale.reduce'] = (time.perf_counter() - start) * 1e3
+    left = len(Memory(location, verbose=0).store_backend.get_items())
+    notes['scale.reduce'] = f'reduce_size with bytes_limit at 90% of {n:,} entries ({n - left:,} removed; it walks the whole tree)'

@@ -37,7 +37,7 @@ const RUNTIMES: { name: string; label: string; args: (script: string) => string[
 interface SmokeReport {
   runtime: string;
   storeFs: { eager: unknown[]; mapped: unknown[] };
-  memory: { cachedBefore: boolean; value: number; computed: number };
+  memory: { cachedBefore: boolean; value: number; computed: number; indexedEntries: number; hits: number; warnings: string[] };
   parallel: { squares: number[]; cubes: number[]; workerThreads: boolean; computedSoFar: number; fromWorker: number; timesCube5Computed: number };
 }
 
@@ -85,6 +85,9 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
     // Memory: a miss in the first process, a hit in the second.
     expect([first.memory.cachedBefore, first.memory.computed]).toEqual([false, 1]);
     expect([second.memory.cachedBefore, second.memory.computed]).toEqual([true, 0]);
+    // The index works on every runtime (its built-in SQLite, or sqlite3): it lists the entry, counts the hit, warns nothing.
+    expect([first.memory.indexedEntries, first.memory.hits, first.memory.warnings]).toEqual([1, 0, []]);
+    expect([second.memory.indexedEntries, second.memory.hits, second.memory.warnings]).toEqual([1, 1, []]);
     // The cached function in workers computed each argument once, over both runs.
     expect(first.parallel.computedSoFar).toBe(3);
     expect(second.parallel.computedSoFar).toBe(3);

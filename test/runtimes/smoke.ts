@@ -32,7 +32,8 @@ async function storeFs(): Promise<Record<string, unknown>> {
 }
 
 async function memoryAcrossProcesses(): Promise<Record<string, unknown>> {
-  const memory = new Memory(join(dir, 'cache'));
+  const warnings: string[] = [];
+  const memory = new Memory(join(dir, 'cache'), { onWarning: (w) => warnings.push(w.code) });
   try {
     let computed = 0;
     const mean = memory.cache(function mean(xs: Float64Array): number {
@@ -42,7 +43,9 @@ async function memoryAcrossProcesses(): Promise<Record<string, unknown>> {
     const arg = Float64Array.of(1, 2, 3, 6);
     const cachedBefore = await mean.isCached(arg);
     const value = await mean(arg);
-    return { cachedBefore, value, computed };
+    // The index (node:sqlite on Node >= 22.13, bun:sqlite on Bun, else sqlite3): it lists the entry and counts the hit.
+    const stats = await memory.stats();
+    return { cachedBefore, value, computed, indexedEntries: stats.entries, hits: stats.hits, warnings };
   } finally {
     await memory.close();
   }

@@ -1,0 +1,261 @@
+/**
+ * Scale: the same trivial cached function at 1,000 entries and at N entries
+ * (default 1,000,000; `--scale N` or LARDER_BENCH_SCALE=N, CI runs a small N),
+ * each figure printed next to its baseline measured in the same run: the same
+ * operation at 1,000 entries, or the raw file operation it builds on.
+ *
+ *   pnpm tsx bench/scale.ts [--scale 100000] [--keep]     alone
+ *   pnpm bench --only scale                               in the report
+ *
+ * Filling N entries goes through the public API (cached calls, many in flight
+ * at once); a filled location is kept in bench/.data/scale-<N> and reused by
+ * the next run when it still holds N entries (`--fresh` refills).
+ * `larder stats` / `larder ls` run the built CLI (packages/memory/dist, `pnpm build`)
+ * when it exists, else the source through tsx (slower to start).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Memory } from '@larder/memory';
+import { median, table, type Row } from './harness.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(BENCH_DIR, '..');
+const SMALL = 1000;
+const log = (message: string) => process.stderr.write(`[bench scale] ${message}\n`);
+
+/** The cached function: the same source in this process and in the first-call child. */
+const TRIVIAL_SOURCE = 'function trivial(x) { return x + 1; }';
+const trivial = (0, eval)(`(${TRIVIAL_SOURCE})`) as (x: number) => number;
+
+function sizeOption(): { n: number; fresh: boolean } {
+  const { values } = parseArgs({ options: { scale: { type: 'string' }, fresh: { type: 'boolean' }, keep: { type: 'boolean' }, only: { type: 'string' }, 'no-joblib': { type: 'boolean' }, 'no-charts': { type: 'boolean' }, out: { type: 'string' } }, strict: false });
+  const text = (values.scale as string | undefined) ?? process.env.LARDER_BENCH_SCALE ?? '1000000';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < SMALL * 2) throw new Error(`[larder/bench] --scale / LARDER_BENCH_SCALE must be a whole number ≥ ${SMALL * 2}, got ${JSON.stringify(text)}`);
+  return { n, fresh: values.fresh === true };
+}
+
+/** A location holding `n` entries of `trivial` (arguments 0..n-1), filled through the API or reused. */
+async function filled(n: number, fresh: boolean): Promise<string> {
+  const location = join(BENCH_DIR, '.data', `scale-${n}`);
+  if (!fresh && existsSync(location)) {
+    const memory = new Memory(location);
+    const { entries } = await memory.stats();
+    await memory.close();
+    if (entries === n) return location;
+  }
+  rmSync(location, { recursive: true, force: true });
+  mkdirSync(dirname(location), { recursive: true });
+  const memory = new Memory(location, { flushIntervalMs: 2000 });
+  const f = memory.cache(trivial, { name: 'trivial' });
+  const started = performance.now();
+  const inFlight = 256;
+  for (let i = 0; i < n; i += inFlight) {
+    await Promise.all(Array.from({ length: Math.min(inFlight, n - i) }, (_, k) => f(i + k)));
+    if ((i / inFlight) % 400 === 0 && i > 0) log(`filled ${i} of ${n} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  }
+  await memory.close();
+  log(`filled ${n} entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return location;
+}
+
+/** The first call of the function in a new process (a hit), timed inside that process from `new Memory` to the value. */
+function firstCallMs(location: string, arg: number): number {
+  const script = `
+    const { Memory } = await import('@larder/memory');
+    const start = performance.now();
+    const memory = new Memory(${JSON.stringify(location)});
+    const f = memory.cache((0, eval)(${JSON.stringify(`(${TRIVIAL_SOURCE})`)}), { name: 'trivial' });
+    const value = await f(${arg});
+    const ms = performance.now() - start;
+    if (value !== ${arg + 1}) throw new Error('wrong value');
+    await memory.close();
+    console.log(ms);`;
+  const result = spawnSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) throw new Error(`first-call child failed: ${result.stderr}`);
+  return Number(result.stdout.trim().split('\n').at(-1));
+}
+
+/** The `larder` command line: the built CLI when there is one. */
+function cliCommand(): { args: string[]; built: boolean } {
+  const built = join(ROOT, 'packages', 'memory', 'dist', 'cli.js');
+  if (existsSync(built)) return { args: [built], built: true };
+  return { args: ['--conditions=larder-source', '--import', 'tsx', join(ROOT, 'packages', 'memory', 'src', 'cli.ts')], built: false };
+}
+
+/** Wall time of `larder <args>` to its exit, process start included. */
+function cliMs(args: string[]): number {
+  const start = performance.now();
+  const result = spawnSync(process.execPath, [...cliCommand().args, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 30 });
+  const ms = performance.now() - start;
+  if (result.status !== 0) throw new Error(`larder ${args.join(' ')} failed: ${result.stderr}`);
+  return ms;
+}
+
+/** Wall time from starting `larder ls` to its first `lines` lines on stdout (then it is stopped). */
+function firstScreenMs(location: string, lines = 50): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, [...cliCommand().args, 'ls', location], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = 0;
+    let done = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (done) return;
+      for (const byte of chunk) if (byte === 10) seen++;
+      if (seen >= lines) {
+        done = true;
+        resolve(performance.now() - start);
+        child.kill();
+      }
+    });
+    child.on('exit', () => done || reject(new Error(`larder ls printed only ${seen} lines`)));
+    child.on('error', reject);
+  });
+}
+
+/** Median per-call time (µs) of hits on `count` distinct stored arguments. */
+async function hitUs(location: string, n: number): Promise<number> {
+  const memory = new Memory(location, { flushIntervalMs: 60_000 });
+  const f = memory.cache(trivial, { name: 'trivial' });
+  const args = Array.from({ length: 2000 }, (_, i) => Math.floor((i * 7919) % n));
+  for (const a of args.slice(0, 200)) await f(a);
+  const samples: number[] = [];
+  for (let s = 0; s < 7; s++) {
+    const start = performance.now();
+    for (const a of args) await f(a);
+    samples.push(((performance.now() - start) / args.length) * 1000);
+  }
+  await memory.close();
+  return median(samples);
+}
+
+async function statsMs(location: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const memory = new Memory(location);
+    const start = performance.now();
+    await memory.stats();
+    times.push(performance.now() - start);
+    await memory.close();
+  }
+  return median(times);
+}
+
+/** A trivial miss (new arguments: compute, write the entry, note it) against writing the same bytes raw (write a temp file + rename). */
+async function missAgainstRaw(): Promise<{ missUs: number; rawUs: number; bytes: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-scale-miss-'));
+  try {
+    const memory = new Memory(join(dir, 'cache'), { flushIntervalMs: 60_000 });
+    const f = memory.cache(trivial, { name: 'trivial' });
+    await f(-1);
+    const calls = 2000;
+    const missSamples: number[] = [];
+    let next = 0;
+    for (let s = 0; s < 5; s++) {
+      const start = performance.now();
+      for (let i = 0; i < calls; i++) await f(next++);
+      missSamples.push(((performance.now() - start) / calls) * 1000);
+    }
+    const [entry] = await memory.list();
+    await memory.close();
+    const bytes = entry!.bytes;
+    const payload = Buffer.alloc(bytes, 7);
+    const rawDir = join(dir, 'raw');
+    mkdirSync(rawDir);
+    const rawSamples: number[] = [];
+    let k = 0;
+    for (let s = 0; s < 5; s++) {
+      const start = performance.now();
+      for (let i = 0; i < calls; i++, k++) {
+        const tmp = join(rawDir, `.${k}.tmp`);
+        writeFileSync(tmp, payload);
+        renameSync(tmp, join(rawDir, String(k)));
+      }
+      rawSamples.push(((performance.now() - start) / calls) * 1000);
+    }
+    return { missUs: median(missSamples), rawUs: median(rawSamples), bytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** reduceSize removing 10% of a copy of `location` (the copy keeps the filled location for the next run). */
+async function reduceTenPercentMs(location: string, n: number): Promise<number> {
+  const copy = `${location}.reduce`;
+  rmSync(copy, { recursive: true, force: true });
+  const cp = spawnSync('cp', ['-a', location, copy]);
+  if (cp.status !== 0) throw new Error(`cp -a failed: ${cp.stderr}`);
+  try {
+    const memory = new Memory(copy);
+    const start = performance.now();
+    const { removed } = await memory.reduceSize({ itemsLimit: Math.ceil(n * 0.9) });
+    const ms = performance.now() - start;
+    await memory.close();
+    if (removed !== n - Math.ceil(n * 0.9)) throw new Error(`reduceSize removed ${removed}, not ${n - Math.ceil(n * 0.9)}`);
+    return ms;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export async function run(): Promise<Row[]> {
+  const { n, fresh } = sizeOption();
+  const small = await filled(SMALL, fresh);
+  const big = await filled(n, fresh);
+  const cli = cliCommand();
+  const cliNote = cli.built ? 'built CLI' : 'CLI through tsx (run pnpm build for the built one)';
+  const rows: Row[] = [];
+  const at = `${fmt(n)} entries`;
+  const row = (r: Omit<Row, 'ratio' | 'met'>, goalMet: (r: Omit<Row, 'ratio' | 'met'>) => boolean): Row => ({ ...r, ratio: r.larder / r.baseline, met: goalMet(r) });
+
+  log('first call in a new process');
+  const firstSmall = median([0, 1, 2].map(() => firstCallMs(small, 7)));
+  const firstBig = median([0, 1, 2].map(() => firstCallMs(big, 7)));
+  rows.push(row({ id: 'scale.firstCall', figure: `first call (a hit) in a new process at ${at}`, larder: firstBig, baseline: firstSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 50 ms', note: 'joblib: at 100,000 entries' }, (r) => r.larder <= 50));
+
+  log('hits');
+  const hitSmall = await hitUs(small, SMALL);
+  const hitBig = await hitUs(big, n);
+  rows.push(row({ id: 'scale.hit', figure: `a hit at ${at}`, larder: hitBig, baseline: hitSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'µs', goal: '≤ 1.2× at 1,000' }, (r) => r.larder <= 1.2 * r.baseline));
+
+  log('stats()');
+  const statsSmall = await statsMs(small);
+  const statsBig = await statsMs(big);
+  rows.push(row({ id: 'scale.stats', figure: `memory.stats() at ${at}`, larder: statsBig, baseline: statsSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 1 s' }, (r) => r.larder <= 1000));
+
+  log('larder stats');
+  const cliStatsSmall = median([0, 1, 2].map(() => cliMs(['stats', small])));
+  const cliStatsBig = median([0, 1, 2].map(() => cliMs(['stats', big])));
+  rows.push(row({ id: 'scale.cliStats', figure: `larder stats at ${at}, process start included`, larder: cliStatsBig, baseline: cliStatsSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 2 s', note: cliNote }, (r) => r.larder <= 2000));
+
+  log('larder ls first screen');
+  const lsSmall = median([await firstScreenMs(small), await firstScreenMs(small), await firstScreenMs(small)]);
+  const lsBig = median([await firstScreenMs(big), await firstScreenMs(big), await firstScreenMs(big)]);
+  rows.push(row({ id: 'scale.lsFirstScreen', figure: `larder ls: first screen (50 lines) at ${at}, process start included`, larder: lsBig, baseline: lsSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 0.5 s', note: cliNote }, (r) => r.larder <= 500));
+
+  log('reduceSize removing 10%');
+  const reduceSmall = await reduceTenPercentMs(small, SMALL);
+  const reduceBig = await reduceTenPercentMs(big, n);
+  rows.push(row({ id: 'scale.reduce', figure: `reduceSize removing 10% of ${at}`, larder: reduceBig, baseline: reduceSmall, baselineName: `10% of ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 30 s', note: 'joblib: reduce_size to 90% of 100,000 entries' }, (r) => r.larder <= 30_000));
+
+  log('trivial miss against a raw write + rename');
+  const miss = await missAgainstRaw();
+  rows.push(row({ id: 'scale.miss', figure: 'a trivial miss (compute, write the entry, note it)', larder: miss.missUs, baseline: miss.rawUs, baselineName: `writeFileSync + renameSync of ${miss.bytes} B`, unit: 'µs', goal: '≤ 2× raw write + rename' }, (r) => r.larder <= 2 * r.baseline));
+
+  const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+  log(`index.sqlite at ${at}: ${(size(join(big, 'index.sqlite')) / 1e6).toFixed(0)} MB`);
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  run().then((rows) => console.log(table(rows)), (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
