@@ -95,18 +95,27 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 
 interface Meta { schema: number; needsReconcile?: boolean }
 
+/**
+ * Write transactions of the synchronous drivers (node:sqlite, bun:sqlite), one after another
+ * in this thread across every store: a second connection's BEGIN IMMEDIATE would block the
+ * thread in its busy timeout while the first transaction waits for that same thread.
+ */
+const syncLane = { queue: Promise.resolve() as Promise<unknown> };
+
 /** larder's index over one SQLite connection (see the module comment). */
 export class SqliteIndexStore implements IndexStore {
   readonly capabilities: IndexCapabilities = { atomicIncrements: true, orderedPaging: true, persistent: true };
-  /** Our own writes, one after another: a transaction on a shared async connection must not meet another of ours. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Our own writes, one after another: a transaction on a shared async connection must not meet another of ours (see {@link syncLane}). */
+  private readonly lane: { queue: Promise<unknown> };
 
   private constructor(
     readonly description: string,
     private readonly sql: SqlConnection,
     /** undefined for a read-only view. */
     private readonly keyv: Keyv | undefined,
-  ) {}
+  ) {
+    this.lane = sql.driver === 'sqlite3' ? { queue: Promise.resolve() } : syncLane;
+  }
 
   /** Opens larder's tables on `sql` (creating them), migrating a previous release's records once. */
   static async open(description: string, sql: SqlConnection, store: KeyvStoreAdapter): Promise<SqliteIndexStore> {
@@ -132,7 +141,7 @@ export class SqliteIndexStore implements IndexStore {
   /** Runs `work` alone among our writes, inside BEGIN IMMEDIATE (rolled back when it throws). */
   private transaction<T>(work: () => Promise<T>): Promise<T> {
     this.writable();
-    const run = this.queue.then(async () => {
+    const run = this.lane.queue.then(async () => {
       await this.sql.run('BEGIN IMMEDIATE');
       try {
         const result = await work();
@@ -143,7 +152,7 @@ export class SqliteIndexStore implements IndexStore {
         throw error;
       }
     });
-    this.queue = run.catch(() => undefined);
+    this.lane.queue = run.catch(() => undefined);
     return run;
   }
 
@@ -275,11 +284,13 @@ export class SqliteIndexStore implements IndexStore {
 
   /** Asks for a reconcile on next use (an index rebuilt empty beside existing result files). */
   async requestReconcile(): Promise<void> {
-    await this.writable().set('meta', { schema: SCHEMA, needsReconcile: true } satisfies Meta);
+    const keyv = this.writable();
+    await this.transaction(() => keyv.set('meta', { schema: SCHEMA, needsReconcile: true } satisfies Meta));
   }
 
   async reconciled(): Promise<void> {
-    await this.writable().set('meta', { schema: SCHEMA } satisfies Meta);
+    const keyv = this.writable();
+    await this.transaction(() => keyv.set('meta', { schema: SCHEMA } satisfies Meta));
   }
 
   clear(): Promise<void> {
@@ -289,7 +300,7 @@ export class SqliteIndexStore implements IndexStore {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await this.lane.queue;
     if (this.keyv) await this.keyv.disconnect();
     else await this.sql.close();
   }

@@ -80,12 +80,12 @@ describe('the index is the authority for listing', () => {
 describe('function versions', () => {
   it('versions: an older body is stale only when a newer body exists and it was unused for staleAfter; clearStale removes it; reduceSize takes it first', async () => {
     const location = tempDir();
-    const a = testMemory({ staleAfter: 40 }, location);
+    const a = testMemory({ staleAfter: 500 }, location);
     const v1 = a.memory.cache(function step(n: number) { return n + 1; }, { name: 'step' });
     await v1(1), await v1(2), await v1(3);
     await a.memory.close();
-    await sleep(60);
-    const b = testMemory({ staleAfter: 40 }, location);
+    await sleep(600);
+    const b = testMemory({ staleAfter: 500 }, location);
     const v2 = b.memory.cache(function step(n: number) { return n + 2; }, { name: 'step' });
     await v2(1);
     let stats = await b.memory.stats();
@@ -97,7 +97,7 @@ describe('function versions', () => {
     await v1(1);
     await a.memory.close();
     expect((await b.memory.stats()).staleEntries).toBe(0);
-    await sleep(60);
+    await sleep(600);
     await v2(2); // the newer body in use; the older one unused for longer than staleAfter again
     // reduceSize takes the stale body's entries first, even though v2's first entry is older.
     expect(await b.memory.reduceSize({ itemsLimit: 4 })).toMatchObject({ removed: 1 });
