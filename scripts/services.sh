@@ -245,9 +245,11 @@ ceph_stop() {
   if pid="$(osd_pid)"; then stop_pid "$pid" ceph-osd; fi
   if pid="$(mon_pid)"; then stop_pid "$pid" ceph-mon; fi
 }
+# Shows the logs, stops the half-started cluster (its logs stay) and exits.
 ceph_fail() { # message
   local f
   for f in "$CEPH"/log/*.log; do [ -f "$f" ] && log_tail "$f" 25; done
+  ceph_stop
   die "$1"
 }
 ceph_start() {
@@ -293,6 +295,10 @@ osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
+# A monitor stops itself when its disk is nearly full (5%): not this one.
+mon data avail warn = 1
+mon data avail crit = 0
+mon warn on insecure global id reclaim allowed = false
 # Commit monitor changes (pool creation, the OSD's boot) at once rather
 # than batched over a second: radosgw creates its pools one by one.
 paxos propose interval = 0.05
@@ -318,21 +324,23 @@ EOF
     { cat "$CEPH/log/monmaptool.out" >&2; die "monmaptool failed"; }
   ceph-mon -c "$CONF" --mkfs -i a --monmap "$CEPH/monmap" --keyring "$CEPH/keyring" >"$CEPH/log/mon-mkfs.out" 2>&1 ||
     { cat "$CEPH/log/mon-mkfs.out" >&2; ceph_fail "ceph-mon --mkfs failed"; }
-  ceph-mon -c "$CONF" -i a 2>>"$CEPH/log/mon.a.stderr" || ceph_fail "ceph-mon did not start"
+  # The daemons fork into the background only once they have reached the
+  # monitor: until then they block, so each start has a time limit.
+  timeout 60 ceph-mon -c "$CONF" -i a 2>>"$CEPH/log/mon.a.stderr" || ceph_fail "ceph-mon did not start"
   wait_for 30 mon_up || ceph_fail "the Ceph monitor on port $mon_port does not answer"
   say "ceph monitor up in $(since "$t0")"
 
   osd_id="$(ceph_cli osd new "$osd_uuid")" || ceph_fail "ceph osd new failed"
   ceph-osd -c "$CONF" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$CEPH/log/osd-mkfs.out" 2>&1 ||
     { cat "$CEPH/log/osd-mkfs.out" >&2; ceph_fail "ceph-osd --mkfs failed"; }
-  ceph-osd -c "$CONF" -i "$osd_id" 2>>"$CEPH/log/osd.$osd_id.stderr" || ceph_fail "ceph-osd did not start"
+  timeout 60 ceph-osd -c "$CONF" -i "$osd_id" 2>>"$CEPH/log/osd.$osd_id.stderr" || ceph_fail "ceph-osd did not start"
   wait_for 60 osd_up || ceph_fail "the OSD did not come up"
   say "ceph osd up in $(since "$t0")"
 
-  radosgw -c "$CONF" -n client.rgw.a 2>>"$CEPH/log/client.rgw.a.stderr" || ceph_fail "radosgw did not start"
+  timeout 60 radosgw -c "$CONF" -n client.rgw.a 2>>"$CEPH/log/client.rgw.a.stderr" || ceph_fail "radosgw did not start"
   wait_for 60 rgw_up || ceph_fail "radosgw does not answer on port $rgw_port"
   say "radosgw answers in $(since "$t0")"
-  radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-name="larder tests" \
+  timeout 60 radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-name="larder tests" \
     --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >"$CEPH/log/user-create.out" 2>&1 ||
     { cat "$CEPH/log/user-create.out" >&2; ceph_fail "radosgw-admin user create failed"; }
   wait_for 60 s3_ok || { s3_roundtrip || true; ceph_fail "an S3 put/get through radosgw failed"; }
