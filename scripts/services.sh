@@ -78,14 +78,14 @@ need_port() { # port what env-var
   if port_taken "$1"; then die "port $1 (for $2) is taken by another process: set $3 to a free port"; fi
 }
 # Sends TERM and waits for the process to end (KILL after a while).
-stop_pid() { # pid name
+stop_pid() { # pid name [seconds]
   kill -TERM "$1" 2>/dev/null || return 0
   local i
-  for i in $(seq 1 150); do
-    [ -d "/proc/$1" ] || { say "stopped $2 (pid $1)"; return 0; }
+  for i in $(seq 1 $((${3:-15} * 10))); do
+    [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || { say "stopped $2 (pid $1)"; return 0; }
     sleep 0.1
   done
-  say "$2 (pid $1) did not stop in 15 s: killing it"
+  say "$2 (pid $1) did not stop in ${3:-15} s: killing it"
   kill -KILL "$1" 2>/dev/null || true
 }
 port_of() { # service default-from-env
@@ -99,6 +99,21 @@ ensure_dir() {
     if [ -n "$(ls -A "$DIR")" ]; then die "$DIR is not empty and is not a services folder: choose another LARDER_SERVICES_DIR"; fi
     echo "data of scripts/services.sh; deleted by 'services.sh stop --wipe'" >"$DIR/$MARKER"
   fi
+}
+
+# One start or stop at a time (two test runs may both call start). A lock
+# folder holding the owner's pid, not flock: the daemons started here would
+# inherit a flock's descriptor and hold the lock for as long as they run.
+lock() {
+  local deadline=$((SECONDS + 600)) holder
+  until mkdir "$DIR/.lock" 2>/dev/null; do
+    holder="$(cat "$DIR/.lock/pid" 2>/dev/null || true)"
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$DIR/.lock"; continue; fi
+    [ "$SECONDS" -lt "$deadline" ] || die "another services.sh start/stop (pid ${holder:-?}) has held $DIR/.lock for 10 minutes"
+    sleep 0.2
+  done
+  echo "$$" >"$DIR/.lock/pid"
+  trap 'rm -rf "$DIR/.lock"' EXIT
 }
 
 # ---------------------------------------------------------------- install
@@ -174,7 +189,12 @@ pg_start() {
   local t0 port bin
   t0="$(now)"
   bin="$(pg_bin)" || die "PostgreSQL's initdb was not found under /usr/lib/postgresql/*/bin"
-  if pg_pid >/dev/null && pg_ok; then say "postgres already running on port $(port_of postgres 0)"; return; fi
+  if pg_pid >/dev/null; then
+    # Running: perhaps still starting up (or recovering) after a crash.
+    wait_for 30 pg_ok || { log_tail "$PG/postgres.log"; die "PostgreSQL runs (pid $(pg_pid)) but does not answer select 1: 'services.sh stop' it first"; }
+    say "postgres already running on port $(port_of postgres 0)"
+    return
+  fi
   if [ ! -f "$PG/data/PG_VERSION" ]; then
     rm -rf "$PG" && mkdir -p "$PG/run"
     port="${LARDER_POSTGRES_PORT:-15432}"
@@ -236,14 +256,17 @@ s3_roundtrip() {
     s3_curl DELETE "/$bucket/check.txt" >/dev/null &&
     s3_curl DELETE "/$bucket" >/dev/null
 }
-s3_ok() { s3_roundtrip; }
+# A signed list of the user's buckets: radosgw serves and knows the keys.
+s3_ok() { s3_curl GET / | grep -q "<ID>$S3_USER</ID>"; }
 ceph_running() { mon_pid >/dev/null && osd_pid >/dev/null && rgw_pid >/dev/null; }
 ceph_stop() {
   local pid
   # radosgw first, then the OSD, then the monitor (each needs the next).
-  if pid="$(rgw_pid)"; then stop_pid "$pid" radosgw; fi
-  if pid="$(osd_pid)"; then stop_pid "$pid" ceph-osd; fi
-  if pid="$(mon_pid)"; then stop_pid "$pid" ceph-mon; fi
+  # Nothing of this cluster is reused, so a daemon stuck on a dead peer
+  # (radosgw waits on a killed OSD) is killed after 3 s.
+  if pid="$(rgw_pid)"; then stop_pid "$pid" radosgw 3; fi
+  if pid="$(osd_pid)"; then stop_pid "$pid" ceph-osd 3; fi
+  if pid="$(mon_pid)"; then stop_pid "$pid" ceph-mon 3; fi
 }
 # Shows the logs, stops the half-started cluster (its logs stay) and exits.
 ceph_fail() { # message
@@ -343,7 +366,7 @@ EOF
   timeout 60 radosgw-admin -c "$CONF" user create --uid="$S3_USER" --display-name="larder tests" \
     --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >"$CEPH/log/user-create.out" 2>&1 ||
     { cat "$CEPH/log/user-create.out" >&2; ceph_fail "radosgw-admin user create failed"; }
-  wait_for 60 s3_ok || { s3_roundtrip || true; ceph_fail "an S3 put/get through radosgw failed"; }
+  wait_for 60 s3_roundtrip || { s3_roundtrip || true; ceph_fail "an S3 put/get through radosgw failed"; }
   say "radosgw (S3) up on 127.0.0.1:$rgw_port in $(since "$t0")"
 }
 mon_up() { mon_pid >/dev/null && ceph_cli mon stat; }
@@ -377,6 +400,7 @@ case "${1:-}" in
     t_all="$(now)"
     install_missing
     ensure_dir
+    lock
     redis_start
     pg_start
     ceph_start
@@ -386,6 +410,7 @@ case "${1:-}" in
   stop)
     case "${2:-}" in "" | --wipe) ;; *) die "unknown option ${2}: usage: services.sh stop [--wipe]" ;; esac
     [ -d "$DIR" ] || { say "nothing to stop ($DIR does not exist)"; exit 0; }
+    lock
     ceph_stop
     pg_stop
     redis_stop
