@@ -225,7 +225,8 @@ pg_stop() {
   local bin
   if pg_pid >/dev/null; then
     bin="$(pg_bin)"
-    as_pg "$bin/pg_ctl" -D "$PG/data" -m fast -w -t 30 stop >/dev/null && say "stopped postgres"
+    as_pg "$bin/pg_ctl" -D "$PG/data" -m fast -w -t 30 stop >/dev/null || { log_tail "$PG/postgres.log"; die "pg_ctl stop failed"; }
+    say "stopped postgres"
   fi
 }
 
@@ -410,13 +411,13 @@ case "${1:-}" in
   stop)
     case "${2:-}" in "" | --wipe) ;; *) die "unknown option ${2}: usage: services.sh stop [--wipe]" ;; esac
     [ -d "$DIR" ] || { say "nothing to stop ($DIR does not exist)"; exit 0; }
+    [ -f "$DIR/$MARKER" ] || die "$DIR has no $MARKER marker: not a folder of this script's, leaving it alone"
     lock
     ceph_stop
     pg_stop
     redis_stop
     rm -f "$DIR/env"
     if [ "${2:-}" = --wipe ]; then
-      [ -f "$DIR/$MARKER" ] || die "$DIR has no $MARKER marker: not deleting it"
       rm -rf "$DIR"
       say "deleted $DIR"
     fi
