@@ -120,12 +120,22 @@ export function dumpSync(value: unknown, path: string, options?: DumpOptions): D
 }
 
 /** Where and how a dump places its file: the folder store's lazily made folders and put-if-absent. */
-export type Placement = Omit<WriteAtomicOptions, 'fsync'>;
+export interface Placement extends Omit<WriteAtomicOptions, 'fsync'> {
+  /**
+   * dumpFile writes a file whose payload is at most this many bytes
+   * synchronously: for a small file the thread-pool round trips of async I/O
+   * (open, write, close, rename) cost more than the write itself.
+   */
+  syncUpTo?: number;
+}
 
 /** dumpSync with a placement; undefined when `exclusive` and the file already existed (nothing written). */
 export function dumpFileSync(value: unknown, path: string, options: DumpOptions | undefined, placement: Placement): DumpInfo | undefined {
   const { resolved, plan } = prepare(value, options);
-  const shape = layout(plan, layoutSegments(plan, true));
+  return writeShapeSync(resolved, plan, layout(plan, layoutSegments(plan, true)), path, placement);
+}
+
+function writeShapeSync(resolved: ResolvedDumpOptions, plan: Plan, shape: Layout, path: string, placement: Placement): DumpInfo | undefined {
   if (resolved.compression !== undefined) {
     const { method, level } = resolved.compression;
     const stored = compressSync(method, level, assemble(plan, shape).subarray(HEADER_SIZE));
@@ -176,9 +186,13 @@ export function dump(value: unknown, path: string, options?: DumpOptions): Promi
 }
 
 /** dump with a placement; undefined when `exclusive` and the file already existed (nothing written). */
-export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, placement: Placement): Promise<DumpInfo | undefined> {
+export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, { syncUpTo, ...placement }: Placement): Promise<DumpInfo | undefined> {
   const { resolved, plan } = prepare(value, options);
   const total = plan.segments.reduce((sum, bytes) => sum + bytes.length, 0);
+  if (syncUpTo !== undefined && total <= syncUpTo) {
+    const shape = layout(plan, layoutSegments(plan, true));
+    if (shape.payloadLength <= syncUpTo) return writeShapeSync(resolved, plan, shape, path, placement);
+  }
   if (resolved.compression !== undefined) {
     const shape = layout(plan, layoutSegments(plan, true));
     const { method, level } = resolved.compression;

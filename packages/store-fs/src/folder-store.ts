@@ -39,6 +39,14 @@ const HEX_NAME = /^[0-9a-f]{8,}$/;
 const SHARD_FOLDER = /^@[0-9a-f]{2}$/;
 /** Files stat'ed at once while listing: enough to overlap, bounded so a listing holds little. */
 const STAT_BATCH = 64;
+/**
+ * put and putIfAbsent write values up to this size synchronously: measured in
+ * bench/store-fs.ts, a small async put costs 2-3× a sync one (four thread-pool
+ * round trips for open, write, close, rename), while a 256 KiB write blocks
+ * the event loop for well under a millisecond. Larger values use the
+ * pipelined async dump.
+ */
+const SYNC_PUT_BYTES = 256 * 1024;
 
 /** The shard of a key's last segment: two hex digits. */
 export function shardOf(name: string): string {
@@ -100,10 +108,11 @@ export class FolderStore implements LocalBlobStore {
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
+    if (!this.#hasLegacy(parts)) return undefined;
     try {
       return loadSync<T>(this.#legacy(parts), options);
     } catch (error) {
-      if (isAbsent(error)) return undefined;
+      if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
     }
   }
@@ -115,10 +124,11 @@ export class FolderStore implements LocalBlobStore {
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
+    if (!this.#hasLegacy(parts)) return undefined;
     try {
       return await load<T>(this.#legacy(parts), options);
     } catch (error) {
-      if (isAbsent(error)) return undefined;
+      if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
     }
   }
@@ -129,7 +139,7 @@ export class FolderStore implements LocalBlobStore {
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
-    removeQuietlySync(this.#legacy(parts));
+    this.#removeLegacy(parts);
     return info;
   }
 
@@ -138,24 +148,26 @@ export class FolderStore implements LocalBlobStore {
     const file = this.#sharded(parts);
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) }))!;
-    await removeQuietly(this.#legacy(parts));
+    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
+    this.#removeLegacy(parts);
     return info;
   }
 
   async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo | undefined> {
     const parts = checkKey(key);
     // A value in the older layout is a value: it is not shadowed by a new one.
-    if (await exists(this.#legacy(parts))) return undefined;
+    if (isFileSync(this.#legacy(parts))) return undefined;
     const file = this.#sharded(parts);
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true });
+    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
   async has(key: string): Promise<boolean> {
     const parts = checkKey(key);
-    return (await exists(this.#sharded(parts))) || exists(this.#legacy(parts));
+    // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
+    // for a missing file, an exception.
+    return isFileSync(this.#sharded(parts)) || isFileSync(this.#legacy(parts));
   }
 
   /** Removes `key`; never through a symlinked folder (then false), and a symlink at the key's place is removed itself. */
@@ -217,6 +229,21 @@ export class FolderStore implements LocalBlobStore {
 
   #legacy(parts: readonly string[]): string {
     return path.join(this.#folderOf(parts), parts.at(-1)! + BLOB_SUFFIX);
+  }
+
+  /**
+   * After a miss in the sharded place: whether the older layout has the key.
+   * The check throws no exception for a missing file (an exception costs more
+   * than the syscall), so a plain miss stays cheap.
+   */
+  #hasLegacy(parts: readonly string[]): boolean {
+    return lstatOrUndefined(this.#legacy(parts)) !== undefined;
+  }
+
+  /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
+  #removeLegacy(parts: readonly string[]): void {
+    const legacy = this.#legacy(parts);
+    if (lstatOrUndefined(legacy)?.isFile()) removeQuietlySync(legacy);
   }
 
   /**
@@ -311,7 +338,7 @@ async function* statAll(batch: readonly { key: string; file: string; legacyName?
   const found = await Promise.all(batch.map(async ({ key, file, legacyName }) => {
     const info = await lstat(file).catch(absentAs(undefined));
     if (info === undefined || !info.isFile()) return undefined;
-    const shadowed = legacyName !== undefined && (await exists(path.join(folder, `@${shardOf(legacyName)}`, legacyName + BLOB_SUFFIX)));
+    const shadowed = legacyName !== undefined && lstatOrUndefined(path.join(folder, `@${shardOf(legacyName)}`, legacyName + BLOB_SUFFIX)) !== undefined;
     return { key, file, shadowed, info };
   }));
   for (const one of found) if (one !== undefined) yield one;
@@ -335,8 +362,24 @@ function absentAs<T>(value: T): (error: unknown) => T {
   };
 }
 
-async function exists(file: string): Promise<boolean> {
-  return (await stat(file).catch(absentAs(undefined)))?.isFile() ?? false;
+/** lstat without an exception for a missing path (throwIfNoEntry: false is checked natively). */
+function lstatOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    if (isAbsent(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Whether `file` is a file (following a symlink, as a read does). */
+function isFileSync(file: string): boolean {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch (error) {
+    if (isAbsent(error)) return false;
+    throw error;
+  }
 }
 
 /** unlink (never follows the last component); true if a file was removed. */
