@@ -15,7 +15,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { closeLoaded, type BlobStore } from '@larder/store-fs';
+import { closeLoaded, type LegacyBlobStore as BlobStore } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning, type MemoryErrorCode } from './errors.js';
 import { readEntry, UNREADABLE, writeEntry, type Envelope } from './entry.js';

@@ -14,7 +14,7 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type LegacyBlobStore as BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {

@@ -13,7 +13,7 @@
  * never follows a symlink.
  */
 import { join } from 'node:path';
-import { BlobStore, closeLoaded } from '@larder/store-fs';
+import { LegacyBlobStore as BlobStore, closeLoaded } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
 import { readEntry, UNREADABLE } from './entry.js';

@@ -3,7 +3,7 @@
  * It holds the entry's id, not the value, so a large result can be dropped
  * from memory and read back when needed.
  */
-import type { BlobStore } from '@larder/store-fs';
+import type { LegacyBlobStore as BlobStore } from '@larder/store-fs';
 import { MemoryError } from './errors.js';
 import { readEntry, UNREADABLE } from './entry.js';
 import type { CallInfo } from './options.js';
