@@ -111,3 +111,47 @@ export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): numb
     return { error, unsupported: error instanceof UnsupportedValueError };
   }
 }
+
+/** {@link writeEntry} with store-fs's pipelined async dump: hashing overlaps writing, and the event loop runs meanwhile. */
+export async function writeEntryAsync(blobs: BlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
+  try {
+    return (await blobs.put(key, entry)).bytes;
+  } catch (error) {
+    return { error, unsupported: error instanceof UnsupportedValueError };
+  }
+}
+
+/**
+ * Results holding at least this many bytes of typed arrays are written with the async dump:
+ * from here on store-fs pipelines hashing with writing (its one-write limit), and a
+ * synchronous write would hold the event loop for the whole write.
+ */
+export const LARGE_RESULT_BYTES = 4 * 1024 * 1024;
+/** How many containers the size estimate looks into before it calls a result small. */
+const ESTIMATE_NODES = 256;
+
+/**
+ * Whether `value` holds at least LARGE_RESULT_BYTES of binary data (typed arrays, DataViews,
+ * ArrayBuffers), looking at no more than a few hundred containers: a large result is one big
+ * array or a small object of them; anything else is cheaper written synchronously.
+ */
+export function isLargeValue(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  let bytes = 0;
+  let budget = ESTIMATE_NODES;
+  const pending: unknown[] = [value];
+  const seen = new Set<unknown>();
+  while (pending.length > 0 && budget-- > 0) {
+    const item = pending.pop();
+    if (typeof item !== 'object' || item === null || seen.has(item)) continue;
+    seen.add(item);
+    if (ArrayBuffer.isView(item)) bytes += item.byteLength;
+    else if (item instanceof ArrayBuffer) bytes += item.byteLength;
+    else if (item instanceof Map) for (const [k, v] of item) pending.push(k, v);
+    else if (item instanceof Set) for (const v of item) pending.push(v);
+    else if (Array.isArray(item)) { for (let i = 0; i < item.length && i < ESTIMATE_NODES; i++) pending.push(item[i]); }
+    else if (Object.getPrototypeOf(item) === Object.prototype || Object.getPrototypeOf(item) === null) for (const key of Object.keys(item)) pending.push((item as Record<string, unknown>)[key]);
+    if (bytes >= LARGE_RESULT_BYTES) return true;
+  }
+  return false;
+}

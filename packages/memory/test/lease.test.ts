@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { tryAcquire } from '../src/lease.js';
+import { FileLeaseStore } from '../src/lease-files.js';
 import { testMemory } from './helpers.js';
 
 /** Every file under `dir`, relative. */
@@ -113,16 +113,18 @@ describe('lease', () => {
     expect(calls).toBe(2);
   });
 
-  it('lease: tryAcquire gives exactly one holder; the file is released and never listed as an entry', async () => {
+  it('lease: the lease files give exactly one holder; the file is released and never listed as an entry', async () => {
     const { memory, location } = testMemory();
-    const entry = join(location, 'results', 'f', '0123456789abcdef', 'x.larder');
-    const one = tryAcquire(entry, 1000);
-    const two = tryAcquire(entry, 1000);
+    const leases = new FileLeaseStore(join(location, 'results'));
+    const key = 'f/0123456789abcdef/x';
+    const one = await leases.acquire(key, 1000);
+    const two = await leases.acquire(key, 1000);
     expect([one.kind, two.kind]).toEqual(['held', 'busy']);
+    expect(filesUnder(location)).toContain(join('results', 'f', '0123456789abcdef', 'x.larder.lease'));
     expect((await memory.list()).length).toBe(0);
-    if (one.kind === 'held') one.lease.release();
-    const again = tryAcquire(entry, 1000);
+    if (one.kind === 'held') await leases.release(key, one.token);
+    const again = await leases.acquire(key, 1000);
     expect(again.kind).toBe('held');
-    if (again.kind === 'held') again.lease.release();
+    if (again.kind === 'held') await leases.release(key, again.token);
   });
 });
