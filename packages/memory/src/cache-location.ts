@@ -39,12 +39,12 @@ export class CacheLocation {
   constructor(
     /** The location folder. */
     readonly path: string,
-    private readonly options: Pick<ResolvedMemoryOptions, 'index' | 'flushIntervalMs'>,
+    private readonly options: Pick<ResolvedMemoryOptions, 'index' | 'flushIntervalMs' | 'leases'>,
     private readonly warn: WarnOnce,
   ) {
     this.guard = new LocationGuard(path);
     this.blobs = new BlobStore(join(path, 'results'));
-    this.leases = new FileLeaseStore(this.blobs.root);
+    this.leases = options.leases ?? new FileLeaseStore(this.blobs.root);
     this.keeper = new Bookkeeper(
       () => this.openIndex(),
       (warning) => this.warn('index', warning),
@@ -126,9 +126,8 @@ export class CacheLocation {
     return index;
   }
 
-  /** Writes pending bookkeeping and closes the index (it reopens on demand). */
+  /** Writes pending bookkeeping and closes the index (it reopens on demand). A lease store passed in stays the caller's to close. */
   async close(): Promise<void> {
     await this.keeper.close();
-    await this.leases.close?.();
   }
 }

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { FileLeaseStore } from '../src/lease-files.js';
+import { FileLeaseStore, Memory, type LeaseStore } from '@larder/memory';
 import { testMemory } from './helpers.js';
 
 /** Every file under `dir`, relative. */
@@ -126,5 +126,37 @@ describe('lease', () => {
     const again = await leases.acquire(key, 1000);
     expect(again.kind).toBe('held');
     if (again.kind === 'held') await leases.release(key, again.token);
+  });
+
+  it('lease: a LeaseStore passed as `leases` coordinates the misses of two Memories (the seam a Redis or Postgres lease plugs into)', async () => {
+    const { location } = testMemory();
+    const files = new FileLeaseStore(join(location, 'results'));
+    const calls: string[] = [];
+    const leases: LeaseStore = {
+      description: 'counting lease files',
+      acquire: (key, ttlMs) => (calls.push(`acquire ${key}`), files.acquire(key, ttlMs)),
+      renew: (key, token, ttlMs) => files.renew(key, token, ttlMs),
+      release: (key, token) => (calls.push(`release ${key}`), files.release(key, token)),
+      takeOver: (key, ttlMs) => files.takeOver(key, ttlMs),
+    };
+    const first = testMemory({ leases }, location);
+    const second = testMemory({ leases }, location);
+    let evaluations = 0;
+    const body = async (x: number) => {
+      evaluations++;
+      await sleep(150);
+      return x * 2;
+    };
+    const f1 = first.memory.cache(body, { name: 'slow' });
+    const f2 = second.memory.cache(body, { name: 'slow' });
+    expect(await Promise.all([f1(4), sleep(20).then(() => f2(4))])).toEqual([8, 8]);
+    expect(evaluations).toBe(1);
+    expect(calls.filter((c) => c.startsWith('acquire')).length).toBeGreaterThanOrEqual(2);
+    expect(calls.filter((c) => c.startsWith('release')).length).toBe(1);
+    expect(calls.every((c) => /^(acquire|release) slow\/[0-9a-f]{16,}\/[0-9a-f]{16,}$/.test(c))).toBe(true);
+  });
+
+  it('lease: `leases` that is not a LeaseStore is a LARDER_OPTION error', () => {
+    expect(() => new Memory(null, { leases: { acquire() {} } as never })).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining('leases') }));
   });
 });
