@@ -15,7 +15,7 @@
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import { Computation, type Outcome } from './call-compute.js';
-import { EntryLookup } from './call-lookup.js';
+import { EntryLookup, type Lookup } from './call-lookup.js';
 import { CallReporter, type ReportSink } from './call-report.js';
 import { UNREADABLE } from './entry.js';
 import { argumentsHash, type FunctionIdentity } from './key.js';
@@ -94,7 +94,12 @@ class CachedCall {
     }
     const running = this.computation.running(argsHash);
     if (running) return running.then(valueOf);
-    const entry = this.lookup.read(argsHash, true);
+    const entry = this.lookup.hit(argsHash);
+    if (entry instanceof Promise) return entry.then((read) => this.afterLookup(read, argsHash, args));
+    return this.afterLookup(entry, argsHash, args);
+  }
+
+  private afterLookup(entry: Lookup, argsHash: string, args: unknown[]): Promise<unknown> {
     if (entry === undefined) return this.computation.compute(argsHash, args, false).then(valueOf);
     if (entry === UNREADABLE) return this.computation.compute(argsHash, args, false, false).then(valueOf);
     return Promise.resolve(entry.value);
@@ -108,7 +113,7 @@ class CachedCall {
     if (!force) {
       const running = this.computation.running(argsHash);
       if (running) return running;
-      const entry = this.lookup.read(argsHash, true);
+      const entry = await this.lookup.hit(argsHash);
       if (entry === UNREADABLE) return this.computation.compute(argsHash, args, false, false);
       if (entry) return { value: entry.value, info: this.lookup.infoOf(this.lookup.keyPrefix + argsHash, entry) };
     }

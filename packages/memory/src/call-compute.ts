@@ -60,7 +60,7 @@ export class Computation {
     // The lease sits beside the entry: its folder must be a real folder of the location.
     if (!this.bodyReady()) return this.computeAndStore(argsHash, args, false);
     const key = this.lookup!.keyPrefix + argsHash;
-    const turn = await awaitTurn(this.location!.leases, key, this.options.leaseMs, () => this.lookup!.read(argsHash, true));
+    const turn = await awaitTurn(this.location!.leases, key, this.options.leaseMs, () => this.lookup!.hit(argsHash));
     if ('entry' in turn) return { value: turn.entry.value, info: this.lookup!.infoOf(key, turn.entry) };
     try {
       return await this.computeAndStore(argsHash, args, turn.store);

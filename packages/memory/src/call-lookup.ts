@@ -6,12 +6,11 @@
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import type { CallReporter } from './call-report.js';
-import { readEntry, UNREADABLE, type Envelope } from './entry.js';
+import { readEntry, readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
 import type { FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 
-/** A lookup's answer: the entry, a miss, or an entry that exists but could not be read now. */
-export type Lookup = Envelope | undefined | typeof UNREADABLE;
+export type { Lookup } from './entry.js';
 
 export class EntryLookup {
   /** `<folder>/<id>/`: entry keys are this plus the arguments hash. */
@@ -29,15 +28,30 @@ export class EntryLookup {
   }
 
   /**
-   * Reads the entry and applies expiry and `validate`; `countHit` notes the hit for the index.
-   * Without `countHit` (isCached) the entry is read mapped, so the caller must `closeLoaded` it.
+   * A hit's read: the entry with expiry and `validate` applied, noted for the index. Synchronous
+   * for small and mapped entries (the fast path), a promise for large eager ones (read off the
+   * event loop).
+   */
+  hit(argsHash: string): Lookup | Promise<Lookup> {
+    const key = this.keyPrefix + argsHash;
+    const read = readEntryForHit(this.pathOf(argsHash), this.options.mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), key, this.identity.name);
+    return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, this.options.mmap, true)) : this.check(argsHash, read, this.options.mmap, true);
+  }
+
+  /**
+   * Reads the entry synchronously and applies expiry and `validate`; `countHit` notes the hit
+   * for the index. Without `countHit` (isCached) the entry is read mapped, so the caller must
+   * `closeLoaded` it.
    */
   read(argsHash: string, countHit: boolean): Lookup {
+    const mmap = countHit ? this.options.mmap : 'r';
+    return this.check(argsHash, this.readFile(argsHash, mmap), mmap, countHit);
+  }
+
+  private check(argsHash: string, entry: Lookup, mmap: 'r' | undefined, countHit: boolean): Lookup {
+    if (entry === undefined || entry === UNREADABLE) return entry;
     const { expiresAfterMs, validate } = this.options;
     const key = this.keyPrefix + argsHash;
-    const mmap = countHit ? this.options.mmap : 'r';
-    const entry = this.readFile(argsHash, mmap);
-    if (entry === undefined || entry === UNREADABLE) return entry;
     const now = Date.now();
     if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now)))) {
       if (mmap) closeLoaded(entry);

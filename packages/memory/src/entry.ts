@@ -14,7 +14,8 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { statSync } from 'node:fs';
+import { closeLoaded, FormatError, load, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -64,17 +65,53 @@ export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: un
   try {
     stored = loadSync(path, mmap ? MAPPED : EAGER);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    // No file (or no folder on the way) is a plain miss.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    // Something else stands where the entry belongs: damage, like a corrupt file.
-    if (error instanceof FormatError || code === 'EISDIR') {
-      onBad(error, false);
-      return undefined;
-    }
-    onBad(error, true);
-    return UNREADABLE;
+    return failedRead(error, onBad);
   }
+  return checkEnvelope(stored, onBad, expectedKey, expectedName);
+}
+
+/**
+ * Eager entries at least this large are read with the async load: the read then runs off the
+ * event loop (libuv's pool), and the loop is held only for the decode and checksums. Below
+ * it a synchronous read is faster and blocks for less than a thread-pool round trip costs.
+ */
+export const LARGE_HIT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * {@link readEntry} for a hit: the same answer, synchronously for small or mapped entries (the
+ * fast path: one stat, one read), as a promise for eager entries of LARGE_HIT_BYTES or more.
+ */
+export function readEntryForHit(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey: string, expectedName: string): Lookup | Promise<Lookup> {
+  if (mmap) return readEntry(path, mmap, onBad, expectedKey, expectedName);
+  let size: number | undefined;
+  try {
+    // No exception for a missing file: a miss costs one stat.
+    size = statSync(path, { throwIfNoEntry: false })?.size;
+  } catch (error) {
+    return failedRead(error, onBad);
+  }
+  if (size === undefined) return undefined;
+  if (size < LARGE_HIT_BYTES) return readEntry(path, mmap, onBad, expectedKey, expectedName);
+  return load(path).then((stored) => checkEnvelope(stored, onBad, expectedKey, expectedName), (error: unknown) => failedRead(error, onBad));
+}
+
+/** What an entry read is: the envelope, a miss, or an entry that could not be read now. */
+export type Lookup = Envelope | undefined | typeof UNREADABLE;
+
+function failedRead(error: unknown, onBad: (error: unknown, unreadable: boolean) => void): undefined | typeof UNREADABLE {
+  const code = (error as { code?: unknown }).code;
+  // No file (or no folder on the way) is a plain miss.
+  if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+  // Something else stands where the entry belongs: damage, like a corrupt file.
+  if (error instanceof FormatError || code === 'EISDIR') {
+    onBad(error, false);
+    return undefined;
+  }
+  onBad(error, true);
+  return UNREADABLE;
+}
+
+function checkEnvelope(stored: unknown, onBad: (error: unknown, unreadable: boolean) => void, expectedKey: string | undefined, expectedName: string | undefined): Lookup {
   if (isEnvelope(stored)) {
     const misplaced = whyMisplaced(stored, expectedKey, expectedName);
     if (misplaced === undefined) return stored;

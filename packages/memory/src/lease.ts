@@ -19,7 +19,7 @@
  * results right), never correctness: entries are written atomically.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UNREADABLE, type Envelope } from './entry.js';
+import { UNREADABLE, type Envelope, type Lookup } from './entry.js';
 
 /** The outcome of one acquire: the lease (with its token), someone else's live lease, or no lease possible here. */
 export type LeaseAttempt = { kind: 'held'; token: string } | { kind: 'busy' } | { kind: 'unavailable'; error: unknown };
@@ -115,7 +115,7 @@ export type Turn = { entry: Envelope } | { lease: HeldLease | undefined; store: 
  * Takes the lease of `key`, or waits while another thread, process or machine holds it: polls
  * for the entry with backoff (`lookup` reads it, as a hit), and takes over a stale lease.
  */
-export async function awaitTurn(leases: LeaseStore, key: string, ttlMs: number, lookup: () => Envelope | undefined | typeof UNREADABLE): Promise<Turn> {
+export async function awaitTurn(leases: LeaseStore, key: string, ttlMs: number, lookup: () => Lookup | Promise<Lookup>): Promise<Turn> {
   for (let delayMs = 0; ; ) {
     const attempt = await leases.acquire(key, ttlMs).catch((error: unknown): LeaseAttempt => ({ kind: 'unavailable', error }));
     // No lease can be made here (read-only location, disk full): compute; the store will warn if it fails too.
@@ -123,14 +123,14 @@ export async function awaitTurn(leases: LeaseStore, key: string, ttlMs: number, 
     if (attempt.kind === 'held') {
       const lease = new HeldLease(leases, key, attempt.token, ttlMs);
       // The previous holder may have stored the result between our miss and our lease.
-      const entry = lookup();
+      const entry = await lookup();
       if (entry === undefined) return { lease, store: true };
       await lease.release();
       return entry === UNREADABLE ? { lease: undefined, store: false } : { entry };
     }
     delayMs = nextDelay(delayMs);
     await sleep(delayMs);
-    const entry = lookup();
+    const entry = await lookup();
     if (entry === UNREADABLE) return { lease: undefined, store: false };
     if (entry) return { entry };
     await leases.takeOver(key, ttlMs).catch(() => false);
