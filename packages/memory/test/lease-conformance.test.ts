@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { leaseStoreTestSuite } from '@larder/memory/testing';
+import { afterAll, describe, it } from 'vitest';
+import { leaseStoreConformance } from '@larder/memory/testing';
 import { createLeaseStore } from './fixtures/file-lease-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'larder-lease-suite-'));
@@ -11,7 +11,9 @@ const root = mkdtempSync(join(tmpdir(), 'larder-lease-suite-'));
 process.env.LARDER_TEST_LEASE_ROOT = root;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-leaseStoreTestSuite({ describe, it, expect }, createLeaseStore, {
+leaseStoreConformance(createLeaseStore, {
+  describe,
+  it,
   name: 'FileLeaseStore',
   killedHolder: { module: new URL('./fixtures/file-lease-store.ts', import.meta.url), execArgv: ['--conditions=larder-source', '--import', 'tsx'] },
 });

@@ -1,2 +1,2 @@
-export { leaseStoreTestSuite, type LeaseSuiteOptions } from './lease-suite.js';
-export type { SuiteAssertion, TestApi } from './test-api.js';
+export { leaseStoreConformance, type LeaseConformanceOptions } from './lease-suite.js';
+export type { ConformanceRunner } from './runner.js';

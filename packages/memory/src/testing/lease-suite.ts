@@ -7,11 +7,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import type { LeaseStore } from '../lease.js';
-import type { TestApi } from './test-api.js';
+import type { ConformanceRunner } from './runner.js';
 
-/** Options of {@link leaseStoreTestSuite}. */
-export interface LeaseSuiteOptions {
+/** Options of {@link leaseStoreConformance}: the test runner's `describe` and `it`, and the suite's settings. */
+export interface LeaseConformanceOptions extends ConformanceRunner {
   /**
    * The lease time the tests use (ms). Waits in the suite are a few times this.
    * @default 800
@@ -26,35 +27,39 @@ export interface LeaseSuiteOptions {
    */
   killedHolder?: { module: string | URL; execArgv?: string[] };
   /**
-   * The suite's name.
-   * @default 'lease store'
+   * Names the suite in the report.
+   * @default the store's description
    */
   name?: string;
 }
 
 /**
- * Registers the lease store contract as tests: acquire gives one holder, release and renew
+ * Registers the conformance tests of a {@link LeaseStore} implementation: acquire gives one holder, release and renew
  * act only under the holder's token, a live lease is never taken over, one left unrenewed
  * for `ttlMs` is, and (with `killedHolder`) a holder process killed with SIGKILL is taken
- * over within the lease time. Each test uses keys of its own under a random prefix.
+ * over within the lease time. `factory` makes a store for each test (it may share state
+ * with the others: each test uses keys of its own under a random prefix). Assertions are
+ * node:assert's, so it runs under vitest, node:test, mocha or jest.
  *
  * @example
  * ```ts
  * // lease.test.ts (vitest)
- * import { describe, expect, it } from 'vitest';
+ * import { describe, it } from 'vitest';
  * import { FileLeaseStore } from '@larder/memory';
- * import { leaseStoreTestSuite } from '@larder/memory/testing';
- * leaseStoreTestSuite({ describe, it, expect }, () => new FileLeaseStore('/tmp/larder-leases'));
+ * import { leaseStoreConformance } from '@larder/memory/testing';
+ * leaseStoreConformance(() => new FileLeaseStore('/tmp/larder-leases'), { describe, it });
  * ```
  */
-export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore | Promise<LeaseStore>, options: LeaseSuiteOptions = {}): void {
-  const { describe, it, expect } = api;
+export function leaseStoreConformance(factory: () => LeaseStore | Promise<LeaseStore>, options: LeaseConformanceOptions): void {
+  const { describe, it } = options;
+  if (typeof factory !== 'function') throw new TypeError('[larder/memory] leaseStoreConformance(factory, options): factory must be a function that makes a lease store');
+  if (typeof describe !== 'function' || typeof it !== 'function') throw new TypeError("[larder/memory] leaseStoreConformance(factory, options): pass your test runner's describe and it");
   const ttlMs = options.ttlMs ?? 800;
   const prefix = `lease-suite/${randomBytes(8).toString('hex')}`;
   let counter = 0;
   const newKey = () => `${prefix}/${(counter++).toString(16).padStart(16, '0')}`;
   const withStore = async (body: (store: LeaseStore) => Promise<void>) => {
-    const store = await createStore();
+    const store = await factory();
     try {
       await body(store);
     } finally {
@@ -63,12 +68,12 @@ export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore 
   };
   const slow = ttlMs * 6 + 5_000;
 
-  describe(options.name ?? 'lease store', () => {
+  describe(`LeaseStore conformance${options.name === undefined ? '' : `: ${options.name}`}`, () => {
     it('lease: of concurrent acquires of one key exactly one is held; the others are busy', () => withStore(async (store) => {
       const key = newKey();
       const attempts = await Promise.all(Array.from({ length: 8 }, () => store.acquire(key, ttlMs)));
-      expect(attempts.filter((a) => a.kind === 'held').length).toBe(1);
-      expect(attempts.filter((a) => a.kind === 'busy').length).toBe(7);
+      assert.equal(attempts.filter((a) => a.kind === 'held').length, 1);
+      assert.equal(attempts.filter((a) => a.kind === 'busy').length, 7);
       const held = attempts.find((a) => a.kind === 'held');
       if (held?.kind === 'held') await store.release(key, held.token);
     }));
@@ -77,36 +82,36 @@ export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore 
       const key = newKey();
       const other = newKey();
       const first = await store.acquire(key, ttlMs);
-      expect(first.kind).toBe('held');
-      expect((await store.acquire(other, ttlMs)).kind).toBe('held');
+      assert.equal(first.kind, 'held');
+      assert.equal((await store.acquire(other, ttlMs)).kind, 'held');
       if (first.kind === 'held') await store.release(key, first.token);
       const second = await store.acquire(key, ttlMs);
-      expect(second.kind).toBe('held');
-      if (second.kind === 'held') expect(second.token === (first as { token: string }).token).toBe(false);
+      assert.equal(second.kind, 'held');
+      if (second.kind === 'held') assert.equal(second.token === (first as { token: string }).token, false);
     }));
 
     it("lease: release and renew with another holder's token change nothing", () => withStore(async (store) => {
       const key = newKey();
       const held = await store.acquire(key, ttlMs);
-      expect(held.kind).toBe('held');
+      assert.equal(held.kind, 'held');
       await store.release(key, 'not-the-token');
-      expect((await store.acquire(key, ttlMs)).kind).toBe('busy');
-      expect(await store.renew(key, 'not-the-token', ttlMs)).toBe(false);
+      assert.equal((await store.acquire(key, ttlMs)).kind, 'busy');
+      assert.equal(await store.renew(key, 'not-the-token', ttlMs), false);
       if (held.kind !== 'held') return;
-      expect(await store.renew(key, held.token, ttlMs)).toBe(true);
+      assert.equal(await store.renew(key, held.token, ttlMs), true);
       await store.release(key, held.token);
-      expect(await store.renew(key, held.token, ttlMs)).toBe(false);
+      assert.equal(await store.renew(key, held.token, ttlMs), false);
     }));
 
     it('lease: a lease renewed within ttlMs is never taken over', () => withStore(async (store) => {
       const key = newKey();
       const held = await store.acquire(key, ttlMs);
-      if (held.kind !== 'held') return void expect(held.kind).toBe('held');
+      if (held.kind !== 'held') return void assert.equal(held.kind, 'held');
       for (let i = 0; i < 4; i++) {
         await sleep(ttlMs / 2);
-        expect(await store.renew(key, held.token, ttlMs)).toBe(true);
-        expect(await store.takeOver(key, ttlMs)).toBe(false);
-        expect((await store.acquire(key, ttlMs)).kind).toBe('busy');
+        assert.equal(await store.renew(key, held.token, ttlMs), true);
+        assert.equal(await store.takeOver(key, ttlMs), false);
+        assert.equal((await store.acquire(key, ttlMs)).kind, 'busy');
       }
       await store.release(key, held.token);
     }), slow);
@@ -114,14 +119,14 @@ export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore 
     it('lease: a lease nobody renews for ttlMs is taken over, and its old token no longer renews or releases it', () => withStore(async (store) => {
       const key = newKey();
       const stale = await store.acquire(key, ttlMs);
-      if (stale.kind !== 'held') return void expect(stale.kind).toBe('held');
+      if (stale.kind !== 'held') return void assert.equal(stale.kind, 'held');
       await sleep(ttlMs + 200);
       await store.takeOver(key, ttlMs); // true, or false where leases expire by themselves
       const next = await store.acquire(key, ttlMs);
-      expect(next.kind).toBe('held');
-      expect(await store.renew(key, stale.token, ttlMs)).toBe(false);
+      assert.equal(next.kind, 'held');
+      assert.equal(await store.renew(key, stale.token, ttlMs), false);
       await store.release(key, stale.token);
-      expect((await store.acquire(key, ttlMs)).kind).toBe('busy');
+      assert.equal((await store.acquire(key, ttlMs)).kind, 'busy');
       if (next.kind === 'held') await store.release(key, next.token);
     }), slow);
 
@@ -131,7 +136,7 @@ export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore 
         const key = newKey();
         const child = await startHolder(holder, key, ttlMs);
         try {
-          expect((await store.acquire(key, ttlMs)).kind).toBe('busy');
+          assert.equal((await store.acquire(key, ttlMs)).kind, 'busy');
           child.process.kill('SIGKILL');
           await child.exited;
           const killedAt = Date.now();
@@ -144,9 +149,10 @@ export function leaseStoreTestSuite(api: TestApi, createStore: () => LeaseStore 
               await store.release(key, attempt.token);
             } else await sleep(Math.max(5, ttlMs / 20));
           }
-          expect(taken).toBe(true);
+          assert.equal(taken, true);
           // Renewed every ttlMs / 3 until the kill: the lease is free at most ttlMs after it.
-          expect(Date.now() - killedAt).toBeLessThanOrEqual(ttlMs + Math.max(250, ttlMs / 4));
+          const waitedMs = Date.now() - killedAt;
+          assert.ok(waitedMs <= ttlMs + Math.max(250, ttlMs / 4), `taken over ${waitedMs} ms after the kill; the lease time is ${ttlMs} ms`);
         } finally {
           child.process.kill('SIGKILL');
         }
