@@ -13,7 +13,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore } from '@larder/store-fs';
+import { LegacyBlobStore as BlobStore } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey } from './bookkeeping.js';
 import { MemoryWarning } from './errors.js';
 import { writeEntry, writeEntryAsync, type Envelope, type StoreFailure } from './entry.js';

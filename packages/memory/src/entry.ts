@@ -15,7 +15,7 @@
  * or each such read holds a descriptor until garbage collection.
  */
 import { statSync } from 'node:fs';
-import { closeLoaded, FormatError, load, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, load, loadSync, UnsupportedValueError, type LegacyBlobStore as BlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {

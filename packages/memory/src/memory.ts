@@ -9,7 +9,7 @@
  * never follows a symlink.
  */
 import { join } from 'node:path';
-import { closeLoaded, type BlobStore } from '@larder/store-fs';
+import { closeLoaded, type LegacyBlobStore as BlobStore } from '@larder/store-fs';
 import { entryRecordKey, functionRecordKey, type Bookkeeper, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';

@@ -74,7 +74,7 @@ describe('robustness', () => {
     const { memory, warnings, location } = testMemory();
     const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
     await f(1);
-    const { BlobStore } = await import('@larder/store-fs');
+    const { LegacyBlobStore: BlobStore } = await import('@larder/store-fs');
     const file = entryFile(location, 'f');
     const key = file.slice(join(location, 'results').length + 1, -'.larder'.length);
     new BlobStore(join(location, 'results')).putSync(key, [1, 2, 3]);
