@@ -9,7 +9,7 @@
 import type { CacheLocation } from './cache-location.js';
 import type { EntryLookup } from './call-lookup.js';
 import type { CallReporter } from './call-report.js';
-import { isLargeValue, UNREADABLE, type Envelope, type StoreFailure } from './entry.js';
+import { isLargeValue, isUnsafePath, UNREADABLE, type Envelope } from './entry.js';
 import type { FunctionIdentity } from './key.js';
 import { awaitTurn, worthALease } from './lease.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -57,8 +57,6 @@ export class Computation {
 
   /** A miss under the entry's lease: computes if this caller gets it, else returns what the holder stored. */
   private async computeInTurn(argsHash: string, args: unknown[]): Promise<Outcome> {
-    // The lease sits beside the entry: its folder must be a real folder of the location.
-    if (!this.bodyReady()) return this.computeAndStore(argsHash, args, false);
     const key = this.lookup!.keyPrefix + argsHash;
     const turn = await awaitTurn(this.location!.leases, key, this.options.leaseMs, () => this.lookup!.hit(argsHash));
     if ('entry' in turn) return { value: turn.entry.value, info: this.lookup!.infoOf(key, turn.entry) };
@@ -86,11 +84,11 @@ export class Computation {
     const location = this.location;
     if (!location || key === undefined) return { value, info };
     location.keeper.miss(folder, name);
-    if (!store || !this.bodyReady()) return { value, info };
+    if (!store) return { value, info };
     const envelope: Envelope = { larder: 1, name, createdMs, computeMs, args: argsText, key, value };
     const written = isLargeValue(value) ? await location.writeAsync(key, envelope) : location.write(key, envelope);
     if (typeof written !== 'number') {
-      this.report.notStored((written as StoreFailure).error, written.unsupported ? 'unsupported' : 'io');
+      this.report.notStored(written.error, written.unsupported ? 'unsupported' : isUnsafePath(written.error) ? 'path' : 'io');
       return { value, info };
     }
     info.stored = true;
@@ -101,16 +99,5 @@ export class Computation {
       if (entry !== undefined && entry !== UNREADABLE) return { value: entry.value, info };
     }
     return { value, info };
-  }
-
-  /** Makes the body's entry folder a real folder of the location; false (with a warning) when a symlink or a file is in the way. */
-  private bodyReady(): boolean {
-    try {
-      this.location!.prepareBody(this.identity.folder, this.identity.id);
-      return true;
-    } catch (error) {
-      this.report.notStored(error, (error as { code?: unknown }).code === 'ELARDERPATH' ? 'path' : 'io');
-      return false;
-    }
   }
 }

@@ -6,7 +6,7 @@
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import type { CallReporter } from './call-report.js';
-import { readEntry, readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
+import { readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
 import type { FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 
@@ -15,7 +15,6 @@ export type { Lookup } from './entry.js';
 export class EntryLookup {
   /** `<folder>/<id>/`: entry keys are this plus the arguments hash. */
   readonly keyPrefix: string;
-  private readonly pathOf: (argsHash: string) => string;
 
   constructor(
     private readonly location: CacheLocation,
@@ -24,7 +23,6 @@ export class EntryLookup {
     private readonly report: CallReporter,
   ) {
     this.keyPrefix = `${identity.folder}/${identity.id}/`;
-    this.pathOf = location.entryPaths(this.keyPrefix.slice(0, -1));
   }
 
   /**
@@ -34,7 +32,7 @@ export class EntryLookup {
    */
   hit(argsHash: string): Lookup | Promise<Lookup> {
     const key = this.keyPrefix + argsHash;
-    const read = readEntryForHit(this.pathOf(argsHash), this.options.mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), key, this.identity.name);
+    const read = readEntryForHit(this.location.store, key, this.options.mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
     return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, this.options.mmap, true)) : this.check(argsHash, read, this.options.mmap, true);
   }
 
@@ -59,7 +57,7 @@ export class EntryLookup {
     }
     if (countHit) {
       this.location.keeper.hit(key, this.identity.folder, this.identity.name, entry.createdMs, entry.computeMs, now);
-      this.report.loading(entry.args, () => this.pathOf(argsHash));
+      this.report.loading(entry.args, () => this.location.store.pathOf(key));
     }
     return entry;
   }
@@ -67,7 +65,7 @@ export class EntryLookup {
   /** The entry file as it is (no expiry, no bookkeeping): what a miss with `mmap` hands back after storing. */
   readFile(argsHash: string, mmap: 'r' | undefined): Lookup {
     const key = this.keyPrefix + argsHash;
-    return readEntry(this.pathOf(argsHash), mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), key, this.identity.name);
+    return this.location.read(key, mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
   }
 
   /** Facts about a stored entry. */

@@ -15,7 +15,7 @@
  * or each such read holds a descriptor until garbage collection.
  */
 import { statSync } from 'node:fs';
-import { closeLoaded, FormatError, load, loadSync, UnsupportedValueError, type LegacyBlobStore as BlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, UnsupportedValueError, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -52,21 +52,21 @@ function isEnvelope(value: unknown): value is Envelope {
 export const UNREADABLE = Symbol('unreadable entry');
 
 /**
- * Reads the entry file at `path`: the envelope, undefined for a miss, or
- * UNREADABLE when reading failed for a reason that says nothing about the file
- * (EMFILE, ENFILE, EIO, EACCES, a file too large to load eagerly...). `onBad`
- * hears about files that exist but cannot be used (never about a missing file),
- * with `unreadable` telling the two apart; a file that was read and is not this
- * entry (corrupt, truncated, junk, another key's entry, a folder in its place) is
- * not unreadable.
+ * Reads the entry `key` from `store`: the envelope, undefined for a miss, or
+ * UNREADABLE when reading failed for a reason that says nothing about the stored
+ * value (EMFILE, ENFILE, EIO, EACCES, a value too large to load eagerly...).
+ * `onBad` hears about entries that exist but cannot be used (never about a missing
+ * one), with `unreadable` telling the two apart; a value that was read and is not
+ * this entry (corrupt, truncated, junk, another key's entry) is not unreadable.
  */
-export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Envelope | undefined | typeof UNREADABLE {
+export function readEntry(store: LocalBlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Lookup {
   let stored: unknown;
   try {
-    stored = loadSync(path, mmap ? MAPPED : EAGER);
+    stored = store.getSync(key, mmap ? MAPPED : EAGER);
   } catch (error) {
     return failedRead(error, onBad);
   }
+  if (stored === undefined) return undefined;
   return checkEnvelope(stored, onBad, expectedKey, expectedName);
 }
 
@@ -81,18 +81,18 @@ export const LARGE_HIT_BYTES = 4 * 1024 * 1024;
  * {@link readEntry} for a hit: the same answer, synchronously for small or mapped entries (the
  * fast path: one stat, one read), as a promise for eager entries of LARGE_HIT_BYTES or more.
  */
-export function readEntryForHit(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey: string, expectedName: string): Lookup | Promise<Lookup> {
-  if (mmap) return readEntry(path, mmap, onBad, expectedKey, expectedName);
+export function readEntryForHit(store: LocalBlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedName: string): Lookup | Promise<Lookup> {
+  if (mmap) return readEntry(store, key, mmap, onBad, key, expectedName);
   let size: number | undefined;
   try {
-    // No exception for a missing file: a miss costs one stat.
-    size = statSync(path, { throwIfNoEntry: false })?.size;
+    // The size of the file a put writes (the store's path for it); without an exception when it is missing.
+    size = statSync(store.pathOf(key), { throwIfNoEntry: false })?.size;
   } catch (error) {
     return failedRead(error, onBad);
   }
-  if (size === undefined) return undefined;
-  if (size < LARGE_HIT_BYTES) return readEntry(path, mmap, onBad, expectedKey, expectedName);
-  return load(path).then((stored) => checkEnvelope(stored, onBad, expectedKey, expectedName), (error: unknown) => failedRead(error, onBad));
+  // Missing where puts write (it may sit in an older layout) or small: the synchronous read.
+  if (size === undefined || size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
+  return store.get(key).then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, key, expectedName)), (error: unknown) => failedRead(error, onBad));
 }
 
 /** What an entry read is: the envelope, a miss, or an entry that could not be read now. */
@@ -140,19 +140,22 @@ export interface StoreFailure {
   unsupported: boolean;
 }
 
+/** Whether a store refused a write because a symlink or a file stands where its folder belongs. */
+export const isUnsafePath = (error: unknown): boolean => (error as { code?: unknown } | undefined)?.code === 'LARDER_UNSAFE_PATH';
+
 /** Writes `entry` atomically under `key`; returns its size in bytes, or the failure. */
-export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): number | StoreFailure {
+export function writeEntry(store: LocalBlobStore, key: string, entry: Envelope): number | StoreFailure {
   try {
-    return blobs.putSync(key, entry).bytes;
+    return store.putSync(key, entry).bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
   }
 }
 
 /** {@link writeEntry} with store-fs's pipelined async dump: hashing overlaps writing, and the event loop runs meanwhile. */
-export async function writeEntryAsync(blobs: BlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
+export async function writeEntryAsync(store: LocalBlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
   try {
-    return (await blobs.put(key, entry)).bytes;
+    return (await store.put(key, entry)).bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
   }

@@ -3,9 +3,9 @@
  * and process that shares a folder on one host (and hosts sharing a folder,
  * through the renewal time).
  *
- * The lease of entry key `k` is the file `<root>/<k>.larder.lease` (the entry
- * file's name plus `.lease`; the entry store lists only `.larder` files, so it
- * is never mistaken for a result), created with `wx` (O_CREAT | O_EXCL): of
+ * The lease of entry key `k` is a file beside the entry's file: the entry
+ * store's path for `k` plus `.lease` (the store lists only `.larder` files, so
+ * it is never mistaken for a result), created with `wx` (O_CREAT | O_EXCL): of
  * several callers, exactly one creates it. It holds the holder's host, pid,
  * thread and token; its mtime is the last renewal.
  *
@@ -23,12 +23,12 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { LeaseAttempt, LeaseStore } from './lease.js';
 
 /** Appended to an entry's file name to name its lease. */
-const LEASE_SUFFIX = '.larder.lease';
+const LEASE_SUFFIX = '.lease';
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 interface Holder { host: string; pid: number; thread: number; token: string }
@@ -47,6 +47,15 @@ function readHolder(path: string): Holder | undefined {
   return undefined;
 }
 
+/** A key's segments; keys are checked so no lease lands outside the root. */
+function checkLeaseKey(key: string): string[] {
+  const parts = typeof key === 'string' ? key.split('/') : [];
+  if (parts.length === 0 || !parts.every((part) => SEGMENT.test(part) && part !== '.' && part !== '..')) {
+    throw Object.assign(new TypeError(`[larder/memory] a lease key must be names of [A-Za-z0-9._-] joined by '/', got ${JSON.stringify(key)}`), { code: 'LARDER_OPTION' });
+  }
+  return parts;
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -56,27 +65,58 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Lease files under `root` (a location's `results` folder). */
+/**
+ * Lease files under `root`, beside the entry files whose paths `entryPath` gives (the entry
+ * store's `pathOf`); by default `<root>/<key>.larder`, the unsharded layout.
+ */
 export class FileLeaseStore implements LeaseStore {
   readonly description: string;
+  private readonly entryPath: (key: string) => string;
+  /** Folders under the root checked to be real folders (never a symlink a lease could go through). */
+  private readonly realFolders = new Set<string>();
 
-  constructor(readonly root: string) {
+  constructor(readonly root: string, entryPath?: (key: string) => string) {
     this.description = `lease files under ${root}`;
+    this.entryPath = entryPath ?? ((key) => join(this.root, ...checkLeaseKey(key)) + '.larder');
   }
 
-  /** The lease file of `key`; keys are checked so no lease lands outside the root. */
+  /** The lease file of `key`. */
   private pathOf(key: string): string {
-    const parts = typeof key === 'string' ? key.split('/') : [];
-    if (parts.length === 0 || !parts.every((part) => SEGMENT.test(part) && part !== '.' && part !== '..')) {
-      throw new TypeError(`[larder/memory] a lease key must be names of [A-Za-z0-9._-] joined by '/', got ${JSON.stringify(key)}`);
+    checkLeaseKey(key);
+    return this.entryPath(key) + LEASE_SUFFIX;
+  }
+
+  /**
+   * Makes the folder of a lease file exist under the root, every folder on the way a real
+   * one: a symlink planted in the tree must not lead a lease file outside the location.
+   */
+  private ensureFolder(folder: string): void {
+    if (this.realFolders.has(folder)) return;
+    const rel = relative(this.root, folder);
+    if (rel.startsWith('..')) throw Object.assign(new Error(`${folder} is outside ${this.root}`), { code: 'LARDER_UNSAFE_PATH' });
+    mkdirSync(this.root, { recursive: true });
+    let current = this.root;
+    for (const name of rel === '' ? [] : rel.split(sep)) {
+      current = join(current, name);
+      let info = lstatSync(current, { throwIfNoEntry: false });
+      if (info === undefined) {
+        try { mkdirSync(current); } catch (error) { if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; }
+        info = lstatSync(current); // made by us or by another caller just now: still checked
+      }
+      if (!info.isDirectory()) throw Object.assign(new Error(`${current} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; lease files go only into real folders of ${this.root}`), { code: 'LARDER_UNSAFE_PATH' });
     }
-    return join(this.root, ...parts) + LEASE_SUFFIX;
+    this.realFolders.add(folder);
   }
 
   async acquire(key: string, _ttlMs: number): Promise<LeaseAttempt> {
     const path = this.pathOf(key);
     const token = randomBytes(8).toString('hex');
     const body = JSON.stringify({ host: HOST, pid: process.pid, thread: threadId, token } satisfies Holder);
+    try {
+      this.ensureFolder(dirname(path));
+    } catch (error) {
+      return { kind: 'unavailable', error }; // a symlink in the way, read-only, disk full: compute without a lease
+    }
     for (let attempt = 0; attempt < 2; attempt++) {
       let fd: number;
       try {
@@ -85,8 +125,9 @@ export class FileLeaseStore implements LeaseStore {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return { kind: 'busy' };
         if (code === 'ENOENT' && attempt === 0) {
-          // The entry's folder does not exist yet (first result of this function).
-          try { mkdirSync(dirname(path), { recursive: true }); } catch (mkdirError) { return { kind: 'unavailable', error: mkdirError }; }
+          // The folder was removed meanwhile (clear(), reduceSize()): make it again, checked.
+          this.realFolders.delete(dirname(path));
+          try { this.ensureFolder(dirname(path)); } catch (mkdirError) { return { kind: 'unavailable', error: mkdirError }; }
           continue;
         }
         return { kind: 'unavailable', error }; // read-only, disk full, permissions: compute without a lease

@@ -9,17 +9,17 @@
  * never follows a symlink.
  */
 import { join } from 'node:path';
-import { closeLoaded, type LegacyBlobStore as BlobStore } from '@larder/store-fs';
+import { closeLoaded, type FolderStore } from '@larder/store-fs';
 import { entryRecordKey, functionRecordKey, type Bookkeeper, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
-import { readEntry, UNREADABLE } from './entry.js';
+import { UNREADABLE } from './entry.js';
 import { badOption, type MemoryWarning } from './errors.js';
 import { readIndexSnapshot } from './index-probe.js';
 import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
 import { notACacheError, type LocationGuard } from './location.js';
-import { listEntryFiles, removeTree, sweepStaleTemps, type EntryFile } from './tree.js';
+import type { EntryFile } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
@@ -61,8 +61,8 @@ export class Memory {
   }
 
   // The maintenance methods below work on the location's parts.
-  private get blobs(): BlobStore | undefined {
-    return this.cacheLocation?.blobs;
+  private get blobs(): FolderStore | undefined {
+    return this.cacheLocation?.store;
   }
 
   private get keeper(): Bookkeeper | undefined {
@@ -104,7 +104,7 @@ export class Memory {
   async clear(): Promise<void> {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('clear it', false))) return;
     this.keeper.forget();
-    await removeTree(this.blobs.root);
+    await this.cacheLocation!.removeAll();
     await this.withIndex((index) => index.clear());
   }
 
@@ -123,7 +123,7 @@ export class Memory {
     const entries = await this.list();
     const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
     await this.remove(remove.map((entry) => entry.key));
-    await sweepStaleTemps(this.blobs.root);
+    await this.cacheLocation!.sweep();
     return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
   }
 
@@ -163,7 +163,7 @@ export class Memory {
 
   private async listWith(view: IndexView): Promise<EntrySummary[]> {
     if (!this.blobs) return [];
-    const files = await listEntryFiles(this.blobs.root);
+    const files = await this.cacheLocation!.listEntries();
     const records = (await view.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key)))) ?? [];
     return summarizeEntries(files, records, this.functionNames());
   }
@@ -224,12 +224,13 @@ export class Memory {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
     const blobs = this.blobs;
-    await sweepStaleTemps(blobs.root);
-    const files = await listEntryFiles(blobs.root);
+    const location = this.cacheLocation!;
+    await location.sweep();
+    const files = await location.listEntries();
     const names = this.functionNames();
     const outcome = await this.withIndex((index) => index.transaction(async () => {
       const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
-      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, names) }));
+      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(location, file, names) }));
       await index.setMany(added);
       const onDisk = new Set(files.map((file) => entryRecordKey(file.key)));
       const orphans: string[] = [];
@@ -278,10 +279,10 @@ export class Memory {
 }
 
 /** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
+function recordFromFile(location: CacheLocation, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
   const folder = file.key.slice(0, file.key.indexOf('/'));
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
-  const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  const read = location.readAny(file.key);
   const entry = read === UNREADABLE ? undefined : read;
   if (entry) closeLoaded(entry);
   return {

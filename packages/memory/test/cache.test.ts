@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Memory, MemoryError } from '@larder/memory';
-import { testMemory } from './helpers.js';
+import { entryFile, testMemory } from './helpers.js';
 
 // Test files are transformed without keepNames, so two `function f` in one file may be renamed f2:
 // tests that check names pass `name` explicitly, as bundled code should.
@@ -357,7 +357,7 @@ describe('cache', () => {
     const big = memory.cache((n: number) => { runs++; return new Float64Array(1 << 20).fill(n); }, { name: 'bigDamaged' });
     const { info } = await big.call(2);
     const { truncateSync } = await import('node:fs');
-    truncateSync(join(location, 'results', `${info.id}.larder`), (1 << 23) - 100); // still large, now truncated
+    truncateSync(entryFile(location, info.id), (1 << 23) - 100); // still large, now truncated
     expect((await big(2))[5]).toBe(2);
     expect(runs).toBe(2);
     expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);

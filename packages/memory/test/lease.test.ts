@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { FileLeaseStore, Memory, type LeaseStore } from '@larder/memory';
-import { testMemory } from './helpers.js';
+import { entryFile, testMemory } from './helpers.js';
 
 /** Every file under `dir`, relative. */
 function filesUnder(dir: string): string[] {
@@ -28,7 +28,7 @@ function twoMemories(options: { dedupe?: boolean; leaseMs?: number } = {}) {
 /** Stores slow(x) once to learn its entry path, then removes the file (the folder stays) and forgets the evaluation. */
 async function entryPathOf(f: (x: number) => Promise<unknown>, evaluations: number[], location: string, x: number): Promise<string> {
   const { info } = await (f as unknown as { call(x: number): Promise<{ info: { id: string } }> }).call(x);
-  const path = join(location, 'results', `${info.id}.larder`);
+  const path = entryFile(location, info.id);
   unlinkSync(path);
   evaluations.length = 0;
   return path;
