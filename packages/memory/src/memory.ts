@@ -5,8 +5,8 @@
  * path is cached-function.ts.
  *
  * What may happen where: writing and deleting need a marked (or adoptable) location
- * (LocationGuard); the tree is only walked, written and pruned through tree.ts, which
- * never follows a symlink.
+ * (LocationGuard); entries are only listed, written and removed through the entry
+ * store (store-fs's FolderStore, which never follows a symlink).
  */
 import { join } from 'node:path';
 import { closeLoaded, type FolderStore } from '@larder/store-fs';
