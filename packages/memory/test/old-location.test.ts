@@ -67,4 +67,16 @@ describe('a location written by 0.1', () => {
     await memory.clear();
     expect(files(join(location))).toEqual(['CACHEDIR.TAG', 'index.sqlite', 'larder-cache.json'].concat(files(location).filter((f) => f.startsWith('index.sqlite-'))).sort());
   });
+
+  it('old location: an unmarked location holding sharded entries beside 0.1 ones is still adopted as larder\'s', async () => {
+    const location = copyOfFixture();
+    const writer = testMemory({}, location).memory;
+    await writer.cache(square, { name: 'square' })(7);
+    await writer.close();
+    rmSync(join(location, 'larder-cache.json'));
+    rmSync(join(location, 'CACHEDIR.TAG'));
+    const { memory, warnings } = testMemory({}, location);
+    expect(await memory.clearFunction('square')).toBe(4);
+    expect(warnings).toEqual([]);
+  });
 });
