@@ -83,7 +83,7 @@ export async function run(): Promise<Row[]> {
     const cachedSmall = memory.cache(small, { name: 'small' });
     if (!(await cachedSmall.isCached(...SMALL_ARGS))) throw new Error('[larder/bench] the entry written by the child process is not a hit here');
     const [entry] = await memory.list();
-    const entryFile = join(dir, 'results', `${entry!.id}.larder`);
+    const entryFile = new FolderStore(join(dir, 'results')).pathOf(entry!.id);
     const hitUs = await perCallUs(() => cachedSmall(...SMALL_ARGS), 5000);
     const rawReadUs = median(Array.from({ length: 7 }, () => loop(() => readFileSync(entryFile), 20_000)));
     rows.push(row({ id: 'mem.hit', figure: 'cache hit, small args, entry written by another process', larder: hitUs, baseline: rawReadUs, baselineName: 'fs.readFileSync of the entry', unit: 'µs', goal: '≤ 10 µs' }, hitUs <= 10));
@@ -101,7 +101,7 @@ export async function run(): Promise<Row[]> {
     const makeBig = memory.cache(function makeBig(n: number) { return new Float64Array(n).fill(1.5); }, { name: 'makeBig' });
     await makeBig(MB80);
     const bigEntry = (await memory.list()).find((e) => e.functionName === 'makeBig')!;
-    const bigFile = join(dir, 'results', `${bigEntry.id}.larder`);
+    const bigFile = new FolderStore(join(dir, 'results')).pathOf(bigEntry.id);
     const eagerMs = await medianMs(() => makeBig(MB80), 7, 1);
     const rawBigMs = await medianMs(() => readFileSync(bigFile), 7, 1);
     rows.push(row({ id: 'mem.hit80', figure: 'cache hit returning an 80 MB array, eager', larder: eagerMs, baseline: rawBigMs, baselineName: 'fs.readFileSync of the file', unit: 'ms', goal: '≤ 1.1× raw read' }, eagerMs <= 1.1 * rawBigMs));
