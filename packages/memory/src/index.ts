@@ -7,3 +7,5 @@ export type { CacheStats, FunctionStats, EntrySummary } from './stats.js';
 export { hash } from './hash.js';
 export { parseDuration, parseSize } from './units.js';
 export { MemoryError, MemoryWarning, HashError, type MemoryErrorCode } from './errors.js';
+export { FileLeaseStore } from './lease-files.js';
+export type { LeaseAttempt, LeaseStore } from './lease.js';

@@ -1,28 +1,25 @@
 /**
- * `Memory`: a location on disk, the cached functions filed in it, and the
- * maintenance of it (clear, reduceSize, stats, list). The call path itself
- * lives in cached-function.ts.
- *
- * Layout of a location:
- *   <location>/CACHEDIR.TAG, <location>/larder-cache.json                 the marks (location.ts)
- *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
- *   <location>/index.sqlite (+ -wal, -shm)                                  the index (hints)
+ * `Memory`: a location, the cached functions filed in it, and the maintenance
+ * of it (clear, reduceSize, stats, list). The location itself (entry store,
+ * index, leases, what may be written where) is cache-location.ts; the call
+ * path is cached-function.ts.
  *
  * What may happen where: writing and deleting need a marked (or adoptable) location
- * (LocationGuard); the tree is only walked, written and pruned through tree.ts, which
- * never follows a symlink.
+ * (LocationGuard); entries are only listed, written and removed through the entry
+ * store (store-fs's FolderStore, which never follows a symlink).
  */
 import { join } from 'node:path';
-import { LegacyBlobStore as BlobStore, closeLoaded } from '@larder/store-fs';
-import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
+import { closeLoaded, type FolderStore } from '@larder/store-fs';
+import { entryRecordKey, functionRecordKey, type Bookkeeper, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
+import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
-import { readEntry, UNREADABLE } from './entry.js';
-import { badOption, MemoryWarning } from './errors.js';
+import { UNREADABLE } from './entry.js';
+import { badOption, type MemoryWarning } from './errors.js';
 import { readIndexSnapshot } from './index-probe.js';
-import { openIndexOption, openLocationIndex, type IndexStore } from './index-store.js';
+import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
-import { LocationGuard, notACacheError } from './location.js';
-import { listEntryFiles, removeEntryFiles, removeTree, sweepStaleTemps, type EntryFile } from './tree.js';
+import { notACacheError, type LocationGuard } from './location.js';
+import type { EntryFile } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { planReduction, resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import { summarizeEntries, summarizeStats, type CacheStats, type EntrySummary } from './stats.js';
@@ -45,14 +42,11 @@ export class Memory {
   /** The folder holding the cache, or null for a pass-through. */
   readonly location: string | null;
   private readonly options: ResolvedMemoryOptions;
-  private readonly blobs: BlobStore | undefined;
-  private readonly keeper: Bookkeeper | undefined;
+  /** The location's entry store, index, leases and guard; undefined for a pass-through. */
+  private readonly cacheLocation: CacheLocation | undefined;
   private readonly warned = new Set<string>();
   /** Per function folder, the name of the function last cached under it (for entries the index lost). */
   private readonly functions = new Map<string, string>();
-  private readonly guard: LocationGuard | undefined;
-  /** Whether `<location>/index.sqlite` was already checked to be larder's (see openLocationIndex). */
-  private indexChecked = false;
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -61,33 +55,22 @@ export class Memory {
     }
     this.options = resolveMemoryOptions(options);
     this.location = location ?? null;
-    if (location) {
-      this.guard = new LocationGuard(location);
-      this.blobs = new BlobStore(join(location, 'results'));
-      this.keeper = new Bookkeeper(
-        () => this.openIndex(location),
-        (warning) => this.warn('index', warning),
-        this.options.flushIntervalMs,
-        (error) => new MemoryWarning('LARDER_INDEX', `the index could not be updated; hit counts and access times of the last moments are lost (results are unaffected): ${(error as Error)?.message ?? String(error)}`, { cause: error }),
-      );
-    }
-    const blobs = this.blobs;
-    const keeper = this.keeper;
-    const guard = this.guard;
-    this.context = {
-      location: blobs && keeper && guard ? {
-        blobs, keeper, guard,
-        remove: (keys) => this.remove(keys),
-        clearFunction: async (folder) => {
-          if (!(await guard.writable(`clear the entries of ${folder}`, false))) return;
-          await this.remove((await listEntryFiles(blobs.root, folder)).map((file) => file.key));
-          await removeTree(blobs.root, folder);
-        },
-      } : undefined,
-      warn: (scope, warning) => this.warn(scope, warning),
-      log: this.options.log,
-      createdAt: performance.now(),
-    };
+    const warn = (scope: string, warning: MemoryWarning) => this.warn(scope, warning);
+    this.cacheLocation = location ? new CacheLocation(location, this.options, warn) : undefined;
+    this.context = { location: this.cacheLocation, warn, log: this.options.log, createdAt: performance.now() };
+  }
+
+  // The maintenance methods below work on the location's parts.
+  private get blobs(): FolderStore | undefined {
+    return this.cacheLocation?.store;
+  }
+
+  private get keeper(): Bookkeeper | undefined {
+    return this.cacheLocation?.keeper;
+  }
+
+  private get guard(): LocationGuard | undefined {
+    return this.cacheLocation?.guard;
   }
 
   /**
@@ -121,7 +104,7 @@ export class Memory {
   async clear(): Promise<void> {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('clear it', false))) return;
     this.keeper.forget();
-    await removeTree(this.blobs.root);
+    await this.cacheLocation!.removeAll();
     await this.withIndex((index) => index.clear());
   }
 
@@ -140,7 +123,7 @@ export class Memory {
     const entries = await this.list();
     const remove = planReduction(entries.map((e) => ({ key: e.id, bytes: e.bytes, lastAccessMs: e.lastAccessMs })), limits, Date.now());
     await this.remove(remove.map((entry) => entry.key));
-    await sweepStaleTemps(this.blobs.root);
+    await this.cacheLocation!.sweep();
     return { removed: remove.length, freedBytes: remove.reduce((sum, entry) => sum + entry.bytes, 0) };
   }
 
@@ -180,7 +163,7 @@ export class Memory {
 
   private async listWith(view: IndexView): Promise<EntrySummary[]> {
     if (!this.blobs) return [];
-    const files = await listEntryFiles(this.blobs.root);
+    const files = await this.cacheLocation!.listEntries();
     const records = (await view.getMany<EntryRecord>(files.map((f) => entryRecordKey(f.key)))) ?? [];
     return summarizeEntries(files, records, this.functionNames());
   }
@@ -220,12 +203,7 @@ export class Memory {
    * ```
    */
   async clearFunction(name: string): Promise<number> {
-    if (!this.blobs || !(await this.guard!.writable(`clear the entries of ${name}`, false))) return 0;
-    const folder = functionFolder(name);
-    const files = await listEntryFiles(this.blobs.root, folder);
-    await this.remove(files.map((file) => file.key));
-    await removeTree(this.blobs.root, folder);
-    return files.length;
+    return (await this.cacheLocation?.clearFunction(functionFolder(name), `clear the entries of ${name}`)) ?? 0;
   }
 
   /**
@@ -246,12 +224,13 @@ export class Memory {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
     const blobs = this.blobs;
-    await sweepStaleTemps(blobs.root);
-    const files = await listEntryFiles(blobs.root);
+    const location = this.cacheLocation!;
+    await location.sweep();
+    const files = await location.listEntries();
     const names = this.functionNames();
     const outcome = await this.withIndex((index) => index.transaction(async () => {
       const records = await index.getMany<EntryRecord>(files.map((file) => entryRecordKey(file.key)));
-      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(blobs, file, names) }));
+      const added = files.filter((_, i) => records[i] === undefined).map((file) => ({ key: entryRecordKey(file.key), value: recordFromFile(location, file, names) }));
       await index.setMany(added);
       const onDisk = new Set(files.map((file) => entryRecordKey(file.key)));
       const orphans: string[] = [];
@@ -267,7 +246,7 @@ export class Memory {
 
   /** Writes pending bookkeeping and closes the index. The Memory stays usable (the index reopens on demand). */
   async close(): Promise<void> {
-    await this.keeper?.close();
+    await this.cacheLocation?.close();
   }
 
   /** `await using memory = new Memory(...)` closes it at the end of the block. */
@@ -282,33 +261,12 @@ export class Memory {
 
   /** Deletes entries (files first: the files are the truth) and their index records. */
   private async remove(keys: string[]): Promise<void> {
-    if (!this.blobs || !this.keeper || keys.length === 0) return;
-    if (!(await this.guard!.writable('delete entries', false))) return;
-    for (const key of keys) this.keeper.forget(key);
-    await removeEntryFiles(this.blobs.root, keys);
-    await this.withIndex((index) => index.deleteMany(keys.map(entryRecordKey)));
-  }
-
-  private async openIndex(location: string): Promise<IndexStore> {
-    const warn = (warning: MemoryWarning) => this.warn('index', warning);
-    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
-    // The index is written: only in a location larder marked (or may adopt, and marks now).
-    await this.guard!.writable('write its index', true);
-    const index = await openLocationIndex(location, warn, this.indexChecked);
-    // Checked once: a file found to be larder's index (or created by it) stays so for this Memory.
-    if (!index.description.startsWith('memory (bypassing')) this.indexChecked = true;
-    return index;
+    await this.cacheLocation?.remove(keys);
   }
 
   /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
   private async withIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T | undefined> {
-    if (!this.keeper) return undefined;
-    try {
-      return await this.keeper.useIndex(work);
-    } catch (error) {
-      this.warn('index', new MemoryWarning('LARDER_INDEX', `the index failed (results are unaffected; statistics may be incomplete): ${(error as Error)?.message ?? String(error)}`, { cause: error }));
-      return undefined;
-    }
+    return this.cacheLocation?.withIndex(work);
   }
 
   /** Delivers a warning once per (scope, code). */
@@ -321,10 +279,10 @@ export class Memory {
 }
 
 /** An entry record rebuilt from the file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
+function recordFromFile(location: CacheLocation, file: EntryFile, names: ReadonlyMap<string, string>): EntryRecord {
   const folder = file.key.slice(0, file.key.indexOf('/'));
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
-  const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  const read = location.readAny(file.key);
   const entry = read === UNREADABLE ? undefined : read;
   if (entry) closeLoaded(entry);
   return {

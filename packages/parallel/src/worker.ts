@@ -18,7 +18,8 @@ import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
-import { listenForTeardown, settleBeforeTask } from './teardown.js';
+import { listenForTeardown } from './teardown.js';
+import { settleBeforeTask } from './worker-hooks.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
 export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
@@ -101,7 +102,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     try {
       await runInit(request);
       const fn = await resolveTask(request, 0);
-      // After the imports (a task module may set up hooks) and right before the tasks: work left
+      // After the imports (a task module may register worker hooks) and right before the tasks: work left
       // under way in this thread (an index write) finishes before a task that may be terminated runs.
       const settling = settleBeforeTask();
       if (settling) await settling;

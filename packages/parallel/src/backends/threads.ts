@@ -15,6 +15,7 @@ import { prepareArg, prepareArgs } from '../share-args.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
+import { TEARDOWN_BUDGET_MS } from '../worker-hooks.js';
 import { isDenoOrBun, startWithAcceptedFlags, workerExecArgv, workerTypeScript, type WorkerTypeScript } from '../worker-flags.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
 
@@ -146,14 +147,13 @@ export class ThreadsBackend implements Backend {
 
   async close(): Promise<void> {
     // Workers finish what their tasks left pending (teardown hooks) before
-    // terminate() ends them; a hung hook costs at most TEARDOWN_TIMEOUT_MS.
+    // terminate() ends them; a hung hook costs at most TEARDOWN_BUDGET_MS.
     const alive = new Set(this.#pool.threads.map((worker) => worker.threadId).filter((id) => this.#listening.has(id)));
-    await teardownWorkers(this.#teardownChannel, alive, TEARDOWN_TIMEOUT_MS);
+    await teardownWorkers(this.#teardownChannel, alive, TEARDOWN_BUDGET_MS);
     await this.#pool.close({ force: true });
   }
 }
 
-const TEARDOWN_TIMEOUT_MS = 5_000;
 let initCounter = 0;
 let poolCounter = 0;
 

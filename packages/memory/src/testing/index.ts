@@ -1,0 +1,2 @@
+export { leaseStoreConformance, type LeaseConformanceOptions } from './lease-suite.js';
+export type { ConformanceRunner } from './runner.js';
