@@ -141,6 +141,7 @@ describe.each(RUNTIMES.filter((runtime) => runtime.name.startsWith('node')))('st
       parent: { a: string; b: string };
       served: { a: string; b: string; stripperStarted: boolean };
       afterEdit: { a: string; b: string; stripperStarted: boolean };
+      restripped: boolean;
       underNodeModules: string[];
       warnings: string[];
     };
@@ -149,6 +150,7 @@ describe.each(RUNTIMES.filter((runtime) => runtime.name.startsWith('node')))('st
     expect(report.parent.b).toBe('function b(x        )         {\n  return x * 2;\n}');
     expect(report.served).toEqual({ ...report.parent, stripperStarted: false });
     expect(report.afterEdit).toEqual({ a: report.parent.a, b: 'function b(x        )         {\n  return x * 3;\n}', stripperStarted: true });
+    expect(report.restripped).toBe(true);
     expect(report.underNodeModules).toEqual([]);
     expect(report.warnings).toEqual([]);
   }, 150_000);

@@ -3,7 +3,8 @@
  * run on a Node that strips types natively, from the built package: a worker
  * given the parent's stripped sources loads the same function text as the
  * parent without starting Node's type stripper; a file edited after the
- * parent stripped it is stripped in the worker instead, as Node would; files
+ * parent stripped it is stripped in the worker instead, as Node would, and
+ * by a pool made after the edit; files
  * under node_modules are left to Node (which refuses to strip them); and the
  * parent prints no experimental warning for larder's own use of the stripper.
  * Prints one JSON line that runtimes.test.ts checks.
@@ -57,6 +58,8 @@ try {
   const served = await inWorker();
   writeFileSync(join(dir, 'b.ts'), 'export function b(x: number): number {\n  return x * 3;\n}\n');
   const afterEdit = await inWorker();
+  // A pool made after the edit strips the new text (what the process stripped before is not reused).
+  const restripped = stripForWorkers(aUrl)[pathToFileURL(join(dir, 'b.ts')).href]?.js.includes('return x * 3;');
   const underNodeModules = Object.keys(stripForWorkers(pathToFileURL(join(dir, 'node_modules', 'dep', 'c.ts')).href));
   // Warnings are emitted on the next tick.
   await new Promise((resolve) => setImmediate(resolve));
@@ -66,6 +69,7 @@ try {
       parent: { a: parent.a.toString(), b: parent.b.toString() },
       served,
       afterEdit,
+      restripped,
       underNodeModules,
       warnings,
     }),

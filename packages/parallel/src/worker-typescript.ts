@@ -50,6 +50,9 @@ const RELATIVE_IMPORT = /(?:\bfrom|\bimport)\s*\(?\s*(['"])(\.{1,2}\/[^'"\n]+?\.
 /** Enough for any task module's own files; the rest load as before. */
 const MAX_FILES = 64;
 
+/** What this process stripped, by URL: a later pool over an unchanged file reads it but strips nothing. */
+const strippedBefore = new Map<string, StrippedSource>();
+
 /**
  * Whether this process can strip task modules for its workers: Node itself
  * (not Deno or Bun) stripping types in 'strip' mode, as its loader does when
@@ -78,10 +81,12 @@ export function stripForWorkers(moduleUrl: string): StrippedSources {
     try {
       // Decoded as the loader decodes a file (UTF-8, a byte order mark dropped).
       const source = new TextDecoder().decode(readFileSync(fileURLToPath(url)));
-      stripped = { source, js: withoutExperimentalWarning(() => moduleApi.stripTypeScriptTypes!(source, { mode: 'strip', sourceUrl: url })) };
+      const known = strippedBefore.get(url);
+      stripped = known?.source === source ? known : { source, js: withoutExperimentalWarning(() => moduleApi.stripTypeScriptTypes!(source, { mode: 'strip', sourceUrl: url })) };
     } catch {
       continue;
     }
+    strippedBefore.set(url, stripped);
     out[url] = stripped;
     for (const match of stripped.js.matchAll(RELATIVE_IMPORT)) pending.push(new URL(match[2]!, url).href);
   }
