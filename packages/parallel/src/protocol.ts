@@ -6,6 +6,7 @@
 import type { SerializedError } from './errors.js';
 import type { TaskGuards } from './share-guard.js';
 import type { TaskOutput } from './task-output.js';
+import type { StrippedSources } from './worker-typescript.js';
 
 /** A task named by reference, as the worker finds it. */
 export interface TaskAddress {
@@ -42,6 +43,8 @@ export interface BatchRequest extends TaskAddress {
   deep?: boolean;
   /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
   entryScript?: string;
+  /** The task modules' JavaScript, stripped of types by the pool, until every worker has loaded them (worker-typescript.ts). */
+  stripped?: StrippedSources;
 }
 
 /** Why a batch did not complete, when the worker could say so. */
