@@ -51,7 +51,12 @@ export interface BatchRequest extends TaskAddress {
 export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result' | 'shared-write' | 'entry-script';
 
 /** The worker's reply, with what the batch's tasks printed (task-output.ts). */
-export type BatchReply = { threadId: number; output?: TaskOutput[] } & (
+export type BatchReply = {
+  threadId: number;
+  output?: TaskOutput[];
+  /** The thread has teardown hooks (worker-hooks.ts): close() asks it to run them. A thread without any is not asked. */
+  teardown?: true;
+} & (
   | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );

@@ -18,7 +18,7 @@ import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
 import { listenForTeardown } from './teardown.js';
-import { settleBeforeTask } from './worker-hooks.js';
+import { settleBeforeTask, workerHookRegistry } from './worker-hooks.js';
 import { serveStrippedSources } from './worker-typescript.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
@@ -32,6 +32,13 @@ export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
 type PiscinaMove = Pick<typeof import('piscina'), 'move' | 'transferableSymbol' | 'valueSymbol'>;
 let piscina: Promise<PiscinaMove> | undefined;
 const loadPiscina = (): Promise<PiscinaMove> => (piscina ??= import('piscina'));
+
+/**
+ * Whether close() must ask this thread to run teardown hooks. Asking costs a
+ * fresh worker ~40 ms (the broadcast's first message loads Node's MessageEvent),
+ * so threads without hooks are spared it.
+ */
+const hasTeardownHooks = (): boolean => workerHookRegistry().teardown.size > 0;
 
 const describeResult = (path: string): string => `the result${path ? ` at ${path}` : ''}`;
 
@@ -148,6 +155,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         }
       }
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
+      if (hasTeardownHooks()) reply.teardown = true;
       const printed = output.stop();
       if (printed) reply.output = printed;
       if (deep) reply.deep = true;
@@ -168,6 +176,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         moduleUrl: failure.moduleUrl,
       };
       if (failure.argument !== undefined) reply.argument = failure.argument;
+      if (hasTeardownHooks()) reply.teardown = true;
       const printed = output.stop();
       if (printed) reply.output = printed;
       return reply;

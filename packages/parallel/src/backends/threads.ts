@@ -44,7 +44,7 @@ export class ThreadsBackend implements Backend {
   readonly #pool: Piscina;
   readonly #init: BatchRequest['init'];
   readonly #teardownChannel = `larder/parallel/${process.pid}/${threadId}/${poolCounter++}`;
-  /** Threads that ran a batch, and so listen for the teardown on close. */
+  /** Threads that reported teardown hooks in a batch reply: close() asks them to run them. */
   readonly #listening = new Set<number>();
   /** Task modules stripped of types for the workers, by module URL; undefined when workers strip nothing themselves or cannot be spared it. */
   readonly #stripped: Map<string, StrippedSources> | undefined;
@@ -148,7 +148,7 @@ export class ThreadsBackend implements Backend {
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
-      this.#listening.add(reply.threadId);
+      if (reply.teardown) this.#listening.add(reply.threadId);
       if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
       if (reply.ok) return { results: reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results, durationMs: reply.durationMs };
