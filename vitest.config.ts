@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tests import the packages by name, as a user would. The "larder-source"
 // export condition points those names at src/*.ts, so no build is needed.
@@ -9,6 +9,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['larder-source', 'import', 'node', 'default'], externalConditions: ['larder-source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Tests that need scripts/services.sh's servers run by `pnpm test:services` (test/services/vitest.config.ts) until CI starts them.
+    exclude: [...configDefaults.exclude, 'test/services/**'],
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--conditions=larder-source'] } },
     testTimeout: 30_000,

@@ -6,12 +6,13 @@
  * (O_TRUNC or rename over it) forces a data flush, which would measure the
  * disk instead of the format. Data lives under os.tmpdir() and is removed.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dump, dumpSync, load, loadSync, type DumpOptions } from '@larder/store-fs';
-import { medianMs, medianPerCallMs, table, type Row } from './harness.js';
+import { performance } from 'node:perf_hooks';
+import { dump, dumpSync, FolderStore, load, loadSync, type DumpOptions } from '@larder/store-fs';
+import { median, medianMs, medianPerCallMs, table, type Row } from './harness.js';
 
 const MB80 = 10_000_000; // Float64 elements: 80 MB
 
@@ -78,6 +79,8 @@ export async function run(): Promise<Row[]> {
     );
     rmSync(file800);
 
+    rows.push(...(await folderStoreRows(dir)));
+
     // Small values: the cache-hit path of @larder/memory.
     const small = fresh();
     dumpSync({ sum: 4.5, c: 'abc', n: 3, list: [1, 2, 3] }, small);
@@ -112,6 +115,109 @@ export async function run(): Promise<Row[]> {
   }
 }
 
+/** The i-th key of a bench store: a 16-hex-digit name, as @larder/memory's argument hashes are. */
+const hexKey = (i: number): string => `f/${(BigInt(i + 1) * 0x9e3779b97f4a7c15n % (1n << 64n)).toString(16).padStart(16, '0')}`;
+
+/** Median µs per call of `fn(i)` over `count` different i, in 9 samples. */
+function perCallUs(fn: (i: number) => unknown, count: number): number {
+  const times: number[] = [];
+  for (let sample = 0; sample < 9; sample++) {
+    const start = performance.now();
+    for (let i = 0; i < count; i++) fn(sample * count + i);
+    times.push(((performance.now() - start) / count) * 1000);
+  }
+  return median(times);
+}
+
+/**
+ * FolderStore at scale: a hit (getSync, get) in a store of 10^3 keys and one of
+ * `large` keys in one folder, and small puts next to a raw temp-file write +
+ * rename of the same bytes. `large` is 10^5 by default (LARDER_BENCH_STORE_KEYS).
+ */
+export async function folderStoreRows(dir: string, large = Number(process.env.LARDER_BENCH_STORE_KEYS ?? 100_000)): Promise<Row[]> {
+  const rows: Row[] = [];
+  const value = { sum: 4.5, c: 'abc', n: 3, list: [1, 2, 3] };
+  const stores = new Map<number, FolderStore>();
+  for (const size of [1000, large]) {
+    const store = new FolderStore(join(dir, `folder-store-${size}`));
+    for (let i = 0; i < size; i++) store.putSync(hexKey(i), value);
+    stores.set(size, store);
+  }
+  const [smallStore, largeStore] = [stores.get(1000)!, stores.get(large)!];
+  // Random keys that exist in both stores (the first 1000), read in a shuffled order.
+  const order = Array.from({ length: 1000 }, (_, i) => hexKey((i * 7919) % 1000));
+  const hitSync = (store: FolderStore) => perCallUs((i) => store.getSync(order[i % order.length]!), 1000);
+  hitSync(smallStore);
+  hitSync(largeStore); // warm both
+  const [syncSmall, syncLarge] = [hitSync(smallStore), hitSync(largeStore)];
+  const hitAsync = async (store: FolderStore) => {
+    const times: number[] = [];
+    for (let sample = 0; sample < 9; sample++) {
+      const start = performance.now();
+      for (let i = 0; i < 300; i++) await store.get(order[(sample * 300 + i) % order.length]!);
+      times.push(((performance.now() - start) / 300) * 1000);
+    }
+    return median(times);
+  };
+  const [asyncSmall, asyncLarge] = [await hitAsync(smallStore), await hitAsync(largeStore)];
+  const sizes = `10^3 vs ${large.toExponential(0).replace('e+', ' × 10^')} keys in one folder`;
+  rows.push(
+    row({ id: 'store.folder.getSync', figure: `FolderStore getSync hit, ${sizes}`, larder: syncLarge, baseline: syncSmall, baselineName: 'same at 10^3 keys', unit: 'µs', goal: '≤ 1.2× baseline' }, (r) => r <= 1.2),
+    row({ id: 'store.folder.get', figure: `FolderStore get hit (async), ${sizes}`, larder: asyncLarge, baseline: asyncSmall, baselineName: 'same at 10^3 keys', unit: 'µs', goal: '≤ 1.2× baseline' }, (r) => r <= 1.2),
+  );
+
+  // Small puts into the large store, each to a new key (see the header: no replacing), next to
+  // writing the same bytes to a temp file and renaming it into the same folder.
+  const bytes = readFileSync(largeStore.pathOf(hexKey(0)));
+  const rawFolder = join(dir, 'raw-small');
+  const raw = new FolderStore(rawFolder);
+  raw.putSync('x', 0);
+  const rawDir = join(rawFolder, '@' + raw.pathOf('x').split('@')[1]!.slice(0, 2));
+  let fresh = large;
+  const rawUs = perCallUs((i) => {
+    const file = join(rawDir, `${i}.larder`);
+    writeFileSync(`${file}.tmp`, bytes);
+    renameSync(`${file}.tmp`, file);
+  }, 300);
+  const putSyncUs = perCallUs(() => largeStore.putSync(hexKey(fresh++), value), 300);
+  const asyncPut = async (put: (key: string) => Promise<unknown>) => {
+    const times: number[] = [];
+    for (let sample = 0; sample < 9; sample++) {
+      const start = performance.now();
+      for (let i = 0; i < 300; i++) await put(hexKey(fresh++));
+      times.push(((performance.now() - start) / 300) * 1000);
+    }
+    return median(times);
+  };
+  const putUs = await asyncPut((key) => largeStore.put(key, value));
+  const putIfAbsentUs = await asyncPut((key) => largeStore.putIfAbsent(key, value));
+  rows.push(
+    row({ id: 'store.folder.putSync', figure: `FolderStore putSync, small value (${bytes.length} B), new key`, larder: putSyncUs, baseline: rawUs, baselineName: 'writeFileSync + renameSync', unit: 'µs', goal: '≤ 2× baseline' }, (r) => r <= 2),
+    row({ id: 'store.folder.put', figure: 'FolderStore put (async), small value, new key', larder: putUs, baseline: rawUs, baselineName: 'writeFileSync + renameSync', unit: 'µs', goal: 'report' }, () => true),
+    row({ id: 'store.folder.putIfAbsent', figure: 'FolderStore putIfAbsent (async, link), small value', larder: putIfAbsentUs, baseline: rawUs, baselineName: 'writeFileSync + renameSync', unit: 'µs', goal: 'report' }, () => true),
+  );
+
+  // Streaming the whole large store: time to the first entry and to the last.
+  const start = performance.now();
+  let first = NaN;
+  let listed = 0;
+  for await (const _ of largeStore.list('f')) if (listed++ === 0) first = performance.now() - start;
+  const all = performance.now() - start;
+  rows.push(
+    row({ id: 'store.folder.listFirst', figure: `FolderStore list: first of ${listed} keys`, larder: first, baseline: all, baselineName: 'the whole listing', unit: 'ms', goal: 'report (streams)' }, () => true),
+  );
+  return rows;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  console.log(table(await run()));
+  if (process.argv.includes('--folder-store')) {
+    const dir = mkdtempSync(join(tmpdir(), 'larder-bench-folder-'));
+    try {
+      console.log(table(await folderStoreRows(dir)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } else {
+    console.log(table(await run()));
+  }
 }

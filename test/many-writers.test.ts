@@ -18,7 +18,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { loadSync } from '@larder/store-fs';
+import { FolderStore, loadSync } from '@larder/store-fs';
 import { Memory } from '@larder/memory';
 import { fixture, runScript, tempFolders } from './fixtures/run-child.js';
 import { labelOf, squareOf, type Tally } from './fixtures/many-writers-tasks.js';
@@ -57,7 +57,7 @@ it(`many writers: 8 processes × 3 threads, ${callsPerProcess} mixed calls each,
   expect(stats.bytes).toBe(entries.reduce((sum, e) => sum + e.bytes, 0));
   expect(stats.hits + stats.misses).toBe(tallies.reduce((sum, t) => sum + t.calls, 0));
   for (const entry of entries) {
-    const stored = loadSync<{ name: string; value: { i: number } }>(join(location, 'results', `${entry.id}.larder`));
+    const stored = loadSync<{ name: string; value: { i: number } }>(new FolderStore(join(location, 'results')).pathOf(entry.id));
     const expected = stored.name === 'square' ? squareOf(stored.value.i) : labelOf(stored.value.i);
     expect(stored.value).toEqual(expected);
   }

@@ -45,3 +45,4 @@ it('parallel + cache: the second run over the same inputs computes nothing', asy
   const stats = await memory.stats();
   expect({ entries: stats.entries, hits: stats.hits, misses: stats.misses }).toEqual({ entries: 8, hits: 8, misses: 8 });
 });
+

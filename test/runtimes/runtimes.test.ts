@@ -38,7 +38,22 @@ interface SmokeReport {
   runtime: string;
   storeFs: { eager: unknown[]; mapped: unknown[] };
   memory: { cachedBefore: boolean; value: number; computed: number; indexedEntries: number; hits: number; warnings: string[] };
-  parallel: { squares: number[]; cubes: number[]; workerThreads: boolean; computedSoFar: number; fromWorker: number; timesCube5Computed: number };
+  parallel: {
+    squares: number[];
+    cubes: number[];
+    workerThreads: boolean;
+    computedSoFar: number;
+    fromWorker: number;
+    timesCube5Computed: number;
+    typescript: { parent: TypeScriptTexts; workers: TypeScriptTexts[] };
+  };
+}
+
+/** smoke-tasks.ts's typescriptTexts(): function texts as one thread loaded them, and whether it started Node's type stripper. */
+interface TypeScriptTexts {
+  square: string;
+  double: string;
+  stripperStarted: boolean | undefined;
 }
 
 const folders: string[] = [];
@@ -81,6 +96,16 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
       expect(report.parallel.cubes).toEqual([8, 27, 64]);
       expect(report.parallel.workerThreads).toBe(true);
       expect(report.parallel.fromWorker).toBe(125);
+      // Workers see the TypeScript exactly as the parent does (types become
+      // whitespace; a function's text is part of its cache identity), for the
+      // task module and a .ts file it imports.
+      const { parent, workers } = report.parallel.typescript;
+      if (name.startsWith('node')) expect(parent.double).toMatch(/^function double\(x {8}\) {9}\{\n  const factor {9}= 2;/);
+      expect(workers).toHaveLength(8);
+      for (const texts of workers) expect([texts.square, texts.double]).toEqual([parent.square, parent.double]);
+      // On Node the pool stripped both files for its workers: none started a stripper of its own.
+      const stripper = workers.map((texts) => texts.stripperStarted);
+      expect(new Set(stripper)).toEqual(new Set([name.startsWith('node') ? false : undefined]));
     }
     // Memory: a miss in the first process, a hit in the second.
     expect([first.memory.cachedBefore, first.memory.computed]).toEqual([false, 1]);
@@ -95,6 +120,43 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
     // parent stored is a hit in a worker, so cube(5) ran once in all.
     expect(second.parallel.timesCube5Computed).toBe(1);
   }, 300_000);
+});
+
+/**
+ * The pool's type stripping for workers, on each Node that strips types
+ * natively (stripped-sources.ts): same text as the parent without a stripper
+ * in the worker, an edited file stripped again, node_modules left to Node.
+ */
+describe.each(RUNTIMES.filter((runtime) => runtime.name.startsWith('node')))('stripped sources on $label', ({ name, args }) => {
+  const binary = runtimeBinary(name);
+  if (!binary && required) {
+    it('is installed', () => {
+      expect.fail(`${name} is not installed: run bash scripts/runtimes.sh`);
+    });
+    return;
+  }
+
+  it.skipIf(!binary)('a worker loads the JavaScript the parent stripped, unless the file changed since', async () => {
+    const script = fileURLToPath(new URL('./stripped-sources.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(binary!, args(script), { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 120_000 });
+    const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      files: string[];
+      parent: { a: string; b: string };
+      served: { a: string; b: string; stripperStarted: boolean };
+      afterEdit: { a: string; b: string; stripperStarted: boolean };
+      restripped: boolean;
+      underNodeModules: string[];
+      warnings: string[];
+    };
+    // The task module and the .ts file it imports.
+    expect(report.files).toEqual(['a.ts', 'b.ts']);
+    expect(report.parent.b).toBe('function b(x        )         {\n  return x * 2;\n}');
+    expect(report.served).toEqual({ ...report.parent, stripperStarted: false });
+    expect(report.afterEdit).toEqual({ a: report.parent.a, b: 'function b(x        )         {\n  return x * 3;\n}', stripperStarted: true });
+    expect(report.restripped).toBe(true);
+    expect(report.underNodeModules).toEqual([]);
+    expect(report.warnings).toEqual([]);
+  }, 150_000);
 });
 
 /**

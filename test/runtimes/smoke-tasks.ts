@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { Memory } from '@larder/memory';
 import { tasks } from '@larder/parallel';
+import { double } from './smoke-helper.ts';
 
 const dir = process.env.LARDER_SMOKE_DIR;
 if (!dir) throw new Error('smoke-tasks: set LARDER_SMOKE_DIR');
@@ -24,4 +25,16 @@ function cube(x: number): Float64Array {
   return Float64Array.of(x * x * x, threadId);
 }
 
-export const smoke = tasks(import.meta.url, { square, cachedCube: memory.cache(cube) });
+/**
+ * How this thread sees the TypeScript it loaded: the text of a function of
+ * this module and of one imported from another .ts file (types stripped),
+ * and whether Node's type stripper was started in this thread (undefined
+ * off Node, where there is no module list to look at).
+ */
+function typescriptTexts(): { square: string; double: string; stripperStarted: boolean | undefined } {
+  const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList;
+  const stripperStarted = 'deno' in process.versions || 'bun' in process.versions || !loaded ? undefined : loaded.some((name) => name.includes('amaro'));
+  return { square: square.toString(), double: double.toString(), stripperStarted };
+}
+
+export const smoke = tasks(import.meta.url, { square, cachedCube: memory.cache(cube), typescriptTexts });

@@ -68,7 +68,10 @@ async function runPool(pool: Parallel): Promise<Record<string, unknown>> {
   // this thread's loader, so the function's identity matches and they hit.
   await smoke.cachedCube(5);
   const [fromWorker] = await pool.map(smoke.cachedCube, [5]);
+  // Every worker's view of the TypeScript it loaded (one batch per task, more tasks than workers).
+  const texts = await pool.map(smoke.typescriptTexts, Array.from({ length: 8 }, () => undefined), { batchSize: 1 });
   return {
+    typescript: { parent: smoke.typescriptTexts(), workers: texts },
     squares,
     cubes: cubes.map((c) => c[0]),
     workerThreads: [...new Set(cubes.map((c) => c[1]))].every((id) => id! > 0),

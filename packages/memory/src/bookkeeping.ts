@@ -9,6 +9,7 @@
 import { isMainThread } from 'node:worker_threads';
 import type { MemoryWarning } from './errors.js';
 import type { FunctionCounters, IndexBatch, IndexEntry, IndexStore } from './index-store.js';
+import { workerHookRegistry } from './worker-hooks.js';
 
 /** An entry's bookkeeping waiting for the next flush: a store (whole record) and/or hits to add. */
 interface PendingEntry { stored?: IndexEntry; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
@@ -18,11 +19,6 @@ interface PendingBody { folder: string; body: string; name: string; firstMs: num
 const live = new Set<Bookkeeper>();
 let exitHookInstalled = false;
 
-/** Where a worker pool looks for cleanup to run before it terminates a thread (see @larder/parallel's teardown). */
-const WORKER_TEARDOWN_HOOKS = Symbol.for('larder.workerTeardown');
-/** What a larder pool's worker awaits before each task (see @larder/parallel's teardown.ts). */
-const BEFORE_TASK_HOOKS = Symbol.for('larder.workerBeforeTask');
-
 /**
  * Index work under way in this thread (flush writes, and any other use of the
  * connection): a keeper leaves `live` while its flush runs, yet an exit must
@@ -31,9 +27,10 @@ const BEFORE_TASK_HOOKS = Symbol.for('larder.workerBeforeTask');
 const writing = new Set<Promise<unknown>>();
 
 /**
- * Set once a larder pool calls this worker's before-task hook: from then on a
- * keeper's timer only marks it due, and due keepers flush between tasks, so
- * no index work ever overlaps a task the pool may terminate.
+ * Set once a pool calls this worker's before-task hook (the worker hooks'
+ * contract: such a thread may be terminated during any task). From then on a
+ * keeper's timer only marks it due, and due keepers flush between batches, so
+ * no index work ever overlaps a task.
  */
 let betweenTasksOnly = false;
 const due = new Set<Bookkeeper>();
@@ -58,15 +55,15 @@ function installExitHook(): void {
   exitHookInstalled = true;
   // beforeExit may start async work; the process exits once it settles.
   process.on('beforeExit', () => void flushLive());
-  // A worker thread ended by terminate() never sees beforeExit: a larder pool
-  // runs this hook first, so counts recorded in its workers reach the index.
+  // A worker thread ended by terminate() never sees beforeExit: the worker lifecycle hooks
+  // (worker-hooks.ts) give it two moments instead. Teardown runs before a pool's close() ends the
+  // thread; before-task runs before each batch, so index work never overlaps a task the pool may
+  // terminate: a sqlite3 statement under way in a terminated worker aborts the whole process
+  // (node-sqlite3 #1666).
   if (!isMainThread) {
-    const hooks = ((globalThis as Record<symbol, unknown>)[WORKER_TEARDOWN_HOOKS] ??= new Set<() => unknown>()) as Set<() => unknown>;
-    hooks.add(flushLive);
-    // A pool terminates workers busy in a task; a sqlite3 statement under way then aborts the
-    // whole process (node-sqlite3 #1666), so a larder pool lets this work finish before each task.
-    const beforeTask = ((globalThis as Record<symbol, unknown>)[BEFORE_TASK_HOOKS] ??= new Set<() => unknown>()) as Set<() => unknown>;
-    beforeTask.add(() => {
+    const hooks = workerHookRegistry();
+    hooks.teardown.add(flushLive);
+    hooks.beforeTask.add(() => {
       betweenTasksOnly = true;
       return due.size === 0 && writing.size === 0 ? undefined : flushBetweenTasks();
     });

@@ -14,7 +14,8 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { closeLoaded, FormatError, loadSync, UnsupportedValueError, type BlobStore, type LoadOptions } from '@larder/store-fs';
+import { statSync } from 'node:fs';
+import { closeLoaded, FormatError, UnsupportedValueError, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -51,30 +52,66 @@ function isEnvelope(value: unknown): value is Envelope {
 export const UNREADABLE = Symbol('unreadable entry');
 
 /**
- * Reads the entry file at `path`: the envelope, undefined for a miss, or
- * UNREADABLE when reading failed for a reason that says nothing about the file
- * (EMFILE, ENFILE, EIO, EACCES, a file too large to load eagerly...). `onBad`
- * hears about files that exist but cannot be used (never about a missing file),
- * with `unreadable` telling the two apart; a file that was read and is not this
- * entry (corrupt, truncated, junk, another key's entry, a folder in its place) is
- * not unreadable.
+ * Reads the entry `key` from `store`: the envelope, undefined for a miss, or
+ * UNREADABLE when reading failed for a reason that says nothing about the stored
+ * value (EMFILE, ENFILE, EIO, EACCES, a value too large to load eagerly...).
+ * `onBad` hears about entries that exist but cannot be used (never about a missing
+ * one), with `unreadable` telling the two apart; a value that was read and is not
+ * this entry (corrupt, truncated, junk, another key's entry) is not unreadable.
  */
-export function readEntry(path: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Envelope | undefined | typeof UNREADABLE {
+export function readEntry(store: LocalBlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Lookup {
   let stored: unknown;
   try {
-    stored = loadSync(path, mmap ? MAPPED : EAGER);
+    stored = store.getSync(key, mmap ? MAPPED : EAGER);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    // No file (or no folder on the way) is a plain miss.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    // Something else stands where the entry belongs: damage, like a corrupt file.
-    if (error instanceof FormatError || code === 'EISDIR') {
-      onBad(error, false);
-      return undefined;
-    }
-    onBad(error, true);
-    return UNREADABLE;
+    return failedRead(error, onBad);
   }
+  if (stored === undefined) return undefined;
+  return checkEnvelope(stored, onBad, expectedKey, expectedName);
+}
+
+/**
+ * Eager entries at least this large are read with the async load: the read then runs off the
+ * event loop (libuv's pool), and the loop is held only for the decode and checksums. Below
+ * it a synchronous read is faster and blocks for less than a thread-pool round trip costs.
+ */
+export const LARGE_HIT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * {@link readEntry} for a hit: the same answer, synchronously for small or mapped entries (the
+ * fast path: one stat, one read), as a promise for eager entries of LARGE_HIT_BYTES or more.
+ */
+export function readEntryForHit(store: LocalBlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedName: string): Lookup | Promise<Lookup> {
+  if (mmap) return readEntry(store, key, mmap, onBad, key, expectedName);
+  let size: number | undefined;
+  try {
+    // The size of the file a put writes (the store's path for it); without an exception when it is missing.
+    size = statSync(store.pathOf(key), { throwIfNoEntry: false })?.size;
+  } catch (error) {
+    return failedRead(error, onBad);
+  }
+  // Missing where puts write (it may sit in an older layout) or small: the synchronous read.
+  if (size === undefined || size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
+  return store.get(key).then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, key, expectedName)), (error: unknown) => failedRead(error, onBad));
+}
+
+/** What an entry read is: the envelope, a miss, or an entry that could not be read now. */
+export type Lookup = Envelope | undefined | typeof UNREADABLE;
+
+function failedRead(error: unknown, onBad: (error: unknown, unreadable: boolean) => void): undefined | typeof UNREADABLE {
+  const code = (error as { code?: unknown }).code;
+  // No file (or no folder on the way) is a plain miss.
+  if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+  // Something else stands where the entry belongs: damage, like a corrupt file.
+  if (error instanceof FormatError || code === 'EISDIR') {
+    onBad(error, false);
+    return undefined;
+  }
+  onBad(error, true);
+  return UNREADABLE;
+}
+
+function checkEnvelope(stored: unknown, onBad: (error: unknown, unreadable: boolean) => void, expectedKey: string | undefined, expectedName: string | undefined): Lookup {
   if (isEnvelope(stored)) {
     const misplaced = whyMisplaced(stored, expectedKey, expectedName);
     if (misplaced === undefined) return stored;
@@ -103,11 +140,58 @@ export interface StoreFailure {
   unsupported: boolean;
 }
 
+/** Whether a store refused a write because a symlink or a file stands where its folder belongs. */
+export const isUnsafePath = (error: unknown): boolean => (error as { code?: unknown } | undefined)?.code === 'LARDER_UNSAFE_PATH';
+
 /** Writes `entry` atomically under `key`; returns its size in bytes, or the failure. */
-export function writeEntry(blobs: BlobStore, key: string, entry: Envelope): number | StoreFailure {
+export function writeEntry(store: LocalBlobStore, key: string, entry: Envelope): number | StoreFailure {
   try {
-    return blobs.putSync(key, entry).bytes;
+    return store.putSync(key, entry).bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
   }
+}
+
+/** {@link writeEntry} with store-fs's pipelined async dump: hashing overlaps writing, and the event loop runs meanwhile. */
+export async function writeEntryAsync(store: LocalBlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
+  try {
+    return (await store.put(key, entry)).bytes;
+  } catch (error) {
+    return { error, unsupported: error instanceof UnsupportedValueError };
+  }
+}
+
+/**
+ * Results holding at least this many bytes of typed arrays are written with the async dump:
+ * from here on store-fs pipelines hashing with writing (its one-write limit), and a
+ * synchronous write would hold the event loop for the whole write.
+ */
+export const LARGE_RESULT_BYTES = 4 * 1024 * 1024;
+/** How many containers the size estimate looks into before it calls a result small. */
+const ESTIMATE_NODES = 256;
+
+/**
+ * Whether `value` holds at least LARGE_RESULT_BYTES of binary data (typed arrays, DataViews,
+ * ArrayBuffers), looking at no more than a few hundred containers: a large result is one big
+ * array or a small object of them; anything else is cheaper written synchronously.
+ */
+export function isLargeValue(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  let bytes = 0;
+  let budget = ESTIMATE_NODES;
+  const pending: unknown[] = [value];
+  const seen = new Set<unknown>();
+  while (pending.length > 0 && budget-- > 0) {
+    const item = pending.pop();
+    if (typeof item !== 'object' || item === null || seen.has(item)) continue;
+    seen.add(item);
+    if (ArrayBuffer.isView(item)) bytes += item.byteLength;
+    else if (item instanceof ArrayBuffer) bytes += item.byteLength;
+    else if (item instanceof Map) for (const [k, v] of item) pending.push(k, v);
+    else if (item instanceof Set) for (const v of item) pending.push(v);
+    else if (Array.isArray(item)) { for (let i = 0; i < item.length && i < ESTIMATE_NODES; i++) pending.push(item[i]); }
+    else if (Object.getPrototypeOf(item) === Object.prototype || Object.getPrototypeOf(item) === null) for (const key of Object.keys(item)) pending.push((item as Record<string, unknown>)[key]);
+    if (bytes >= LARGE_RESULT_BYTES) return true;
+  }
+  return false;
 }

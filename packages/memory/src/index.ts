@@ -9,3 +9,5 @@ export type { BodyAggregate, BodyRecord, FunctionCounters, IndexBatch, IndexCapa
 export { hash } from './hash.js';
 export { parseDuration, parseSize } from './units.js';
 export { MemoryError, MemoryWarning, HashError, type MemoryErrorCode } from './errors.js';
+export { FileLeaseStore } from './lease-files.js';
+export type { LeaseAttempt, LeaseStore } from './lease.js';

@@ -20,11 +20,11 @@ import { lstat, mkdir, readdir, readFile, rename, stat, writeFile, rm } from 'no
 import { join } from 'node:path';
 import { MemoryError } from './errors.js';
 import { probeIndex } from './index-probe.js';
-import { isGeneratedEntryName, isFunctionFolderName, isBodyFolderName } from './tree.js';
+import { isBodyFolderName, isFunctionFolderName, isGeneratedEntryName, isShardFolderName } from './tree.js';
 
 /** larder's marker: its presence (with a layout we know) makes a folder a larder cache. */
 export const MARKER_FILE = 'larder-cache.json';
-/** Version of the layout under `results/` (`<function folder>/<body id>/<args hash>.larder`). */
+/** Version of the layout under `results/` (`<function folder>/<body id>/[@<shard>/]<args hash>.larder`: store-fs's FolderStore reads both). */
 export const LAYOUT_VERSION = 1;
 export const CACHEDIR_TAG = 'CACHEDIR.TAG';
 /** The spec's signature line: a tag file must begin with exactly these 43 bytes. */
@@ -119,11 +119,13 @@ async function foreignInResults(results: string): Promise<string | undefined> {
     }
     for (const entry of names) {
       const rel = folder.rel + entry.name;
+      // results/<function>/<body>/ holds entry files (the older, unsharded layout) and shard folders of entry files.
+      const shard = folder.depth === 2 && entry.isDirectory() && isShardFolderName(entry.name);
       const fits = folder.depth === 0 ? entry.isDirectory() && isFunctionFolderName(entry.name)
         : folder.depth === 1 ? entry.isDirectory() && isBodyFolderName(entry.name)
-          : entry.isFile() && isGeneratedEntryName(entry.name);
+          : shard || (entry.isFile() && isGeneratedEntryName(entry.name));
       if (!fits) return rel + (entry.isDirectory() ? '/' : entry.isSymbolicLink() ? ' (a symlink)' : '');
-      if (folder.depth < 2) pending.push({ path: join(folder.path, entry.name), rel: `${rel}/`, depth: folder.depth + 1 });
+      if (folder.depth < 2 || shard) pending.push({ path: join(folder.path, entry.name), rel: `${rel}/`, depth: folder.depth + 1 });
     }
   }
   return undefined;

@@ -5,17 +5,16 @@
  * Entries are read and deleted a page at a time: nothing here holds every
  * record of a location in memory at once (reconcile excepted: it lists files).
  */
-import { readdir, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { closeLoaded, type BlobStore } from '@larder/store-fs';
-import type { Bookkeeper } from './bookkeeping.js';
-import { readEntry, UNREADABLE } from './entry.js';
+import { readdir } from 'node:fs/promises';
+import { closeLoaded } from '@larder/store-fs';
+import type { CacheLocation } from './cache-location.js';
+import { UNREADABLE } from './entry.js';
 import { badOption } from './errors.js';
 import { keyParts, pages, type BodyRecord, type IndexEntry, type IndexStore, type PageCursor } from './index-store.js';
 import { functionFolder } from './key.js';
 import type { Limits, ReduceSizeResult } from './reduce-size.js';
 import type { CacheStats, EntrySummary, FunctionStats } from './stats.js';
-import { isFunctionFolderName, listEntryFiles, removeEntryFiles, removeTree, type EntryFile } from './tree.js';
+import { isFunctionFolderName, type EntryFile } from './tree.js';
 
 /**
  * Options of `memory.entries()`.
@@ -38,8 +37,8 @@ export interface EntriesOptions {
 
 /** What the maintenance operations need from their Memory. */
 export interface Maintained {
-  blobs: BlobStore;
-  keeper: Bookkeeper;
+  /** The entry store, bookkeeping and guard of the location. */
+  location: CacheLocation;
   staleAfterMs: number;
   /** Function names per folder this Memory cached (for records rebuilt from files that cannot be read). */
   names: ReadonlyMap<string, string>;
@@ -136,21 +135,9 @@ export async function* entriesOf(run: IndexRun, options: EntriesOptions, staleAf
 async function removeEntries(m: Maintained, index: IndexStore, entries: readonly IndexEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const keys = entries.map((e) => e.key);
-  for (const key of keys) m.keeper.forget(key);
-  await removeEntryFiles(m.blobs.root, keys);
+  for (const key of keys) m.location.keeper.forget(key);
+  await m.location.deleteValues(keys);
   await index.deleteEntries(keys);
-}
-
-/** Removes the folders of `bodies` (and their function folders) when they are empty; never anything else. */
-async function removeEmptyFolders(root: string, bodies: Iterable<string>): Promise<void> {
-  const folders = new Set<string>();
-  for (const id of bodies) {
-    const [folder, body] = id.split('/');
-    if (!folder || !body || !isFunctionFolderName(folder)) continue;
-    await rmdir(join(root, folder, body)).catch(() => undefined);
-    folders.add(folder);
-  }
-  for (const folder of folders) await rmdir(join(root, folder)).catch(() => undefined);
 }
 
 /**
@@ -171,7 +158,6 @@ export async function reduceFromIndex(m: Maintained, index: IndexStore, limits: 
     items--, removed++;
     bytes -= Math.max(0, entry.bytes), freedBytes += Math.max(0, entry.bytes);
   };
-  const touched = new Set<string>();
   // Stale bodies first, least recently used within them.
   for (const id of staleBodies(await index.bodies(), m.staleAfterMs, now)) {
     if (!over() && limits.ageLimitMs === undefined) break;
@@ -179,7 +165,6 @@ export async function reduceFromIndex(m: Maintained, index: IndexStore, limits: 
       const doomed: IndexEntry[] = [];
       for (const entry of page) if (over() || tooOld(entry)) take(doomed, entry);
       await removeEntries(m, index, doomed);
-      if (doomed.length > 0) touched.add(id);
       if (!over() && limits.ageLimitMs === undefined) break;
     }
   }
@@ -196,10 +181,8 @@ export async function reduceFromIndex(m: Maintained, index: IndexStore, limits: 
       take(doomed, entry);
     }
     await removeEntries(m, index, doomed);
-    for (const entry of doomed) touched.add(keyParts(entry.key).join('/'));
     if (page.length < PAGE) done = true;
   }
-  await removeEmptyFolders(m.blobs.root, touched);
   return { removed, freedBytes };
 }
 
@@ -218,9 +201,10 @@ export async function clearStaleFromIndex(m: Maintained, index: IndexStore): Pro
       if (page.length < PAGE) break;
     }
     await index.deletePrefix(`${id}/`);
-    m.keeper.forget(`${id}/`);
+    m.location.keeper.forget(`${id}/`);
+    // Whatever the index never heard of under the body (a writer killed before its flush) goes too.
+    await m.location.store.removePrefix(id);
   }
-  await removeEmptyFolders(m.blobs.root, stale);
   return { removed, freedBytes };
 }
 
@@ -229,10 +213,10 @@ export async function clearStaleFromIndex(m: Maintained, index: IndexStore): Pro
  * (the function's own folder is swept, so files the index never heard of, from a process
  * killed before its flush, go too). Returns how many entries the index had.
  */
-export async function clearFolder(m: Maintained, index: IndexStore, folder: string): Promise<number> {
-  m.keeper.forget(`${folder}/`);
+export async function clearFolder(location: CacheLocation, index: IndexStore, folder: string): Promise<number> {
+  location.keeper.forget(`${folder}/`);
   const count = await index.deletePrefix(`${folder}/`);
-  await removeTree(m.blobs.root, folder);
+  await location.store.removePrefix(folder);
   return count;
 }
 
@@ -245,10 +229,10 @@ export async function otherBodies(index: IndexStore, folder: string, body: strin
 }
 
 /** An entry record rebuilt from its file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<string, string>): IndexEntry {
+function recordFromFile(location: CacheLocation, file: EntryFile, names: ReadonlyMap<string, string>): IndexEntry {
   const folder = file.key.slice(0, file.key.indexOf('/'));
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
-  const read = readEntry(blobs.pathOf(file.key), 'r', () => undefined);
+  const read = location.readAny(file.key);
   const entry = read === UNREADABLE ? undefined : read;
   if (entry) closeLoaded(entry);
   return {
@@ -268,7 +252,7 @@ function recordFromFile(blobs: BlobStore, file: EntryFile, names: ReadonlyMap<st
  * a file. Returns how many records were added and removed.
  */
 export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<{ added: number; removed: number }> {
-  const files = await listEntryFiles(m.blobs.root);
+  const files = await m.location.listEntries();
   let added = 0;
   for (let i = 0; i < files.length; i += PAGE) {
     const part = files.slice(i, i + PAGE);
@@ -276,7 +260,7 @@ export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<
     const put: IndexEntry[] = [];
     part.forEach((file, k) => {
       const record = records[k];
-      if (record === undefined) put.push(recordFromFile(m.blobs, file, m.names)), added++;
+      if (record === undefined) put.push(recordFromFile(m.location, file, m.names)), added++;
       else if (record.bytes !== file.bytes) put.push({ ...record, bytes: file.bytes });
     });
     const bodies = put.map((e) => { const [folder, body] = keyParts(e.key); return { folder, body, name: e.name, usedMs: e.lastAccessMs }; });
@@ -287,7 +271,7 @@ export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<
   for await (const page of pages(index, { order: 'key' }, PAGE)) {
     const orphans: string[] = [];
     // Checked again one by one: a file may have been written since the listing.
-    for (const entry of page) if (!onDisk.has(entry.key) && !(await m.blobs.has(entry.key).catch(() => true))) orphans.push(entry.key);
+    for (const entry of page) if (!onDisk.has(entry.key) && !(await m.location.store.has(entry.key).catch(() => true))) orphans.push(entry.key);
     if (orphans.length > 0) await index.deleteEntries(orphans);
     removed += orphans.length;
   }
@@ -303,6 +287,6 @@ export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<
 export async function needsReconcile(m: Maintained, index: IndexStore): Promise<boolean> {
   if (!index.capabilities.persistent || (await index.needsReconcile())) return true;
   if ((await index.page({ order: 'key', limit: 1 })).length > 0) return false;
-  const names = await readdir(m.blobs.root, { withFileTypes: true }).catch(() => []);
+  const names = await readdir(m.location.store.root, { withFileTypes: true }).catch(() => []);
   return names.some((e) => e.isDirectory() && isFunctionFolderName(e.name));
 }

@@ -5,29 +5,30 @@
  *
  * Layout of a location:
  *   <location>/CACHEDIR.TAG, <location>/larder-cache.json                 the marks (location.ts)
- *   <location>/results/<function folder>/<function id>/<arguments hash>   store-fs files, one per entry
+ *   <location>/results/...                                                  the entry store (store-fs's FolderStore: one file per
+ *                                                                           entry key <function folder>/<body id>/<arguments hash>, sharded)
  *   <location>/index.sqlite (+ -wal, -shm)                                  the index (authority for listing)
  *
  * What may happen where: writing and deleting need a marked (or adoptable) location
- * (LocationGuard); the tree is only walked, written and pruned through tree.ts, which
- * never follows a symlink.
+ * (LocationGuard); values are only written, listed and removed through the entry store,
+ * which never follows a symlink. The location object (cache-location.ts) owns the entry
+ * store, index, leases and guard; maintenance.ts holds what these methods do.
  */
 import { join } from 'node:path';
-import { BlobStore } from '@larder/store-fs';
-import { Bookkeeper } from './bookkeeping.js';
+import type { FolderStore } from '@larder/store-fs';
+import type { Bookkeeper } from './bookkeeping.js';
+import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
 import { badOption, MemoryWarning } from './errors.js';
 import { openIndexSnapshot } from './index-probe.js';
-import { openIndexOption, openLocationIndex } from './index-open.js';
 import { MemoryIndexStore } from './index-records.js';
 import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
-import { LocationGuard, notACacheError } from './location.js';
+import { notACacheError, type LocationGuard } from './location.js';
 import {
-  clearFolder, clearStaleFromIndex, entriesOf, needsReconcile, otherBodies, reconcileIndex, reduceFromIndex, resolveEntriesOptions, statsOf,
+  clearStaleFromIndex, entriesOf, needsReconcile, reconcileIndex, reduceFromIndex, resolveEntriesOptions, statsOf,
   type EntriesOptions, type Maintained,
 } from './maintenance.js';
-import { removeEntryFiles, removeTree, sweepStaleTemps } from './tree.js';
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import type { CacheStats, EntrySummary } from './stats.js';
@@ -56,14 +57,11 @@ export class Memory {
   /** The folder holding the cache, or null for a pass-through. */
   readonly location: string | null;
   private readonly options: ResolvedMemoryOptions;
-  private readonly blobs: BlobStore | undefined;
-  private readonly keeper: Bookkeeper | undefined;
+  /** The location's entry store, index, leases and guard; undefined for a pass-through. */
+  private readonly cacheLocation: CacheLocation | undefined;
   private readonly warned = new Set<string>();
   /** Per function folder, the name of the function last cached under it (for entries the index lost). */
   private readonly functions = new Map<string, string>();
-  private readonly guard: LocationGuard | undefined;
-  /** Whether `<location>/index.sqlite` was already checked to be larder's (see openLocationIndex). */
-  private indexChecked = false;
   private readonly context: CacheContext;
 
   constructor(location?: string | null, options?: MemoryOptions) {
@@ -72,33 +70,22 @@ export class Memory {
     }
     this.options = resolveMemoryOptions(options);
     this.location = location ?? null;
-    if (location) {
-      this.guard = new LocationGuard(location);
-      this.blobs = new BlobStore(join(location, 'results'));
-      this.keeper = new Bookkeeper(
-        () => this.openIndex(location),
-        (warning) => this.warn('index', warning),
-        this.options.flushIntervalMs,
-        (error) => new MemoryWarning('LARDER_INDEX', `the index could not be updated; hit counts and access times of the last moments are lost (results are unaffected): ${(error as Error)?.message ?? String(error)}`, { cause: error }),
-      );
-    }
-    const blobs = this.blobs;
-    const keeper = this.keeper;
-    const guard = this.guard;
-    this.context = {
-      location: blobs && keeper && guard ? {
-        blobs, keeper, guard,
-        remove: (keys) => this.remove(keys),
-        clearFunction: async (folder) => {
-          if (!(await guard.writable(`clear the entries of ${folder}`, false))) return;
-          await this.withIndex((index) => clearFolder(this.maintained()!, index, folder));
-        },
-        otherBodies: async (folder, body) => (await this.withIndex((index) => otherBodies(index, folder, body))) ?? { bodies: 0, entries: 0 },
-      } : undefined,
-      warn: (scope, warning) => this.warn(scope, warning),
-      log: this.options.log,
-      createdAt: performance.now(),
-    };
+    const warn = (scope: string, warning: MemoryWarning) => this.warn(scope, warning);
+    this.cacheLocation = location ? new CacheLocation(location, this.options, warn) : undefined;
+    this.context = { location: this.cacheLocation, warn, log: this.options.log, createdAt: performance.now() };
+  }
+
+  // The maintenance methods below work on the location's parts.
+  private get blobs(): FolderStore | undefined {
+    return this.cacheLocation?.store;
+  }
+
+  private get keeper(): Bookkeeper | undefined {
+    return this.cacheLocation?.keeper;
+  }
+
+  private get guard(): LocationGuard | undefined {
+    return this.cacheLocation?.guard;
   }
 
   /**
@@ -132,7 +119,7 @@ export class Memory {
   async clear(): Promise<void> {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('clear it', false))) return;
     this.keeper.forget();
-    await removeTree(this.blobs.root);
+    await this.cacheLocation!.removeAll();
     await this.withIndex((index) => index.clear());
   }
 
@@ -279,7 +266,7 @@ export class Memory {
 
   private maintained(): Maintained | undefined {
     if (!this.blobs || !this.keeper) return undefined;
-    return { blobs: this.blobs, keeper: this.keeper, staleAfterMs: this.options.staleAfterMs, names: this.functionNames() };
+    return { location: this.cacheLocation!, staleAfterMs: this.options.staleAfterMs, names: this.functionNames() };
   }
 
   /**
@@ -295,16 +282,9 @@ export class Memory {
    */
   async clearFunction(name: string): Promise<number> {
     if (typeof name !== 'string' || name === '') badOption('clearFunction(name)', 'a function name', name);
-    if (!this.blobs || !this.keeper || !(await this.guard!.writable(`clear the entries of ${name}`, false))) return 0;
-    await this.keeper.flush();
-    const folder = functionFolder(name);
-    const removed = await this.withIndex(async (index) => {
-      await this.autoReconcile(index);
-      return clearFolder(this.maintained()!, index, folder);
-    });
-    if (removed === undefined) await removeTree(this.blobs.root, folder); // the index failed: the files go all the same
-    return removed ?? 0;
+    return (await this.cacheLocation?.clearFunction(functionFolder(name), `clear the entries of ${name}`)) ?? 0;
   }
+
 
   /**
    * Makes the index agree with the result files (this walks them): every file gets an entry
@@ -324,7 +304,7 @@ export class Memory {
   async reconcile(): Promise<{ added: number; removed: number }> {
     if (!this.blobs || !this.keeper || !(await this.guard!.writable('reconcile its index', false))) return { added: 0, removed: 0 };
     await this.keeper.flush();
-    await sweepStaleTemps(this.blobs.root);
+    await this.cacheLocation!.sweep();
     const outcome = await this.withIndex((index) => {
       this.autoChecked.add(index);
       return reconcileIndex(this.maintained()!, index);
@@ -334,7 +314,7 @@ export class Memory {
 
   /** Writes pending bookkeeping and closes the index. The Memory stays usable (the index reopens on demand). */
   async close(): Promise<void> {
-    await this.keeper?.close();
+    await this.cacheLocation?.close();
   }
 
   /** `await using memory = new Memory(...)` closes it at the end of the block. */
@@ -347,31 +327,10 @@ export class Memory {
     return new Map(this.functions);
   }
 
-  /** Deletes entries (files first: the files are the truth) and their index records. */
-  private async remove(keys: string[]): Promise<void> {
-    if (!this.blobs || !this.keeper || keys.length === 0) return;
-    if (!(await this.guard!.writable('delete entries', false))) return;
-    for (const key of keys) this.keeper.forget(key);
-    await removeEntryFiles(this.blobs.root, keys);
-    await this.withIndex((index) => index.deleteEntries(keys));
-  }
-
-  private async openIndex(location: string): Promise<IndexStore> {
-    const warn = (warning: MemoryWarning) => this.warn('index', warning);
-    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
-    // The index is written: only in a location larder marked (or may adopt, and marks now).
-    await this.guard!.writable('write its index', true);
-    const index = await openLocationIndex(location, warn, this.indexChecked);
-    // Checked once: a file found to be larder's index (or created by it) stays so for this Memory.
-    if (index.capabilities.persistent) this.indexChecked = true;
-    return index;
-  }
-
   /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
   private async withIndex<T>(work: (index: IndexStore) => Promise<T>): Promise<T | undefined> {
-    if (!this.keeper) return undefined;
     const keeper = this.keeper;
-    return this.guarded(() => keeper.useIndex(work));
+    return keeper && this.guarded(() => keeper.useIndex(work));
   }
 
   private warnIndexFailure(error: unknown): void {

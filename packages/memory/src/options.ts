@@ -3,6 +3,7 @@
  * defaults (in one const each) and their validation, done once at the
  * boundary so the call path only sees checked, normalised values.
  */
+import type { LeaseStore } from './lease.js';
 import type Keyv from 'keyv';
 import { badOption, MemoryError, type MemoryWarning } from './errors.js';
 import { isIndexStore, type IndexStore } from './index-store.js';
@@ -101,6 +102,13 @@ export interface MemoryOptions {
    * @default '7d'
    */
   staleAfter?: number | string;
+  /**
+   * Where in-flight leases live (see `dedupe`): a {@link LeaseStore}, for locations shared by
+   * several machines (a lease on Redis or Postgres). It must pass `leaseStoreTestSuite` from
+   * `@larder/memory/testing`.
+   * @default lease files beside the entries (`FileLeaseStore`)
+   */
+  leases?: LeaseStore | undefined;
 }
 
 /**
@@ -180,6 +188,7 @@ export const MEMORY_DEFAULTS = {
   dedupe: true,
   leaseMs: 30_000,
   staleAfter: '7d',
+  leases: undefined,
 } as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
 
 /** {@link MemoryOptions} after validation. */
@@ -193,6 +202,7 @@ export interface ResolvedMemoryOptions {
   dedupe: boolean;
   leaseMs: number;
   staleAfterMs: number;
+  leases: LeaseStore | undefined;
 }
 
 /** {@link CacheOptions} after validation. */
@@ -239,6 +249,10 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0)) badOption('flushIntervalMs', 'a non-negative number of milliseconds', o.flushIntervalMs);
   if (typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
   if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !Number.isFinite(o.leaseMs)) badOption('leaseMs', 'a positive number of milliseconds', o.leaseMs);
+  const leases = o.leases as unknown;
+  if (leases !== undefined && !(typeof leases === 'object' && leases !== null && (['acquire', 'renew', 'release', 'takeOver'] as const).every((m) => typeof (leases as Record<string, unknown>)[m] === 'function'))) {
+    badOption('leases', 'a LeaseStore (an object with acquire, renew, release and takeOver)', leases);
+  }
   return {
     verbose: checkVerbose(o.verbose, 'verbose'),
     mmap: checkMmap(o.mmap, 'mmap'),
@@ -249,6 +263,7 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
     dedupe: o.dedupe,
     leaseMs: o.leaseMs,
     staleAfterMs: parseDuration(o.staleAfter, 'staleAfter'),
+    leases: leases as LeaseStore | undefined,
   };
 }
 

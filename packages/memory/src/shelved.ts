@@ -3,9 +3,10 @@
  * It holds the entry's id, not the value, so a large result can be dropped
  * from memory and read back when needed.
  */
-import type { BlobStore } from '@larder/store-fs';
+import type { CacheLocation } from './cache-location.js';
+import type { CallReporter } from './call-report.js';
 import { MemoryError } from './errors.js';
-import { readEntry, UNREADABLE } from './entry.js';
+import { UNREADABLE } from './entry.js';
 import type { CallInfo } from './options.js';
 
 /**
@@ -34,10 +35,9 @@ export interface ShelvedResult<R> {
 
 /** Where a shelved result reads from and how it deletes itself. */
 export interface ShelfAccess {
-  blobs: BlobStore;
+  location: CacheLocation;
   mmap: 'r' | undefined;
-  remove(keys: string[]): Promise<void>;
-  warnBad(key: string, error: unknown, unreadable: boolean): void;
+  report: CallReporter;
 }
 
 /** A shelved result that lives in the location. */
@@ -45,7 +45,7 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   constructor(readonly id: string, readonly info: CallInfo, private readonly access: ShelfAccess) {}
 
   async get(): Promise<R> {
-    const entry = readEntry(this.access.blobs.pathOf(this.id), this.access.mmap, (error, unreadable) => this.access.warnBad(this.id, error, unreadable), this.id, this.info.functionName);
+    const entry = this.access.location.read(this.id, this.access.mmap, (error, unreadable) => this.access.report.badEntry(this.id, error, unreadable), this.info.functionName);
     if (entry === undefined || entry === UNREADABLE) {
       throw new MemoryError('LARDER_SHELVED_MISSING', `the shelved result ${this.id} of ${this.info.functionName} is no longer in the cache (cleared, evicted or unreadable); call callAndShelve() again to recompute it`);
     }
@@ -53,7 +53,7 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   }
 
   async clear(): Promise<void> {
-    await this.access.remove([this.id]);
+    await this.access.location.remove([this.id]);
   }
 }
 

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Memory, MemoryError } from '@larder/memory';
-import { testMemory } from './helpers.js';
+import { entryFile, testMemory } from './helpers.js';
 
 // Test files are transformed without keepNames, so two `function f` in one file may be renamed f2:
 // tests that check names pass `name` explicitly, as bundled code should.
@@ -335,5 +335,44 @@ describe('cache', () => {
     // clear() is by name: it removes every body's entries of the name.
     await a.clear();
     expect(await b.isCached(1)).toBe(false);
+  });
+
+  it('cache: a large result (4 MiB and more) is stored by the async dump and read back by the async load, equal and as a hit', async () => {
+    const { memory, warnings } = testMemory();
+    let runs = 0;
+    const big = memory.cache((n: number) => { runs++; return { n, values: Float64Array.from({ length: 1 << 20 }, (_, i) => i * n) }; }, { name: 'big' });
+    const first = await big(3);
+    const second = await big(3);
+    expect(runs).toBe(1);
+    expect(second.values).toBeInstanceOf(Float64Array);
+    expect(second.n).toBe(3);
+    expect(Buffer.from(second.values.buffer, second.values.byteOffset, second.values.byteLength).equals(Buffer.from(first.values.buffer, first.values.byteOffset, first.values.byteLength))).toBe(true);
+    const { info } = await big.callAndShelve(3).then((shelved) => ({ info: shelved.info }));
+    expect(info.cached).toBe(true);
+    expect(warnings).toEqual([]);
+  });
+
+  it('cache: a damaged large entry is a miss on the async read path too: one LARDER_ENTRY_CORRUPT warning, recomputed and overwritten', async () => {
+    const { memory, warnings, location } = testMemory();
+    let runs = 0;
+    const big = memory.cache((n: number) => { runs++; return new Float64Array(1 << 20).fill(n); }, { name: 'bigDamaged' });
+    const { info } = await big.call(2);
+    const { truncateSync } = await import('node:fs');
+    truncateSync(entryFile(location, info.id), (1 << 23) - 100); // still large, now truncated
+    expect((await big(2))[5]).toBe(2);
+    expect(runs).toBe(2);
+    expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+    expect((await big(2))[5]).toBe(2);
+    expect(runs).toBe(2);
+  });
+
+  it('cache: a large result that cannot be stored (a class instance beside its arrays) is returned, with one LARDER_NOT_STORED warning', async () => {
+    const { memory, warnings } = testMemory();
+    class Model { constructor(readonly weights: Float64Array) {} }
+    const fit = memory.cache((n: number) => ({ weights: new Float64Array(1 << 20).fill(n), model: new Model(new Float64Array(1)) }), { name: 'fit' });
+    const result = await fit(1);
+    expect(result.model).toBeInstanceOf(Model);
+    expect(warnings.map((w) => w.code)).toEqual(['LARDER_NOT_STORED']);
+    expect(await fit.isCached(1)).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { FolderStore } from '@larder/store-fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -53,4 +54,9 @@ export function snapshot(dir: string): Record<string, string> {
   };
   walk(dir, '');
   return out;
+}
+
+/** The file of entry `id` in a folder location (the entry store decides the path: sharded by key). */
+export function entryFile(location: string, id: string): string {
+  return new FolderStore(join(location, 'results')).pathOf(id);
 }

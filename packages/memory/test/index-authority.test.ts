@@ -1,14 +1,21 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { Memory, type EntrySummary } from '@larder/memory';
-import { tempDir, testMemory } from './helpers.js';
+import { entryFile, tempDir, testMemory } from './helpers.js';
 
 const run = promisify(execFile);
+
+/** Puts a copy of entry `from`'s file where entry `to` would live: a file the index never heard of. */
+function copyEntry(location: string, from: string, to: string): void {
+  const target = entryFile(location, to);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(entryFile(location, from), target);
+}
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const collect = async (iterable: AsyncIterable<EntrySummary>) => {
   const out: EntrySummary[] = [];
@@ -25,7 +32,7 @@ describe('the index is the authority for listing', () => {
     const [one] = await memory.list();
     // A file put there behind the index's back (a copy under another arguments hash).
     const alien = one!.id.replace(/[0-9a-f]{16}$/, 'f'.repeat(16));
-    copyFileSync(join(location, 'results', `${one!.id}.larder`), join(location, 'results', `${alien}.larder`));
+    copyEntry(location, one!.id, alien);
     expect((await memory.stats()).entries).toBe(2);
     expect((await collect(memory.entries())).map((e) => e.id)).not.toContain(alien);
     expect(await memory.reconcile()).toEqual({ added: 1, removed: 0 });
@@ -57,7 +64,7 @@ describe('the index is the authority for listing', () => {
     for (let i = 0; i < 6; i++) await f(i), await sleep(2);
     await f(0); // used again: kept
     const before = await collect(memory.entries({ order: 'lastAccess' }));
-    unlinkSync(join(location, 'results', `${before[0]!.id}.larder`));
+    unlinkSync(entryFile(location, before[0]!.id));
     expect(await memory.reduceSize({ itemsLimit: 3 })).toMatchObject({ removed: 3 });
     const left = (await memory.list()).map((e) => e.id).sort();
     expect(left).toEqual(before.slice(3).map((e) => e.id).sort());
@@ -70,7 +77,7 @@ describe('the index is the authority for listing', () => {
     const g = memory.cache((x: number) => x, { name: 'g' });
     await f(1), await f(2), await g(1);
     const [one] = await collect(memory.entries({ function: 'f' }));
-    copyFileSync(join(location, 'results', `${one!.id}.larder`), join(location, 'results', `${one!.id.replace(/[0-9a-f]{16}$/, 'e'.repeat(16))}.larder`));
+    copyEntry(location, one!.id, one!.id.replace(/[0-9a-f]{16}$/, 'e'.repeat(16)));
     expect(await memory.clearFunction('f')).toBe(2);
     expect(readdirSync(join(location, 'results'))).toEqual(['g']);
     expect((await memory.stats()).perFunction.g).toMatchObject({ entries: 1 });

@@ -4,8 +4,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { tryAcquire } from '../src/lease.js';
-import { testMemory } from './helpers.js';
+import { FileLeaseStore, Memory, type LeaseStore } from '@larder/memory';
+import { entryFile, testMemory } from './helpers.js';
 
 /** Every file under `dir`, relative. */
 function filesUnder(dir: string): string[] {
@@ -28,7 +28,7 @@ function twoMemories(options: { dedupe?: boolean; leaseMs?: number } = {}) {
 /** Stores slow(x) once to learn its entry path, then removes the file (the folder stays) and forgets the evaluation. */
 async function entryPathOf(f: (x: number) => Promise<unknown>, evaluations: number[], location: string, x: number): Promise<string> {
   const { info } = await (f as unknown as { call(x: number): Promise<{ info: { id: string } }> }).call(x);
-  const path = join(location, 'results', `${info.id}.larder`);
+  const path = entryFile(location, info.id);
   unlinkSync(path);
   evaluations.length = 0;
   return path;
@@ -113,16 +113,57 @@ describe('lease', () => {
     expect(calls).toBe(2);
   });
 
-  it('lease: tryAcquire gives exactly one holder; the file is released and never listed as an entry', async () => {
+  it('lease: the lease files give exactly one holder; the file is released and never listed as an entry', async () => {
     const { memory, location } = testMemory();
-    const entry = join(location, 'results', 'f', '0123456789abcdef', 'x.larder');
-    const one = tryAcquire(entry, 1000);
-    const two = tryAcquire(entry, 1000);
+    const leases = new FileLeaseStore(join(location, 'results'));
+    const key = 'f/0123456789abcdef/x';
+    const one = await leases.acquire(key, 1000);
+    const two = await leases.acquire(key, 1000);
     expect([one.kind, two.kind]).toEqual(['held', 'busy']);
+    expect(filesUnder(location)).toContain(join('results', 'f', '0123456789abcdef', 'x.larder.lease'));
     expect((await memory.list()).length).toBe(0);
-    if (one.kind === 'held') one.lease.release();
-    const again = tryAcquire(entry, 1000);
+    if (one.kind === 'held') await leases.release(key, one.token);
+    const again = await leases.acquire(key, 1000);
     expect(again.kind).toBe('held');
-    if (again.kind === 'held') again.lease.release();
+    if (again.kind === 'held') await leases.release(key, again.token);
+  });
+
+  it('lease: a LeaseStore passed as `leases` coordinates the misses of two Memories (the seam a Redis or Postgres lease plugs into)', async () => {
+    const { location } = testMemory();
+    const files = new FileLeaseStore(join(location, 'results'));
+    const calls: string[] = [];
+    const leases: LeaseStore = {
+      description: 'counting lease files',
+      acquire: (key, ttlMs) => (calls.push(`acquire ${key}`), files.acquire(key, ttlMs)),
+      renew: (key, token, ttlMs) => files.renew(key, token, ttlMs),
+      release: (key, token) => (calls.push(`release ${key}`), files.release(key, token)),
+      takeOver: (key, ttlMs) => files.takeOver(key, ttlMs),
+    };
+    const first = testMemory({ leases }, location);
+    const second = testMemory({ leases }, location);
+    let evaluations = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const body = async (x: number) => {
+      evaluations++;
+      await finished;
+      return x * 2;
+    };
+    const f1 = first.memory.cache(body, { name: 'slow' });
+    const f2 = second.memory.cache(body, { name: 'slow' });
+    const acquires = () => calls.filter((c) => c.startsWith('acquire')).length;
+    const one = f1(4);
+    while (evaluations === 0) await sleep(5); // the first holds the lease and computes
+    const two = f2(4);
+    while (acquires() < 2) await sleep(5); // the second found it busy, through the store passed in
+    finish();
+    expect(await Promise.all([one, two])).toEqual([8, 8]);
+    expect(evaluations).toBe(1);
+    expect(calls.filter((c) => c.startsWith('release')).length).toBe(1);
+    expect(calls.every((c) => /^(acquire|release) slow\/[0-9a-f]{16,}\/[0-9a-f]{16,}$/.test(c))).toBe(true);
+  });
+
+  it('lease: `leases` that is not a LeaseStore is a LARDER_OPTION error', () => {
+    expect(() => new Memory(null, { leases: { acquire() {} } as never })).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining('leases') }));
   });
 });

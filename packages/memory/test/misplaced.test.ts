@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { dumpSync, loadSync } from '@larder/store-fs';
-import { testMemory } from './helpers.js';
+import { entryFile, testMemory } from './helpers.js';
 
-const entryPath = (location: string, key: string) => join(location, 'results', `${key}.larder`);
+const entryPath = (location: string, key: string) => entryFile(location, key);
 
 /** Rewrites the entry file of `key` as the older layout wrote it: the same envelope without its `key` field. */
 function toOlderLayout(location: string, key: string): void {
@@ -20,7 +20,7 @@ describe('misplaced files', () => {
     const f = memory.cache(function f(x: number) { runs++; return { x }; }, { name: 'f' });
     const three = (await f.call(3)).info.id;
     const four = (await f.call(4)).info.id;
-    copyFileSync(join(location, 'results', `${four}.larder`), join(location, 'results', `${three}.larder`));
+    copyFileSync(entryFile(location, four), entryFile(location, three));
     expect(await f(3)).toEqual({ x: 3 });
     expect(runs).toBe(3);
     expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
@@ -34,7 +34,7 @@ describe('misplaced files', () => {
     // Slow enough (≥ LEASE_MIN_COMPUTE_MS) that its misses take the lease, which is what meets the debris.
     const f = memory.cache(async function g(x: number) { await sleep(10); return x + 1; }, { name: 'g' });
     const id = (await f.call(1)).info.id;
-    const entry = join(location, 'results', `${id}.larder`);
+    const entry = entryFile(location, id);
     await f.clear();
     mkdirSync(join(entry, '..'), { recursive: true });
     writeFileSync(`${entry}.lease`, 'not json at all');

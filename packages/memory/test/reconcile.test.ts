@@ -4,7 +4,7 @@ import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { Memory } from '@larder/memory';
 import { openLocationIndex } from '../src/index-open.js';
-import { tempDir, testMemory } from './helpers.js';
+import { entryFile, tempDir, testMemory } from './helpers.js';
 
 describe('reconcile', () => {
   for (const backend of ['sqlite', 'keyv Map'] as const) {
@@ -17,7 +17,7 @@ describe('reconcile', () => {
       const ids = (await memory.list()).map((e) => e.id).sort();
       expect(ids).toHaveLength(3);
       // Damage the agreement from outside: a file disappears behind the index's back, a record is lost.
-      unlinkSync(join(location, 'results', `${ids[0]}.larder`));
+      unlinkSync(entryFile(location, ids[0]!));
       const store = index ? undefined : await openLocationIndex(location, () => undefined);
       if (store) await store.deleteEntries([ids[1]!]), await store.close();
       else await index!.delete(`e/${ids[1]!}`);

@@ -25,11 +25,8 @@ const hasProcFd = (() => { try { return readdirSync('/proc/self/fd').length > 0;
 
 /** The one entry file of function folder `name` in `location`. */
 function entryFile(location: string, name: string): string {
-  const folder = join(location, 'results', name);
-  const [id] = readdirSync(folder);
-  const dir = join(folder, id!);
-  const [file] = readdirSync(dir).filter((f) => f.endsWith('.larder'));
-  return join(dir, file!);
+  const [file] = readdirSync(join(location, 'results', name), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.larder'));
+  return join(file!.parentPath, file!.name);
 }
 
 describe('robustness', () => {
@@ -74,10 +71,9 @@ describe('robustness', () => {
     const { memory, warnings, location } = testMemory();
     const f = memory.cache(function f(x: number) { return x; }, { name: 'f' });
     await f(1);
-    const { BlobStore } = await import('@larder/store-fs');
-    const file = entryFile(location, 'f');
-    const key = file.slice(join(location, 'results').length + 1, -'.larder'.length);
-    new BlobStore(join(location, 'results')).putSync(key, [1, 2, 3]);
+    const { FolderStore } = await import('@larder/store-fs');
+    const [entry] = await memory.list();
+    new FolderStore(join(location, 'results')).putSync(entry!.id, [1, 2, 3]);
     expect(await f(1)).toBe(1);
     expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
   });

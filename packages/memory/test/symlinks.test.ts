@@ -55,7 +55,7 @@ describe('symlinks', () => {
     expect(await fnA(1)).toBe(2);
     expect(await fnA(1)).toBe(2);
     expect(warnings.map((w) => w.code)).toEqual(['LARDER_NOT_STORED']);
-    expect(warnings[0]!.message).toMatch(/is a symbolic link; larder writes only into real folders of its location/);
+    expect(warnings[0]!.message).toMatch(/is a symbolic link; a folder store writes only into real folders under its root/);
     expect(snapshot(data)).toEqual(before);
     await fnA.clear();
     expect(snapshot(data)).toEqual(before);

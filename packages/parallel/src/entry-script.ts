@@ -12,23 +12,22 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { ParallelError } from './errors.js';
+import { threadState } from './thread-state.js';
 
-// Shared through globalThis, like the task registry, so two copies of this
-// package in one thread agree; in a worker it is set from the caller's request.
-const ENTRY_KEY = Symbol.for('larder.parallel.entryScript');
-type Slot = { path?: string | null };
-const slot: Slot = ((globalThis as Record<symbol, unknown>)[ENTRY_KEY] as Slot | undefined) ?? ((globalThis as Record<symbol, unknown>)[ENTRY_KEY] = {});
+// Shared with other copies of this package in the thread (thread-state.ts);
+// in a worker it is set from the caller's request.
+const slot = threadState();
 
 /** The real path of this process's entry script (`process.argv[1]`), or undefined (a REPL, `node -e`). */
 export function entryScriptPath(): string | undefined {
-  if (slot.path !== undefined) return slot.path ?? undefined;
-  slot.path = null;
+  if (slot.entryScript !== undefined) return slot.entryScript ?? undefined;
+  slot.entryScript = null;
   // In a worker thread process.argv names the worker file; only the main thread knows the script.
   // Under `node -e code arg` or `-p`, argv[1] is the code's first argument, not a script.
   const evaluated = process.execArgv.some((flag) => /^(-e|-p|--eval|--print)(=|$)/.test(flag) || /^-[a-z]*[ep]$/.test(flag));
   const script = isMainThread && !evaluated ? process.argv[1] : undefined;
-  if (script && !script.startsWith('-')) slot.path = realPath(resolve(script));
-  return slot.path ?? undefined;
+  if (script && !script.startsWith('-')) slot.entryScript = realPath(resolve(script));
+  return slot.entryScript ?? undefined;
 }
 
 // Resolved when this package loads, before the script can chdir() away from
@@ -37,7 +36,7 @@ if (isMainThread) entryScriptPath();
 
 /** In a worker: the caller's entry script, as the request says. */
 export function setEntryScriptPath(path: string | undefined): void {
-  if (slot.path === undefined || slot.path === null) slot.path = path ?? null;
+  if (slot.entryScript === undefined || slot.entryScript === null) slot.entryScript = path ?? null;
 }
 
 /** The real path of a file: URL, without its query (loaders add one), or undefined for other URLs. */

@@ -4,4 +4,5 @@ export { cpuCount, effectiveNJobs } from './njobs.js';
 export { DEFAULTS, type BackendName, type CallOptions, type ParallelOptions, type ProgressCallback } from './options.js';
 export { AbortError, ParallelError, TimeoutError, type ParallelErrorCode, type TaskError } from './errors.js';
 export type { Items } from './input.js';
-export { onWorkerTeardown, TEARDOWN_HOOKS, type WorkerTeardownHook } from './teardown.js';
+export { onWorkerTeardown, TEARDOWN_BUDGET_MS, WORKER_HOOKS, workerHooks, type BeforeTaskHook, type TeardownHook, type WorkerHookRegistry } from './worker-hooks.js';
+export { PARALLEL_THREAD_STATE, type ParallelThreadState } from './thread-state.js';

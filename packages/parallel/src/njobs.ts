@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { formatValue, ParallelError } from './errors.js';
-
-const IN_WORKER_TASK = Symbol.for('larder.parallel.inWorkerTask');
+import { threadState } from './thread-state.js';
 
 /**
  * Number of CPUs this process may use: `os.availableParallelism()`, which
@@ -63,10 +62,10 @@ export function effectiveNJobs(nJobs = -1): number {
 
 /** Marks this thread as a worker running tasks (nested calls then default to in-process). */
 export function markWorkerThread(): void {
-  (globalThis as Record<symbol, unknown>)[IN_WORKER_TASK] = true;
+  threadState().inWorkerTask = true;
 }
 
 /** Whether this thread is one of our workers. */
 export function inWorkerThread(): boolean {
-  return (globalThis as Record<symbol, unknown>)[IN_WORKER_TASK] === true;
+  return threadState().inWorkerTask;
 }

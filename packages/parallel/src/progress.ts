@@ -5,11 +5,20 @@
  * (CI logs, `| tee`, a notebook), in joblib's shape:
  * `[larder/parallel] Done 4 out of 10 | elapsed: 1.2s remaining: 1.8s`.
  */
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import type { ProgressCallback } from './options.js';
 import { endsLine, writeOutput, type TaskOutput } from './task-output.js';
 import { formatSeconds } from './verbose.js';
+
+/**
+ * cli-progress, loaded on the first bar: every worker thread evaluates this
+ * package (a task module imports `tasks` from it), and none draws a bar.
+ */
+function loadCliProgress(): typeof cliProgress {
+  return createRequire(import.meta.url)('cli-progress') as typeof cliProgress;
+}
 
 /** Plain lines: at least this far apart, and one whenever this much more of the total is done or this long has passed. */
 const LINE_MIN_INTERVAL_MS = 1_000;
@@ -26,9 +35,10 @@ export class ProgressReporter {
   constructor(progress: boolean | ProgressCallback, total: number | undefined) {
     if (typeof progress === 'function') this.#callback = progress;
     else if (progress && process.stderr.isTTY) {
-      this.#bar = new cliProgress.SingleBar(
+      const bars = loadCliProgress();
+      this.#bar = new bars.SingleBar(
         { stream: process.stderr, format: '[larder/parallel] {bar} {value}/{total} tasks | {duration_formatted} elapsed | eta {eta_formatted}', hideCursor: true },
-        cliProgress.Presets.shades_classic,
+        bars.Presets.shades_classic,
       );
       this.#bar.start(total ?? 0, 0);
     } else if (progress) this.#lines = new PlainLines();

@@ -6,6 +6,7 @@
 import type { SerializedError } from './errors.js';
 import type { TaskGuards } from './share-guard.js';
 import type { TaskOutput } from './task-output.js';
+import type { StrippedSources } from './worker-typescript.js';
 
 /** A task named by reference, as the worker finds it. */
 export interface TaskAddress {
@@ -42,13 +43,20 @@ export interface BatchRequest extends TaskAddress {
   deep?: boolean;
   /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
   entryScript?: string;
+  /** The task modules' JavaScript, stripped of types by the pool, until every worker has loaded them (worker-typescript.ts). */
+  stripped?: StrippedSources;
 }
 
 /** Why a batch did not complete, when the worker could say so. */
 export type FailureKind = 'task' | 'import' | 'not-found' | 'init' | 'typescript' | 'result' | 'shared-write' | 'entry-script';
 
 /** The worker's reply, with what the batch's tasks printed (task-output.ts). */
-export type BatchReply = { threadId: number; output?: TaskOutput[] } & (
+export type BatchReply = {
+  threadId: number;
+  output?: TaskOutput[];
+  /** The thread has teardown hooks (worker-hooks.ts): close() asks it to run them. A thread without any is not asked. */
+  teardown?: true;
+} & (
   | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
 );

@@ -9,6 +9,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { entryScriptError, isEntryScript } from './entry-script.js';
 import { formatValue, ParallelError } from './errors.js';
+import { threadState } from './thread-state.js';
 
 // Any callable. `never[]` parameters would reject every function in a
 // `extends` test; `any[]` is the one spelling TypeScript accepts for "any
@@ -37,13 +38,8 @@ export type Task<F extends AnyFunction = AnyFunction> = F &
 /** The handles `tasks()` returns, one per key. */
 export type TaskModule<T extends Record<string, AnyFunction>> = { readonly [K in keyof T]: Task<T[K]> };
 
-const TASK = Symbol.for('larder.parallel.task');
-// Shared through globalThis so that two copies of this module in one thread
-// (src and dist, or two installs) still see one registry.
-const REGISTRY_KEY = Symbol.for('larder.parallel.registry');
-type Registry = Map<string, AnyFunction>;
-const registry: Registry = ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] as Registry | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[REGISTRY_KEY] = new Map());
+// Shared with other copies of this package in the thread (thread-state.ts).
+const { tasks: registry, handles: taskHandles } = threadState();
 
 const registryKey = (moduleUrl: string, taskName: string): string => `${moduleUrl}#${taskName}`;
 
@@ -84,8 +80,8 @@ export function tasks<T extends Record<string, AnyFunction>>(moduleUrl: string, 
       taskName: { value: taskName, enumerable: true },
       fn: { value: fn, enumerable: true },
       name: { value: taskName },
-      [TASK]: { value: true },
     });
+    taskHandles.add(handle);
     handles[taskName] = handle;
   }
   return handles as TaskModule<T>;
@@ -107,7 +103,7 @@ function checkModuleUrl(moduleUrl: unknown): void {
 
 /** Whether `value` is a handle made by `tasks()`. */
 export function isTask(value: unknown): value is Task {
-  return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[TASK] === true;
+  return typeof value === 'function' && taskHandles.has(value);
 }
 
 /** The function registered under (module URL, name) in this thread, if its module has been imported. */

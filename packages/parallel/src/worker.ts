@@ -8,7 +8,6 @@
 import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import { threadId } from 'node:worker_threads';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-script.js';
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
@@ -18,10 +17,28 @@ import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
-import { listenForTeardown, settleBeforeTask } from './teardown.js';
+import { listenForTeardown } from './teardown.js';
+import { settleBeforeTask, workerHookRegistry } from './worker-hooks.js';
+import { serveStrippedSources } from './worker-typescript.js';
 
 /** Makes `import()` of TypeScript modules work in this thread (registers tsx once). */
 export type EnsureTypeScript = (moduleUrl: string) => Promise<void>;
+
+/**
+ * piscina's `move()`, loaded by the first reply with buffers to transfer:
+ * the module is piscina's whole pool, which a worker otherwise never needs
+ * (its cost is part of every worker's start).
+ */
+type PiscinaMove = Pick<typeof import('piscina'), 'move' | 'transferableSymbol' | 'valueSymbol'>;
+let piscina: Promise<PiscinaMove> | undefined;
+const loadPiscina = (): Promise<PiscinaMove> => (piscina ??= import('piscina'));
+
+/**
+ * Whether close() must ask this thread to run teardown hooks. Asking costs a
+ * fresh worker ~40 ms (the broadcast's first message loads Node's MessageEvent),
+ * so threads without hooks are spared it.
+ */
+const hasTeardownHooks = (): boolean => workerHookRegistry().teardown.size > 0;
 
 const describeResult = (path: string): string => `the result${path ? ` at ${path}` : ''}`;
 
@@ -99,9 +116,10 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       listening = true;
     }
     try {
+      if (request.stripped) serveStrippedSources(request.stripped);
       await runInit(request);
       const fn = await resolveTask(request, 0);
-      // After the imports (a task module may set up hooks) and right before the tasks: work left
+      // After the imports (a task module may register worker hooks) and right before the tasks: work left
       // under way in this thread (an index write) finishes before a task that may be terminated runs.
       const settling = settleBeforeTask();
       if (settling) await settling;
@@ -137,11 +155,14 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         }
       }
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
+      if (hasTeardownHooks()) reply.teardown = true;
       const printed = output.stop();
       if (printed) reply.output = printed;
       if (deep) reply.deep = true;
+      if (transfer.size === 0) return reply;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
+      const { move, transferableSymbol, valueSymbol } = await loadPiscina();
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
       const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
@@ -155,6 +176,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         moduleUrl: failure.moduleUrl,
       };
       if (failure.argument !== undefined) reply.argument = failure.argument;
+      if (hasTeardownHooks()) reply.teardown = true;
       const printed = output.stop();
       if (printed) reply.output = printed;
       return reply;

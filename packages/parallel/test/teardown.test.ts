@@ -37,3 +37,33 @@ describe('worker teardown', () => {
     expect(recorded(log)).toEqual([10, 11, 12]);
   });
 });
+
+describe('worker lifecycle hooks (a library other than @larder/memory)', () => {
+  it("before-task hooks run before each batch and a batch waits for the work they return; teardown hooks run at close()", async () => {
+    const { hooked } = await import('./fixtures/hook-tasks.js');
+    const log = logFile();
+    const pool = new Parallel({ nJobs: 2, batchSize: 1 });
+    const results = await pool.map(hooked.work, [0, 1, 2, 3, 4, 5].map((x) => ({ x, logPath: log })));
+    // In each worker, every batch (one task each) called the hook first, and never started while the last one's background work ran.
+    const perThread = new Map<number, number[]>();
+    for (const r of results) perThread.set(r.thread, [...(perThread.get(r.thread) ?? []), r.calls]);
+    expect(results.every((r) => r.thread !== 0)).toBe(true);
+    for (const calls of perThread.values()) expect(calls.sort((a, b) => a - b)).toEqual(calls.map((_, i) => i + 1));
+    expect(results.every((r) => !r.pendingAtStart)).toBe(true);
+    await pool.close();
+    // Teardown ran once in each worker that ran tasks, after its before-task hooks, within close().
+    const lines = readFileSync(log, 'utf8').trim().split('\n').sort();
+    expect(lines).toEqual([...perThread].map(([thread, calls]) => `teardown ${thread} calls=${calls.length}`).sort());
+  });
+
+  it('workerHooks validates its argument with a coded error', async () => {
+    const { workerHooks, WORKER_HOOKS } = await import('@larder/parallel');
+    expect(() => workerHooks.beforeTask(42 as never)).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringMatching(/^\[larder\/parallel\] workerHooks.beforeTask\(\) needs a function/) }));
+    const hook = () => undefined;
+    const unregister = workerHooks.teardown(hook);
+    expect((globalThis as Record<symbol, { teardown: Set<unknown> }>)[WORKER_HOOKS]!.teardown.has(hook)).toBe(true);
+    unregister();
+    expect((globalThis as Record<symbol, { teardown: Set<unknown> }>)[WORKER_HOOKS]!.teardown.has(hook)).toBe(false);
+    expect(WORKER_HOOKS).toBe(Symbol.for('larder.workerHooks'));
+  });
+});

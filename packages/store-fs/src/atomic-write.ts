@@ -3,11 +3,13 @@
  * then rename it over the target. rename() within one file system is atomic,
  * so a reader (another process, a worker) sees the old complete file or the
  * new complete one, never a partial write; a crash leaves at most a temp
- * file, which BlobStore.list() ignores and sweeps once it is stale.
+ * file, which FolderStore's list() ignores and sweeps once it is stale.
+ * Put-if-absent places the temp file with link() instead of rename(): link
+ * never replaces an existing target.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Every temporary file ends with this; nothing else store-fs writes does. */
@@ -26,22 +28,35 @@ export interface WriteAtomicOptions {
   /** fsync the temp file before the rename. */
   fsync: boolean;
   /**
-   * Create the target's folder (recursively) if it is missing. Only a missing
-   * folder costs the mkdir: the open is tried first and retried once after it,
-   * so the common case stays one open, and the caller's bytes (already
-   * encoded, maybe compressed) are written once either way.
+   * How to make the target's folder when it is missing: `true` creates it
+   * recursively, a function does it its own way (a store that checks every
+   * folder on the way is a real one). Only a missing folder costs this: the
+   * open is tried first and retried once after it, so the common case stays
+   * one open, and the caller's bytes (already encoded, maybe compressed) are
+   * written once either way.
    */
-  makeDirs: boolean;
+  makeDirs: boolean | (() => void);
+  /**
+   * Put-if-absent: place the file only if the target does not exist yet.
+   * The temp file is hard-linked to the target (link() fails with EEXIST when
+   * it exists: of many concurrent writers exactly one wins, and a reader
+   * still sees only a whole file). Where hard links are unsupported, an
+   * existence check then rename (a narrow race: documented in the README).
+   * @default false
+   */
+  exclusive?: boolean;
 }
 
-export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs }: WriteAtomicOptions): void {
+/** Writes `target` through a temp file; false when `exclusive` and the target already existed (nothing written). */
+export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false }: WriteAtomicOptions): boolean {
   const temp = tempPathFor(target);
   let fd: number;
   try {
     fd = fs.openSync(temp, 'wx');
   } catch (error) {
-    if (!makeDirs || !isMissing(error)) throw error;
-    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (makeDirs === false || !isMissing(error)) throw error;
+    if (makeDirs === true) fs.mkdirSync(path.dirname(target), { recursive: true });
+    else makeDirs();
     fd = fs.openSync(temp, 'wx');
   }
   let closed = false;
@@ -50,22 +65,39 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
     if (fsync) fs.fsyncSync(fd);
     fs.closeSync(fd);
     closed = true;
-    fs.renameSync(temp, target);
+    if (!exclusive) {
+      fs.renameSync(temp, target);
+      return true;
+    }
   } catch (error) {
     if (!closed) fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
     throw error;
   }
+  try {
+    fs.linkSync(temp, target);
+    return true;
+  } catch (error) {
+    if (isExisting(error)) return false;
+    if (!linkUnsupported(error)) throw error;
+    if (fs.lstatSync(target, { throwIfNoEntry: false }) !== undefined) return false;
+    fs.renameSync(temp, target);
+    return true;
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
 }
 
-export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs }: WriteAtomicOptions): Promise<void> {
+/** Async {@link writeAtomicSync}. */
+export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs, exclusive = false }: WriteAtomicOptions): Promise<boolean> {
   const temp = tempPathFor(target);
   let handle: fs.promises.FileHandle;
   try {
     handle = await open(temp, 'wx');
   } catch (error) {
-    if (!makeDirs || !isMissing(error)) throw error;
-    await mkdir(path.dirname(target), { recursive: true });
+    if (makeDirs === false || !isMissing(error)) throw error;
+    if (makeDirs === true) await mkdir(path.dirname(target), { recursive: true });
+    else makeDirs();
     handle = await open(temp, 'wx');
   }
   let closed = false;
@@ -74,14 +106,39 @@ export async function writeAtomic(target: string, write: AsyncWriter, { fsync, m
     if (fsync) await handle.sync();
     await handle.close();
     closed = true;
-    await rename(temp, target);
+    if (!exclusive) {
+      await rename(temp, target);
+      return true;
+    }
   } catch (error) {
     if (!closed) await handle.close();
     await rm(temp, { force: true });
     throw error;
   }
+  try {
+    await link(temp, target);
+    return true;
+  } catch (error) {
+    if (isExisting(error)) return false;
+    if (!linkUnsupported(error)) throw error;
+    if (await lstat(target).then(() => true, (statError: unknown) => (isMissing(statError) ? false : Promise.reject(statError)))) return false;
+    await rename(temp, target);
+    return true;
+  } finally {
+    await rm(temp, { force: true });
+  }
 }
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+function isExisting(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'EEXIST';
+}
+
+/** link() refused by the file system itself (FAT, some network mounts), not by the target. */
+function linkUnsupported(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS';
 }

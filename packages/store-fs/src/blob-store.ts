@@ -1,219 +1,121 @@
 /**
- * BlobStore: values in store-fs files under one root folder, one file per
- * key. Keys are '/'-separated names that map to subfolders. Writes are
- * atomic (temp file + rename in the same folder), so concurrent readers in
- * other processes see a whole old value or a whole new one.
+ * The blob store seam: what a cache (or Parallel, moving large arrays) needs
+ * from a place that keeps values under keys. The local folder is one
+ * implementation (FolderStore); S3-compatible object storage is another;
+ * a user's own store implements the same interface and runs the same
+ * conformance suite (`@larder/store-fs/testing`).
  */
-import fs from 'node:fs';
-import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import { TEMP_SUFFIX } from './atomic-write.js';
-import { dumpFile, dumpFileSync, type DumpInfo } from './dump.js';
-import { badOption, codedError, describe } from './errors.js';
-import { load, loadSync } from './load.js';
-import type { DumpOptions, LoadOptions } from './options.js';
+import type { LoadOptions, DumpOptions } from './options.js';
 
 /** One stored value as `list()` reports it. */
 export interface BlobEntry {
   key: string;
-  /** File size in bytes. */
+  /** Stored size in bytes. */
   bytes: number;
   /** Last modification (the last put) in ms since the epoch. */
   mtimeMs: number;
 }
 
-/** Every stored file ends with this. */
-const BLOB_SUFFIX = '.larder';
-/** Temp files older than this are leftovers of a crashed writer; list() and sweep() remove them. */
-const STALE_TEMP_MS = 15 * 60 * 1000;
-
-const SEGMENT = /^[A-Za-z0-9._-]+$/;
+/** What a put reports. Stores may add more (FolderStore returns a full `DumpInfo`). */
+export interface BlobPutInfo {
+  /** Stored size in bytes. */
+  bytes: number;
+}
 
 /**
- * A folder of values, one store-fs file per key.
+ * A place that keeps values under keys.
+ *
+ * Keys are names of `[A-Za-z0-9._-]` joined by `/` (no empty, `.` or `..`
+ * segment, no leading or trailing `/`); every member rejects another key with
+ * a TypeError of code `LARDER_OPTION`. Values are anything `dump` stores.
+ *
+ * Every member is required. Errors: a missing key is never an error
+ * (`get` gives `undefined`, `has` false, `delete` false); bytes that are
+ * damaged or not a larder value are a `FormatError` (code `LARDER_FORMAT`);
+ * anything else (EMFILE, EACCES, EIO, a network failure) is thrown as it is,
+ * so a caller can tell "unreadable now" from "damaged".
  *
  * @example
  * ```ts
- * import { BlobStore } from '@larder/store-fs';
- * const store = new BlobStore('/tmp/larder-blobs');
- * await store.put('results/run-1', { loss: new Float64Array([0.3, 0.2]) });
- * const value = await store.get<{ loss: Float64Array }>('results/run-1');
- * console.log(value.loss, await store.list('results')); // [{ key: 'results/run-1', bytes, mtimeMs }]
- * await store.delete('results/run-1');
+ * import { openStore } from '@larder/store-fs';
+ * const store = openStore('/tmp/larder-blobs');
+ * await store.putIfAbsent('runs/a1b2c3d4e5f60718', { loss: new Float64Array([0.3, 0.2]) });
+ * const value = await store.get<{ loss: Float64Array }>('runs/a1b2c3d4e5f60718');
+ * for await (const entry of store.list('runs')) console.log(entry.key, entry.bytes);
+ * console.log(value?.loss, await store.removePrefix('runs')); // Float64Array [0.3, 0.2] 1
  * ```
  */
-export class BlobStore {
-  /** The absolute root folder (created on the first put). */
-  readonly root: string;
-
-  constructor(root: string) {
-    if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
-    this.root = path.resolve(root);
-  }
-
-  /** The absolute file path that holds `key`. Throws a TypeError for an invalid key. */
-  pathOf(key: string): string {
-    return path.join(this.root, ...checkKey(key)) + BLOB_SUFFIX;
-  }
-
+export interface BlobStore {
+  /** Says where the values live, for messages: `folder /var/cache/x/results`, `s3://bucket/prefix`. */
+  readonly description: string;
   /**
-   * A function from a name to the file path of the key `<prefix>/<name>`:
-   * the same path as `pathOf(prefix + '/' + name)`, but the prefix is
-   * validated once here rather than on every call, and a one-segment name
-   * costs one regular-expression test. For callers that compute many paths in
-   * one folder on a hot path. An empty prefix is the root. Throws a TypeError
-   * for an invalid prefix now, or for an invalid name when called.
-   *
-   * @example
-   * ```ts
-   * import { BlobStore } from '@larder/store-fs';
-   * const store = new BlobStore('/tmp/larder-blobs');
-   * const pathIn = store.pathsUnder('results/f');
-   * pathIn('run-1') === store.pathOf('results/f/run-1'); // true: '/tmp/larder-blobs/results/f/run-1.larder'
-   * ```
+   * The value under `key`, or `undefined` when there is none. `options` are
+   * store-fs's load options: eager (default), `{ shared: true }` (typed arrays
+   * on SharedArrayBuffers), `{ mmap: 'r' }` (large arrays mapped; release
+   * with `closeLoaded`). A store that keeps values remotely maps a local copy.
    */
-  pathsUnder(prefix: string): (name: string) => string {
-    const folder = prefix === '' ? this.root : path.join(this.root, ...checkKey(prefix, 'prefix'));
-    const start = folder.endsWith(path.sep) ? folder : folder + path.sep; // a root of '/' ends in one already
-    return (name) => {
-      // Most names are one segment: one test. Anything else goes through the full key check.
-      const file = isSegment(name) ? name : checkKey(name).join(path.sep);
-      return start + file + BLOB_SUFFIX;
-    };
-  }
-
-  /** Stores `value` under `key`, atomically replacing any previous value. */
-  async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
-    // Folders are created lazily, by the write itself: only a missing folder costs a mkdir.
-    return dumpFile(value, this.pathOf(key), options, true);
-  }
-
-  /** Synchronous {@link BlobStore.put}. */
-  putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
-    return dumpFileSync(value, this.pathOf(key), options, true);
-  }
-
-  /** Loads `key`. A missing key rejects with the fs error (code 'ENOENT'); a bad file with FormatError. */
-  get<T = unknown>(key: string, options?: LoadOptions): Promise<T> {
-    try {
-      return load<T>(this.pathOf(key), options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** Synchronous {@link BlobStore.get}. */
-  getSync<T = unknown>(key: string, options?: LoadOptions): T {
-    return loadSync<T>(this.pathOf(key), options);
-  }
-
+  get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined>;
+  /**
+   * Stores `value` under `key`, replacing any previous value atomically: a
+   * reader (in any process) sees the whole old value or the whole new one,
+   * never a mix or a part. A put that fails leaves the old value.
+   */
+  put(key: string, value: unknown, options?: DumpOptions): Promise<BlobPutInfo>;
+  /**
+   * Stores `value` only if `key` holds nothing: what was written, or
+   * `undefined` when a value was already there (it is left as it is). Of
+   * concurrent calls for one key, in any processes, exactly one writes.
+   */
+  putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<BlobPutInfo | undefined>;
   /** Whether `key` holds a value. */
-  async has(key: string): Promise<boolean> {
-    try {
-      return (await stat(this.pathOf(key))).isFile();
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
-  }
-
+  has(key: string): Promise<boolean>;
+  /** Removes `key`'s value; true if there was one. */
+  delete(key: string): Promise<boolean>;
   /**
-   * Removes `key`; true if something was removed. A missing key is not an
-   * error. Never follows a symlink: a key under a symlinked folder is not
-   * deleted (false), and a symlink at the key's place is removed itself.
+   * The values whose keys start with `prefix + '/'` (every value for `''`;
+   * `'a'` never lists `'ab/...'`, nor the key `'a'` itself), streamed: a
+   * store never holds the whole listing in memory. The order is the store's
+   * own (a folder's is not sorted). A value put or removed while the listing
+   * runs may or may not be listed.
    */
-  async delete(key: string): Promise<boolean> {
-    const file = this.pathOf(key);
-    try {
-      // unlink never follows the last component, but it does follow folders: a symlinked
-      // folder inside the root would let a delete reach outside it, so such a key is left alone.
-      const parts = checkKey(key);
-      for (let depth = 1; depth < parts.length; depth++) {
-        if ((await lstat(path.join(this.root, ...parts.slice(0, depth)))).isSymbolicLink()) return false;
-      }
-      await unlink(file);
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
-  }
-
-  /**
-   * Every stored key (under the folder `prefix`, when given) with its size
-   * and time, sorted by key. Temp files are never listed; stale ones (older
-   * than 15 minutes, left by a crashed writer) are removed on the way.
-   */
-  async list(prefix?: string): Promise<BlobEntry[]> {
-    const entries: BlobEntry[] = [];
-    await this.#walk(prefix, (key, info) => entries.push({ key, bytes: info.size, mtimeMs: info.mtimeMs }), Date.now() - STALE_TEMP_MS);
-    return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
-
-  /** Removes temp files older than `olderThanMs` (default 15 minutes); returns how many. */
-  async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
-    if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) throw badOption('olderThanMs', 'a non-negative number of milliseconds', olderThanMs);
-    let removed = 0;
-    await this.#walk(undefined, () => undefined, Date.now() - olderThanMs, () => removed++);
-    return removed;
-  }
-
-  async #walk(prefix: string | undefined, onBlob: (key: string, info: fs.Stats) => void, staleBefore: number, onSwept?: () => void): Promise<void> {
-    if (prefix !== undefined && typeof prefix !== 'string') throw badOption('prefix', 'a key prefix string', prefix);
-    const start = prefix === undefined || prefix === '' ? [] : checkKey(prefix.replace(/\/$/, ''), 'prefix');
-    const folders = [start];
-    for (let parts = folders.pop(); parts !== undefined; parts = folders.pop()) {
-      const folder = path.join(this.root, ...parts);
-      let names: fs.Dirent[];
-      try {
-        names = await readdir(folder, { withFileTypes: true });
-      } catch (error) {
-        // A missing root or prefix folder simply holds nothing; so does a folder removed meanwhile.
-        if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
-        throw error;
-      }
-      for (const entry of names) {
-        if (entry.isDirectory()) {
-          folders.push([...parts, entry.name]);
-        } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
-          const file = path.join(folder, entry.name);
-          const info = await lstat(file).catch(() => undefined);
-          if (info !== undefined && info.mtimeMs < staleBefore) {
-            await rm(file, { force: true });
-            onSwept?.();
-          }
-        } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
-          const name = entry.name.slice(0, -BLOB_SUFFIX.length);
-          if (!isSegment(name)) continue;
-          const info = await stat(path.join(folder, entry.name)).catch(() => undefined);
-          if (info !== undefined) onBlob([...parts, name].join('/'), info);
-        }
-      }
-    }
-  }
-}
-
-function isSegment(name: string): boolean {
-  return typeof name === 'string' && SEGMENT.test(name) && name !== '.' && name !== '..';
+  list(prefix?: string): AsyncIterable<BlobEntry>;
+  /** Removes every value `list(prefix)` would list; returns how many. `''` empties the store. */
+  removePrefix(prefix: string): Promise<number>;
 }
 
 /**
- * A key's path segments. Only names of [A-Za-z0-9._-] other than '.' and '..'
- * pass, so no key can name an absolute path, a parent folder, a drive or a
- * backslash-separated path: every file a store touches is under its root.
+ * A store on the local file system, with the synchronous members a cache hit
+ * needs (one file read, no event-loop turn). Detect one with
+ * {@link isLocalBlobStore}; every other member is that of {@link BlobStore}.
  */
-function checkKey(key: string, what = 'key'): string[] {
-  const parts = typeof key === 'string' ? key.split('/') : [];
-  if (parts.length === 0 || !parts.every(isSegment)) {
-    throw codedError(
-      TypeError,
-      'LARDER_OPTION',
-      `${what} must be names of [A-Za-z0-9._-] joined by '/', without '.' or '..' segments or a leading '/', got ${describe(key)} (invalid key)`,
-    );
-  }
-  return parts;
+export interface LocalBlobStore extends BlobStore {
+  /** Synchronous {@link BlobStore.get}. */
+  getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined;
+  /** Synchronous {@link BlobStore.put}: for small values, where a sync write is faster. */
+  putSync(key: string, value: unknown, options?: DumpOptions): BlobPutInfo;
+  /**
+   * The file a put of `key` writes. For files that belong beside a value
+   * (a lease, a message naming the file) and for workers that map the file:
+   * read values with `get`/`getSync`, which also find older layouts.
+   */
+  pathOf(key: string): string;
 }
 
-function isMissing(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+/**
+ * Whether `store` is a {@link LocalBlobStore}: it has `getSync`, `putSync`
+ * and `pathOf`. A caller takes the synchronous path only when this says so.
+ *
+ * @example
+ * ```ts
+ * import { isLocalBlobStore, openStore } from '@larder/store-fs';
+ * const store = openStore('/tmp/larder-blobs');
+ * const value = isLocalBlobStore(store) ? store.getSync('k') : await store.get('k');
+ * ```
+ */
+export function isLocalBlobStore(store: BlobStore): store is LocalBlobStore {
+  const local = store as Partial<LocalBlobStore>;
+  return typeof local.getSync === 'function' && typeof local.putSync === 'function' && typeof local.pathOf === 'function';
 }
+
+/** The members every BlobStore has (openStore checks an object against them). */
+export const BLOB_STORE_MEMBERS = ['get', 'put', 'putIfAbsent', 'has', 'delete', 'list', 'removePrefix'] as const;

@@ -4,7 +4,7 @@
  * opened, so an unsupported value throws with nothing written.
  */
 import fs from 'node:fs';
-import { writeAtomic, writeAtomicSync } from './atomic-write.js';
+import { writeAtomic, writeAtomicSync, type WriteAtomicOptions } from './atomic-write.js';
 import { checksum, streamingChecksum } from './checksum.js';
 import { assertCompressionAvailable, compress, compressSync } from './compression.js';
 import { encode, type Plan } from './encode.js';
@@ -116,38 +116,52 @@ function prepare(value: unknown, options: DumpOptions | undefined): { resolved: 
  */
 export function dumpSync(value: unknown, path: string, options?: DumpOptions): DumpInfo {
   checkPath(path);
-  return dumpFileSync(value, path, options, false);
+  return dumpFileSync(value, path, options, { makeDirs: false })!;
 }
 
-/** dumpSync, optionally creating the file's folder (BlobStore's lazily created folders). */
-export function dumpFileSync(value: unknown, path: string, options: DumpOptions | undefined, makeDirs: boolean): DumpInfo {
+/** Where and how a dump places its file: the folder store's lazily made folders and put-if-absent. */
+export interface Placement extends Omit<WriteAtomicOptions, 'fsync'> {
+  /**
+   * dumpFile writes a file whose payload is at most this many bytes
+   * synchronously: for a small file the thread-pool round trips of async I/O
+   * (open, write, close, rename) cost more than the write itself.
+   */
+  syncUpTo?: number;
+}
+
+/** dumpSync with a placement; undefined when `exclusive` and the file already existed (nothing written). */
+export function dumpFileSync(value: unknown, path: string, options: DumpOptions | undefined, placement: Placement): DumpInfo | undefined {
   const { resolved, plan } = prepare(value, options);
-  const shape = layout(plan, layoutSegments(plan, true));
+  return writeShapeSync(resolved, plan, layout(plan, layoutSegments(plan, true)), path, placement);
+}
+
+function writeShapeSync(resolved: ResolvedDumpOptions, plan: Plan, shape: Layout, path: string, placement: Placement): DumpInfo | undefined {
   if (resolved.compression !== undefined) {
     const { method, level } = resolved.compression;
     const stored = compressSync(method, level, assemble(plan, shape).subarray(HEADER_SIZE));
     const head = header(resolved, plan, shape, stored.length);
-    writeAtomicSync(path, (fd) => {
+    const placed = writeAtomicSync(path, (fd) => {
       writeAllSync(fd, head, 0);
       writeAllSync(fd, stored, HEADER_SIZE);
-    }, { fsync: resolved.fsync, makeDirs });
-    return info(path, resolved, plan, shape.payloadLength, stored.length);
+    }, { fsync: resolved.fsync, ...placement });
+    return placed ? info(path, resolved, plan, shape.payloadLength, stored.length) : undefined;
   }
   const head = header(resolved, plan, shape, shape.payloadLength);
+  let placed: boolean;
   if (HEADER_SIZE + shape.payloadLength <= ONE_WRITE_LIMIT) {
     const file = assemble(plan, shape);
     file.set(head, 0);
-    writeAtomicSync(path, (fd) => writeAllSync(fd, file, 0), { fsync: resolved.fsync, makeDirs });
+    placed = writeAtomicSync(path, (fd) => writeAllSync(fd, file, 0), { fsync: resolved.fsync, ...placement });
   } else {
-    writeAtomicSync(path, (fd) => {
+    placed = writeAtomicSync(path, (fd) => {
       // Sizing the file first leaves the padding between segments as zeros without writing them.
       fs.ftruncateSync(fd, HEADER_SIZE + shape.payloadLength);
       writeAllSync(fd, concat(head, shape.manifest), 0);
       const base = HEADER_SIZE + shape.dataStart;
       for (let i = 0; i < shape.entries.length; i++) writeAllSync(fd, plan.segments[i]!, base + shape.entries[i]!.offset);
-    }, { fsync: resolved.fsync, makeDirs });
+    }, { fsync: resolved.fsync, ...placement });
   }
-  return info(path, resolved, plan, shape.payloadLength, shape.payloadLength);
+  return placed ? info(path, resolved, plan, shape.payloadLength, shape.payloadLength) : undefined;
 }
 
 /**
@@ -168,36 +182,40 @@ export function dump(value: unknown, path: string, options?: DumpOptions): Promi
   } catch (error) {
     return Promise.reject(error);
   }
-  return dumpFile(value, path, options, false);
+  return dumpFile(value, path, options, { makeDirs: false }) as Promise<DumpInfo>;
 }
 
-/** dump, optionally creating the file's folder (BlobStore's lazily created folders). */
-export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, makeDirs: boolean): Promise<DumpInfo> {
+/** dump with a placement; undefined when `exclusive` and the file already existed (nothing written). */
+export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, { syncUpTo, ...placement }: Placement): Promise<DumpInfo | undefined> {
   const { resolved, plan } = prepare(value, options);
   const total = plan.segments.reduce((sum, bytes) => sum + bytes.length, 0);
+  if (syncUpTo !== undefined && total <= syncUpTo) {
+    const shape = layout(plan, layoutSegments(plan, true));
+    if (shape.payloadLength <= syncUpTo) return writeShapeSync(resolved, plan, shape, path, placement);
+  }
   if (resolved.compression !== undefined) {
     const shape = layout(plan, layoutSegments(plan, true));
     const { method, level } = resolved.compression;
     const stored = await compress(method, level, assemble(plan, shape).subarray(HEADER_SIZE));
     const head = header(resolved, plan, shape, stored.length);
-    await writeAtomic(path, async (handle) => {
+    const placed = await writeAtomic(path, async (handle) => {
       await writeAll(handle, head, 0);
       await writeAll(handle, stored, HEADER_SIZE);
-    }, { fsync: resolved.fsync, makeDirs });
-    return info(path, resolved, plan, shape.payloadLength, stored.length);
+    }, { fsync: resolved.fsync, ...placement });
+    return placed ? info(path, resolved, plan, shape.payloadLength, stored.length) : undefined;
   }
   if (total <= ONE_WRITE_LIMIT) {
     const shape = layout(plan, layoutSegments(plan, true));
     const file = assemble(plan, shape);
     file.set(header(resolved, plan, shape, shape.payloadLength), 0);
-    await writeAtomic(path, (handle) => writeAll(handle, file, 0), { fsync: resolved.fsync, makeDirs });
-    return info(path, resolved, plan, shape.payloadLength, shape.payloadLength);
+    const placed = await writeAtomic(path, (handle) => writeAll(handle, file, 0), { fsync: resolved.fsync, ...placement });
+    return placed ? info(path, resolved, plan, shape.payloadLength, shape.payloadLength) : undefined;
   }
   // The manifest's size does not depend on checksum values (fixed-size structs), so the layout
   // is known before hashing; the manifest is rebuilt with the real checksums and written last.
   const entries = layoutSegments(plan, false);
   const { dataStart, payloadLength } = layout(plan, entries);
-  await writeAtomic(path, async (handle) => {
+  const placed = await writeAtomic(path, async (handle) => {
     await handle.truncate(HEADER_SIZE + payloadLength);
     let inFlight: Promise<void> = Promise.resolve();
     for (let i = 0; i < entries.length; i++) {
@@ -215,8 +233,8 @@ export async function dumpFile(value: unknown, path: string, options: DumpOption
     await inFlight;
     const shape = layout(plan, entries);
     await writeAll(handle, concat(header(resolved, plan, shape, payloadLength), shape.manifest), 0);
-  }, { fsync: resolved.fsync, makeDirs });
-  return info(path, resolved, plan, payloadLength, payloadLength);
+  }, { fsync: resolved.fsync, ...placement });
+  return placed ? info(path, resolved, plan, payloadLength, payloadLength) : undefined;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -80,9 +80,10 @@ export function check(condition: boolean, message: string): asserts condition {
  * The codes of store-fs errors other than FormatError and UnsupportedValueError
  * (see the error-code table in the README): a bad option or argument, use of a
  * closed MappedArray, a value or file larger than one buffer holds, a runtime
- * that lacks a codec.
+ * that lacks a codec (or a blob store driver), a folder store write that would
+ * go through a symlink.
  */
-export type ErrorCode = 'LARDER_OPTION' | 'LARDER_CLOSED' | 'LARDER_TOO_LARGE' | 'LARDER_MISSING_DRIVER';
+export type ErrorCode = 'LARDER_OPTION' | 'LARDER_CLOSED' | 'LARDER_TOO_LARGE' | 'LARDER_MISSING_DRIVER' | 'LARDER_UNSAFE_PATH';
 
 /** An error of class `Kind` whose message starts with the package prefix and which carries `code`. */
 export function codedError<E extends Error>(Kind: new (message: string) => E, code: ErrorCode, message: string): E & { code: ErrorCode } {

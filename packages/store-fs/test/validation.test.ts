@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BlobStore, closeLoaded, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FolderStore, openStore, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -107,7 +107,7 @@ describe('use after close: LARDER_CLOSED', () => {
   });
 });
 
-describe('BlobStore keys never reach outside the root', () => {
+describe('FolderStore keys never reach outside the root', () => {
   const parent = fs.mkdtempSync(path.join(dir, 'parent-'));
   const root = path.join(parent, 'root');
   const outside = path.join(parent, 'outside.larder');
@@ -116,34 +116,33 @@ describe('BlobStore keys never reach outside the root', () => {
   const badKeys: unknown[] = ['../outside', '../../etc/passwd', '/abs', outside, 'a/../../outside', '..\\outside', 'C:\\x', 'C:x', 'a/', '', '.', 'a//b', ' x', 'x\0y', 5, undefined, null];
 
   it.each(badKeys)('the key %j is LARDER_OPTION for every operation, and nothing outside the root changes', async (key) => {
-    const store = new BlobStore(root);
+    const store = new FolderStore(root);
     const k = key as string;
     const operations: [string, () => unknown][] = [
       ['pathOf', () => store.pathOf(k)],
       ['put', () => store.put(k, 1)],
       ['putSync', () => store.putSync(k, 1)],
+      ['putIfAbsent', () => store.putIfAbsent(k, 1)],
       ['get', () => store.get(k)],
       ['getSync', () => store.getSync(k)],
       ['has', () => store.has(k)],
       ['delete', () => store.delete(k)],
-      ['pathsUnder', () => store.pathsUnder(k)],
-      ['pathsUnder(...)(key)', () => store.pathsUnder('ok')(k)],
     ];
     for (const [name, operation] of operations) {
-      if (name === 'pathsUnder' && key === '') continue; // '' is the root itself, a valid prefix
       const error = await caught(operation);
       expect(error.code, name).toBe('LARDER_OPTION');
       expect(error.message, name).toMatch(/^\[larder\/store-fs\] (key|prefix) must be/);
     }
     if (typeof key === 'string' && key !== '' && key !== 'a/') {
-      // list(prefix) takes '' (everything) and one trailing '/'; anything else bad is refused too.
-      expect((await caught(() => store.list(key))).code).toBe('LARDER_OPTION');
+      // list(prefix) and removePrefix take '' (everything) and one trailing '/'; anything else bad is refused too.
+      expect((await caught(() => store.list(key)[Symbol.asyncIterator]().next())).code).toBe('LARDER_OPTION');
+      expect((await caught(() => store.removePrefix(key))).code).toBe('LARDER_OPTION');
     }
     expect(fs.readdirSync(parent).sort()).toEqual(['outside.larder']);
     expect(fs.readFileSync(outside, 'utf8')).toBe('must survive');
   });
 
-  it('delete, list and sweep never follow a symlinked folder inside the root to files outside it', async () => {
+  it('delete, list, removePrefix and sweep never follow a symlinked folder inside the root to files outside it; a put through one is refused', async () => {
     const base = fs.mkdtempSync(path.join(dir, 'links-'));
     const elsewhere = path.join(base, 'elsewhere');
     fs.mkdirSync(elsewhere);
@@ -153,20 +152,51 @@ describe('BlobStore keys never reach outside the root', () => {
     fs.writeFileSync(staleTemp, 'x');
     const old = new Date(Date.now() - 60 * 60 * 1000);
     fs.utimesSync(staleTemp, old, old);
-    const store = new BlobStore(path.join(base, 'root'));
+    fs.mkdirSync(path.join(elsewhere, '@b5'));
+    const shardedVictim = path.join(elsewhere, '@b5', 'b5b5b5b5.larder');
+    dumpSync('outside too', shardedVictim);
+    const store = new FolderStore(path.join(base, 'root'));
     await store.put('mine', 1);
     fs.symlinkSync(elsewhere, path.join(store.root, 'link'));
+    fs.symlinkSync(victim, path.join(store.root, 'file-link.larder'));
     expect(await store.delete('link/victim')).toBe(false);
-    expect((await store.list()).map((entry) => entry.key)).toEqual(['mine']);
+    expect(await store.delete('link/b5b5b5b5')).toBe(false);
+    const keys: string[] = [];
+    for await (const entry of store.list()) keys.push(entry.key);
+    expect(keys).toEqual(['mine']);
+    for await (const entry of store.list('link')) keys.push(entry.key);
+    expect(keys).toEqual(['mine']);
     expect(await store.sweep(0)).toBe(0);
-    expect([fs.existsSync(victim), fs.existsSync(staleTemp)]).toEqual([true, true]);
-    expect(await store.delete('mine')).toBe(true);
+    expect(await store.removePrefix('link')).toBe(0);
+    const refused = await caught(() => store.put('link/new', 1));
+    expect([refused.code, refused.message]).toEqual(['LARDER_UNSAFE_PATH', expect.stringContaining('symbolic link')]);
+    expect(await caught(() => store.putIfAbsent('link/new', 1))).toMatchObject({ code: 'LARDER_UNSAFE_PATH' });
+    expect(fs.readdirSync(elsewhere).sort()).toEqual(['.x.larder.1.dead.larder-tmp', '@b5', 'victim.larder']);
+    expect(await store.removePrefix('')).toBe(1); // 'mine'; the symlinks are not values and stay
+    expect([fs.existsSync(victim), fs.existsSync(staleTemp), fs.existsSync(shardedVictim)]).toEqual([true, true, true]);
+    expect(fs.readdirSync(store.root).sort()).toEqual(['file-link.larder', 'link']);
   });
 
   it('a bad root, list prefix or sweep age is LARDER_OPTION naming it', async () => {
-    for (const bad of ['', 5, undefined]) expectOption(await caught(() => new BlobStore(bad as string)), 'root', bad === '' ? '""' : String(bad));
-    const store = new BlobStore(root);
-    expectOption(await caught(() => store.list(5 as unknown as string)), 'prefix', '5');
+    for (const bad of ['', 5, undefined]) expectOption(await caught(() => new FolderStore(bad as string)), 'root', bad === '' ? '""' : String(bad));
+    const store = new FolderStore(root);
+    expectOption(await caught(() => store.list(5 as unknown as string)[Symbol.asyncIterator]().next()), 'prefix', '5');
     expectOption(await caught(() => store.sweep(-1)), 'olderThanMs', '-1');
+  });
+
+  it('openStore: a path gives a folder store, a store object is returned as is, anything else is LARDER_OPTION, s3:// says S3 is not available yet', async () => {
+    const store = openStore(root);
+    expect(store).toBeInstanceOf(FolderStore);
+    expect(store.root).toBe(path.resolve(root));
+    expect(openStore(store)).toBe(store);
+    expect(openStore(new URL(`file://${root}`).href).root).toBe(path.resolve(root));
+    for (const bad of [5, null, undefined, {}, { get() {} }]) {
+      const error = await caught(() => openStore(bad as unknown as string));
+      expect([error.code, error.message]).toEqual(['LARDER_OPTION', expect.stringMatching(/^\[larder\/store-fs\] location must be a folder path/)]);
+    }
+    expect((await caught(() => openStore({ get() {} } as unknown as string))).message).toContain('lacks put, putIfAbsent, has, delete, list, removePrefix');
+    expect(await caught(() => openStore('http://example.com/x'))).toMatchObject({ code: 'LARDER_OPTION' });
+    const s3 = await caught(() => openStore('s3://bucket/prefix'));
+    expect([s3.code, s3.message]).toEqual(['LARDER_MISSING_DRIVER', expect.stringContaining('S3 blob stores (s3://bucket/prefix) are not available')]);
   });
 });

@@ -5,20 +5,31 @@
  * knows which task is running and since when: that drives the per-task
  * timeout and names the task when a worker dies.
  */
+import { createRequire } from 'node:module';
 import { threadId, type ResourceLimits } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { decodeDeep, isDeepTape } from '../deep-values.js';
 import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-script.js';
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
-import { PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
+import { isTypeScriptUrl, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
+import { TEARDOWN_BUDGET_MS } from '../worker-hooks.js';
 import { isDenoOrBun, startWithAcceptedFlags, workerExecArgv, workerTypeScript, type WorkerTypeScript } from '../worker-flags.js';
+import { canStripForWorkers, stripForWorkers, type StrippedSources } from '../worker-typescript.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
 
 const WORKER_ENTRY = new URL('../worker-entry.js', import.meta.url);
+
+/**
+ * piscina, loaded by the first pool: every worker thread evaluates this
+ * package (a task module imports `tasks` from it), and none starts a pool.
+ */
+function loadPiscina(): typeof Piscina {
+  return (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina;
+}
 
 /** What worker-entry.js reads from `workerData`. */
 interface WorkerData {
@@ -33,8 +44,12 @@ export class ThreadsBackend implements Backend {
   readonly #pool: Piscina;
   readonly #init: BatchRequest['init'];
   readonly #teardownChannel = `larder/parallel/${process.pid}/${threadId}/${poolCounter++}`;
-  /** Threads that ran a batch, and so listen for the teardown on close. */
+  /** Threads that reported teardown hooks in a batch reply: close() asks them to run them. */
   readonly #listening = new Set<number>();
+  /** Task modules stripped of types for the workers, by module URL; undefined when workers strip nothing themselves or cannot be spared it. */
+  readonly #stripped: Map<string, StrippedSources> | undefined;
+  /** Threads that have imported each task module (they no longer need its stripped source). */
+  readonly #imported = new Map<string, Set<number>>();
 
   constructor(
     readonly workers: number,
@@ -49,12 +64,14 @@ export class ThreadsBackend implements Backend {
       this.#init = { moduleUrl: task.moduleUrl, taskName: task.taskName, args, key: `${task.moduleUrl}#${task.taskName}#${initCounter++}` };
     }
     const typescript = workerTypeScript();
+    if (typescript === 'native' && canStripForWorkers()) this.#stripped = new Map();
     // Deno and Bun take no Node flags (Bun's execArgv even holds `-e` and its code).
     const execArgv = isDenoOrBun() ? [] : workerExecArgv(process.execArgv);
+    const Pool = loadPiscina();
     this.#pool = startWithAcceptedFlags(
       execArgv,
       (flags) =>
-        new Piscina({
+        new Pool({
           filename: WORKER_ENTRY.href,
           minThreads: workers,
           maxThreads: workers,
@@ -122,6 +139,8 @@ export class ThreadsBackend implements Backend {
     if (deep) request.deep = true;
     const entry = entryScriptPath();
     if (entry !== undefined) request.entryScript = entry;
+    const stripped = this.#strippedFor(task.moduleUrl, this.#init?.moduleUrl);
+    if (stripped) request.stripped = stripped;
 
     const stop = new AbortController();
     const unsubscribe = context.onStop(() => stop.abort(context.signal.reason));
@@ -129,7 +148,8 @@ export class ThreadsBackend implements Backend {
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
-      this.#listening.add(reply.threadId);
+      if (reply.teardown) this.#listening.add(reply.threadId);
+      if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
       if (reply.ok) return { results: reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results, durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
@@ -144,16 +164,40 @@ export class ThreadsBackend implements Backend {
     }
   }
 
+  /**
+   * The stripped TypeScript a batch carries: that of its task modules, while
+   * some live worker has not imported them yet (a worker that replaced a
+   * dead one gets them too). Stripped once per pool, on the first batch.
+   */
+  #strippedFor(...moduleUrls: (string | undefined)[]): StrippedSources | undefined {
+    if (!this.#stripped) return undefined;
+    let out: StrippedSources | undefined;
+    for (const url of moduleUrls) {
+      if (url === undefined || !isTypeScriptUrl(url)) continue;
+      const imported = this.#importedBy(url);
+      if (this.#pool.threads.every((worker) => imported.has(worker.threadId))) continue;
+      let sources = this.#stripped.get(url);
+      if (!sources) this.#stripped.set(url, (sources = stripForWorkers(url)));
+      out = { ...out, ...sources };
+    }
+    return out && Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  #importedBy(moduleUrl: string): Set<number> {
+    let threads = this.#imported.get(moduleUrl);
+    if (!threads) this.#imported.set(moduleUrl, (threads = new Set()));
+    return threads;
+  }
+
   async close(): Promise<void> {
     // Workers finish what their tasks left pending (teardown hooks) before
-    // terminate() ends them; a hung hook costs at most TEARDOWN_TIMEOUT_MS.
+    // terminate() ends them; a hung hook costs at most TEARDOWN_BUDGET_MS.
     const alive = new Set(this.#pool.threads.map((worker) => worker.threadId).filter((id) => this.#listening.has(id)));
-    await teardownWorkers(this.#teardownChannel, alive, TEARDOWN_TIMEOUT_MS);
+    await teardownWorkers(this.#teardownChannel, alive, TEARDOWN_BUDGET_MS);
     await this.#pool.close({ force: true });
   }
 }
 
-const TEARDOWN_TIMEOUT_MS = 5_000;
 let initCounter = 0;
 let poolCounter = 0;
 

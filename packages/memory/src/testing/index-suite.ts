@@ -14,9 +14,9 @@
  * indexStoreConformance('my store', () => MyIndexStore.open(), { describe, it, expect });
  * ```
  */
-import type { IndexEntry, IndexStore } from './index-store.js';
+import type { IndexEntry, IndexStore } from '../index-store.js';
 
-export type { BodyAggregate, BodyRecord, FunctionCounters, IndexBatch, IndexCapabilities, IndexEntry, IndexStore, PageCursor, PageOptions } from './index-store.js';
+export type { BodyAggregate, BodyRecord, FunctionCounters, IndexBatch, IndexCapabilities, IndexEntry, IndexStore, PageCursor, PageOptions } from '../index-store.js';
 
 /** The parts of a test framework the suite uses. */
 export interface TestApi {

@@ -1,0 +1,103 @@
+/**
+ * The compute side of a cached call: identical calls in one thread share one
+ * computation (`inflight`); across threads, processes and machines a miss
+ * first takes the entry's lease (lease.ts), so the holder computes and the
+ * others wait for its entry. Then the result is stored: small ones with one
+ * synchronous write, large ones with store-fs's pipelined async dump so the
+ * event loop keeps running while they are written.
+ */
+import type { CacheLocation } from './cache-location.js';
+import type { EntryLookup } from './call-lookup.js';
+import type { CallReporter } from './call-report.js';
+import { isLargeValue, isUnsafePath, UNREADABLE, type Envelope } from './entry.js';
+import type { FunctionIdentity } from './key.js';
+import { awaitTurn, worthALease } from './lease.js';
+import type { CallInfo, ResolvedCacheOptions } from './options.js';
+import { formatArgs } from './verbose.js';
+
+/** A computed (or waited-for) value and the facts about it. */
+export interface Outcome { value: unknown; info: CallInfo }
+
+export class Computation {
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+  /** How long this function's last computation in this thread took (undefined before the first). */
+  private lastComputeMs: number | undefined;
+
+  constructor(
+    private readonly fn: (...args: unknown[]) => unknown,
+    private readonly identity: FunctionIdentity,
+    private readonly options: ResolvedCacheOptions,
+    private readonly report: CallReporter,
+    /** Undefined for a pass-through Memory. */
+    private readonly location: CacheLocation | undefined,
+    private readonly lookup: EntryLookup | undefined,
+  ) {}
+
+  /** The computation of `argsHash` under way in this thread, if any. */
+  running(argsHash: string): Promise<Outcome> | undefined {
+    return this.inflight.get(argsHash);
+  }
+
+  /**
+   * Computes, stores, and shares the computation with identical calls that arrive meanwhile.
+   * `argsHash` undefined: nothing is stored (a pass-through or refused location). A miss (not
+   * `force`) first waits its turn among other threads and processes. `store` false: the entry
+   * exists but could not be read; it is left as it is.
+   */
+  compute(argsHash: string | undefined, args: unknown[], force: boolean, store = true): Promise<Outcome> {
+    const useLease = argsHash !== undefined && store && !force && this.options.dedupe && worthALease(this.lastComputeMs);
+    const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args, store);
+    if (argsHash !== undefined) {
+      this.inflight.set(argsHash, run);
+      const done = () => void (this.inflight.get(argsHash) === run && this.inflight.delete(argsHash));
+      run.then(done, done);
+    }
+    return run;
+  }
+
+  /** A miss under the entry's lease: computes if this caller gets it, else returns what the holder stored. */
+  private async computeInTurn(argsHash: string, args: unknown[]): Promise<Outcome> {
+    const key = this.lookup!.keyPrefix + argsHash;
+    const turn = await awaitTurn(this.location!.leases, key, this.options.leaseMs, () => this.lookup!.hit(argsHash));
+    if ('entry' in turn) return { value: turn.entry.value, info: this.lookup!.infoOf(key, turn.entry) };
+    try {
+      return await this.computeAndStore(argsHash, args, turn.store);
+    } finally {
+      await turn.lease?.release();
+    }
+  }
+
+  /** Computes; stores the result unless `store` is false. */
+  private async computeAndStore(argsHash: string | undefined, args: unknown[], store = true): Promise<Outcome> {
+    const key = argsHash === undefined ? undefined : this.lookup!.keyPrefix + argsHash;
+    const { name, folder } = this.identity;
+    // Formatted before the call: what the arguments were when they were hashed.
+    const argsText = formatArgs(args);
+    this.report.calling(argsText);
+    const started = performance.now();
+    const value = await this.fn(...args);
+    const computeMs = performance.now() - started;
+    this.lastComputeMs = computeMs;
+    this.report.done(computeMs);
+    const createdMs = Date.now();
+    const info: CallInfo = { id: key ?? `${folder}/uncached`, functionName: name, createdMs, computeMs, ageMs: 0, args: argsText, cached: false, stored: false };
+    const location = this.location;
+    if (!location || key === undefined) return { value, info };
+    location.keeper.miss(folder, this.identity.id, name, createdMs);
+    if (!store) return { value, info };
+    const envelope: Envelope = { larder: 1, name, createdMs, computeMs, args: argsText, key, value };
+    const written = isLargeValue(value) ? await location.writeAsync(key, envelope) : location.write(key, envelope);
+    if (typeof written !== 'number') {
+      this.report.notStored(written.error, written.unsupported ? 'unsupported' : isUnsafePath(written.error) ? 'path' : 'io');
+      return { value, info };
+    }
+    info.stored = true;
+    location.keeper.stored({ key, name, bytes: written, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
+    // With mmap the caller gets what a hit would give: the stored file, mapped.
+    if (this.options.mmap) {
+      const entry = this.lookup!.readFile(argsHash!, 'r');
+      if (entry !== undefined && entry !== UNREADABLE) return { value: entry.value, info };
+    }
+    return { value, info };
+  }
+}

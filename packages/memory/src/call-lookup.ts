@@ -1,0 +1,75 @@
+/**
+ * The read side of a cached call: the entry file of a key, then expiry and
+ * `validate`. A hit is one synchronous file read (entry.ts); it is noted in
+ * memory for the index (bookkeeping.ts) and returns without an await.
+ */
+import { closeLoaded } from '@larder/store-fs';
+import type { CacheLocation } from './cache-location.js';
+import type { CallReporter } from './call-report.js';
+import { readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
+import type { FunctionIdentity } from './key.js';
+import type { CallInfo, ResolvedCacheOptions } from './options.js';
+
+export type { Lookup } from './entry.js';
+
+export class EntryLookup {
+  /** `<folder>/<id>/`: entry keys are this plus the arguments hash. */
+  readonly keyPrefix: string;
+
+  constructor(
+    private readonly location: CacheLocation,
+    private readonly identity: FunctionIdentity,
+    private readonly options: ResolvedCacheOptions,
+    private readonly report: CallReporter,
+  ) {
+    this.keyPrefix = `${identity.folder}/${identity.id}/`;
+  }
+
+  /**
+   * A hit's read: the entry with expiry and `validate` applied, noted for the index. Synchronous
+   * for small and mapped entries (the fast path), a promise for large eager ones (read off the
+   * event loop).
+   */
+  hit(argsHash: string): Lookup | Promise<Lookup> {
+    const key = this.keyPrefix + argsHash;
+    const read = readEntryForHit(this.location.store, key, this.options.mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
+    return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, this.options.mmap, true)) : this.check(argsHash, read, this.options.mmap, true);
+  }
+
+  /**
+   * Reads the entry synchronously and applies expiry and `validate`; `countHit` notes the hit
+   * for the index. Without `countHit` (isCached) the entry is read mapped, so the caller must
+   * `closeLoaded` it.
+   */
+  read(argsHash: string, countHit: boolean): Lookup {
+    const mmap = countHit ? this.options.mmap : 'r';
+    return this.check(argsHash, this.readFile(argsHash, mmap), mmap, countHit);
+  }
+
+  private check(argsHash: string, entry: Lookup, mmap: 'r' | undefined, countHit: boolean): Lookup {
+    if (entry === undefined || entry === UNREADABLE) return entry;
+    const { expiresAfterMs, validate } = this.options;
+    const key = this.keyPrefix + argsHash;
+    const now = Date.now();
+    if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now)))) {
+      if (mmap) closeLoaded(entry);
+      return undefined;
+    }
+    if (countHit) {
+      this.location.keeper.hit(key, this.identity.folder, this.identity.id, this.identity.name, entry.createdMs, entry.computeMs, now);
+      this.report.loading(entry.args, () => this.location.store.pathOf(key));
+    }
+    return entry;
+  }
+
+  /** The entry file as it is (no expiry, no bookkeeping): what a miss with `mmap` hands back after storing. */
+  readFile(argsHash: string, mmap: 'r' | undefined): Lookup {
+    const key = this.keyPrefix + argsHash;
+    return this.location.read(key, mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
+  }
+
+  /** Facts about a stored entry. */
+  infoOf(key: string, entry: Envelope, now = Date.now()): CallInfo {
+    return { id: key, functionName: this.identity.name, createdMs: entry.createdMs, computeMs: entry.computeMs, ageMs: now - entry.createdMs, args: entry.args, cached: true, stored: true };
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The local `LeaseStore`: lease files next to the entries, for every thread
+ * and process that shares a folder on one host (and hosts sharing a folder,
+ * through the renewal time).
+ *
+ * The lease of entry key `k` is a file beside the entry's file: the entry
+ * store's path for `k` plus `.lease` (the store lists only `.larder` files, so
+ * it is never mistaken for a result), created with `wx` (O_CREAT | O_EXCL): of
+ * several callers, exactly one creates it. It holds the holder's host, pid,
+ * thread and token; its mtime is the last renewal.
+ *
+ * A lease is stale, and may be taken over, when
+ * - its holder runs on this host and its pid is gone (kill -9, crash): seen at once;
+ * - its file holds no readable holder record 2 s after it was made (debris);
+ * - or it was not renewed for `ttlMs` (a dead worker thread in a live
+ *   process, another host, or a holder whose event loop is blocked by a long
+ *   synchronous function: the one case where a call may be computed twice).
+ *
+ * Taking over renames the stale file aside and checks it still holds the
+ * token judged stale; if a fresh lease was caught instead, it is linked back
+ * (link fails rather than replacing a newer one).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import { threadId } from 'node:worker_threads';
+import type { LeaseAttempt, LeaseStore } from './lease.js';
+
+/** Appended to an entry's file name to name its lease. */
+const LEASE_SUFFIX = '.lease';
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+interface Holder { host: string; pid: number; thread: number; token: string }
+
+const HOST = hostname();
+/** How long a lease file without a readable holder record is given before it counts as debris. */
+const UNREADABLE_GRACE_MS = 2000;
+
+function readHolder(path: string): Holder | undefined {
+  try {
+    const holder = JSON.parse(readFileSync(path, 'utf8')) as Partial<Holder>;
+    if (typeof holder.token === 'string' && typeof holder.pid === 'number' && typeof holder.host === 'string') return holder as Holder;
+  } catch {
+    // Missing, or half written by a holder killed between create and write: judged by age alone.
+  }
+  return undefined;
+}
+
+/** A key's segments; keys are checked so no lease lands outside the root. */
+function checkLeaseKey(key: string): string[] {
+  const parts = typeof key === 'string' ? key.split('/') : [];
+  if (parts.length === 0 || !parts.every((part) => SEGMENT.test(part) && part !== '.' && part !== '..')) {
+    throw Object.assign(new TypeError(`[larder/memory] a lease key must be names of [A-Za-z0-9._-] joined by '/', got ${JSON.stringify(key)}`), { code: 'LARDER_OPTION' });
+  }
+  return parts;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by another user
+  }
+}
+
+/**
+ * Lease files under `root`, beside the entry files whose paths `entryPath` gives (the entry
+ * store's `pathOf`); by default `<root>/<key>.larder`, the unsharded layout.
+ */
+export class FileLeaseStore implements LeaseStore {
+  readonly description: string;
+  private readonly entryPath: (key: string) => string;
+  /** Folders under the root checked to be real folders (never a symlink a lease could go through). */
+  private readonly realFolders = new Set<string>();
+
+  constructor(readonly root: string, entryPath?: (key: string) => string) {
+    this.description = `lease files under ${root}`;
+    this.entryPath = entryPath ?? ((key) => join(this.root, ...checkLeaseKey(key)) + '.larder');
+  }
+
+  /** The lease file of `key`. */
+  private pathOf(key: string): string {
+    checkLeaseKey(key);
+    return this.entryPath(key) + LEASE_SUFFIX;
+  }
+
+  /**
+   * Makes the folder of a lease file exist under the root, every folder on the way a real
+   * one: a symlink planted in the tree must not lead a lease file outside the location.
+   */
+  private ensureFolder(folder: string): void {
+    if (this.realFolders.has(folder)) return;
+    const rel = relative(this.root, folder);
+    if (rel.startsWith('..')) throw Object.assign(new Error(`${folder} is outside ${this.root}`), { code: 'LARDER_UNSAFE_PATH' });
+    mkdirSync(this.root, { recursive: true });
+    let current = this.root;
+    for (const name of rel === '' ? [] : rel.split(sep)) {
+      current = join(current, name);
+      let info = lstatSync(current, { throwIfNoEntry: false });
+      if (info === undefined) {
+        try { mkdirSync(current); } catch (error) { if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; }
+        info = lstatSync(current); // made by us or by another caller just now: still checked
+      }
+      if (!info.isDirectory()) throw Object.assign(new Error(`${current} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; lease files go only into real folders of ${this.root}`), { code: 'LARDER_UNSAFE_PATH' });
+    }
+    this.realFolders.add(folder);
+  }
+
+  async acquire(key: string, _ttlMs: number): Promise<LeaseAttempt> {
+    const path = this.pathOf(key);
+    const token = randomBytes(8).toString('hex');
+    const body = JSON.stringify({ host: HOST, pid: process.pid, thread: threadId, token } satisfies Holder);
+    try {
+      this.ensureFolder(dirname(path));
+    } catch (error) {
+      return { kind: 'unavailable', error }; // a symlink in the way, read-only, disk full: compute without a lease
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let fd: number;
+      try {
+        fd = openSync(path, 'wx');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return { kind: 'busy' };
+        if (code === 'ENOENT' && attempt === 0) {
+          // The folder was removed meanwhile (clear(), reduceSize()): make it again, checked.
+          this.realFolders.delete(dirname(path));
+          try { this.ensureFolder(dirname(path)); } catch (mkdirError) { return { kind: 'unavailable', error: mkdirError }; }
+          continue;
+        }
+        return { kind: 'unavailable', error }; // read-only, disk full, permissions: compute without a lease
+      }
+      try {
+        writeSync(fd, body);
+      } catch (error) {
+        closeSync(fd);
+        try { unlinkSync(path); } catch { /* gone already */ }
+        return { kind: 'unavailable', error };
+      }
+      closeSync(fd);
+      return { kind: 'held', token };
+    }
+    return { kind: 'unavailable', error: new Error(`cannot create ${path}`) };
+  }
+
+  async renew(key: string, token: string, _ttlMs: number): Promise<boolean> {
+    const path = this.pathOf(key);
+    if (readHolder(path)?.token !== token) return false;
+    const now = new Date();
+    try {
+      utimesSync(path, now, now);
+      return true;
+    } catch {
+      return false; // removed meanwhile (clear(), reduceSize())
+    }
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    const path = this.pathOf(key);
+    if (readHolder(path)?.token !== token) return; // taken over meanwhile: not ours to remove
+    try {
+      unlinkSync(path);
+    } catch {
+      // Already gone (a clear() removed the folder): the goal is reached.
+    }
+  }
+
+  async takeOver(key: string, ttlMs: number): Promise<boolean> {
+    const path = this.pathOf(key);
+    if (this.state(path, ttlMs) !== 'stale') return false;
+    const seen = readHolder(path)?.token;
+    const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      return false; // someone else broke it first
+    }
+    const caught = readHolder(aside)?.token;
+    let broke = true;
+    if (caught !== seen) {
+      // Between our look and our rename another caller replaced the stale lease with a live one: put it back.
+      broke = false;
+      try { linkSync(aside, path); } catch { /* a newer lease exists already; keep it */ }
+    }
+    try { unlinkSync(aside); } catch { /* already gone */ }
+    return broke;
+  }
+
+  /** Whether the lease file at `path` is missing, held by a live, recently renewed holder, or stale. */
+  private state(path: string, ttlMs: number, now = Date.now()): 'free' | 'live' | 'stale' {
+    let mtimeMs: number;
+    try {
+      mtimeMs = lstatSync(path).mtimeMs; // a symlink in its place is judged as itself, not by what it points to
+    } catch {
+      return 'free';
+    }
+    const holder = readHolder(path);
+    if (holder && holder.host === HOST && !pidAlive(holder.pid)) return 'stale';
+    // A holder writes its record right after creating the file; one still unreadable after a moment
+    // is debris (a holder killed in between, a foreign or damaged file), not a live lease.
+    if (!holder && now - mtimeMs > UNREADABLE_GRACE_MS) return 'stale';
+    if (now - mtimeMs > ttlMs) return 'stale';
+    return 'live';
+  }
+}

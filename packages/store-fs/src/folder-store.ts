@@ -1,0 +1,396 @@
+/**
+ * FolderStore: the local blob store. One store-fs file per key under a root
+ * folder; the store alone decides paths, suffixes, sharding and temp files.
+ *
+ * Layout: the key `a/b/<name>` lives at `<root>/a/b/@<xx>/<name>.larder`,
+ * where `<xx>` is the shard of `<name>`: its first two characters when it is
+ * a lowercase hex string of 8 or more (a hash: already uniform), else two hex
+ * digits of a 32-bit FNV-1a hash of it. 256 shards keep a folder of a million
+ * keys at ~4,000 files per folder. '@' is outside the key alphabet, so a
+ * shard folder can never be mistaken for a key segment.
+ *
+ * Older layout: store-fs 0.1 put the key at `<root>/a/b/<name>.larder`
+ * (unsharded). Those files stay readable where they are: a get that misses
+ * in the sharded place looks there (a hit in the sharded place costs nothing
+ * extra), list and removePrefix see both, put and delete remove the old copy.
+ *
+ * Safety: listing and removing never follow a symlink (a symlinked folder is
+ * skipped, a symlink is never unlinked as a value), writes go only into real
+ * folders under the root (checked once per folder per store), and nothing
+ * outside the root is touched. The root itself may be a symlink: it is the
+ * store.
+ */
+import fs from 'node:fs';
+import { lstat, opendir, rmdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { TEMP_SUFFIX } from './atomic-write.js';
+import type { BlobEntry, LocalBlobStore } from './blob-store.js';
+import { dumpFile, dumpFileSync, type DumpInfo } from './dump.js';
+import { badOption, codedError } from './errors.js';
+import { checkKey, checkPrefix, isSegment } from './keys.js';
+import { load, loadSync } from './load.js';
+import type { DumpOptions, LoadOptions } from './options.js';
+
+/** Every stored file ends with this. */
+const BLOB_SUFFIX = '.larder';
+/** Temp files older than this are leftovers of a crashed writer; list, removePrefix and sweep remove them. */
+const STALE_TEMP_MS = 15 * 60 * 1000;
+const HEX_NAME = /^[0-9a-f]{8,}$/;
+const SHARD_FOLDER = /^@[0-9a-f]{2}$/;
+/** Files stat'ed at once while listing: enough to overlap, bounded so a listing holds little. */
+const STAT_BATCH = 64;
+/**
+ * put and putIfAbsent write values up to this size synchronously: measured in
+ * bench/store-fs.ts, a small async put costs 2-3× a sync one (four thread-pool
+ * round trips for open, write, close, rename), while a 256 KiB write blocks
+ * the event loop for well under a millisecond. Larger values use the
+ * pipelined async dump.
+ */
+const SYNC_PUT_BYTES = 256 * 1024;
+
+/** The shard of a key's last segment: two hex digits. */
+export function shardOf(name: string): string {
+  if (HEX_NAME.test(name)) return name.slice(0, 2);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  return ((hash ^ (hash >>> 8) ^ (hash >>> 16) ^ (hash >>> 24)) & 0xff).toString(16).padStart(2, '0');
+}
+
+/** A value file found by a walk. */
+interface Found {
+  key: string;
+  file: string;
+  /** An older-layout file whose key also has a sharded file (which is the value). */
+  shadowed: boolean;
+  info: fs.Stats;
+}
+
+interface WalkOptions {
+  staleBefore: number;
+  onSwept?: () => void;
+  /** Receives every folder visited, parents before children. */
+  folders?: string[];
+}
+
+/**
+ * The local folder store. `openStore(path)` returns one.
+ *
+ * @example
+ * ```ts
+ * import { FolderStore } from '@larder/store-fs';
+ * const store = new FolderStore('/tmp/larder-folder');
+ * await store.put('results/f/0123456789abcdef', { x: new Float64Array([1, 2]) });
+ * store.pathOf('results/f/0123456789abcdef'); // '/tmp/larder-folder/results/f/@01/0123456789abcdef.larder'
+ * store.getSync('results/f/0123456789abcdef'); // { x: Float64Array [1, 2] }
+ * ```
+ */
+export class FolderStore implements LocalBlobStore {
+  /** The absolute root folder (created on the first put). */
+  readonly root: string;
+  readonly description: string;
+  /** Folders checked to be real folders under the root (see #ensureFolder). */
+  readonly #realFolders = new Set<string>();
+
+  constructor(root: string) {
+    if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
+    this.root = path.resolve(root);
+    this.description = `folder ${this.root}`;
+  }
+
+  pathOf(key: string): string {
+    return this.#sharded(checkKey(key));
+  }
+
+  getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined {
+    const parts = checkKey(key);
+    try {
+      return loadSync<T>(this.#sharded(parts), options);
+    } catch (error) {
+      if (!isAbsent(error)) throw error;
+    }
+    if (!this.#hasLegacy(parts)) return undefined;
+    try {
+      return loadSync<T>(this.#legacy(parts), options);
+    } catch (error) {
+      if (isAbsent(error)) return undefined; // removed meanwhile
+      throw error;
+    }
+  }
+
+  async get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined> {
+    const parts = checkKey(key);
+    try {
+      return await load<T>(this.#sharded(parts), options);
+    } catch (error) {
+      if (!isAbsent(error)) throw error;
+    }
+    if (!this.#hasLegacy(parts)) return undefined;
+    try {
+      return await load<T>(this.#legacy(parts), options);
+    } catch (error) {
+      if (isAbsent(error)) return undefined; // removed meanwhile
+      throw error;
+    }
+  }
+
+  putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
+    const parts = checkKey(key);
+    const file = this.#sharded(parts);
+    const folder = path.dirname(file);
+    this.#ensureFolder(folder);
+    const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
+    this.#removeLegacy(parts);
+    return info;
+  }
+
+  async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
+    const parts = checkKey(key);
+    const file = this.#sharded(parts);
+    const folder = path.dirname(file);
+    this.#ensureFolder(folder);
+    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
+    this.#removeLegacy(parts);
+    return info;
+  }
+
+  async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo | undefined> {
+    const parts = checkKey(key);
+    // A value in the older layout is a value: it is not shadowed by a new one.
+    if (isFileSync(this.#legacy(parts))) return undefined;
+    const file = this.#sharded(parts);
+    const folder = path.dirname(file);
+    this.#ensureFolder(folder);
+    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
+  }
+
+  async has(key: string): Promise<boolean> {
+    const parts = checkKey(key);
+    // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
+    // for a missing file, an exception.
+    return isFileSync(this.#sharded(parts)) || isFileSync(this.#legacy(parts));
+  }
+
+  /** Removes `key`; never through a symlinked folder (then false), and a symlink at the key's place is removed itself. */
+  async delete(key: string): Promise<boolean> {
+    const parts = checkKey(key);
+    const folder = await this.#realFolderOf(parts.slice(0, -1));
+    if (folder === undefined) return false;
+    let removed = await removeQuietly(this.#legacy(parts));
+    const shard = path.join(folder, `@${shardOf(parts.at(-1)!)}`);
+    if ((await lstat(shard).catch(absentAs(undefined)))?.isDirectory()) removed = (await removeQuietly(path.join(shard, parts.at(-1)! + BLOB_SUFFIX))) || removed;
+    return removed;
+  }
+
+  /** Streams the values under `prefix` (see {@link BlobStore.list}); stale temp files are removed on the way. */
+  async *list(prefix = ''): AsyncIterable<BlobEntry> {
+    const parts = checkPrefix(prefix);
+    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS })) {
+      if (!found.shadowed) yield { key: found.key, bytes: found.info.size, mtimeMs: found.info.mtimeMs };
+    }
+  }
+
+  /**
+   * Removes every value under `prefix` (both layouts), stale temp files, and
+   * then the folders left empty (rmdir, never a recursive rm: a folder holding
+   * anything else, a fresh temp file of a writer at work or a user's file,
+   * stays). Returns how many values were removed.
+   */
+  async removePrefix(prefix: string): Promise<number> {
+    const parts = checkPrefix(prefix);
+    const folders: string[] = [];
+    let removed = 0;
+    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS, folders })) {
+      if ((await removeQuietly(found.file)) && !found.shadowed) removed++;
+    }
+    this.#realFolders.clear();
+    for (const folder of folders.reverse()) {
+      if (folder !== this.root) await rmdir(folder).catch(() => undefined);
+    }
+    return removed;
+  }
+
+  /** Removes temp files older than `olderThanMs` (default 15 minutes) left by crashed writers; returns how many. */
+  async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
+    if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) throw badOption('olderThanMs', 'a non-negative number of milliseconds', olderThanMs);
+    let swept = 0;
+    // The walk sweeps as it goes; the values it finds are not needed here.
+    for await (const _ of this.#walk([], { staleBefore: Date.now() - olderThanMs, onSwept: () => swept++ }));
+    return swept;
+  }
+
+  #folderOf(parts: readonly string[]): string {
+    return parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
+  }
+
+  #sharded(parts: readonly string[]): string {
+    const name = parts.at(-1)!;
+    return path.join(this.#folderOf(parts), `@${shardOf(name)}`, name + BLOB_SUFFIX);
+  }
+
+  #legacy(parts: readonly string[]): string {
+    return path.join(this.#folderOf(parts), parts.at(-1)! + BLOB_SUFFIX);
+  }
+
+  /**
+   * After a miss in the sharded place: whether the older layout has the key.
+   * The check throws no exception for a missing file (an exception costs more
+   * than the syscall), so a plain miss stays cheap.
+   */
+  #hasLegacy(parts: readonly string[]): boolean {
+    return lstatOrUndefined(this.#legacy(parts)) !== undefined;
+  }
+
+  /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
+  #removeLegacy(parts: readonly string[]): void {
+    const legacy = this.#legacy(parts);
+    if (lstatOrUndefined(legacy)?.isFile()) removeQuietlySync(legacy);
+  }
+
+  /**
+   * Makes `folder` (under the root) exist, every folder on the way a real one
+   * (never a symlink, which could lead a write outside the root). Checked
+   * once per folder per store, so a put into a known folder costs nothing
+   * here; `again` rechecks after the folder went away (removePrefix, another
+   * process).
+   */
+  #ensureFolder(folder: string, again = false): void {
+    if (!again && this.#realFolders.has(folder)) return;
+    fs.mkdirSync(this.root, { recursive: true });
+    let current = this.root;
+    for (const name of path.relative(this.root, folder).split(path.sep)) {
+      current = path.join(current, name);
+      if (!again && this.#realFolders.has(current)) continue;
+      let info = fs.lstatSync(current, { throwIfNoEntry: false });
+      if (info === undefined) {
+        try {
+          fs.mkdirSync(current);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+        info = fs.lstatSync(current); // made by us or by another writer just now: still checked
+      }
+      if (!info.isDirectory()) {
+        const what = info.isSymbolicLink() ? 'a symbolic link' : 'not a folder';
+        throw codedError(Error, 'LARDER_UNSAFE_PATH', `${current} is ${what}; a folder store writes only into real folders under its root (${this.root}), never through a symlink`);
+      }
+      this.#realFolders.add(current);
+    }
+  }
+
+  /** The folder of a key prefix when it and every folder on the way are real folders (the root may be a symlink). */
+  async #realFolderOf(parts: readonly string[]): Promise<string | undefined> {
+    if (!(await stat(this.root).catch(absentAs(undefined)))?.isDirectory()) return undefined;
+    let current = this.root;
+    for (const name of parts) {
+      current = path.join(current, name);
+      if (!(await lstat(current).catch(absentAs(undefined)))?.isDirectory()) return undefined;
+    }
+    return current;
+  }
+
+  /**
+   * Every value file under the prefix folder, both layouts, streamed folder
+   * by folder: only folder paths wait in `pending`, never the files. Descends
+   * only into real folders (a Dirent's type is the entry's own: a symlink to
+   * a folder is not a directory) named like key segments or shards.
+   */
+  async *#walk(parts: readonly string[], options: WalkOptions): AsyncGenerator<Found> {
+    const start = await this.#realFolderOf(parts);
+    if (start === undefined) return;
+    const pending: { folder: string; keyPrefix: string; shard?: string }[] = [{ folder: start, keyPrefix: parts.length === 0 ? '' : `${parts.join('/')}/` }];
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      const { folder, keyPrefix, shard } = next;
+      options.folders?.push(folder);
+      let dir: fs.Dir;
+      try {
+        dir = await opendir(folder);
+      } catch (error) {
+        if (isAbsent(error)) continue; // removed meanwhile
+        throw error;
+      }
+      let batch: { key: string; file: string; legacyName?: string }[] = [];
+      for await (const entry of dir) {
+        const file = path.join(folder, entry.name);
+        if (entry.isDirectory()) {
+          if (shard !== undefined) continue;
+          if (SHARD_FOLDER.test(entry.name)) pending.push({ folder: file, keyPrefix, shard: entry.name.slice(1) });
+          else if (isSegment(entry.name)) pending.push({ folder: file, keyPrefix: `${keyPrefix}${entry.name}/` });
+        } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+          await sweepTemp(file, options);
+        } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
+          const name = entry.name.slice(0, -BLOB_SUFFIX.length);
+          // A file in the wrong shard is not where get looks: not a value of this store.
+          if (!isSegment(name) || (shard !== undefined && shardOf(name) !== shard)) continue;
+          batch.push({ key: keyPrefix + name, file, ...(shard === undefined && { legacyName: name }) });
+          if (batch.length >= STAT_BATCH) {
+            yield* statAll(batch, folder);
+            batch = [];
+          }
+        }
+      }
+      yield* statAll(batch, folder);
+    }
+  }
+}
+
+/** Stats a batch at once (lstat: never through a symlink); a file gone meanwhile is skipped. */
+async function* statAll(batch: readonly { key: string; file: string; legacyName?: string }[], folder: string): AsyncGenerator<Found> {
+  const found = await Promise.all(batch.map(async ({ key, file, legacyName }) => {
+    const info = await lstat(file).catch(absentAs(undefined));
+    if (info === undefined || !info.isFile()) return undefined;
+    const shadowed = legacyName !== undefined && lstatOrUndefined(path.join(folder, `@${shardOf(legacyName)}`, legacyName + BLOB_SUFFIX)) !== undefined;
+    return { key, file, shadowed, info };
+  }));
+  for (const one of found) if (one !== undefined) yield one;
+}
+
+async function sweepTemp(file: string, { staleBefore, onSwept }: WalkOptions): Promise<void> {
+  const info = await lstat(file).catch(absentAs(undefined));
+  if (info !== undefined && info.mtimeMs < staleBefore && (await removeQuietly(file))) onSwept?.();
+}
+
+/** A path that is not there: missing, or a path through a file (ENOTDIR), or a folder where a value file would be (EISDIR). */
+function isAbsent(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}
+
+function absentAs<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if (isAbsent(error)) return value;
+    throw error;
+  };
+}
+
+/** lstat without an exception for a missing path (throwIfNoEntry: false is checked natively). */
+function lstatOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    if (isAbsent(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Whether `file` is a file (following a symlink, as a read does). */
+function isFileSync(file: string): boolean {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch (error) {
+    if (isAbsent(error)) return false;
+    throw error;
+  }
+}
+
+/** unlink (never follows the last component); true if a file was removed. */
+async function removeQuietly(file: string): Promise<boolean> {
+  return unlink(file).then(() => true, absentAs(false));
+}
+
+function removeQuietlySync(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (error) {
+    if (!isAbsent(error)) throw error;
+  }
+}
