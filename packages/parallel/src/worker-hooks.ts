@@ -64,8 +64,8 @@ export function workerHookRegistry(): WorkerHookRegistry {
   return registry as WorkerHookRegistry;
 }
 
-function register<H>(kind: 'beforeTask' | 'teardown', hook: H): () => void {
-  if (typeof hook !== 'function') throw new ParallelError('LARDER_OPTION', `workerHooks.${kind}() needs a function, got ${formatValue(hook)}`);
+function register<H>(kind: 'beforeTask' | 'teardown', hook: H, caller = `workerHooks.${kind}`): () => void {
+  if (typeof hook !== 'function') throw new ParallelError('LARDER_OPTION', `${caller}() needs a function, got ${formatValue(hook)}`);
   const set = workerHookRegistry()[kind] as Set<H>;
   set.add(hook);
   return () => void set.delete(hook);
@@ -100,7 +100,7 @@ export const workerHooks = {
  * @deprecated use `workerHooks.teardown(hook)`.
  */
 export function onWorkerTeardown(hook: TeardownHook): () => void {
-  return register('teardown', hook);
+  return register('teardown', hook, 'onWorkerTeardown');
 }
 
 /** Pool side: resolves when every before-task hook's work is done; undefined when none has any (the common case costs no await). */
