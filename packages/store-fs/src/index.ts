@@ -6,3 +6,4 @@ export { FormatError, UnsupportedValueError } from './errors.js';
 export { BlobStore, type BlobEntry } from './blob-store.js';
 export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
+export { verify, type VerifyReport } from './verify.js';
