@@ -13,7 +13,7 @@
  * never follows a symlink.
  */
 import { join } from 'node:path';
-import { BlobStore, closeLoaded } from '@larder/store-fs';
+import { BlobStore, closeLoaded, type Mapped } from '@larder/store-fs';
 import { Bookkeeper, entryRecordKey, functionRecordKey, type EntryRecord, type FunctionRecord } from './bookkeeping.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
 import { readEntry, UNREADABLE } from './entry.js';
@@ -102,6 +102,8 @@ export class Memory {
    * await add(1, 2); // 3
    * ```
    */
+  cache<F extends Cacheable>(fn: F, options: CacheOptions<Parameters<F>> & { mmap: 'r' }): CachedFunction<F, Mapped<Awaited<ReturnType<F>>>>;
+  cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F>;
   cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F> {
     const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
     const { name, source } = resolved;

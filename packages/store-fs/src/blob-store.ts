@@ -11,6 +11,7 @@ import { TEMP_SUFFIX } from './atomic-write.js';
 import { dumpFile, dumpFileSync, type DumpInfo } from './dump.js';
 import { badOption, codedError, describe } from './errors.js';
 import { load, loadSync } from './load.js';
+import type { Mapped } from './mapped-array.js';
 import type { DumpOptions, LoadOptions } from './options.js';
 
 /** One stored value as `list()` reports it. */
@@ -94,17 +95,21 @@ export class BlobStore {
   }
 
   /** Loads `key`. A missing key rejects with the fs error (code 'ENOENT'); a bad file with FormatError. */
+  get<T = unknown>(key: string, options?: LoadOptions & { mmap?: undefined }): Promise<T>;
+  get<T = unknown>(key: string, options?: LoadOptions): Promise<Mapped<T>>;
   get<T = unknown>(key: string, options?: LoadOptions): Promise<T> {
     try {
-      return load<T>(this.pathOf(key), options);
+      return load<T>(this.pathOf(key), options) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /** Synchronous {@link BlobStore.get}. */
+  getSync<T = unknown>(key: string, options?: LoadOptions & { mmap?: undefined }): T;
+  getSync<T = unknown>(key: string, options?: LoadOptions): Mapped<T>;
   getSync<T = unknown>(key: string, options?: LoadOptions): T {
-    return loadSync<T>(this.pathOf(key), options);
+    return loadSync<T>(this.pathOf(key), options) as T;
   }
 
   /** Whether `key` holds a value. */

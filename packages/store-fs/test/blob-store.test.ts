@@ -141,7 +141,7 @@ describe('BlobStore', () => {
     await store.put('big', new Float64Array(20_000).fill(3));
     const mapped = await store.get<Float64Array>('big', { mmap: 'r' });
     expect(mapped).toBeInstanceOf(Float64Array);
-    expect(mapped[5]).toBe(3);
+    expect((mapped as Float64Array)[5]).toBe(3);
     const shared = store.getSync<Float64Array>('big', { shared: true });
     expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
   });

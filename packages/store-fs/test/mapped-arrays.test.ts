@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dumpSync, FormatError, load, loadSync, MappedArray, verify } from '@larder/store-fs';
+import { dumpSync, FormatError, load, loadSync, MappedArray, verify, type LoadOptions } from '@larder/store-fs';
 import { checksum } from '../src/checksum.js';
 import { alignUp, encodeHeader, HEADER_SIZE } from '../src/header.js';
 import { buildManifest, Kind } from '../src/manifest.js';
@@ -20,6 +20,11 @@ import { disableAddonForTests } from '../src/native.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
+
+/** loadSync with mmap, typed as the real arrays these tests check it gives (the addon loads here). */
+function loadMapped<T>(file: string, options: LoadOptions): T {
+  return loadSync<T>(file, options) as T;
+}
 const child = fileURLToPath(new URL('./fixtures/mapping-child.ts', import.meta.url));
 
 function runChild(mode: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
@@ -41,7 +46,7 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
   type Loaded = { big: Float64Array; ints: BigInt64Array; small: Int32Array; label: string };
 
   it('arrays above the threshold are typed arrays on one mapping of the whole file; small values are read', async () => {
-    for (const value of [loadSync<Loaded>(file, { mmap: 'r' }), await load<Loaded>(file, { mmap: 'r' })]) {
+    for (const value of [loadMapped<Loaded>(file, { mmap: 'r' }), (await load(file, { mmap: 'r' })) as Loaded]) {
       expect(value.big).toBeInstanceOf(Float64Array);
       expect(value.big).toStrictEqual(big);
       expect(value.ints).toStrictEqual(ints);
@@ -57,7 +62,7 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
   });
 
   it('typed-array methods work on them: subarray, slice, reduce, set, sort', () => {
-    const { big } = loadSync<Loaded>(file, { mmap: 'r' });
+    const { big } = loadMapped<Loaded>(file, { mmap: 'r' });
     expect(big.subarray(2, 4)).toStrictEqual(Float64Array.of(1, 1.5));
     expect(big.slice(-1)).toStrictEqual(Float64Array.of(9_999.5));
     expect(big.reduce((sum, x) => sum + x, 0)).toBe(big.length * (big.length - 1) * 0.25);
@@ -65,29 +70,29 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
 
   it('is copy-on-write: a write changes this process\'s view, never the file or another load', () => {
     const before = fs.readFileSync(file);
-    const first = loadSync<Loaded>(file, { mmap: 'r' });
+    const first = loadMapped<Loaded>(file, { mmap: 'r' });
     first.big[1] = 42;
     first.big.fill(-1, 100, 200);
     first.big.sort();
     expect(first.big[0]).toBe(-1);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
-    expect(loadSync<Loaded>(file, { mmap: 'r' }).big).toStrictEqual(big);
+    expect(loadMapped<Loaded>(file, { mmap: 'r' }).big).toStrictEqual(big);
     expect(loadSync<Loaded>(file).big).toStrictEqual(big);
   });
 
   it('keeps the file it mapped after that file is atomically replaced', () => {
     const target = path.join(dir, 'replaced-real.larder');
     dumpSync(new Float64Array(10_000).fill(1), target);
-    const mapped = loadSync<Float64Array>(target, { mmap: 'r' });
+    const mapped = loadMapped<Float64Array>(target, { mmap: 'r' });
     dumpSync(new Float64Array(10_000).fill(2), target);
     expect(mapped[9_999]).toBe(1);
-    expect(loadSync<Float64Array>(target, { mmap: 'r' })[0]).toBe(2);
+    expect(loadMapped<Float64Array>(target, { mmap: 'r' })[0]).toBe(2);
   });
 
   it('holds no descriptor: the file is closed when the load returns', () => {
     const open = (): number => fs.readdirSync('/proc/self/fd').length;
     const before = open();
-    const values = Array.from({ length: 20 }, () => loadSync<Loaded>(file, { mmap: 'r' }));
+    const values = Array.from({ length: 20 }, () => loadMapped<Loaded>(file, { mmap: 'r' }));
     expect(open()).toBe(before);
     expect(values.every((value) => value.big[3] === 1.5)).toBe(true);
   });
@@ -95,7 +100,7 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
   it('round-trips through dump, and a dump over the mapped file itself is safe (the mapping keeps the old inode)', () => {
     const target = path.join(dir, 'redump.larder');
     dumpSync({ big }, target);
-    const mapped = loadSync<{ big: Float64Array }>(target, { mmap: 'r' });
+    const mapped = loadMapped<{ big: Float64Array }>(target, { mmap: 'r' });
     const copy = path.join(dir, 'redump-copy.larder');
     dumpSync(mapped, copy);
     expect(loadSync(copy)).toStrictEqual({ big });
@@ -106,7 +111,7 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
   });
 
   it('goes to another thread by structured clone (a copy); a transfer list does not detach or unmap the caller\'s array', async () => {
-    const { big } = loadSync<Loaded>(file, { mmap: 'r' });
+    const { big } = loadMapped<Loaded>(file, { mmap: 'r' });
     const { port1, port2 } = new MessageChannel();
     const received = (port: MessagePort): Promise<Float64Array> => new Promise((resolve) => port.once('message', resolve));
     try {
@@ -131,10 +136,10 @@ describe("load(..., { mmap: 'r' }) with the addon: real typed arrays over the fi
   });
 
   it('mmapThreshold still decides; shared puts the arrays that are read (not the mapped ones) on a SharedArrayBuffer', () => {
-    expect(loadSync<Loaded>(file, { mmap: 'r', mmapThreshold: 10_000_000 }).big.buffer.byteLength).toBe(big.byteLength);
-    const all = loadSync<Loaded>(file, { mmap: 'r', mmapThreshold: 0, shared: true });
+    expect(loadMapped<Loaded>(file, { mmap: 'r', mmapThreshold: 10_000_000 }).big.buffer.byteLength).toBe(big.byteLength);
+    const all = loadMapped<Loaded>(file, { mmap: 'r', mmapThreshold: 0, shared: true });
     expect(all.small.buffer).toBe(all.big.buffer);
-    const shared = loadSync<Loaded>(file, { mmap: 'r', shared: true });
+    const shared = loadMapped<Loaded>(file, { mmap: 'r', shared: true });
     expect(shared.small.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(shared.big.buffer).toBeInstanceOf(ArrayBuffer);
   });
@@ -171,7 +176,7 @@ describe('huge files', () => {
     const elements = 375_000_000; // 3 GB of Float64 each
     const target = sparseFile('huge-two.larder', [elements, elements]);
     const started = performance.now();
-    const [a, b] = loadSync<[Float64Array, Float64Array]>(target, { mmap: 'r' });
+    const [a, b] = loadMapped<[Float64Array, Float64Array]>(target, { mmap: 'r' });
     expect(performance.now() - started).toBeLessThan(1000);
     expect([a, b].every((x) => x instanceof Float64Array)).toBe(true);
     expect([a.length, a[elements - 1], a[elements / 2], b[elements - 1]]).toStrictEqual([elements, 0.5, 0, 1.5]);
@@ -187,7 +192,7 @@ describe('huge files', () => {
     const listen = (warning: Error): number => warnings.push(warning);
     process.on('warning', listen);
     try {
-      const [x] = loadSync<[MappedArray<Float64Array>]>(target, { mmap: 'r' });
+      const [x] = loadMapped<[MappedArray<Float64Array>]>(target, { mmap: 'r' });
       expect(x).toBeInstanceOf(MappedArray);
       expect(x.at(-1)).toBe(0.5);
       x.close();
@@ -205,7 +210,7 @@ describe('verify(value) and verify: true', () => {
   type Runs = { runs: [Map<string, Float64Array>, Set<Uint8Array>]; small: Int8Array };
 
   it('checks every mapped array of the value, however nested, and reports how much it read', () => {
-    const value = loadSync<Runs>(file, { mmap: 'r' });
+    const value = loadMapped<Runs>(file, { mmap: 'r' });
     expect(verify(value)).toStrictEqual({ arrays: 2, bytes: 500_000 });
     expect(verify(value.runs[0])).toStrictEqual({ arrays: 1, bytes: 400_000 });
     expect(verify(loadSync(file))).toStrictEqual({ arrays: 0, bytes: 0 }); // eager: verified when read
@@ -218,7 +223,7 @@ describe('verify(value) and verify: true', () => {
     const bytes = fs.readFileSync(target);
     bytes[bytes.length - 10_000]! ^= 1; // inside the last (Uint8Array) segment
     fs.writeFileSync(target, bytes);
-    const value = loadSync<Runs>(target, { mmap: 'r' });
+    const value = loadMapped<Runs>(target, { mmap: 'r' });
     expect([...value.runs[1]][0]![0]).toBe(9);
     expect(() => verify(value)).toThrow(FormatError);
     expect(() => verify(value)).toThrow(/segment \d does not match its stored checksum.*flipped\.larder/);
@@ -227,7 +232,7 @@ describe('verify(value) and verify: true', () => {
   });
 
   it('a write to a mapped array is a mismatch too (it no longer holds the stored bytes)', () => {
-    const value = loadSync<Runs>(file, { mmap: 'r' });
+    const value = loadMapped<Runs>(file, { mmap: 'r' });
     value.runs[0].get('x')![7] = 0;
     expect(() => verify(value)).toThrow(/changed in memory/);
   });
@@ -256,7 +261,7 @@ describe('where the addon cannot load', () => {
     try {
       const file = path.join(dir, 'fallback.larder');
       dumpSync({ x: new Float64Array(20_000).fill(4) }, file);
-      const first = loadSync<{ x: MappedArray<Float64Array> }>(file, { mmap: 'r' });
+      const first = loadMapped<{ x: MappedArray<Float64Array> }>(file, { mmap: 'r' });
       const second = await load<{ x: MappedArray<Float64Array> }>(file, { mmap: 'r' });
       expect([first.x, second.x].every((x) => x instanceof MappedArray)).toBe(true);
       expect(first.x.at(-1)).toBe(4);

@@ -79,7 +79,7 @@ describe("load(..., { mmap: 'r' }) where the addon is missing: MappedArrays", ()
 
   it('with shared, the arrays that are read sit on a SharedArrayBuffer', () => {
     const value = loadSync<Loaded>(file, { mmap: 'r', shared: true });
-    expect(value.small.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((value.small as Int32Array).buffer).toBeInstanceOf(SharedArrayBuffer);
     value.big.close();
   });
 
