@@ -114,11 +114,17 @@ static napi_value map(napi_env env, napi_callback_info info) {
   mapping->address = address;
   mapping->length = (size_t)length;
   mapping->uncounted = 0;
+  /*
+   * Take the bytes off first: creating the buffer adds them, and a single
+   * large addition would cross V8's limit and start a collection right there.
+   * If creating it did not add them (Bun), put them back.
+   */
   int64_t before = 0, after = 0;
-  napi_adjust_external_memory(env, 0, &before);
+  if (uncount) napi_adjust_external_memory(env, -(int64_t)length, &before);
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(env, address, (size_t)length, unmap, mapping, &buffer);
   if (status != napi_ok) {
+    if (uncount) napi_adjust_external_memory(env, (int64_t)length, &after);
     /*
      * A V8 sandbox (Electron) refuses before taking ownership. After any other
      * failure the runtime may already have run the finalizer: leaking one
@@ -134,9 +140,12 @@ static napi_value map(napi_env env, napi_callback_info info) {
     }
     return NULL;
   }
-  if (uncount && napi_adjust_external_memory(env, 0, &after) == napi_ok && after - before >= length) {
-    napi_adjust_external_memory(env, -(int64_t)length, &after);
-    mapping->uncounted = 1;
+  if (uncount) {
+    if (napi_adjust_external_memory(env, 0, &after) == napi_ok && after - before >= length) {
+      mapping->uncounted = 1;
+    } else {
+      napi_adjust_external_memory(env, (int64_t)length, &after);
+    }
   }
   install_bus_handler();
   return buffer;
