@@ -43,7 +43,7 @@ function tryLoad(): void {
   failure = `no build of the addon loads on ${process.platform}-${process.arch} (${reasons.join('; ')})`;
 }
 
-/** The addon, or undefined where it cannot load (see {@link missingAddon}). */
+/** The addon, or undefined where it cannot load (callers then fall back and {@link warnNoMapping}). */
 export function nativeAddon(): Addon | undefined {
   if (disabledForTests) return undefined;
   tryLoad();
@@ -67,8 +67,8 @@ export function warnNoMapping(reason = disabledForTests ? 'disabled by a test' :
   process.emitWarning(`${PREFIX} real memory maps are unavailable: ${reason}. mmap: 'r' loads return MappedArrays (positioned reads) instead of typed arrays over the file. Build the addon with node-gyp in the package's native/ folder (see the README's "Memory maps") to get them.`, { code: 'LARDER_MISSING_DRIVER' });
 }
 
-/** For tests: behave as where the addon cannot load (or again as usual), and forget the once-only warning. @internal */
-export function disableAddonForTests(disabled: boolean): void {
+/** For tests: behave as where the addon cannot load (or again as usual); `resetWarning` forgets the once-only warning. @internal */
+export function disableAddonForTests(disabled: boolean, resetWarning = true): void {
   disabledForTests = disabled;
-  warned = false;
+  if (resetWarning) warned = false;
 }

@@ -14,10 +14,10 @@ export const FALLBACK_MODE: [string, LoadOptions] = ['mmap-fallback', { mmap: 'r
 /** Loads as `mode` asks: 'mmap-fallback' with the addon disabled for the duration of the call. */
 export function inMode<T>(mode: string, body: () => T): T {
   if (mode !== 'mmap-fallback') return body();
-  disableAddonForTests(true);
+  disableAddonForTests(true, false);
   try {
     return body();
   } finally {
-    disableAddonForTests(false);
+    disableAddonForTests(false, false);
   }
 }

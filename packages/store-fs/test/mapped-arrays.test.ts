@@ -16,7 +16,7 @@ import { dumpSync, FormatError, load, loadSync, MappedArray, verify, type LoadOp
 import { checksum } from '../src/checksum.js';
 import { alignUp, encodeHeader, HEADER_SIZE } from '../src/header.js';
 import { buildManifest, Kind } from '../src/manifest.js';
-import { disableAddonForTests } from '../src/native.js';
+import { disableAddonForTests, nativeAddon } from '../src/native.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -283,6 +283,18 @@ describe('where the addon cannot load', () => {
     expect(report.warnings).toHaveLength(1);
     expect(report.warnings[0]).toMatch(/^LARDER_MISSING_DRIVER: .*LARDER_NO_MMAP_ADDON=1 disables it/);
     expect(stderr).toContain('LARDER_MISSING_DRIVER');
+  });
+});
+
+describe("the addon's xxh64", () => {
+  it('gives the digests of store-fs checksum (xxhash-wasm) at every length class: empty, tails, stripes, pieces', () => {
+    const addon = nativeAddon()!;
+    const bytes = new Uint8Array(3 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    for (const length of [0, 1, 3, 4, 7, 8, 31, 32, 33, 63, 64, 100, 4096, 1 << 20, (1 << 20) + 5, bytes.length]) {
+      expect(addon.xxh64(bytes.subarray(1, 1 + Math.min(length, bytes.length - 1))), `length ${length}`).toBe(checksum(bytes.subarray(1, 1 + Math.min(length, bytes.length - 1))));
+    }
+    expect(addon.xxh64(new TextEncoder().encode('abc'))).toBe(0x44bc2cf5ad770999n);
+    expect(() => addon.xxh64({} as Uint8Array)).toThrow(/takes a typed array or DataView/);
   });
 });
 
