@@ -1,8 +1,9 @@
 /**
  * memmap — joblib's "dump, then load with mmap_mode='r'" example: a
- * 1 000 000-element array of ones is dumped, loaded as a read-only mapped
- * view that reads only what is asked, then loaded into shared memory and
- * handed to worker threads without a copy.
+ * 1 000 000-element array of ones is dumped, loaded as a Float64Array over a
+ * copy-on-write memory map of the file (a MappedArray where the platform has
+ * no prebuilt addon), then loaded into shared memory and handed to worker
+ * threads without a copy.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,12 +19,14 @@ try {
   const info = await dump(ones, file);
   console.log(`dumped a Float64Array of ${ones.length} ones: ${info.bytes} bytes on disk (header, manifest, one aligned segment)`);
 
-  const mapped = await load<MappedArray<Float64Array>>(file, { mmap: 'r' });
+  const mapped = await load<Float64Array>(file, { mmap: 'r' });
   console.log(`\nload(file, { mmap: 'r' }) → ${Object.prototype.toString.call(mapped)} (only the header and manifest read so far)`);
   console.log(`  byteLength ${mapped.byteLength} bytes, length ${mapped.length} elements, first ${mapped.at(0)}, last ${mapped.at(-1)}`);
-  const copy = mapped.toArray();
-  console.log(`  toArray() ${copy.length === ones.length && copy.every((value, i) => value === ones[i]) ? 'equal' : 'NOT EQUAL'} to the original`);
-  mapped.close();
+  const array = mapped instanceof MappedArray ? mapped.toArray() : mapped;
+  console.log(`  ${array.length === ones.length && array.every((value, i) => value === ones[i]) ? 'equal' : 'NOT EQUAL'} to the original`);
+  array[0] = 5; // copy-on-write: this process's page changes, the file does not
+  const again = await load(file);
+  console.log(`  after writing 5 to element 0 of the mapped array, the file still holds ${(again as Float64Array)[0]}`);
 
   const shared = await load<Float64Array>(file, { shared: true });
   console.log(`\nload(file, { shared: true }) → a Float64Array on a ${shared.buffer.constructor.name}`);

@@ -58,6 +58,22 @@ function checkReadmeLinks(packageDir) {
   }
 }
 
+/**
+ * store-fs ships its Node-API addon prebuilt, and nothing runs at install: no
+ * install script, and no binding.gyp at the package root (npm would run
+ * node-gyp for one). The prebuild must give real mapped typed arrays here.
+ */
+function checkPrebuiltAddon(packageDir) {
+  const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+  for (const hook of ['preinstall', 'install', 'postinstall']) assert.equal(manifest.scripts?.[hook], undefined, `@larder/store-fs must not have a ${hook} script`);
+  assert.ok(!existsSync(join(packageDir, 'binding.gyp')), '@larder/store-fs must not ship binding.gyp at its root (npm would build it at install)');
+  assert.ok(existsSync(join(packageDir, 'native', 'binding.gyp')), '@larder/store-fs ships native/binding.gyp for other platforms');
+  if (`${process.platform}-${process.arch}` !== 'linux-x64') return;
+  assert.ok(existsSync(join(packageDir, 'prebuilds', 'linux-x64', 'larder_mmap.node')), '@larder/store-fs ships its linux-x64 prebuild');
+  const script = "import { dumpSync, loadSync } from '@larder/store-fs'; const f = process.argv[1] + '/m.larder'; dumpSync({ x: new Float64Array(1e5).fill(3) }, f); const { x } = loadSync(f, { mmap: 'r' }); if (!(x instanceof Float64Array) || x[5] !== 3) throw new Error('mmap load did not give a mapped Float64Array');";
+  execFileSync('node', ['--input-type=module', '--throw-deprecation', '-e', script, work], { cwd: resolve(packageDir, '..', '..', '..'), stdio: 'inherit', env: plainEnv });
+  console.log('pack-check: the prebuilt addon ships, maps files, and nothing runs at install');
+}
 
 try {
   const tarballs = join(work, 'tarballs');
@@ -79,6 +95,7 @@ try {
   run('node', ['--enable-source-maps', 'consumer.cjs'], project);
   run('npx', ['tsc', '-p', 'tsconfig.json'], project);
   run('node', ['dist/consumer.js'], project);
+  checkPrebuiltAddon(join(project, 'node_modules', '@larder', 'store-fs'));
   for (const name of PACKAGES) {
     checkSourceMaps(join(project, 'node_modules', '@larder', name));
     checkReadmeLinks(join(project, 'node_modules', '@larder', name));

@@ -21,6 +21,10 @@ def bench_store(cfg, tmp, figures, notes):
         notes[fid] = f'joblib.load(mmap_mode="r") of a {megabytes:g} MB array file'
         os.remove(small_path)
 
+    # Summing a freshly mapped array: its pages come in from the page cache (larder: store.mmapSum80).
+    figures['store.mmapSum80'] = median_ms(lambda: float(joblib.load(path, mmap_mode='r').sum()), cfg['runs'])
+    notes['store.mmapSum80'] = f'joblib.load(mmap_mode="r") of the {cfg["big_mb"]} MB file, then .sum() (numpy, vectorised)'
+
     noise = doubles(cfg['big_mb'], random=True)
     for fid, compress in cfg['compressions']:
         packed = os.path.join(tmp, f'{fid}.pkl')

@@ -90,7 +90,8 @@ describe.each(RUNTIMES)('larder on $label', ({ name, args }) => {
     for (const report of [first, second]) {
       expect(report.runtime).toMatch(expectedRuntime);
       expect(report.storeFs.eager).toEqual(['smoke', 200_000, 99_999.5, String(2n ** 70n), 0, ['a']]);
-      expect(report.storeFs.mapped.slice(0, 2)).toEqual([200_000, 99_999.5]);
+      // The prebuilt Node-API addon loads on every runtime: a real mapped Float64Array, not the MappedArray fallback.
+      expect(report.storeFs.mapped).toEqual([200_000, 99_999.5, 'Float64Array']);
       expect(report.memory.value).toBe(3);
       expect(report.parallel.squares).toEqual([1, 4, 9, 16, 25, 36, 49, 64]);
       expect(report.parallel.cubes).toEqual([8, 27, 64]);

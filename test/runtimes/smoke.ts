@@ -24,7 +24,7 @@ async function storeFs(): Promise<Record<string, unknown>> {
   const samples = Float64Array.from({ length: 200_000 }, (_, i) => i / 2);
   await dump({ name: 'smoke', samples, big: 2n ** 70n, when: new Date(0), tags: new Set(['a']) }, file);
   const eager = await load<{ name: string; samples: Float64Array; big: bigint; when: Date; tags: Set<string> }>(file);
-  const mapped = await load<{ samples: { length: number; at(i: number): number | undefined } }>(file, { mmap: 'r' });
+  const mapped = await load<{ samples: Float64Array }>(file, { mmap: 'r' });
   return {
     eager: [eager.name, eager.samples.length, eager.samples[199_999], String(eager.big), eager.when.getTime(), [...eager.tags]],
     mapped: [mapped.samples.length, mapped.samples.at(-1), mapped.samples.constructor.name],

@@ -27,7 +27,9 @@ export type Cacheable = (...args: never[]) => unknown;
 
 /**
  * What `memory.cache(fn)` returns: `fn` with a cache in front. Keeps `fn`'s
- * parameter types; always returns a Promise of the awaited result.
+ * parameter types; always returns a Promise of the awaited result `R` (with
+ * `{ mmap: 'r' }`, store-fs's `Mapped<R>`: a large typed array may be a
+ * `MappedArray` where real memory maps are unavailable).
  *
  * @example
  * ```ts
@@ -41,14 +43,14 @@ export type Cacheable = (...args: never[]) => unknown;
  * await slow.clear();
  * ```
  */
-export interface CachedFunction<F extends Cacheable> {
-  (...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>;
+export interface CachedFunction<F extends Cacheable, R = Awaited<ReturnType<F>>> {
+  (...args: Parameters<F>): Promise<R>;
   /** Whether a call with these arguments would be a hit (joblib's check_call_in_cache). Does not count as a hit. */
   isCached(...args: Parameters<F>): Promise<boolean>;
   /** Like a call, but returns a handle on the stored result instead of the value. */
-  callAndShelve(...args: Parameters<F>): Promise<ShelvedResult<Awaited<ReturnType<F>>>>;
+  callAndShelve(...args: Parameters<F>): Promise<ShelvedResult<R>>;
   /** Always computes, overwrites the entry, and returns the value with facts about it. */
-  call(...args: Parameters<F>): Promise<{ value: Awaited<ReturnType<F>>; info: CallInfo }>;
+  call(...args: Parameters<F>): Promise<{ value: R; info: CallInfo }>;
   /** Deletes every entry of this function's name (all bodies and versions). */
   clear(): Promise<void>;
   /** The original function. */

@@ -15,7 +15,7 @@
  * store, index, leases and guard; maintenance.ts holds what these methods do.
  */
 import { join } from 'node:path';
-import type { FolderStore } from '@larder/store-fs';
+import type { FolderStore, Mapped } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
@@ -100,6 +100,8 @@ export class Memory {
    * await add(1, 2); // 3
    * ```
    */
+  cache<F extends Cacheable>(fn: F, options: CacheOptions<Parameters<F>> & { mmap: 'r' }): CachedFunction<F, Mapped<Awaited<ReturnType<F>>>>;
+  cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F>;
   cache<F extends Cacheable>(fn: F, options?: CacheOptions<Parameters<F>>): CachedFunction<F> {
     const resolved = resolveCacheOptions(fn, options as CacheOptions<never[]> | undefined, this.options);
     const { name, source } = resolved;

@@ -48,7 +48,9 @@ export interface MemoryOptions {
   verbose?: number;
   /**
    * Default `mmap` for every cached function: `'r'` returns large typed arrays in results
-   * as store-fs `MappedArray`s (O(1) hits, files larger than RAM).
+   * as views on a copy-on-write mapping of the entry file (O(1) hits, files larger than RAM),
+   * or as store-fs `MappedArray`s where real memory maps are unavailable. The result types
+   * cannot see this default: pass `mmap: 'r'` to `cache()` too for types that say so (`Mapped<R>`).
    * @default undefined (results are read eagerly)
    */
   mmap?: 'r' | undefined;
@@ -151,7 +153,9 @@ export interface CacheOptions<Args extends unknown[] = unknown[]> {
    */
   version?: string | number | undefined;
   /**
-   * `'r'`: results come back as store-fs `load(path, { mmap: 'r' })` gives them, on a hit and on a miss alike.
+   * `'r'`: results come back as store-fs `load(path, { mmap: 'r' })` gives them, on a hit and on a miss alike:
+   * large typed arrays over a copy-on-write mapping, or `MappedArray`s where mapping is unavailable, so the
+   * cached function's result type is store-fs's `Mapped<R>`.
    * @default the Memory's `mmap`
    */
   mmap?: 'r' | undefined;

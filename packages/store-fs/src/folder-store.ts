@@ -104,13 +104,13 @@ export class FolderStore implements LocalBlobStore {
   getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined {
     const parts = checkKey(key);
     try {
-      return loadSync<T>(this.#sharded(parts), options);
+      return loadSync<T>(this.#sharded(parts), options) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
     if (!this.#hasLegacy(parts)) return undefined;
     try {
-      return loadSync<T>(this.#legacy(parts), options);
+      return loadSync<T>(this.#legacy(parts), options) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
@@ -120,13 +120,13 @@ export class FolderStore implements LocalBlobStore {
   async get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined> {
     const parts = checkKey(key);
     try {
-      return await load<T>(this.#sharded(parts), options);
+      return (await load<T>(this.#sharded(parts), options)) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
     if (!this.#hasLegacy(parts)) return undefined;
     try {
-      return await load<T>(this.#legacy(parts), options);
+      return (await load<T>(this.#legacy(parts), options)) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;

@@ -1,7 +1,7 @@
 export { dump, dumpSync, type DumpInfo } from './dump.js';
 export { load, loadSync } from './load.js';
 export { closeLoaded } from './mapped-load.js';
-export { MappedArray } from './mapped-array.js';
+export { MappedArray, type Mapped } from './mapped-array.js';
 export { FormatError, UnsupportedValueError } from './errors.js';
 export { isLocalBlobStore, type BlobStore, type LocalBlobStore, type BlobEntry, type BlobPutInfo } from './blob-store.js';
 export { FolderStore } from './folder-store.js';
@@ -9,3 +9,4 @@ export { openStore } from './open-store.js';
 export { LegacyBlobStore } from './legacy-blob-store.js';
 export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
+export { verify, type VerifyReport } from './verify.js';

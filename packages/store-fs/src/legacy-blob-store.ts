@@ -66,7 +66,7 @@ export class LegacyBlobStore {
   /** Loads `key`. A missing key rejects with the fs error (code 'ENOENT'); a bad file with FormatError. */
   get<T = unknown>(key: string, options?: LoadOptions): Promise<T> {
     try {
-      return load<T>(this.pathOf(key), options);
+      return load<T>(this.pathOf(key), options) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -74,7 +74,7 @@ export class LegacyBlobStore {
 
   /** Synchronous {@link LegacyBlobStore.get}. */
   getSync<T = unknown>(key: string, options?: LoadOptions): T {
-    return loadSync<T>(this.pathOf(key), options);
+    return loadSync<T>(this.pathOf(key), options) as T;
   }
 
   /** Whether `key` holds a value. */

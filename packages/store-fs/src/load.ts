@@ -11,6 +11,7 @@ import { checkPath } from './errors.js';
 import { HEADER_SIZE } from './header.js';
 import { readAll, readAllSync } from './io.js';
 import { loadMappedSync } from './mapped-load.js';
+import type { Mapped } from './mapped-array.js';
 import { resolveLoadOptions, type LoadOptions } from './options.js';
 
 /**
@@ -24,6 +25,8 @@ import { resolveLoadOptions, type LoadOptions } from './options.js';
  * const map = loadSync<Map<string, bigint>>('/tmp/m.larder'); // Map { 'a' => 1n }
  * ```
  */
+export function loadSync<T = unknown>(path: string, options?: LoadOptions & { mmap?: undefined }): T;
+export function loadSync<T = unknown>(path: string, options?: LoadOptions): Mapped<T>;
 export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
   checkPath(path);
   const resolved = resolveLoadOptions(options);
@@ -46,7 +49,8 @@ export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
 /**
  * Reads a file written by dump/dumpSync. `{ shared: true }` puts every typed
  * array on a SharedArrayBuffer; `{ mmap: 'r' }` opens in O(1) and returns
- * large typed arrays as MappedArrays.
+ * large typed arrays as views on a copy-on-write mapping of the file (typed
+ * {@link Mapped}: MappedArrays where mapping is unavailable).
  *
  * @example
  * ```ts
@@ -56,6 +60,8 @@ export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
  * console.log(x.buffer instanceof SharedArrayBuffer); // true
  * ```
  */
+export async function load<T = unknown>(path: string, options?: LoadOptions & { mmap?: undefined }): Promise<T>;
+export async function load<T = unknown>(path: string, options?: LoadOptions): Promise<Mapped<T>>;
 export async function load<T = unknown>(path: string, options?: LoadOptions): Promise<T> {
   checkPath(path);
   const resolved = resolveLoadOptions(options);

@@ -132,3 +132,35 @@ function clamp(index: number, length: number): number {
   const i = Math.trunc(index) || 0;
   return i < 0 ? Math.max(0, length + i) : Math.min(i, length);
 }
+
+/**
+ * What a `load(path, { mmap: 'r' })` of a `T` gives: `T` with every typed
+ * array in it (inside objects, arrays, tuples, Maps and Sets) possibly a
+ * {@link MappedArray} instead. With the addon (prebuilt for linux-x64) large
+ * arrays are real typed arrays over the mapping; where it cannot load, or for
+ * one array larger than an ArrayBuffer can hold, they are MappedArrays.
+ * Narrow with `instanceof MappedArray` (or `toArray()` it). Buffers and
+ * DataViews are always read, so they stay as they are.
+ *
+ * @example
+ * ```ts
+ * import { dumpSync, loadSync, MappedArray } from '@larder/store-fs';
+ * dumpSync({ x: new Float64Array(100_000).fill(2) }, '/tmp/mapped-type.larder');
+ * const { x } = loadSync<{ x: Float64Array }>('/tmp/mapped-type.larder', { mmap: 'r' }); // x: Float64Array | MappedArray<Float64Array>
+ * const array = x instanceof MappedArray ? x.toArray() : x;
+ * console.log(array[0]); // 2
+ * ```
+ */
+export type Mapped<T> = T extends Buffer | MappedArray
+  ? T
+  : T extends TypedArray
+    ? T | MappedArray<T>
+    : T extends Map<infer K, infer V>
+      ? Map<Mapped<K>, Mapped<V>>
+      : T extends Set<infer V>
+        ? Set<Mapped<V>>
+        : T extends Date | DataView | ArrayBuffer | ((...args: never[]) => unknown)
+          ? T
+          : T extends object
+            ? { [K in keyof T]: Mapped<T[K]> }
+            : T;

@@ -1,21 +1,28 @@
 /**
  * load(..., { mmap: 'r' }): reads the header and the manifest only (one or
  * two positioned reads), checks the manifest and the segment table, and
- * decodes; typed arrays of at least `mmapThreshold` bytes become MappedArrays
- * over the open file, smaller segments are read one by one. The cost is O(1)
- * in the size of the arrays. A compressed file cannot be read in place, so it
- * is loaded eagerly instead.
+ * decodes; smaller segments are read one by one, and typed arrays of at least
+ * `mmapThreshold` bytes stay in the file: real typed arrays over one
+ * copy-on-write mapping of it (the addon, see native.ts), or, where mapping
+ * is unavailable, MappedArrays over the open file. The cost is O(1) in the
+ * size of the arrays. A compressed file cannot be read in place, so it is
+ * loaded eagerly instead.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { decode } from './decode.js';
 import { dataStart, decodeHeader, HEADER_SIZE } from './header.js';
 import { readAllSync } from './io.js';
 import { allocate, asFormatError, decodeFile } from './decode-file.js';
 import { ManifestReader } from './manifest.js';
+import { FormatError } from './errors.js';
 import { MappedArray } from './mapped-array.js';
 import { MappedFile } from './mapped-file.js';
+import { nativeAddon, UNCOUNT_MAPPINGS, warnNoMapping } from './native.js';
 import type { ResolvedLoadOptions } from './options.js';
 import { checkSegmentLayout, verifyManifest, verifySegment } from './segments.js';
+import type { TypedArray, TypedArrayConstructor } from './typed-arrays.js';
+import { rememberSegment, verifyView } from './verify.js';
 
 /** The first read takes this much, which holds the header and most manifests. */
 const FIRST_READ = 4096;
@@ -30,7 +37,6 @@ const filesByRoot = new WeakMap<object, MappedFile>();
 export function loadMappedSync(path: string, options: ResolvedLoadOptions): unknown {
   const fd = fs.openSync(path, 'r');
   let file: MappedFile | undefined;
-  let mappedArrays = 0;
   let failed = false;
   try {
     const size = fs.fstatSync(fd).size;
@@ -52,44 +58,89 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
     const entries = reader.segments;
     checkSegmentLayout(entries, header);
     const base = HEADER_SIZE + dataStart(header);
-    const opened = new MappedFile(fd, path, options.verify);
-    file = opened;
+    // The whole file is mapped once, at the first large array; undefined until then, null where mapping is unavailable.
+    let mapping: ArrayBuffer | null | undefined;
+    const mapsWhole = size <= bufferConstants.MAX_LENGTH;
     const value = decode(reader, {
       bytes(index) {
         const entry = entries[index]!;
         const bytes = allocate(entry.length, options.shared);
-        opened.read(bytes, base + entry.offset);
+        const got = readAllSync(fd, bytes, base + entry.offset);
+        if (got !== bytes.length) throw new FormatError(`the file ended ${bytes.length - got} bytes early: it shrank while it was loaded`);
         if (options.verify) verifySegment(bytes, entry, index);
         return bytes;
       },
       mapped(index, type) {
         const entry = entries[index]!;
         if (entry.length < options.mmapThreshold || entry.length === 0) return undefined;
-        mappedArrays++;
-        return new MappedArray(opened, type, base + entry.offset, entry.length / type.BYTES_PER_ELEMENT, entry.checksum);
+        const position = base + entry.offset;
+        const segment = { checksum: entry.checksum, file: path, index };
+        let region: { buffer: ArrayBuffer; start: number } | null;
+        if (mapsWhole) {
+          if (mapping === undefined) mapping = mapRegion(fd, 0, size, path);
+          region = mapping && { buffer: mapping, start: 0 };
+        } else {
+          // A file larger than one ArrayBuffer can hold: each array that fits gets a mapping of its own.
+          const start = position - (position % REGION_ALIGN);
+          const buffer = position + entry.length - start <= bufferConstants.MAX_LENGTH ? mapRegion(fd, start, position + entry.length - start, path) : null;
+          region = buffer && { buffer, start };
+        }
+        if (region !== null) {
+          const view = new (type as TypedArrayConstructor<TypedArray>)(region.buffer, position - region.start, entry.length / type.BYTES_PER_ELEMENT);
+          rememberSegment(view, segment);
+          if (options.verifyMapped) verifyView(view, segment);
+          return view;
+        }
+        file ??= new MappedFile(fd, path, options.verify);
+        const array = new MappedArray(file, type, position, entry.length / type.BYTES_PER_ELEMENT, entry.checksum);
+        if (options.verifyMapped) array.verify();
+        return array;
       },
     }, header.version);
-    if (mappedArrays > 0 && typeof value === 'object' && value !== null) filesByRoot.set(value, opened);
+    if (file !== undefined && typeof value === 'object' && value !== null) filesByRoot.set(value, file);
     return value;
   } catch (error) {
     failed = true;
     throw asFormatError(error, path);
   } finally {
-    // The descriptor stays open only for the MappedArrays that read through it.
-    if (mappedArrays === 0 || failed) {
-      if (file === undefined) fs.closeSync(fd);
-      else file.close();
-    }
+    // The descriptor stays open only for the MappedArrays that read through it; a mapping outlives it.
+    if (file === undefined) fs.closeSync(fd);
+    else if (failed) file.close();
+  }
+}
+
+/** A mapping's file offset is a multiple of this (of the page size on every platform: 4 KiB, 16 KiB, 64 KiB). */
+const REGION_ALIGN = 65_536;
+
+/**
+ * `length` bytes of the file from `offset` as one copy-on-write mapping, or
+ * null (after a one-time warning) where the addon is missing or this file
+ * cannot be mapped.
+ */
+function mapRegion(fd: number, offset: number, length: number, path: string): ArrayBuffer | null {
+  const addon = nativeAddon();
+  if (addon === undefined) {
+    warnNoMapping();
+    return null;
+  }
+  try {
+    return addon.map(fd, offset, length, UNCOUNT_MAPPINGS);
+  } catch (error) {
+    // Some file systems cannot be mapped (ENODEV), or the address space is exhausted: read instead.
+    warnNoMapping(`mapping ${path} failed (${(error as Error).message})`);
+    return null;
   }
 }
 
 /**
  * Closes the file behind a value returned by `load(path, { mmap: 'r' })` or
- * `loadSync(path, { mmap: 'r' })`: every MappedArray of that load stops
- * working, as after `close()` on any one of them. O(1): it does not walk the
- * value. Anything else (a value that holds no MappedArrays, a part of a
- * loaded value rather than the value itself, a primitive) is left alone, and
- * closing twice is fine.
+ * `loadSync(path, { mmap: 'r' })` where that load fell back to MappedArrays:
+ * every MappedArray of that load stops working, as after `close()` on any one
+ * of them. O(1): it does not walk the value. Anything else (a value whose
+ * large arrays are real mappings, which hold no descriptor and are unmapped
+ * when collected; a value that holds no MappedArrays; a part of a loaded value
+ * rather than the value itself; a primitive) is left alone, and closing twice
+ * is fine.
  *
  * @example
  * ```ts

@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dump, dumpSync, FormatError, load, loadSync, MappedArray, type LoadOptions } from '@larder/store-fs';
+import { dump, dumpSync, FormatError, load, loadSync, MappedArray, verify, type LoadOptions } from '@larder/store-fs';
 import { checksum } from '../src/checksum.js';
 import { decodeHeader, FORMAT_VERSION, HEADER_SIZE } from '../src/header.js';
 import { Kind, ManifestReader, type PlanNode } from '../src/manifest.js';
 import { craftFile, editHeader, editManifest, prng } from './file-surgery.js';
-import { LOAD_MODES as MODES } from './load-modes.js';
+import { FALLBACK_MODE, inMode, LOAD_MODES } from './load-modes.js';
+
+const MODES = [...LOAD_MODES, FALLBACK_MODE];
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -41,10 +43,15 @@ const valid = (() => {
   return new Uint8Array(fs.readFileSync(file));
 })();
 
-/** Loads with `options` and touches every MappedArray in full; returns the error thrown, if any. */
-function attempt(file: string, options: LoadOptions): unknown {
+/**
+ * Loads in `mode` with `options` and reads every array left in the file in full (MappedArrays
+ * through toArray, which verifies unless `verify: false`; mapped typed arrays through verify());
+ * returns the error thrown, if any.
+ */
+function attempt(file: string, options: LoadOptions, mode = 'mmap'): unknown {
   try {
-    const value = loadSync(file, options);
+    const value = inMode(mode, () => loadSync(file, options));
+    if (options.mmap && options.verify !== false) verify(value);
     const pending: unknown[] = [value];
     const seen = new Set<unknown>();
     for (let item = pending.pop(); item !== undefined || pending.length > 0; item = pending.pop()) {
@@ -61,8 +68,8 @@ function attempt(file: string, options: LoadOptions): unknown {
   }
 }
 
-function expectFormatError(file: string, options: LoadOptions, what: string): void {
-  const error = attempt(file, options);
+function expectFormatError(file: string, options: LoadOptions, what: string, mode = 'mmap'): void {
+  const error = attempt(file, options, mode);
   if (!(error instanceof FormatError)) {
     throw new Error(`${what}: expected a FormatError, got ${error === undefined ? 'a successful load' : String(error)}`);
   }
@@ -91,7 +98,7 @@ describe('hostile files: crafted structure', () => {
     ['a segment offset of 2^53 + 64', (view: DataView, table: number) => view.setBigUint64(table + 24, 2n ** 53n + 64n, true)],
   ])('overlapping segments: %s is a FormatError in every mode', (_name, edit) => {
     const file = write(editSegments(edit));
-    for (const [mode, options] of MODES) expectFormatError(file, options, mode);
+    for (const [mode, options] of MODES) expectFormatError(file, options, mode, mode);
   });
 
   it('a header whose manifest length puts the data region inside the manifest is a FormatError in every mode', () => {
@@ -101,7 +108,7 @@ describe('hostile files: crafted structure', () => {
       const manifest = twoArrays.subarray(HEADER_SIZE, HEADER_SIZE + manifestLength);
       const bytes = editHeader(twoArrays, { manifestLength, manifestChecksum: checksum(manifest) });
       const file = write(bytes);
-      for (const [mode, options] of MODES) expectFormatError(file, options, `${mode}, manifest ${shorter} bytes shorter`);
+      for (const [mode, options] of MODES) expectFormatError(file, options, `${mode}, manifest ${shorter} bytes shorter`, mode);
     }
   });
 
@@ -113,7 +120,7 @@ describe('hostile files: crafted structure', () => {
     for (let i = 0; i < parents; i++) nodes.push({ kind: Kind.Array, children: [shared, shared] });
     nodes.push({ kind: Kind.Array, children: Array<number>(1000).fill(nothing) }, { kind: Kind.Null });
     const file = write(craftFile(nodes));
-    for (const [, options] of MODES) {
+    for (const [, options] of LOAD_MODES) {
       const back = loadSync<unknown[][][]>(file, options);
       expect(back.length).toBe(parents);
       expect(back[0]![0]).toBe(back[parents - 1]![1]);
@@ -128,7 +135,7 @@ describe('hostile files: crafted structure', () => {
     dumpSync(v, file);
     // 2^26 paths, 27 nodes: a walk that followed paths instead of nodes would not finish.
     expect(fs.statSync(file).size).toBeLessThan(2048);
-    for (const [, options] of MODES) {
+    for (const [, options] of LOAD_MODES) {
       let back = loadSync<unknown>(file, options);
       for (let level = 0; level < 26; level++) {
         const pair = back as unknown[];
@@ -144,7 +151,7 @@ describe('hostile files: crafted structure', () => {
     for (let i = 0; i < 1_000_000; i++) deep = i % 2 === 0 ? [deep] : { d: deep };
     const file = path.join(dir, 'deep.larder');
     await dump(deep, file);
-    for (const [, options] of MODES) {
+    for (const [, options] of LOAD_MODES) {
       let back = await load<unknown>(file, options);
       for (let i = 999_999; i >= 0; i--) back = i % 2 === 0 ? (back as unknown[])[0] : (back as { d: unknown }).d;
       expect(back).toBe('bottom');
@@ -153,11 +160,11 @@ describe('hostile files: crafted structure', () => {
 });
 
 describe('hostile files', () => {
-  it.each(MODES)('every truncation of a valid file is a FormatError (%s)', (_mode, options) => {
-    for (let length = 0; length < valid.length; length++) expectFormatError(write(valid.subarray(0, length)), options, `length ${length}`);
+  it.each(MODES)('every truncation of a valid file is a FormatError (%s)', (mode, options) => {
+    for (let length = 0; length < valid.length; length++) expectFormatError(write(valid.subarray(0, length)), options, `length ${length}`, mode);
   });
 
-  it.each(MODES)('every prefix followed by junk is a FormatError (%s)', (_mode, options) => {
+  it.each(MODES)('every prefix followed by junk is a FormatError (%s)', (mode, options) => {
     const random = prng(7);
     for (let length = 0; length < valid.length; length++) {
       // Junk that restores the original length, and junk that makes the file longer.
@@ -166,7 +173,7 @@ describe('hostile files', () => {
         bytes.set(valid.subarray(0, length));
         for (let i = length; i < total; i++) bytes[i] = Math.floor(random() * 256);
         if (total === valid.length && bytes.every((byte, i) => byte === valid[i])) continue;
-        expectFormatError(write(bytes), options, `prefix ${length} + ${total - length} junk bytes`);
+        expectFormatError(write(bytes), options, `prefix ${length} + ${total - length} junk bytes`, mode);
       }
     }
   });
@@ -192,7 +199,12 @@ describe('hostile files', () => {
     fs.writeFileSync(file, bytes);
     expect(() => loadSync(file)).toThrow(/segment 0 checksum mismatch/);
     expect(() => loadSync(file, { shared: true })).toThrow(/segment 0 checksum mismatch/);
-    expect(() => loadSync<MappedArray>(file, { mmap: 'r', mmapThreshold: 0 }).toArray()).toThrow(/checksum mismatch/);
+    expect(() => inMode('mmap-fallback', () => loadSync<MappedArray>(file, { mmap: 'r', mmapThreshold: 0 })).toArray()).toThrow(/checksum mismatch/);
+    // A mapped array is not read at open: the flip goes unnoticed until verify(), or an explicit verify: true.
+    const mapped = loadSync<Float64Array>(file, { mmap: 'r', mmapThreshold: 0 });
+    expect(mapped).toBeInstanceOf(Float64Array);
+    expect(() => verify(mapped)).toThrow(/segment 0 does not match its stored checksum/);
+    expect(() => loadSync(file, { mmap: 'r', mmapThreshold: 0, verify: true })).toThrow(/segment 0 does not match its stored checksum/);
     expect(loadSync<Float64Array>(file, { verify: false }).length).toBe(64);
   });
 
@@ -201,7 +213,7 @@ describe('hostile files', () => {
       const reader = new ManifestReader(manifest);
       view.setUint32(reader.nodes.start - 4, 2 ** 31, true);
     });
-    for (const [, options] of MODES) expect(() => loadSync(write(bytes), options)).toThrow(/a vector of 2147483648 elements runs past the manifest/);
+    for (const [, options] of LOAD_MODES) expect(() => loadSync(write(bytes), options)).toThrow(/a vector of 2147483648 elements runs past the manifest/);
   });
 
   it('a segment pointing outside the file is a FormatError', () => {
@@ -210,7 +222,7 @@ describe('hostile files', () => {
       const segmentsAt = findSegmentTable(manifest, reader);
       view.setBigUint64(segmentsAt + 8, 2n ** 40n, true); // length of segment 0
     });
-    for (const [, options] of MODES) expect(() => loadSync(write(bytes), options)).toThrow(FormatError);
+    for (const [, options] of LOAD_MODES) expect(() => loadSync(write(bytes), options)).toThrow(FormatError);
   });
 
   it('a compressed payload claiming a huge size fails without a huge allocation', () => {
@@ -232,7 +244,7 @@ describe('hostile files', () => {
       const bytes = mutate(base, random);
       const file = write(bytes);
       for (const [mode, options] of MODES) {
-        const error = attempt(file, options);
+        const error = attempt(file, options, mode);
         if (error === undefined) counts.loaded++;
         else if (error instanceof FormatError) counts.formatError++;
         else throw new Error(`mutation ${n} (${mode}) threw ${String(error)}`, { cause: error });
@@ -250,7 +262,7 @@ describe('hostile files', () => {
       const cases = [...Array.from({ length: 40 }, (_, i) => base.subarray(0, Math.floor((i / 40) * base.length))), ...Array.from({ length: 150 }, () => mutate(base, random))];
       for (const bytes of cases) {
         const file = write(bytes);
-        for (const [mode, options] of MODES) {
+        for (const [mode, options] of LOAD_MODES) {
           const error = await load(file, options).then(() => undefined, (caught: unknown) => caught);
           if (error !== undefined && !(error instanceof FormatError)) throw new Error(`${mode}: ${String(error)}`, { cause: error });
         }

@@ -1,16 +1,24 @@
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeLoaded, dumpSync, load, loadSync, MappedArray } from '@larder/store-fs';
 import { checksum } from '../src/checksum.js';
+import { disableAddonForTests } from '../src/native.js';
 import { encodeHeader, HEADER_SIZE, alignUp } from '../src/header.js';
 import { buildManifest, Kind } from '../src/manifest.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
 
-describe("load(..., { mmap: 'r' })", () => {
+/** The tests of this describe run as where the addon cannot load. */
+function withoutAddon(): void {
+  beforeAll(() => disableAddonForTests(true));
+  afterAll(() => disableAddonForTests(false));
+}
+
+describe("load(..., { mmap: 'r' }) where the addon is missing: MappedArrays", () => {
+  withoutAddon();
   const file = path.join(dir, 'm.larder');
   const big = new Float64Array(20_000).map((_, i) => i * 0.5);
   const small = Int32Array.of(1, 2, 3);
@@ -71,7 +79,7 @@ describe("load(..., { mmap: 'r' })", () => {
 
   it('with shared, the arrays that are read sit on a SharedArrayBuffer', () => {
     const value = loadSync<Loaded>(file, { mmap: 'r', shared: true });
-    expect(value.small.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((value.small as Int32Array).buffer).toBeInstanceOf(SharedArrayBuffer);
     value.big.close();
   });
 
@@ -140,7 +148,8 @@ describe.skipIf(bufferConstants.MAX_LENGTH > 2 ** 33)('an eager load of a file n
   });
 });
 
-describe('closeLoaded', () => {
+describe('closeLoaded (MappedArrays, where the addon is missing)', () => {
+  withoutAddon();
   const openDescriptors = (): number => fs.readdirSync('/proc/self/fd').length;
 
   it('closes the file of a 50 000-level deep mmap load in O(1), without a stack overflow', () => {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closeLoaded, FolderStore, openStore, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
+import { inMode } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -76,7 +77,7 @@ describe('argument validation: LARDER_OPTION naming the argument and the value',
   });
 
   it('MappedArray.chunks with a bad size is LARDER_OPTION', async () => {
-    const { x } = loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' });
+    const { x } = inMode('mmap-fallback', () => loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' }));
     expectOption(await caught(() => [...x.chunks(0)]), 'chunk size', '0');
     x.close();
   });
@@ -86,8 +87,8 @@ describe('use after close: LARDER_CLOSED', () => {
   it.each([
     ['close()', (value: { x: MappedArray<Float64Array> }) => value.x.close()],
     ['closeLoaded(value)', (value: { x: MappedArray<Float64Array> }) => closeLoaded(value)],
-  ])('every read of a MappedArray after %s throws LARDER_CLOSED with a clear message', async (_how, close) => {
-    const value = loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' });
+  ])('every read of a MappedArray (where the addon is missing) after %s throws LARDER_CLOSED with a clear message', async (_how, close) => {
+    const value = inMode('mmap-fallback', () => loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' }));
     expect(value.x.at(0)).toBe(1.5);
     close(value);
     const reads: [string, () => unknown][] = [

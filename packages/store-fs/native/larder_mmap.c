@@ -1,0 +1,244 @@
+/*
+ * larder_mmap: the Node-API addon behind store-fs's real memory maps.
+ *
+ *   map(fd, offset, length, uncount) an ArrayBuffer over `length` bytes of the
+ *                                    open file `fd` from `offset` (a multiple of
+ *                                    the page size), mapped MAP_PRIVATE (copy-on-write)
+ *                                    with PROT_READ | PROT_WRITE: a write changes
+ *                                    only this process's copy of the page, never
+ *                                    the file. Unmapped when the ArrayBuffer (and
+ *                                    so every view on it) is garbage-collected.
+ *                                    The descriptor may be closed right after.
+ *   xxh64(view) -> bigint            XXH64, seed 0, of the bytes a typed array
+ *                                    or DataView covers (store-fs's checksum).
+ *
+ * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
+ * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
+ * or by node-gyp from native/binding.gyp on other platforms.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct {
+  void* address;
+  size_t length;
+  int uncounted; /* map() took the length off V8's external memory count */
+} Mapping;
+
+
+/*
+ * V8 counts an external ArrayBuffer's bytes as external memory and starts a
+ * full mark-compact every ~64 MB of new ones. A mapping's pages are the page
+ * cache's, not the heap's, so with `uncount` map() takes them back off V8's
+ * count and the finalizer puts them back just before V8 subtracts them again
+ * (and only if creating the buffer did raise that count). The caller asks for
+ * it only where V8 tolerates the count going negative: at environment
+ * teardown Node detaches live buffers, subtracting their bytes, before their
+ * finalizers run, and V8 13+ (Node 24, Deno) aborts the process on that.
+ */
+static void unmap(node_api_basic_env env, void* data, void* hint) {
+  Mapping* mapping = hint;
+  int64_t ignored;
+  (void)data;
+  if (mapping->uncounted) napi_adjust_external_memory(env, (int64_t)mapping->length, &ignored);
+  munmap(mapping->address, mapping->length);
+  free(mapping);
+}
+
+/* A bus error in a mapped region means the file shrank under the mapping: say so before the process dies. */
+static struct sigaction previous_bus;
+static int bus_handler_installed = 0;
+
+static void on_bus_error(int signal, siginfo_t* info, void* context) {
+  static const char message[] =
+      "[larder/store-fs] SIGBUS: a memory-mapped file was read past its end. Most likely a file loaded with "
+      "{ mmap: 'r' } was truncated or overwritten in place by another program (larder replaces files by rename, "
+      "which mapped readers never see). The process cannot continue.\n";
+  ssize_t written = write(STDERR_FILENO, message, sizeof message - 1);
+  (void)written;
+  /* Hand over to whatever handled SIGBUS before (by default: end the process with SIGBUS, as it would have). */
+  sigaction(SIGBUS, &previous_bus, NULL);
+  if (!(previous_bus.sa_flags & SA_SIGINFO) && previous_bus.sa_handler != SIG_DFL && previous_bus.sa_handler != SIG_IGN) {
+    previous_bus.sa_handler(signal);
+  } else if ((previous_bus.sa_flags & SA_SIGINFO) && previous_bus.sa_sigaction != NULL) {
+    previous_bus.sa_sigaction(signal, info, context);
+  }
+  /* Returning re-runs the faulting access, which now meets the previous handler. */
+}
+
+static void install_bus_handler(void) {
+  if (bus_handler_installed) return;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_bus_error;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGBUS, &action, &previous_bus) == 0) bus_handler_installed = 1;
+}
+
+static napi_value throw_errno(napi_env env, const char* what, int error) {
+  char message[256];
+  snprintf(message, sizeof message, "[larder/store-fs] %s: %s", what, strerror(error));
+  napi_throw_error(env, "LARDER_MMAP", message);
+  return NULL;
+}
+
+static napi_value map(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd;
+  int64_t offset, length;
+  bool uncount = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &length) != napi_ok || napi_get_value_bool(env, argv[3], &uncount) != napi_ok ||
+      fd < 0 || offset < 0 || offset % sysconf(_SC_PAGESIZE) != 0 || length <= 0) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] map(fd, offset, length, uncount) takes a descriptor, a page-aligned offset, a positive length and a boolean");
+    return NULL;
+  }
+  void* address = mmap(NULL, (size_t)length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)offset);
+  if (address == MAP_FAILED) return throw_errno(env, "mmap failed", errno);
+  Mapping* mapping = malloc(sizeof *mapping);
+  if (mapping == NULL) {
+    munmap(address, (size_t)length);
+    return throw_errno(env, "out of memory", ENOMEM);
+  }
+  mapping->address = address;
+  mapping->length = (size_t)length;
+  mapping->uncounted = 0;
+  /*
+   * Take the bytes off first: creating the buffer adds them, and a single
+   * large addition would cross V8's limit and start a collection right there.
+   * If creating it did not add them (Bun), put them back.
+   */
+  int64_t before = 0, after = 0;
+  if (uncount) napi_adjust_external_memory(env, -(int64_t)length, &before);
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(env, address, (size_t)length, unmap, mapping, &buffer);
+  if (status != napi_ok) {
+    if (uncount) napi_adjust_external_memory(env, (int64_t)length, &after);
+    /*
+     * A V8 sandbox (Electron) refuses before taking ownership. After any other
+     * failure the runtime may already have run the finalizer: leaking one
+     * mapping beats a double free. (The caller keeps lengths within what one
+     * ArrayBuffer may hold, so this is not expected.)
+     */
+    if (status == napi_no_external_buffers_allowed) {
+      munmap(address, (size_t)length);
+      free(mapping);
+      napi_throw_error(env, "LARDER_MMAP", "[larder/store-fs] this runtime does not allow ArrayBuffers over foreign memory");
+    } else {
+      napi_throw_error(env, "LARDER_MMAP", "[larder/store-fs] could not create an ArrayBuffer over the mapping");
+    }
+    return NULL;
+  }
+  if (uncount) {
+    if (napi_adjust_external_memory(env, 0, &after) == napi_ok && after - before >= length) {
+      mapping->uncounted = 1;
+    } else {
+      napi_adjust_external_memory(env, (int64_t)length, &after);
+    }
+  }
+  install_bus_handler();
+  return buffer;
+}
+
+/* ---- XXH64 (seed 0), as in the xxHash reference (Yann Collet, BSD-2-Clause) ---- */
+
+static const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL,
+                      P4 = 9650029242287828579ULL, P5 = 2870177450012600261ULL;
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t read64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t read32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t round64(uint64_t acc, uint64_t input) { return rotl(acc + input * P2, 31) * P1; }
+static inline uint64_t merge64(uint64_t acc, uint64_t value) { return (acc ^ round64(0, value)) * P1 + P4; }
+
+static uint64_t xxh64_bytes(const uint8_t* p, size_t length) {
+  const uint8_t* end = p + length;
+  uint64_t h;
+  if (length >= 32) {
+    const uint8_t* limit = end - 32;
+    uint64_t v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1;
+    do {
+      v1 = round64(v1, read64(p));
+      v2 = round64(v2, read64(p + 8));
+      v3 = round64(v3, read64(p + 16));
+      v4 = round64(v4, read64(p + 24));
+      p += 32;
+    } while (p <= limit);
+    h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+    h = merge64(h, v1);
+    h = merge64(h, v2);
+    h = merge64(h, v3);
+    h = merge64(h, v4);
+  } else {
+    h = P5;
+  }
+  h += (uint64_t)length;
+  while (p + 8 <= end) {
+    h ^= round64(0, read64(p));
+    h = rotl(h, 27) * P1 + P4;
+    p += 8;
+  }
+  if (p + 4 <= end) {
+    h ^= (uint64_t)read32(p) * P1;
+    h = rotl(h, 23) * P2 + P3;
+    p += 4;
+  }
+  while (p < end) {
+    h ^= (*p) * P5;
+    h = rotl(h, 11) * P1;
+    p++;
+  }
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  h ^= h >> 32;
+  return h;
+}
+
+static napi_value xxh64(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void* data = NULL;
+  size_t length = 0;
+  bool is_typed = false, is_view = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) goto bad;
+  napi_is_typedarray(env, argv[0], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t elements;
+    if (napi_get_typedarray_info(env, argv[0], &type, &elements, &data, NULL, NULL) != napi_ok) goto bad;
+    static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+    if ((size_t)type >= sizeof sizes / sizeof sizes[0]) goto bad; /* a kind newer than these headers */
+    length = elements * sizes[type];
+  } else {
+    napi_is_dataview(env, argv[0], &is_view);
+    if (!is_view || napi_get_dataview_info(env, argv[0], &length, &data, NULL, NULL) != napi_ok) goto bad;
+  }
+  napi_value result;
+  napi_create_bigint_uint64(env, xxh64_bytes(data, length), &result);
+  return result;
+bad:
+  napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] xxh64(view) takes a typed array or DataView");
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value function;
+  napi_create_function(env, "map", NAPI_AUTO_LENGTH, map, NULL, &function);
+  napi_set_named_property(env, exports, "map", function);
+  napi_create_function(env, "xxh64", NAPI_AUTO_LENGTH, xxh64, NULL, &function);
+  napi_set_named_property(env, exports, "xxh64", function);
+  return exports;
+}
