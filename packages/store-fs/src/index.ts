@@ -6,7 +6,6 @@ export { FormatError, UnsupportedValueError } from './errors.js';
 export { isLocalBlobStore, type BlobStore, type LocalBlobStore, type BlobEntry, type BlobPutInfo } from './blob-store.js';
 export { FolderStore } from './folder-store.js';
 export { openStore } from './open-store.js';
-export { LegacyBlobStore } from './legacy-blob-store.js';
 export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
 export { verify, type VerifyReport } from './verify.js';
