@@ -118,6 +118,9 @@ export class KeyvSqlStore extends EventEmitter implements KeyvStoreAdapter {
     if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(table)) throw new Error(`invalid table name ${JSON.stringify(table)}`);
     this.opts = { table, dialect: 'sqlite' };
     this.ready = sql.run(`CREATE TABLE IF NOT EXISTS ${table}(key VARCHAR(255) PRIMARY KEY, value TEXT)`);
+    // A damaged file fails here, and the opener (index-open.ts) learns it from its own first statement and
+    // closes the connection without ever asking this store: the failure must not become an unhandled rejection.
+    this.ready.catch(() => undefined);
   }
 
   private async q(sqlText: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
