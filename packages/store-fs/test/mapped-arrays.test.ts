@@ -14,9 +14,8 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dumpSync, FormatError, load, loadSync, MappedArray, verify, type LoadOptions } from '@larder/store-fs';
 import { checksum } from '../src/checksum.js';
-import { alignUp, encodeHeader, HEADER_SIZE } from '../src/header.js';
-import { buildManifest, Kind } from '../src/manifest.js';
 import { disableAddonForTests, nativeAddon } from '../src/native.js';
+import { writeSparseFloat64File } from './sparse-file.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -149,26 +148,7 @@ describe('huge files', () => {
   /** A sparse file holding [Float64Array(n0), Float64Array(n1)], each ending in a known value; no disk, no RAM. */
   function sparseFile(name: string, lengths: number[]): string {
     const target = path.join(dir, name);
-    const segments: { offset: number; length: number; checksum: bigint }[] = [];
-    let offset = 0;
-    for (const n of lengths) {
-      segments.push({ offset, length: n * 8, checksum: 0n });
-      offset = alignUp(offset + n * 8);
-    }
-    const nodes = [{ kind: Kind.Array, children: lengths.map((_, i) => i + 1) }, ...lengths.map((_, i) => ({ kind: Kind.TypedArray, element: 8, segment: i }))];
-    const manifest = buildManifest(0, nodes, segments);
-    const dataLength = segments.at(-1)!.offset + segments.at(-1)!.length;
-    const payloadLength = alignUp(manifest.length) + dataLength;
-    const header = encodeHeader({ compression: 'none', manifestLength: manifest.length, payloadLength, storedLength: payloadLength, manifestChecksum: checksum(manifest) });
-    const fd = fs.openSync(target, 'w');
-    try {
-      fs.writeSync(fd, header, 0, header.length, 0);
-      fs.writeSync(fd, manifest, 0, manifest.length, HEADER_SIZE);
-      fs.ftruncateSync(fd, HEADER_SIZE + payloadLength);
-      segments.forEach((segment, i) => fs.writeSync(fd, Float64Array.of(i + 0.5), 0, 8, HEADER_SIZE + alignUp(manifest.length) + segment.offset + segment.length - 8));
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeSparseFloat64File(target, lengths.map((length, i) => ({ length, last: i + 0.5 })));
     return target;
   }
 

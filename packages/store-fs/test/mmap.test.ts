@@ -3,10 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeLoaded, dumpSync, load, loadSync, MappedArray } from '@larder/store-fs';
-import { checksum } from '../src/checksum.js';
 import { disableAddonForTests } from '../src/native.js';
-import { encodeHeader, HEADER_SIZE, alignUp } from '../src/header.js';
-import { buildManifest, Kind } from '../src/manifest.js';
+import { encodeHeader, HEADER_SIZE } from '../src/header.js';
+import { writeSparseFloat64File } from './sparse-file.js';
 import { tempDir } from './tmp-dir.js';
 
 const dir = tempDir();
@@ -103,20 +102,7 @@ describe("load(..., { mmap: 'r' }) where the addon is missing: MappedArrays", ()
     const target = path.join(dir, 'huge.larder');
     const elements = 750_000_000; // 6 GB of Float64
     const byteLength = elements * 8;
-    const manifest = buildManifest(0, [{ kind: Kind.TypedArray, element: 8, segment: 0 }], [
-      { offset: 0, length: byteLength, checksum: 0n },
-    ]);
-    const payloadLength = alignUp(manifest.length) + byteLength;
-    const header = encodeHeader({ compression: 'none', manifestLength: manifest.length, payloadLength, storedLength: payloadLength, manifestChecksum: checksum(manifest) });
-    const fd = fs.openSync(target, 'w');
-    try {
-      fs.writeSync(fd, header, 0, header.length, 0);
-      fs.writeSync(fd, manifest, 0, manifest.length, HEADER_SIZE);
-      fs.ftruncateSync(fd, HEADER_SIZE + payloadLength); // sparse: no disk, no RAM
-      fs.writeSync(fd, Float64Array.of(42.5), 0, 8, HEADER_SIZE + payloadLength - 8);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeSparseFloat64File(target, { length: elements, last: 42.5 });
     const mapped = loadSync<MappedArray<Float64Array>>(target, { mmap: 'r' });
     expect(mapped.length).toBe(elements);
     expect(mapped.at(-1)).toBe(42.5);
