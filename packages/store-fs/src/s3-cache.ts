@@ -69,7 +69,16 @@ export class ReadThroughCache {
     await this.#open();
     const file = path.join(this.dir, `${id}.${Buffer.from(etag).toString('hex')}.larder`);
     const temp = `${file}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
-    const handle = await open(temp, 'wx', 0o600);
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The folder was removed under us (a tmp cleaner, a user): made and checked again.
+      this.#ready = undefined;
+      await this.#open();
+      handle = await open(temp, 'wx', 0o600);
+    }
     try {
       await write(handle);
     } catch (error) {

@@ -106,7 +106,7 @@ export class S3BlobStore implements BlobStore {
       try {
         response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey, IfNoneMatch: copy?.etag }));
       } catch (error) {
-        if (statusOf(error) === 404) return undefined;
+        if (isMissingKey(error)) return undefined;
         if (statusOf(error) !== 304 || copy === undefined) throw error;
         const value = await this.#loadCopy<T>(id, copy, options);
         if (value !== VANISHED) return value;
@@ -140,7 +140,7 @@ export class S3BlobStore implements BlobStore {
       await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
       return true;
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (isMissingKey(error)) return false;
       throw error;
     }
   }
@@ -240,7 +240,7 @@ export class S3BlobStore implements BlobStore {
       try {
         first = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey, Range: `bytes=0-${RANGE_BYTES - 1}`, IfNoneMatch: copy?.etag }));
       } catch (error) {
-        if (statusOf(error) === 404) return undefined;
+        if (isMissingKey(error)) return undefined;
         if (statusOf(error) !== 304 || copy === undefined) throw error;
         const value = await this.#loadCopy(id, copy, options);
         if (value !== VANISHED) return value;
@@ -337,6 +337,16 @@ export class S3BlobStore implements BlobStore {
 }
 
 const VANISHED = Symbol('vanished');
+
+/**
+ * Whether an SDK error says the key holds nothing. S3 answers 404 for a
+ * missing bucket too (NoSuchBucket): that is an error to report, not an
+ * empty key. (A HEAD has no body to tell them apart: has() on a missing
+ * bucket is false.)
+ */
+function isMissingKey(error: unknown): boolean {
+  return statusOf(error) === 404 && (error as Error).name !== 'NoSuchBucket';
+}
 
 /** The HTTP status of an SDK error (404, 304, 412, ...). */
 function statusOf(error: unknown): number | undefined {
