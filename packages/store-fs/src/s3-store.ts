@@ -121,6 +121,7 @@ export class S3BlobStore implements BlobStore {
         throw asFormatError(error, this.#urlOf(objectKey));
       }
       if (bytes.length >= CACHE_MIN_BYTES && response.ETag !== undefined) await this.#cache.store(id, response.ETag, bytes);
+      else if (copy !== undefined) await this.#cache.forget(id); // the object changed and is now small: the copy is dead weight
       return value;
     }
   }
