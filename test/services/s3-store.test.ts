@@ -171,6 +171,30 @@ if (reachable) {
       reader.close();
     });
 
+    slowIt('a mapped load while another client replaces the object gives one whole version, never ranges of two (If-Match on each range)', async () => {
+      const writer = freshStore();
+      const valueOf = (n: number) => ({ n, data: new Float64Array(2_500_000).fill(n) }); // 20 MB: three ranges
+      await writer.put('moving', valueOf(0));
+      let writing = true;
+      const replacing = (async () => {
+        for (let n = 1; n <= 4; n++) await writer.put('moving', valueOf(n));
+        writing = false;
+      })();
+      let reads = 0;
+      while (writing || reads < 2) {
+        const reader = freshStore({}, writer.prefix); // a cold cache each time: every read fetches ranges
+        const value = await reader.get<{ n: number; data: Float64Array | MappedArray<Float64Array> }>('moving', { mmap: 'r' });
+        const data = value!.data instanceof MappedArray ? value!.data.toArray() : value!.data;
+        expect(data.every((x) => x === value!.n), `read ${reads} mixed two versions`).toBe(true);
+        closeLoaded(value);
+        reader.close();
+        reads++;
+      }
+      await replacing;
+      await writer.removePrefix('');
+      writer.close();
+    });
+
     slowIt('the cache stays within cacheBytes: the least recently used copy goes', async () => {
       const cacheDir = path.join(scratch, `bounded-${runId}`);
       const store = freshStore({ cacheDir, cacheBytes: 5_000_000 });
