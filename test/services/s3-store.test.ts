@@ -9,6 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +195,41 @@ if (reachable) {
       await replacing;
       await writer.removePrefix('');
       writer.close();
+    });
+
+    slowIt('requests: an eager get is one GET (no HEAD), a cold mapped get fetches 8 MiB ranges, a warm one is one GET answered 304', async () => {
+      // A pass-through proxy in front of radosgw that notes each request; the signature stays valid (same Host header).
+      const seen: string[] = [];
+      const proxy = http.createServer((request, response) => {
+        const upstream = http.request({ host: s3.endpoint.hostname, port: s3.endpoint.port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+          seen.push(`${request.method} ${request.headers.range ?? ''}${request.headers['if-none-match'] ? ' if-none-match' : ''} ${answer.statusCode}`.replace('  ', ' '));
+          response.writeHead(answer.statusCode!, answer.headers);
+          answer.pipe(response);
+        });
+        request.pipe(upstream);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+        const store = freshStore({ endpoint });
+        await store.put('small', { x: 1 });
+        const { bytes } = await store.put('big', new Float64Array(2_500_000).fill(1)); // 20 MB
+        seen.length = 0;
+        expect(await store.get('small')).toEqual({ x: 1 });
+        expect(seen).toEqual(['GET 200']);
+        seen.length = 0;
+        const cold = freshStore({ endpoint }, store.prefix);
+        closeLoaded(await cold.get('big', { mmap: 'r' }));
+        expect(seen.sort()).toEqual(['GET bytes=0-8388607 206', `GET bytes=16777216-${bytes - 1} 206`, 'GET bytes=8388608-16777215 206']);
+        seen.length = 0;
+        closeLoaded(await cold.get('big', { mmap: 'r' }));
+        expect(seen).toEqual(['GET bytes=0-8388607 if-none-match 304']);
+        await store.removePrefix('');
+        store.close();
+        cold.close();
+      } finally {
+        proxy.close();
+      }
     });
 
     slowIt('the cache stays within cacheBytes: the least recently used copy goes', async () => {
