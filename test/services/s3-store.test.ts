@@ -296,6 +296,22 @@ if (reachable) {
       store.close();
     });
 
+    slowIt('a compressed value round-trips in every load mode (the object is the compressed file dump writes)', async () => {
+      const store = freshStore();
+      const value = { name: 'packed', data: new Float64Array(200_000).fill(0.5) };
+      for (const compress of ['gzip', 'brotli'] as const) {
+        const info = await store.put(`c/${compress}`, value, { compress });
+        expect([info.compression, info.bytes < 100_000]).toEqual([compress, true]);
+        for (const options of [{}, { shared: true }, { mmap: 'r' as const }]) {
+          const back = await store.get<typeof value>(`c/${compress}`, options);
+          expect([back?.name, back?.data.length, back?.data[199_999]], `${compress} ${JSON.stringify(options)}`).toEqual(['packed', 200_000, 0.5]);
+          closeLoaded(back);
+        }
+      }
+      await store.removePrefix('');
+      store.close();
+    });
+
     slowIt('a missing bucket is an error, not a missing key', async () => {
       const store = freshStore({}, 'x', `larder-no-such-bucket-${runId}`);
       await expect(store.get('k')).rejects.toMatchObject({ name: 'NoSuchBucket' });
