@@ -183,18 +183,21 @@ if (reachable) {
         writing = false;
       })();
       let reads = 0;
-      while (writing || reads < 2) {
-        const reader = freshStore({}, writer.prefix); // a cold cache each time: every read fetches ranges
-        const value = await reader.get<{ n: number; data: Float64Array | MappedArray<Float64Array> }>('moving', { mmap: 'r' });
-        const data = value!.data instanceof MappedArray ? value!.data.toArray() : value!.data;
-        expect(data.every((x) => x === value!.n), `read ${reads} mixed two versions`).toBe(true);
-        closeLoaded(value);
-        reader.close();
-        reads++;
+      try {
+        while (writing || reads < 2) {
+          const reader = freshStore({}, writer.prefix); // a cold cache each time: every read fetches ranges
+          const value = await reader.get<{ n: number; data: Float64Array | MappedArray<Float64Array> }>('moving', { mmap: 'r' });
+          const data = value!.data instanceof MappedArray ? value!.data.toArray() : value!.data;
+          expect(data.every((x) => x === value!.n), `read ${reads} mixed two versions`).toBe(true);
+          closeLoaded(value);
+          reader.close();
+          reads++;
+        }
+      } finally {
+        await replacing; // even after a failure: no put may land after the cleanup
+        await writer.removePrefix('');
+        writer.close();
       }
-      await replacing;
-      await writer.removePrefix('');
-      writer.close();
     });
 
     slowIt('requests: an eager get is one GET (no HEAD), a cold mapped get fetches 8 MiB ranges, a warm one is one GET answered 304', async () => {
