@@ -25,6 +25,7 @@ const runId = `${process.pid}-${randomBytes(4).toString('hex')}`;
 const bucket = `larder-s3-store-${runId}`;
 const otherBucket = `larder-s3-other-${runId}`;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'larder-s3-test-'));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 /** Objects written around the store (by "another client"), removed at the end. */
 const rawObjects = new Set<string>();
 const SLOW = 120_000;
@@ -95,7 +96,6 @@ if (reachable) {
       const response = await s3Fetch(s3, { method: 'DELETE', path: `/${name}` });
       expect(response.status, `removing bucket ${name}: ${await response.text()}`).toBe(204);
     }
-    fs.rmSync(scratch, { recursive: true, force: true });
   }, SLOW);
 
   blobStoreConformance(() => freshStore(), {
