@@ -9,7 +9,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['larder-source', 'import', 'node', 'default'], externalConditions: ['larder-source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    // Tests that need scripts/services.sh's servers run by `pnpm test:services` (test/services/vitest.config.ts) until CI starts them.
+    // Tests that need scripts/services.sh's servers run by `pnpm test:services` (test/services/vitest.config.ts): a run of their own in CI, after .ci/run starts the servers.
     exclude: [...configDefaults.exclude, 'test/services/**'],
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ['--conditions=larder-source'] } },

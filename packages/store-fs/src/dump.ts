@@ -237,6 +237,32 @@ export async function dumpFile(value: unknown, path: string, options: DumpOption
   return placed ? info(path, resolved, plan, payloadLength, payloadLength) : undefined;
 }
 
+/** What {@link dumpToBytes} gives: the file a dump would write, and what it holds. */
+export interface DumpedBytes extends Omit<DumpInfo, 'path'> {
+  /** The whole file: header, manifest, segments (or the compressed payload). */
+  file: Uint8Array;
+}
+
+/**
+ * The file `dump` would write, assembled in memory, for stores that upload
+ * it whole (S3): the same checksums, layout and compression as a dump.
+ */
+export async function dumpToBytes(value: unknown, options: DumpOptions | undefined): Promise<DumpedBytes> {
+  const { resolved, plan } = prepare(value, options);
+  const shape = layout(plan, layoutSegments(plan, true));
+  const assembled = assemble(plan, shape);
+  let file = assembled;
+  if (resolved.compression !== undefined) {
+    const { method, level } = resolved.compression;
+    const stored = await compress(method, level, assembled.subarray(HEADER_SIZE));
+    file = concat(header(resolved, plan, shape, stored.length), stored);
+  } else {
+    file.set(header(resolved, plan, shape, shape.payloadLength), 0);
+  }
+  const { path: _, ...described } = info('', resolved, plan, shape.payloadLength, file.length - HEADER_SIZE);
+  return { file, ...described };
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);

@@ -5,36 +5,46 @@
  */
 import { fileURLToPath } from 'node:url';
 import { BLOB_STORE_MEMBERS, type BlobStore } from './blob-store.js';
-import { badOption, codedError } from './errors.js';
+import { badOption } from './errors.js';
 import { FolderStore } from './folder-store.js';
+import { S3BlobStore } from './s3-store.js';
+import type { S3Options } from './s3-settings.js';
 
 const EXPECTED = "a folder path, 's3://bucket/prefix' or a BlobStore object";
 
+/** What openStore takes besides the location. */
+export interface OpenStoreOptions {
+  /**
+   * Settings of an `'s3://bucket/prefix'` location (endpoint, region,
+   * credentials, path style, local cache); ignored for a folder.
+   * @default the AWS_* environment (see {@link S3Options})
+   */
+  s3?: S3Options;
+}
+
 /**
- * The blob store at `location`: a folder path gives a {@link FolderStore};
- * a {@link BlobStore} object is returned as it is. `'s3://bucket/prefix'`
- * names S3-compatible storage, which this version does not include yet: it
- * throws `LARDER_MISSING_DRIVER` (pass your own BlobStore object meanwhile).
+ * The blob store at `location`: a folder path (or `file://` URL) gives a
+ * {@link FolderStore}, `'s3://bucket/prefix'` an {@link S3BlobStore} (settings
+ * from `options.s3` or the AWS_* environment; @aws-sdk/client-s3 is loaded on
+ * first use), and a {@link BlobStore} object is returned as it is.
  *
  * @example
  * ```ts
  * import { openStore } from '@larder/store-fs';
  * const store = openStore('/tmp/larder-open');
  * openStore(store) === store; // true
+ * const remote = openStore('s3://sweeps/larder', { s3: { endpoint: 'http://127.0.0.1:17480' } });
+ * console.log(remote.description); // s3://sweeps/larder
  * ```
  */
-export function openStore(location: string): FolderStore;
-export function openStore<S extends BlobStore>(location: S): S;
-export function openStore(location: string | BlobStore): BlobStore;
-export function openStore(location: string | BlobStore): BlobStore {
+export function openStore(location: `s3://${string}`, options?: OpenStoreOptions): S3BlobStore;
+export function openStore(location: string, options?: OpenStoreOptions): FolderStore;
+export function openStore<S extends BlobStore>(location: S, options?: OpenStoreOptions): S;
+export function openStore(location: string | BlobStore, options?: OpenStoreOptions): BlobStore;
+export function openStore(location: string | BlobStore, options?: OpenStoreOptions): BlobStore {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw badOption('options', 'an object such as { s3 }', options);
   if (typeof location === 'string') {
-    if (/^s3:\/\//i.test(location)) {
-      throw codedError(
-        Error,
-        'LARDER_MISSING_DRIVER',
-        `S3 blob stores (${location}) are not available in this version of @larder/store-fs; use a folder (a shared mount works across machines) or pass your own BlobStore object`,
-      );
-    }
+    if (/^s3:\/\//i.test(location)) return new S3BlobStore(location, options?.s3);
     if (/^file:\/\//i.test(location)) return new FolderStore(fileURLToPath(location));
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) throw badOption('location', EXPECTED, location);
     return new FolderStore(location);

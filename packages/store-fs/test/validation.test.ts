@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { closeLoaded, FolderStore, openStore, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FolderStore, openStore, S3BlobStore, dump, dumpSync, load, loadSync, MappedArray, type DumpOptions, type LoadOptions } from '@larder/store-fs';
 import { inMode } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
@@ -185,7 +185,7 @@ describe('FolderStore keys never reach outside the root', () => {
     expectOption(await caught(() => store.sweep(-1)), 'olderThanMs', '-1');
   });
 
-  it('openStore: a path gives a folder store, a store object is returned as is, anything else is LARDER_OPTION, s3:// says S3 is not available yet', async () => {
+  it('openStore: a path gives a folder store, a store object is returned as is, anything else is LARDER_OPTION, s3:// gives an S3 store', async () => {
     const store = openStore(root);
     expect(store).toBeInstanceOf(FolderStore);
     expect(store.root).toBe(path.resolve(root));
@@ -197,7 +197,10 @@ describe('FolderStore keys never reach outside the root', () => {
     }
     expect((await caught(() => openStore({ get() {} } as unknown as string))).message).toContain('lacks put, putIfAbsent, has, delete, list, removePrefix');
     expect(await caught(() => openStore('http://example.com/x'))).toMatchObject({ code: 'LARDER_OPTION' });
-    const s3 = await caught(() => openStore('s3://bucket/prefix'));
-    expect([s3.code, s3.message]).toEqual(['LARDER_MISSING_DRIVER', expect.stringContaining('S3 blob stores (s3://bucket/prefix) are not available')]);
+    const s3 = openStore('s3://bucket/prefix/', { s3: { endpoint: 'http://127.0.0.1:9' } });
+    expect(s3).toBeInstanceOf(S3BlobStore);
+    expect([s3.description, s3.bucket, s3.prefix]).toEqual(['s3://bucket/prefix', 'bucket', 'prefix']);
+    expect(await caught(() => openStore('s3://Bad_Bucket/x'))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('"Bad_Bucket" may hold only lowercase letters') });
+    expect(await caught(() => openStore(root, 5 as unknown as object))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('options must be an object') });
   });
 });
