@@ -83,6 +83,9 @@ export class ThreadsBackend implements Backend {
           maxThreads: workers,
           idleTimeout: Infinity,
           concurrentTasksPerWorker: 1,
+          // piscina's run and wait time histograms: nothing here reads them,
+          // and each pool and task paid to create and fill them.
+          recordTiming: false,
           // Piscina's Atomics.wait idle loop blocks a worker's event loop between
           // tasks, which would stall work a task leaves behind (a cache's index
           // write, a log flush); messages are fast enough with batching.
