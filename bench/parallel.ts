@@ -53,7 +53,7 @@ async function coldStart(): Promise<Row> {
   }, 5, 1);
   return {
     id: 'par.coldstart',
-    figure: 'pool cold start, 2 workers, to first result and closed',
+    figure: 'pool cold start, nJobs 2, one task, to first result and closed',
     larder,
     baseline,
     baselineName: 'one bare Worker to first message, terminated',
@@ -82,7 +82,7 @@ async function coldStartBuilt(): Promise<Row[]> {
   return [
     {
       id: 'par.coldstart.dist',
-      figure: 'pool cold start, 2 workers, to first result and closed, built package',
+      figure: 'pool cold start, nJobs 2, one task, to first result and closed, built package',
       larder,
       baseline: NaN,
       baselineName: '',
