@@ -53,7 +53,7 @@ async function coldStart(): Promise<Row> {
   }, 5, 1);
   return {
     id: 'par.coldstart',
-    figure: 'pool cold start, 2 workers, to first result and closed',
+    figure: 'pool cold start, nJobs 2, one task, to first result and closed',
     larder,
     baseline,
     baselineName: 'one bare Worker to first message, terminated',
@@ -82,7 +82,7 @@ async function coldStartBuilt(): Promise<Row[]> {
   return [
     {
       id: 'par.coldstart.dist',
-      figure: 'pool cold start, 2 workers, to first result and closed, built package',
+      figure: 'pool cold start, nJobs 2, one task, to first result and closed, built package',
       larder,
       baseline: NaN,
       baselineName: '',
@@ -113,11 +113,21 @@ function coldStartNative(): Row[] {
     return [];
   }
   const out = execFileSync(node24, [fileURLToPath(new URL('./cold-start-native.ts', import.meta.url))], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
-  const { version, larder, baseline, firstResult, close } = JSON.parse(out.trim().split('\n').at(-1)!) as { version: string; larder: number; baseline: number; firstResult: number; close: number };
+  const { version, larder, larderCpu, baseline, baselineCpu, firstResult, close, bothThreads, bothThreadsCpu } = JSON.parse(out.trim().split('\n').at(-1)!) as {
+    version: string;
+    larder: number;
+    larderCpu: number;
+    baseline: number;
+    baselineCpu: number;
+    firstResult: number;
+    close: number;
+    bothThreads: number;
+    bothThreadsCpu: number;
+  };
   return [
     {
       id: 'par.coldstart.node24',
-      figure: `pool cold start, 2 workers, to first result and closed, Node ${version} running TypeScript natively`,
+      figure: `pool cold start, nJobs 2, one task, to first result and closed, Node ${version} running TypeScript natively`,
       larder,
       baseline,
       baselineName: `one bare Worker to first message, terminated, on ${version}`,
@@ -125,7 +135,9 @@ function coldStartNative(): Row[] {
       ratio: larder / baseline,
       goal: '≤ 50 ms',
       met: larder <= 50,
-      note: `built package, TypeScript task module stripped once by the pool for its workers; medians: ${firstResult.toFixed(0)} ms to the first result, ${close.toFixed(0)} ms in close()`,
+      note:
+        `built package, TypeScript task module stripped once by the pool for its workers; medians: ${firstResult.toFixed(0)} ms to the first result, ${close.toFixed(0)} ms in close(); ` +
+        `CPU (all threads) ${larderCpu.toFixed(0)} ms, bare Worker ${baselineCpu.toFixed(0)} ms; two tasks in two batches (both threads start) ${bothThreads.toFixed(0)} ms, CPU ${bothThreadsCpu.toFixed(0)} ms`,
     },
   ];
 }

@@ -62,6 +62,10 @@ async function parallel(): Promise<Record<string, unknown>> {
 }
 
 async function runPool(pool: Parallel): Promise<Record<string, unknown>> {
+  // One task first: the pool starts one thread for it, and its second thread
+  // only when a later call needs it; that thread too must load the task
+  // module as the parent did (the typescript check below).
+  await pool.map(smoke.square, [0]);
   const squares = await pool.map(smoke.square, [1, 2, 3, 4, 5, 6, 7, 8]);
   const cubes = await pool.map(smoke.cachedCube, [2, 3, 4], { batchSize: 1 });
   // Computed here, then asked of the workers: they load the task module with

@@ -12,9 +12,20 @@
  * text, part of its cache identity, is the same in the parent and here.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import nodeModule, { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
+
+// Node's module compile cache (22.1+) for this thread: V8's code cache for
+// the modules a worker loads (this package, the task module and what it
+// imports), kept in Node's own cache folder (os.tmpdir()/node-compile-cache,
+// or NODE_COMPILE_CACHE), so the next pool's workers compile none of them
+// again. It holds only V8's code cache, keyed by each file's contents, and
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off, as for any Node process.
+// Deno and Bun have their own caches.
+// enableCompileCache is beyond @types/node 20's declarations.
+const moduleApi = /** @type {{ enableCompileCache?: () => unknown }} */ (/** @type {unknown} */ (nodeModule));
+if (!('bun' in process.versions || 'deno' in process.versions)) moduleApi.enableCompileCache?.();
 
 const sourceWorker = new URL('./worker.ts', import.meta.url);
 /** @type {'tsx' | 'native'} */

@@ -127,6 +127,17 @@ describe('threads backend', () => {
     }
   });
 
+  it('threads start as batches need them and stay: after a one-task call, nJobs batches run at once on nJobs threads', async () => {
+    await using pool = new Parallel({ nJobs: 3, batchSize: 1 });
+    const [first] = await pool.map(t.whichThread, [undefined]);
+    // Each task waits for the other two: three threads must run them at once.
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const threads = await pool.run(Array.from({ length: 3 }, () => delayed(t.threadWhenAllRunning)(counter, 3)));
+    expect(threads).not.toContain(-1);
+    expect(new Set(threads).size).toBe(3);
+    expect(threads).toContain(first);
+  });
+
   it('workerInit runs once in each worker, before its first task', async () => {
     await using pool = new Parallel({ nJobs: 2, batchSize: 1, workerInit: delayed(t.init)('model loaded') });
     const states = await pool.map(t.initState, Array.from({ length: 10 }, () => undefined));

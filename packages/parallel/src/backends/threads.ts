@@ -73,10 +73,19 @@ export class ThreadsBackend implements Backend {
       (flags) =>
         new Pool({
           filename: WORKER_ENTRY.href,
-          minThreads: workers,
+          // Threads start on demand: the first with the pool, each other one
+          // when a batch finds every started thread busy (piscina starts it
+          // then), and they stay until close(). A thread's start costs
+          // ~40 ms of CPU; a call with one batch no longer pays for threads
+          // it will not use, taken from the cores the first thread needs, and
+          // a call with nJobs batches or more starts them all at once.
+          minThreads: 1,
           maxThreads: workers,
+          idleTimeout: Infinity,
           concurrentTasksPerWorker: 1,
-          idleTimeout: 60_000,
+          // piscina's run and wait time histograms: nothing here reads them,
+          // and each pool and task paid to create and fill them.
+          recordTiming: false,
           // Piscina's Atomics.wait idle loop blocks a worker's event loop between
           // tasks, which would stall work a task leaves behind (a cache's index
           // write, a log flush); messages are fast enough with batching.
@@ -166,16 +175,18 @@ export class ThreadsBackend implements Backend {
 
   /**
    * The stripped TypeScript a batch carries: that of its task modules, while
-   * some live worker has not imported them yet (a worker that replaced a
-   * dead one gets them too). Stripped once per pool, on the first batch.
+   * some worker has not imported them yet: a live one, or one not started
+   * yet, which this batch may start (a worker that replaced a dead one gets
+   * them too). Stripped once per pool, on the first batch.
    */
   #strippedFor(...moduleUrls: (string | undefined)[]): StrippedSources | undefined {
     if (!this.#stripped) return undefined;
+    const threads = this.#pool.threads;
     let out: StrippedSources | undefined;
     for (const url of moduleUrls) {
       if (url === undefined || !isTypeScriptUrl(url)) continue;
       const imported = this.#importedBy(url);
-      if (this.#pool.threads.every((worker) => imported.has(worker.threadId))) continue;
+      if (threads.length >= this.workers && threads.every((worker) => imported.has(worker.threadId))) continue;
       let sources = this.#stripped.get(url);
       if (!sources) this.#stripped.set(url, (sources = stripForWorkers(url)));
       out = { ...out, ...sources };
