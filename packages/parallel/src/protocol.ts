@@ -59,12 +59,29 @@ export type BatchReply = {
 } & (
   | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
+  /** The call stopped before this batch's tasks ran (see BATCH_PHASE): nothing ran. */
+  | { ok: false; kind: 'cancelled' }
 );
 
-/** Byte layout of `BatchRequest.progress`. */
+/** Byte layout of `BatchRequest.progress`: Int32 slots RUNNING_INDEX and BATCH_PHASE, then a Float64 at START_TIME_OFFSET. */
 export const PROGRESS_BYTES = 16;
 export const RUNNING_INDEX = 0;
+export const BATCH_PHASE = 1;
 export const START_TIME_OFFSET = 8;
+
+/**
+ * Where a batch is, in the Int32 slot BATCH_PHASE, moved by compare-exchange
+ * on both sides. A stopping call terminates a worker only while its batch is
+ * PHASE_QUEUED (not begun, or still importing) or PHASE_RUNNING tasks; one PHASE_SETTLING (in
+ * the before-task hooks, which finish library work such as an index write
+ * that must not be cut off: sqlite3 aborts the whole process when a worker is
+ * terminated during a statement) is marked PHASE_CANCELLED instead, and the worker
+ * replies `cancelled` once its hooks are done, without running a task.
+ */
+export const PHASE_QUEUED = 0;
+export const PHASE_SETTLING = 1;
+export const PHASE_RUNNING = 2;
+export const PHASE_CANCELLED = 3;
 
 /** Whether a module URL names a TypeScript file, which needs tsx in a worker. */
 export function isTypeScriptUrl(url: string): boolean {

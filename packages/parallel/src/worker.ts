@@ -11,7 +11,7 @@ import { threadId } from 'node:worker_threads';
 import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-script.js';
 import { ParallelError, serializeError } from './errors.js';
 import { markWorkerThread } from './njobs.js';
-import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
+import { BATCH_PHASE, isTypeScriptUrl, PHASE_QUEUED, PHASE_RUNNING, PHASE_SETTLING, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
@@ -104,8 +104,16 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     initialized.add(init.key);
   }
 
+  /** A reply with what every reply carries: whether this thread has teardown hooks, and what the batch printed. */
+  function finish<R extends BatchReply>(reply: R): R {
+    if (hasTeardownHooks()) reply.teardown = true;
+    const printed = output.stop();
+    if (printed) reply.output = printed;
+    return reply;
+  }
+
   return async function runBatch(request: BatchRequest): Promise<unknown> {
-    const running = new Int32Array(request.progress, 0, 1);
+    const running = new Int32Array(request.progress, 0, 2);
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload, guards, isolate } = request;
     let index = 0;
@@ -121,8 +129,12 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const fn = await resolveTask(request, 0);
       // After the imports (a task module may register worker hooks) and right before the tasks: work left
       // under way in this thread (an index write) finishes before a task that may be terminated runs.
+      // A call that stopped meanwhile cancels the batch here (protocol.ts, BATCH_PHASE): from SETTLING
+      // until RUNNING the parent does not terminate this thread, so the hooks' work is never cut off.
+      if (Atomics.compareExchange(running, BATCH_PHASE, PHASE_QUEUED, PHASE_SETTLING) !== PHASE_QUEUED) return finish({ threadId, ok: false, kind: 'cancelled' });
       const settling = settleBeforeTask();
       if (settling) await settling;
+      if (Atomics.compareExchange(running, BATCH_PHASE, PHASE_SETTLING, PHASE_RUNNING) !== PHASE_SETTLING) return finish({ threadId, ok: false, kind: 'cancelled' });
       const results = new Array<unknown>(payload.length);
       const start = performance.now();
       for (; index < payload.length; index++) {
@@ -154,10 +166,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
           deep = true;
         }
       }
-      const reply: BatchReply = { threadId, ok: true, results, durationMs };
-      if (hasTeardownHooks()) reply.teardown = true;
-      const printed = output.stop();
-      if (printed) reply.output = printed;
+      const reply = finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results, durationMs });
       if (deep) reply.deep = true;
       if (transfer.size === 0) return reply;
       // One movable wrapper at the top level: piscina posts the reply with
@@ -176,10 +185,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         moduleUrl: failure.moduleUrl,
       };
       if (failure.argument !== undefined) reply.argument = failure.argument;
-      if (hasTeardownHooks()) reply.teardown = true;
-      const printed = output.stop();
-      if (printed) reply.output = printed;
-      return reply;
+      return finish(reply);
     }
   };
 }

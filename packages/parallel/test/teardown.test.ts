@@ -1,9 +1,10 @@
 /** close() lets each worker finish what its tasks left pending before the threads are terminated. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Parallel, parallel } from '@larder/parallel';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { delayed, Parallel, parallel } from '@larder/parallel';
 import { teardown } from './fixtures/teardown-tasks.js';
 
 const dirs: string[] = [];
@@ -54,6 +55,22 @@ describe('worker lifecycle hooks (a library other than @larder/memory)', () => {
     // Teardown ran once in each worker that ran tasks, after its before-task hooks, within close().
     const lines = readFileSync(log, 'utf8').trim().split('\n').sort();
     expect(lines).toEqual([...perThread].map(([thread, calls]) => `teardown ${thread} calls=${calls.length}`).sort());
+  });
+
+  it('a call stopped while workers run their before-task hooks lets the hooks finish (nothing cut off) and runs no task', async () => {
+    const { settling } = await import('./fixtures/settling-tasks.js');
+    const log = logFile();
+    await using pool = new Parallel({ nJobs: 2, batchSize: 1 });
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    expect(new Set(await pool.run([0, 1].map(() => delayed(settling.arm)(log, counter, 2)))).size).toBe(2);
+    const stop = new AbortController();
+    const call = pool.run([delayed(settling.mark)(log), delayed(settling.mark)(log)], { signal: stop.signal });
+    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+    while (lines().filter((line) => line.startsWith('settling')).length < 2) await sleep(10);
+    stop.abort();
+    await expect(call).rejects.toThrow(expect.objectContaining({ name: 'AbortError' }));
+    await vi.waitFor(() => expect(lines().filter((line) => line.startsWith('settled'))).toHaveLength(2), { timeout: 10_000 });
+    expect(lines().filter((line) => line.startsWith('ran'))).toEqual([]);
   });
 
   it('workerHooks validates its argument with a coded error', async () => {

@@ -11,7 +11,7 @@ import type { Piscina } from 'piscina';
 import { decodeDeep, isDeepTape } from '../deep-values.js';
 import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-script.js';
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
-import { isTypeScriptUrl, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
+import { BATCH_PHASE, isTypeScriptUrl, PHASE_CANCELLED, PHASE_QUEUED, PHASE_RUNNING, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
@@ -139,7 +139,7 @@ export class ThreadsBackend implements Backend {
       return prepared;
     });
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
-    const running = new Int32Array(progress, 0, 1);
+    const running = new Int32Array(progress, 0, 2);
     running[RUNNING_INDEX] = -1;
     const request: BatchRequest = { moduleUrl: task.moduleUrl, taskName: task.taskName, mode: batch.mode, payload, progress, teardownChannel: this.#teardownChannel, firstIndex: batch.firstIndex };
     if (this.#init) request.init = this.#init;
@@ -152,11 +152,12 @@ export class ThreadsBackend implements Backend {
     if (stripped) request.stripped = stripped;
 
     const stop = new AbortController();
-    const unsubscribe = context.onStop(() => stop.abort(context.signal.reason));
+    const unsubscribe = context.onStop(() => cancelBatch(running, () => stop.abort(context.signal.reason)));
     const watchdog = context.timeout === undefined ? undefined : new Watchdog(progress, context.timeout, () => stop.abort('timeout'));
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
+      if (!reply.ok && reply.kind === 'cancelled') throw new AbortError(context.signal.reason);
       if (reply.teardown) this.#listening.add(reply.threadId);
       if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
@@ -212,7 +213,7 @@ export class ThreadsBackend implements Backend {
 let initCounter = 0;
 let poolCounter = 0;
 
-function replyError(reply: Extract<BatchReply, { ok: false }>, firstIndex: number, taskName: string): Error {
+function replyError(reply: Extract<BatchReply, { ok: false; kind: FailureKind }>, firstIndex: number, taskName: string): Error {
   const taskIndex = firstIndex + Math.max(0, reply.failedAt);
   const detail = `${reply.error.name}: ${reply.error.message}`;
   switch (reply.kind) {
@@ -271,6 +272,24 @@ function workerDeath(error: Error, taskIndex: number, taskName: string): Paralle
       ? `its worker exited with code ${code} (process.exit() or a fatal error in the task)`
       : `its worker died (${error.message})`;
   return new ParallelError('LARDER_WORKER_EXIT', `${taskLabel(taskIndex, taskName)} failed: ${what}. The pool replaced the worker and stays usable.`, { cause: error, taskIndex });
+}
+
+/**
+ * Stops a batch of a call that failed or was aborted (protocol.ts, BATCH_PHASE):
+ * `terminate` (piscina's abort: drops a queued batch, ends a busy thread) at
+ * once unless the worker is in its before-task hooks; then the batch is
+ * marked cancelled, the worker replies once the hooks are done, and is ended
+ * only if they take longer than TEARDOWN_BUDGET_MS.
+ */
+function cancelBatch(state: Int32Array, terminate: () => void): void {
+  for (;;) {
+    const phase = Atomics.load(state, BATCH_PHASE);
+    if (phase === PHASE_RUNNING || phase === PHASE_CANCELLED) return terminate();
+    if (Atomics.compareExchange(state, BATCH_PHASE, phase, PHASE_CANCELLED) !== phase) continue;
+    if (phase === PHASE_QUEUED) return terminate();
+    setTimeout(terminate, TEARDOWN_BUDGET_MS).unref();
+    return;
+  }
 }
 
 // Checks the running task's start time rather than the batch's: each task
