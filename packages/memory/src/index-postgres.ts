@@ -104,7 +104,7 @@ export class PostgresIndexStore implements IndexStore {
    * ```ts
    * import { PostgresIndexStore, Memory } from '@larder/memory';
    * const index = PostgresIndexStore.open({ url: 'postgres://postgres@127.0.0.1:5432/larder', namespace: 'sweeps' });
-   * const memory = new Memory('/shared/cache', { index });
+   * const memory = new Memory('shared-cache', { index });
    * ```
    */
   static open(options: PostgresIndexOptions): PostgresIndexStore {

@@ -56,6 +56,16 @@ function nameOf(text: string | null | undefined, fallback: string): string {
   }
 }
 
+/** The bodies a per-body hash (`agg`, `bd`: fields `<folder>/<body>|…`) has, as [id, folder, body], of one folder or all. */
+function* perBody(fields: Map<string, string>, folder: string | undefined): Generator<[string, string, string]> {
+  for (const field of fields.keys()) {
+    if (!field.endsWith('|n')) continue;
+    const id = field.slice(0, -2);
+    const [f, body] = keyParts(`${id}/`);
+    if (folder === undefined || f === folder) yield [id, f, body];
+  }
+}
+
 type Row = [string, string | null, string | null, string | null, string | null, string | null, string | null];
 
 function entryOf(row: Row): IndexEntry | undefined {
@@ -91,7 +101,7 @@ export class RedisIndexStore implements IndexStore {
    * ```ts
    * import { RedisIndexStore, Memory } from '@larder/memory';
    * const index = RedisIndexStore.open({ url: 'redis://127.0.0.1:6379', namespace: 'sweeps' });
-   * const memory = new Memory('/shared/cache', { index });
+   * const memory = new Memory('shared-cache', { index });
    * ```
    */
   static open(options: RedisIndexOptions): RedisIndexStore {
@@ -158,16 +168,9 @@ export class RedisIndexStore implements IndexStore {
 
   async aggregate(folder?: string): Promise<BodyAggregate[]> {
     const [agg, bodies, fns] = await Promise.all([this.hash('agg'), this.hash('bd'), this.hash('fn')]);
-    const out: BodyAggregate[] = [];
-    for (const [field, count] of agg) {
-      if (!field.endsWith('|n')) continue;
-      const id = field.slice(0, -2);
-      const [f, body] = keyParts(`${id}/`);
-      if (folder !== undefined && f !== folder) continue;
-      const name = nameOf(bodies.get(`${id}|n`) ?? fns.get(`${f}|n`), f);
-      out.push({ folder: f, body, name, entries: Number(count), bytes: Number(agg.get(`${id}|b`) ?? 0) });
-    }
-    return out;
+    return [...perBody(agg, folder)].map(([id, f, body]) => ({
+      folder: f, body, name: nameOf(bodies.get(`${id}|n`) ?? fns.get(`${f}|n`), f), entries: Number(agg.get(`${id}|n`)), bytes: Number(agg.get(`${id}|b`) ?? 0),
+    }));
   }
 
   async functions(): Promise<FunctionCounters[]> {
@@ -183,15 +186,9 @@ export class RedisIndexStore implements IndexStore {
 
   async bodies(folder?: string): Promise<BodyRecord[]> {
     const bodies = await this.hash('bd');
-    const out: BodyRecord[] = [];
-    for (const [field, name] of bodies) {
-      if (!field.endsWith('|n')) continue;
-      const id = field.slice(0, -2);
-      const [f, body] = keyParts(`${id}/`);
-      if (folder !== undefined && f !== folder) continue;
-      out.push({ folder: f, body, name: nameOf(name, f), firstUsedMs: Number(bodies.get(`${id}|a`)), lastUsedMs: Number(bodies.get(`${id}|z`)) });
-    }
-    return out.sort((a, b) => (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : a.firstUsedMs - b.firstUsedMs));
+    return [...perBody(bodies, folder)]
+      .map(([id, f, body]) => ({ folder: f, body, name: nameOf(bodies.get(`${id}|n`), f), firstUsedMs: Number(bodies.get(`${id}|a`)), lastUsedMs: Number(bodies.get(`${id}|z`)) }))
+      .sort((a, b) => (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : a.firstUsedMs - b.firstUsedMs));
   }
 
   async needsReconcile(): Promise<boolean> {

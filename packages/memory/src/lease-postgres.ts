@@ -43,7 +43,7 @@ export interface PostgresLeaseOptions {
  * ```ts
  * import { Memory, PostgresLeaseStore } from '@larder/memory';
  * const leases = new PostgresLeaseStore({ url: 'postgres://postgres@127.0.0.1:5432/larder', namespace: 'sweeps' });
- * const memory = new Memory('/shared/cache', { leases });
+ * const memory = new Memory('shared-cache', { leases });
  * ```
  */
 export class PostgresLeaseStore implements LeaseStore {

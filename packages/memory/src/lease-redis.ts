@@ -35,7 +35,7 @@ export interface RedisLeaseOptions {
  * ```ts
  * import { Memory, RedisLeaseStore } from '@larder/memory';
  * const leases = new RedisLeaseStore({ url: 'redis://127.0.0.1:6379', namespace: 'sweeps' });
- * const memory = new Memory('/shared/cache', { leases });
+ * const memory = new Memory('shared-cache', { leases });
  * ```
  */
 export class RedisLeaseStore implements LeaseStore {

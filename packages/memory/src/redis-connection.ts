@@ -34,7 +34,6 @@ export class RedisConnection {
   private downUntil = 0;
   private lastError: unknown;
   private busy = 0;
-  private closed = false;
 
   constructor(readonly remote: RemoteUrl, private readonly use: string) {}
 
@@ -46,7 +45,6 @@ export class RedisConnection {
   /** A connected client, connecting if needed (see the module comment). */
   private async connected(): Promise<RedisClientType> {
     if (this.client?.isReady) return this.client;
-    if (this.closed) throw new Error(`${this.use}: the connection to ${this.remote.display} is closed`);
     if (Date.now() < this.downUntil) throw new Error(`${this.use}: ${this.remote.display} is unreachable (${(this.lastError as Error)?.message ?? String(this.lastError)})`, { cause: this.lastError });
     this.connecting ??= (async () => {
       const { createClient } = await this.driver();
@@ -98,8 +96,8 @@ export class RedisConnection {
     return this.command(['EVAL', script, '0', ...args]) as Promise<T>;
   }
 
+  /** Closes the connection; a later command connects again (a Memory stays usable after close()). */
   async close(): Promise<void> {
-    this.closed = true;
     await this.connecting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
