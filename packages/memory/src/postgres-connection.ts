@@ -14,6 +14,8 @@ import { loadDriver, type RemoteUrl } from './remote-url.js';
 type PgModule = typeof import('pg');
 
 const CONNECT_TIMEOUT_MS = 2_000;
+/** Clients of one pool. larder queues its own work beyond this, since pg's connectionTimeoutMillis also fails requests that merely wait for a free client. */
+const POOL_SIZE = 4;
 const RETRY_AFTER_MS = 1_000;
 /** Retried: deadlock_detected, serialization_failure. */
 const RETRY_CODES = new Set(['40P01', '40001']);
@@ -26,12 +28,15 @@ export class PostgresConnection {
   private downUntil = 0;
   private lastError: unknown;
   private ready: Promise<void> | undefined;
+  /** Checked-out clients, and work waiting for one (see POOL_SIZE). */
+  private inUse = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(readonly remote: RemoteUrl, private readonly use: string, private readonly schema: readonly string[]) {}
 
   private open(): Promise<Pool> {
     this.pool ??= loadDriver<PgModule & { default?: PgModule }>('pg', this.use).then((pg) => {
-      const pool = new (pg.default ?? pg).Pool({ connectionString: this.remote.url, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, allowExitOnIdle: true });
+      const pool = new (pg.default ?? pg).Pool({ connectionString: this.remote.url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, allowExitOnIdle: true });
       // An idle client whose server went away emits 'error' on the pool: without a listener it would throw in the process.
       pool.on('error', (error) => void (this.lastError = error));
       return pool;
@@ -39,8 +44,32 @@ export class PostgresConnection {
     return this.pool;
   }
 
-  /** A client of the pool, after the schema exists (created once per pool). */
+  /** A client of the pool (released with {@link done}), waiting in larder's queue while all are busy. */
   private async client(): Promise<PoolClient> {
+    if (this.inUse >= POOL_SIZE) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inUse++;
+    try {
+      return await this.checkOut();
+    } catch (error) {
+      this.next();
+      throw error;
+    }
+  }
+
+  /** Hands the slot of a released client to the next waiting piece of work. */
+  private next(): void {
+    const wake = this.waiting.shift();
+    if (wake) wake();
+    else this.inUse--;
+  }
+
+  private done(client: PoolClient, broken = false): void {
+    client.release(broken);
+    this.next();
+  }
+
+  /** A client of the pool, after the schema exists (created once per pool). */
+  private async checkOut(): Promise<PoolClient> {
     if (Date.now() < this.downUntil) throw new Error(`${this.use}: ${this.remote.display} is unreachable (${(this.lastError as Error)?.message ?? String(this.lastError)})`, { cause: this.lastError });
     let client: PoolClient;
     try {
@@ -83,7 +112,7 @@ export class PostgresConnection {
       const result = await client.query<R>(text, values as unknown[]);
       return { rows: result.rows, rowCount: result.rowCount ?? 0 };
     } finally {
-      client.release();
+      this.done(client);
     }
   }
 
@@ -101,7 +130,7 @@ export class PostgresConnection {
         await client.query('ROLLBACK').catch(() => void (broken = true));
         if (!RETRY_CODES.has((error as { code?: string })?.code ?? '') || attempt >= 4) throw error;
       } finally {
-        client.release(broken);
+        this.done(client, broken);
       }
       await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt * Math.random()));
     }
