@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,6 +57,37 @@ for (const server of servers) {
   });
 
   describe(`${server.name} index`, () => {
+    it(`index: when ${server.name} goes away mid-run, calls keep returning values (one warning) and the waiting records are written once it is back`, async (context) => {
+      const url = await requireService(context, server.name, server.url, tcpReachable);
+      const proxy = await tcpProxy(url);
+      const through = new URL(url.href);
+      through.port = String(proxy.port);
+      through.searchParams.set('namespace', namespace());
+      const warnings: MemoryWarning[] = [];
+      const memory = new Memory(tempDir(), { index: through.href, flushIntervalMs: Infinity, onWarning: (w) => warnings.push(w) });
+      try {
+        let calls = 0;
+        const f = memory.cache((x: number) => (calls++, x * 10), { name: 'tenfold' });
+        expect(await f(1)).toBe(10);
+        expect((await memory.stats()).entries).toBe(1);
+        await proxy.stop(); // the server is gone: connections cut, nothing listens
+        expect(await f(2)).toBe(20);
+        expect(await f(1)).toBe(10);
+        expect(calls).toBe(2); // the hit still reads the folder store
+        expect((await memory.stats()).entries).toBe(0); // warns, answers empty
+        expect(warnings.map((w) => w.code)).toEqual(['LARDER_INDEX']);
+        await proxy.start();
+        await sleep(1_200); // past the fail-fast pause after a failed connect
+        const stats = await memory.stats();
+        expect(stats).toMatchObject({ entries: 2, hits: 1, misses: 2 });
+        expect(warnings).toHaveLength(1);
+        await memory.clear();
+      } finally {
+        await memory.close();
+        await proxy.stop();
+      }
+    }, 60_000);
+
     it(`index: two child processes × 300 increments end at 600 on ${server.name} (atomic increments)`, async (context) => {
       const url = await requireService(context, server.name, server.url, tcpReachable);
       const ns = namespace();
@@ -140,6 +173,39 @@ async function seedForeign(name: 'redis' | 'postgres', url: URL, ns: string): Pr
       await neighbour.close();
       await postgresQuery(url, `DROP TABLE ${table}`);
     },
+  };
+}
+
+/** A TCP forwarder to `target` that can be stopped (every connection cut) and started again on the same port: a server that dies and comes back. */
+async function tcpProxy(target: URL): Promise<{ port: number; stop(): Promise<void>; start(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let server: NetServer | undefined;
+  let port = 0;
+  const start = () => new Promise<void>((resolve, reject) => {
+    server = createServer((inbound) => {
+      const outbound = connect({ host: target.hostname, port: Number(target.port) });
+      for (const socket of [inbound, outbound]) {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      port = (server!.address() as { port: number }).port;
+      resolve();
+    });
+  });
+  await start();
+  return {
+    port,
+    start,
+    stop: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      if (!server?.listening) return resolve();
+      server.close(() => resolve());
+    }),
   };
 }
 

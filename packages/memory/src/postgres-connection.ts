@@ -31,6 +31,8 @@ export class PostgresConnection {
   /** Checked-out clients, and work waiting for one (see POOL_SIZE). */
   private inUse = 0;
   private readonly waiting: (() => void)[] = [];
+  /** Clients given an 'error' listener (pg emits the loss of a checked-out client's connection there). */
+  private readonly listened = new WeakSet<PoolClient>();
 
   constructor(readonly remote: RemoteUrl, private readonly use: string, private readonly schema: readonly string[]) {}
 
@@ -74,6 +76,11 @@ export class PostgresConnection {
     let client: PoolClient;
     try {
       client = await (await this.open()).connect();
+      if (!this.listened.has(client)) {
+        this.listened.add(client);
+        // Without a listener, a connection lost while checked out would throw in the process; the query under way reports it.
+        client.on('error', (error) => void (this.lastError = error));
+      }
     } catch (error) {
       if ((error as { code?: string })?.code === 'LARDER_MISSING_DRIVER') throw error;
       this.lastError = error;
