@@ -215,6 +215,9 @@ describe('index option', () => {
     expect(() => new Memory(tempDir(), { index: 'mysql://host/db' })).toThrow(/index must be .*"redis:\/\/…", "postgres:\/\/…"/);
     expect(() => new Memory(tempDir(), { index: 'redis://host:6379/cache' })).toThrow(/database number/);
     expect(() => new Memory(tempDir(), { index: 'redis://host:6379/0?namespace=a/b' })).toThrow(/namespace must be/);
+    expect(() => new Memory(tempDir(), { leases: 'memcached://host' })).toThrow(/leases must be a "redis:\/\/…" or "postgres:\/\/…" URL/);
+    expect(() => RedisIndexStore.open({ url: 'postgres://host/db', namespace: 'a' })).toThrow(/RedisIndexStore url must be a "redis:\/\/…"/);
+    expect(() => PostgresIndexStore.open({ url: 'postgres://host/db', namespace: 'a b' })).toThrow(/PostgresIndexStore namespace must be/);
   });
 
   for (const [name, url] of [['redis', 'redis://127.0.0.1:1/0'], ['postgres', 'postgres://postgres@127.0.0.1:1/larder']] as const) {

@@ -20,7 +20,7 @@
 import { bodyPrefixOf, checkBatch, mergeBatch, prefixEnd } from './index-batch.js';
 import { MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
 import { PostgresConnection } from './postgres-connection.js';
-import type { RemoteUrl } from './remote-url.js';
+import { checkNamespace, remoteOf, type RemoteUrl } from './remote-url.js';
 
 const C = 'text COLLATE "C" NOT NULL';
 export const POSTGRES_INDEX_SCHEMA = [
@@ -108,8 +108,8 @@ export class PostgresIndexStore implements IndexStore {
    * ```
    */
   static open(options: PostgresIndexOptions): PostgresIndexStore {
-    const remote: RemoteUrl = typeof options.url === 'string' ? { kind: 'postgres', url: options.url, namespace: undefined, display: options.url.replace(/:[^:@/]*@/, ':***@') } : options.url;
-    return new PostgresIndexStore(new PostgresConnection(remote, 'the PostgreSQL index', POSTGRES_INDEX_SCHEMA), options.namespace);
+    const remote: RemoteUrl = remoteOf(options.url, 'postgres', 'PostgresIndexStore url');
+    return new PostgresIndexStore(new PostgresConnection(remote, 'the PostgreSQL index', POSTGRES_INDEX_SCHEMA), checkNamespace(options.namespace, 'PostgresIndexStore'));
   }
 
   async apply(batch: IndexBatch): Promise<void> {

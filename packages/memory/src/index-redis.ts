@@ -16,7 +16,7 @@ import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionC
 import { APPLY, CLEAR_STEP, DELETE_BODIES, DELETE_KEYS, DELETE_RANGE, PAGE } from './index-redis-scripts.js';
 import { bodyPrefixOf, checkBatch, mergeBatch, prefixEnd } from './index-batch.js';
 import { RedisConnection } from './redis-connection.js';
-import type { RemoteUrl } from './remote-url.js';
+import { checkNamespace, remoteOf, type RemoteUrl } from './remote-url.js';
 
 const STEP = 1000;
 
@@ -105,8 +105,8 @@ export class RedisIndexStore implements IndexStore {
    * ```
    */
   static open(options: RedisIndexOptions): RedisIndexStore {
-    const remote: RemoteUrl = typeof options.url === 'string' ? { kind: 'redis', url: options.url, namespace: undefined, display: options.url.replace(/:[^:@/]*@/, ':***@') } : options.url;
-    return new RedisIndexStore(new RedisConnection(remote, 'the Redis index'), options.namespace);
+    const remote: RemoteUrl = remoteOf(options.url, 'redis', 'RedisIndexStore url');
+    return new RedisIndexStore(new RedisConnection(remote, 'the Redis index'), checkNamespace(options.namespace, 'RedisIndexStore'));
   }
 
   private eval<T>(script: string, ...args: string[]): Promise<T> {

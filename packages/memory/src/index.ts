@@ -15,3 +15,4 @@ export { RedisIndexStore, type RedisIndexOptions } from './index-redis.js';
 export { PostgresIndexStore, type PostgresIndexOptions } from './index-postgres.js';
 export { RedisLeaseStore, type RedisLeaseOptions } from './lease-redis.js';
 export { PostgresLeaseStore, type PostgresLeaseOptions } from './lease-postgres.js';
+export type { RemoteUrl, RemoteKind } from './remote-url.js';

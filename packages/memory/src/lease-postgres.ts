@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LeaseAttempt, LeaseStore } from './lease.js';
 import { PostgresConnection } from './postgres-connection.js';
-import type { RemoteUrl } from './remote-url.js';
+import { checkNamespace, remoteOf, type RemoteUrl } from './remote-url.js';
 
 export const POSTGRES_LEASE_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS larder_leases (namespace text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL,
@@ -52,9 +52,9 @@ export class PostgresLeaseStore implements LeaseStore {
   private readonly namespace: string;
 
   constructor(options: PostgresLeaseOptions) {
-    const remote: RemoteUrl = typeof options.url === 'string' ? { kind: 'postgres', url: options.url, namespace: undefined, display: options.url.replace(/:[^:@/]*@/, ':***@') } : options.url;
+    const remote: RemoteUrl = remoteOf(options.url, 'postgres', 'PostgresLeaseStore url');
     this.db = new PostgresConnection(remote, 'the PostgreSQL lease store', POSTGRES_LEASE_SCHEMA);
-    this.namespace = options.namespace;
+    this.namespace = checkNamespace(options.namespace, 'PostgresLeaseStore');
     this.description = `PostgreSQL leases ${remote.display} (namespace ${options.namespace})`;
   }
 

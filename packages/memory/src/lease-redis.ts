@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { redisPrefix } from './index-redis.js';
 import type { LeaseAttempt, LeaseStore } from './lease.js';
 import { RedisConnection } from './redis-connection.js';
-import type { RemoteUrl } from './remote-url.js';
+import { checkNamespace, remoteOf, type RemoteUrl } from './remote-url.js';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -44,9 +44,9 @@ export class RedisLeaseStore implements LeaseStore {
   private readonly prefix: string;
 
   constructor(options: RedisLeaseOptions) {
-    const remote: RemoteUrl = typeof options.url === 'string' ? { kind: 'redis', url: options.url, namespace: undefined, display: options.url.replace(/:[^:@/]*@/, ':***@') } : options.url;
+    const remote: RemoteUrl = remoteOf(options.url, 'redis', 'RedisLeaseStore url');
     this.connection = new RedisConnection(remote, 'the Redis lease store');
-    this.prefix = `${redisPrefix(options.namespace)}lease:`;
+    this.prefix = `${redisPrefix(checkNamespace(options.namespace, 'RedisLeaseStore'))}lease:`;
     this.description = `Redis leases ${remote.display} (namespace ${options.namespace})`;
   }
 

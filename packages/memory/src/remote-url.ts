@@ -72,6 +72,23 @@ export function parseRemoteUrl(value: string, what: string): RemoteUrl | undefin
 }
 
 /**
+ * `url` as a checked {@link RemoteUrl} of `kind` (a store's own `url` option: a string is parsed
+ * and checked like the Memory options; `?namespace=` in it is ignored, the store takes `namespace`).
+ */
+export function remoteOf(url: string | RemoteUrl, kind: RemoteKind, what: string): RemoteUrl {
+  if (typeof url !== 'string') return url;
+  const remote = parseRemoteUrl(url, what);
+  if (remote?.kind !== kind) throw new MemoryError('LARDER_OPTION', `${what} must be a ${kind === 'redis' ? '"redis://…" or "rediss://…"' : '"postgres://…" or "postgresql://…"'} URL, got ${JSON.stringify(url)}`);
+  return remote;
+}
+
+/** `namespace` when it is 1 to 100 of [A-Za-z0-9._-] (a store's `namespace` option); otherwise a LARDER_OPTION error. */
+export function checkNamespace(namespace: unknown, what: string): string {
+  if (typeof namespace === 'string' && NAMESPACE.test(namespace)) return namespace;
+  throw new MemoryError('LARDER_OPTION', `${what} namespace must be 1 to 100 of [A-Za-z0-9._-], got ${typeof namespace === 'string' ? JSON.stringify(namespace) : String(namespace)}`);
+}
+
+/**
  * The namespace of a location: `?namespace=` when given, else a digest of the location
  * (an absolute folder path, or a URL such as `s3://bucket/prefix`, taken as it is).
  */
