@@ -79,3 +79,15 @@ export function table(rows: Row[]): string {
   }
   return lines.join('\n');
 }
+
+/** Median per-call time in µs of `calls` awaited calls of `fn`, over several samples (after up to 200 warm-up calls). */
+export async function perCallUs(fn: () => Promise<unknown>, calls: number, samples = 9): Promise<number> {
+  for (let i = 0; i < Math.min(calls, 200); i++) await fn();
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) await fn();
+    times.push(((performance.now() - start) / calls) * 1000);
+  }
+  return median(times);
+}

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash, Memory } from '@larder/memory';
 import { FolderStore } from '@larder/store-fs';
-import { median, medianMs, table, type Row } from './harness.js';
+import { median, medianMs, perCallUs, table, type Row } from './harness.js';
 
 const MB80 = 10_000_000; // Float64 elements: 80 MB
 const SMALL_ARGS: [number, number, string, { a: number; b: number[] }] = [1, 2.5, 'abc', { a: 1, b: [1, 2, 3] }];
@@ -20,18 +20,6 @@ const SMALL_ARGS: [number, number, string, { a: number; b: number[] }] = [1, 2.5
 /** The function whose entry the child process writes and this process hits: same source in both. */
 function small(a: number, b: number, c: string, d: { a: number; b: number[] }) {
   return { sum: a + b + d.a, c, n: d.b.length };
-}
-
-/** Median per-call time in µs of `calls` awaited calls of `fn`, over several samples. */
-async function perCallUs(fn: () => Promise<unknown>, calls: number, samples = 9): Promise<number> {
-  for (let i = 0; i < Math.min(calls, 200); i++) await fn();
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) {
-    const start = performance.now();
-    for (let i = 0; i < calls; i++) await fn();
-    times.push(((performance.now() - start) / calls) * 1000);
-  }
-  return median(times);
 }
 
 /** The longest the event loop went without a turn while `fn` ran (ms): what a server or progress bar would feel. */

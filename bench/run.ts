@@ -3,7 +3,7 @@
  * (never concurrently: they measure CPU and disk), then joblib's side in
  * Python, prints one table and writes bench/RESULTS.md with the charts.
  *
- *   pnpm bench [--only store,memory,parallel,scale,s3] [--scale N] [--no-joblib] [--no-charts] [--out FILE]
+ *   pnpm bench [--only store,memory,parallel,remote,scale,s3] [--scale N] [--no-joblib] [--no-charts] [--out FILE]
  *
  * A package whose bench/<pkg>.ts is missing or throws is reported in the table's
  * "Not measured" list; the other packages still run.
@@ -26,6 +26,8 @@ const SUITES = [
   { name: 'store', file: 'store-fs.ts' },
   { name: 'memory', file: 'memory.ts' },
   { name: 'parallel', file: 'parallel.ts' },
+  // Redis/Postgres index against SQLite: only with scripts/services.sh's servers (no rows otherwise).
+  { name: 'remote', file: 'remote-index.ts' },
   // Filling 10^6 entries takes minutes: `--scale N` (or LARDER_BENCH_SCALE) sets the size.
   { name: 'scale', file: 'scale.ts' },
   // Needs an S3 endpoint (scripts/services.sh): without one it is listed as not measured.
@@ -52,7 +54,7 @@ function parseOptions() {
     },
   });
   if (values.help) {
-    console.log('pnpm bench [--only store,memory,parallel,scale,s3] [--scale N] [--no-joblib] [--no-charts] [--out FILE]');
+    console.log('pnpm bench [--only store,memory,parallel,remote,scale,s3] [--scale N] [--no-joblib] [--no-charts] [--out FILE]');
     process.exit(0);
   }
   const known = SUITES.map((suite) => suite.name) as string[];

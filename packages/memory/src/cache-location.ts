@@ -25,6 +25,7 @@ import { clearFolder, otherBodies } from './maintenance.js';
 import { FileLeaseStore } from './lease-files.js';
 import type { LeaseStore } from './lease.js';
 import { LocationGuard } from './location.js';
+import { leasesFor } from './remote-open.js';
 import type { ResolvedMemoryOptions } from './options.js';
 import { isEntryKey, type EntryFile } from './tree.js';
 
@@ -38,6 +39,7 @@ export class CacheLocation {
   /** What may be done in the location. */
   readonly guard: LocationGuard;
   readonly leases: LeaseStore;
+  private readonly ownLeases: LeaseStore | undefined;
   /** Whether `<location>/index.sqlite` was already checked to be larder's (see openLocationIndex). */
   private indexChecked = false;
 
@@ -49,7 +51,9 @@ export class CacheLocation {
   ) {
     this.guard = new LocationGuard(path);
     this.store = new FolderStore(join(path, 'results'));
-    this.leases = options.leases ?? new FileLeaseStore(this.store.root, (key) => this.store.pathOf(key));
+    // Leases named by URL (or implied by a remote index) are this location's to close; a store passed in stays the caller's.
+    this.ownLeases = typeof options.leases === 'object' ? undefined : leasesFor(options.leases, options.index, path);
+    this.leases = (typeof options.leases === 'object' ? options.leases : this.ownLeases) ?? new FileLeaseStore(this.store.root, (key) => this.store.pathOf(key));
     this.keeper = new Bookkeeper(
       () => this.openIndex(),
       (warning) => this.warn('index', warning),
@@ -139,7 +143,7 @@ export class CacheLocation {
 
   private async openIndex(): Promise<IndexStore> {
     const warn = (warning: MemoryWarning) => this.warn('index', warning);
-    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn);
+    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn, this.path);
     // The index is written: only in a location larder marked (or may adopt, and marks now).
     await this.guard.writable('write its index', true);
     const index = await openLocationIndex(this.path, warn, this.indexChecked);
@@ -151,5 +155,6 @@ export class CacheLocation {
   /** Writes pending bookkeeping and closes the index (it reopens on demand). A lease store passed in stays the caller's to close. */
   async close(): Promise<void> {
     await this.keeper.close();
+    await this.ownLeases?.close?.();
   }
 }

@@ -15,6 +15,8 @@ import { probeIndex } from './index-probe.js';
 import { KeyvIndexStore, MemoryIndexStore } from './index-records.js';
 import { KEYV_TABLE, SqliteIndexStore } from './index-sqlite.js';
 import { isIndexStore, type IndexStore } from './index-store.js';
+import { openRemoteIndex } from './remote-open.js';
+import { INDEX_URIS, loadDriver, parseRemoteUrl } from './remote-url.js';
 import { loadSqliteDriver, MISSING_DRIVER_FIX, NoSqliteDriver, sqliteDriver, type DriverName } from './sqlite-driver.js';
 
 const BUSY_TIMEOUT_MS = 15_000;
@@ -130,14 +132,29 @@ async function refuseIndex(file: string): Promise<string | undefined> {
 /**
  * Resolves the `index` option: an IndexStore is used as is; a Keyv instance
  * through {@link KeyvIndexStore} (degraded: see index-records.ts); a
- * `sqlite://path` URI opens SQLite there.
+ * `sqlite://path` URI opens SQLite there; a `redis://` or `postgres://` URL
+ * opens larder's index on that server in the namespace of `location`
+ * (connecting on first use: an unreachable server fails the operation that
+ * needed it, which warns, never a cached call). A missing driver package
+ * warns once (`LARDER_MISSING_DRIVER`, naming it) and keeps the index in memory.
  */
-export async function openIndexOption(index: IndexStore | Keyv | string, warn: (warning: MemoryWarning) => void): Promise<IndexStore> {
+export async function openIndexOption(index: IndexStore | Keyv | string, warn: (warning: MemoryWarning) => void, location = '.'): Promise<IndexStore> {
   if (isIndexStore(index)) return index;
   if (typeof index === 'string') {
-    if (!index.startsWith('sqlite://')) {
-      throw new MemoryError('LARDER_OPTION', `index must be a keyv instance or a "sqlite://path" URI, got ${JSON.stringify(index)}. For Redis or Postgres pass a keyv instance: new Keyv(new KeyvRedis(uri)).`);
+    const remote = parseRemoteUrl(index, 'index');
+    if (remote) {
+      const store = openRemoteIndex(remote, location);
+      const driver = remote.kind === 'redis' ? '@keyv/redis' : 'pg';
+      try {
+        await loadDriver(driver, `index: "${remote.display}"`);
+      } catch (error) {
+        if (!(error instanceof MemoryError)) throw error;
+        warn(new MemoryWarning('LARDER_MISSING_DRIVER', `${error.message.replace(/^\[larder\/memory\] /, '')}. Until then the index of this process is kept in memory: cached results still work.`, { cause: error }));
+        return new MemoryIndexStore(`memory (no ${driver} for ${remote.display})`);
+      }
+      return store;
     }
+    if (!index.startsWith('sqlite://')) throw new MemoryError('LARDER_OPTION', `index must be ${INDEX_URIS}, got ${JSON.stringify(index)}`);
     try {
       return await openSqliteWhenFree(index.slice('sqlite://'.length));
     } catch (error) {

@@ -11,3 +11,8 @@ export { parseDuration, parseSize } from './units.js';
 export { MemoryError, MemoryWarning, HashError, type MemoryErrorCode } from './errors.js';
 export { FileLeaseStore } from './lease-files.js';
 export type { LeaseAttempt, LeaseStore } from './lease.js';
+export { RedisIndexStore, type RedisIndexOptions } from './index-redis.js';
+export { PostgresIndexStore, type PostgresIndexOptions } from './index-postgres.js';
+export { RedisLeaseStore, type RedisLeaseOptions } from './lease-redis.js';
+export { PostgresLeaseStore, type PostgresLeaseOptions } from './lease-postgres.js';
+export type { RemoteUrl, RemoteKind } from './remote-url.js';

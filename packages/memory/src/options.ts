@@ -8,6 +8,7 @@ import type Keyv from 'keyv';
 import { badOption, MemoryError, type MemoryWarning } from './errors.js';
 import { isIndexStore, type IndexStore } from './index-store.js';
 import { parseDuration } from './units.js';
+import { INDEX_URIS, parseRemoteUrl } from './remote-url.js';
 
 /** What `validate` receives and `ShelvedResult.info` / `call()` return: facts about one cached result. */
 export interface CallInfo {
@@ -55,9 +56,12 @@ export interface MemoryOptions {
    */
   mmap?: 'r' | undefined;
   /**
-   * Where the index lives: an {@link IndexStore} object (your own implementation of larder's
-   * index interface), a `sqlite://path` URI, or a bare keyv instance (degraded: counters are
-   * read-add-write, listings iterate every record; see the README).
+   * Where the index lives: `'redis://host:6379/0'` or `'postgres://user@host:5432/db'` (one index
+   * shared by every machine using the location, in a namespace derived from the location; name
+   * it with `?namespace=NAME` when machines name the location differently; needs the optional
+   * package `@keyv/redis` or `pg`), a `sqlite://path` URI, an {@link IndexStore} object (your
+   * own implementation of larder's index interface), or a bare keyv instance (degraded: counters
+   * are read-add-write, listings iterate every record; see the README).
    * @default SQLite at `<location>/index.sqlite` (WAL, busy timeout)
    */
   index?: IndexStore | Keyv | string | undefined;
@@ -105,12 +109,14 @@ export interface MemoryOptions {
    */
   staleAfter?: number | string;
   /**
-   * Where in-flight leases live (see `dedupe`): a {@link LeaseStore}, for locations shared by
-   * several machines (a lease on Redis or Postgres). It must pass `leaseStoreTestSuite` from
-   * `@larder/memory/testing`.
-   * @default lease files beside the entries (`FileLeaseStore`)
+   * Where in-flight leases live (see `dedupe`), for locations shared by several machines:
+   * `'redis://…'` or `'postgres://…'` (in the location's namespace, like `index`), or a
+   * {@link LeaseStore} of your own (it must pass `leaseStoreConformance` from
+   * `@larder/memory/testing`; a store you pass stays yours to close).
+   * @default on the index's server when `index` is a `redis://` or `postgres://` URL; otherwise
+   * lease files beside the entries (`FileLeaseStore`, one host)
    */
-  leases?: LeaseStore | undefined;
+  leases?: LeaseStore | string | undefined;
 }
 
 /**
@@ -206,7 +212,7 @@ export interface ResolvedMemoryOptions {
   dedupe: boolean;
   leaseMs: number;
   staleAfterMs: number;
-  leases: LeaseStore | undefined;
+  leases: LeaseStore | string | undefined;
 }
 
 /** {@link CacheOptions} after validation. */
@@ -245,8 +251,9 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
   const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
   const index = o.index as unknown;
+  if (typeof index === 'string' && parseRemoteUrl(index, 'index') === undefined && !index.startsWith('sqlite://')) badOption('index', INDEX_URIS, index);
   if (index !== undefined && typeof index !== 'string' && !isIndexStore(index) && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
-    badOption('index', 'an IndexStore, a keyv instance or a "sqlite://path" URI', index);
+    badOption('index', INDEX_URIS, index);
   }
   if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
   if (!isFunction(o.log)) badOption('log', 'a function', o.log);
@@ -254,8 +261,10 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   if (typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
   if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !Number.isFinite(o.leaseMs)) badOption('leaseMs', 'a positive number of milliseconds', o.leaseMs);
   const leases = o.leases as unknown;
-  if (leases !== undefined && !(typeof leases === 'object' && leases !== null && (['acquire', 'renew', 'release', 'takeOver'] as const).every((m) => typeof (leases as Record<string, unknown>)[m] === 'function'))) {
-    badOption('leases', 'a LeaseStore (an object with acquire, renew, release and takeOver)', leases);
+  if (typeof leases === 'string') {
+    if (parseRemoteUrl(leases, 'leases') === undefined) badOption('leases', 'a "redis://…" or "postgres://…" URL, or a LeaseStore', leases);
+  } else if (leases !== undefined && !(typeof leases === 'object' && leases !== null && (['acquire', 'renew', 'release', 'takeOver'] as const).every((m) => typeof (leases as Record<string, unknown>)[m] === 'function'))) {
+    badOption('leases', 'a "redis://…" or "postgres://…" URL, or a LeaseStore (an object with acquire, renew, release and takeOver)', leases);
   }
   return {
     verbose: checkVerbose(o.verbose, 'verbose'),
@@ -267,7 +276,7 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
     dedupe: o.dedupe,
     leaseMs: o.leaseMs,
     staleAfterMs: parseDuration(o.staleAfter, 'staleAfter'),
-    leases: leases as LeaseStore | undefined,
+    leases: leases as LeaseStore | string | undefined,
   };
 }
 

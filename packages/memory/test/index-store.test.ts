@@ -99,9 +99,19 @@ describe('index store robustness', () => {
     expect(store.capabilities.persistent).toBe(false);
   });
 
-  it('index: a URI that is not sqlite:// is a bad option that says what to pass instead', async () => {
-    await expect(openIndexOption('redis://localhost', noWarn)).rejects.toThrow(/index must be a keyv instance or a "sqlite:\/\/path" URI, got "redis:\/\/localhost"/);
+  it('index: a URI of another scheme is a bad option that says what to pass instead', async () => {
+    await expect(openIndexOption('mysql://localhost', noWarn)).rejects.toThrow(/index must be "redis:\/\/…", "postgres:\/\/…" or "sqlite:\/\/path" .*got "mysql:\/\/localhost"/);
   });
+
+  for (const [url, driver] of [['redis://127.0.0.1:1/0', '@keyv/redis'], ['postgres://postgres@127.0.0.1:1/larder', 'pg']] as const) {
+    it(`index: ${url.split(':')[0]} without ${driver} installed warns LARDER_MISSING_DRIVER naming it, and cached calls still work`, async () => {
+      const { stdout } = await run(process.execPath, ['--conditions=larder-source', '--import', 'tsx', '--import', join(here, 'fixtures', 'hide-drivers.mjs'), join(here, 'fixtures', 'without-drivers.ts'), tempDir(), url], { cwd: root, timeout: 60_000 });
+      const seen = JSON.parse(stdout) as { first: number; second: number; runs: number; entries: number; warnings: { code: string; message: string }[] };
+      expect(seen).toMatchObject({ first: 16, second: 16, runs: 1, entries: 1 });
+      expect(seen.warnings.map((w) => w.code)).toEqual(['LARDER_MISSING_DRIVER']);
+      expect(seen.warnings[0]!.message).toContain(`npm install ${driver}`);
+    }, 60_000);
+  }
 
   it('index: the default database runs in WAL mode and holds only larder\'s tables', async () => {
     const dir = tempDir();
