@@ -4,7 +4,8 @@
  * each figure printed next to its baseline measured in the same run: the same
  * operation at 1,000 entries, or the raw file operation it builds on.
  *
- *   pnpm tsx bench/scale.ts [--scale 100000] [--keep]     alone
+ *   pnpm tsx bench/scale.ts [--scale 100000] [--fresh] [--fill-workers 2]   alone
+ *   pnpm tsx bench/scale.ts --scale 1000000 --fill-only    fill (or top up) the location, measure nothing
  *   pnpm bench --only scale                               in the report
  *
  * Filling N entries goes through the public API (cached calls, many in flight
@@ -15,32 +16,60 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Memory } from '@larder/memory';
 import { median, table, type Row } from './harness.js';
+import { TRIVIAL_SOURCE } from './scale-function.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 const SMALL = 1000;
 const log = (message: string) => process.stderr.write(`[bench scale] ${message}\n`);
 
-/** The cached function: the same source in this process and in the first-call child. */
-const TRIVIAL_SOURCE = 'function trivial(x) { return x + 1; }';
+/** The cached function: the same source here, in the fillers and in the first-call child. */
 const trivial = (0, eval)(`(${TRIVIAL_SOURCE})`) as (x: number) => number;
 
 function sizeOption(): { n: number; fresh: boolean } {
-  const { values } = parseArgs({ options: { scale: { type: 'string' }, fresh: { type: 'boolean' }, keep: { type: 'boolean' }, only: { type: 'string' }, 'no-joblib': { type: 'boolean' }, 'no-charts': { type: 'boolean' }, out: { type: 'string' } }, strict: false });
+  const { values } = parseArgs({ options: { scale: { type: 'string' }, fresh: { type: 'boolean' }, only: { type: 'string' }, 'fill-workers': { type: 'string' }, 'no-joblib': { type: 'boolean' }, 'no-charts': { type: 'boolean' }, out: { type: 'string' } }, strict: false });
   const text = (values.scale as string | undefined) ?? process.env.LARDER_BENCH_SCALE ?? '1000000';
   const n = Number(text);
   if (!Number.isInteger(n) || n < SMALL * 2) throw new Error(`[larder/bench] --scale / LARDER_BENCH_SCALE must be a whole number ≥ ${SMALL * 2}, got ${JSON.stringify(text)}`);
   return { n, fresh: values.fresh === true };
 }
 
+/** How many filler processes fill a location at once (`--fill-workers N`, default: one per core, at least 2). */
+function fillWorkers(): number {
+  const { values } = parseArgs({ options: { 'fill-workers': { type: 'string' } }, strict: false });
+  const text = values['fill-workers'] as string | undefined;
+  if (text === undefined) return Math.max(2, availableParallelism());
+  const workers = Number(text);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`[larder/bench] --fill-workers must be a whole number 1..64, got ${JSON.stringify(text)}`);
+  return workers;
+}
+
+/** Runs one filler (bench/scale-fill.ts) on [from, to); `onFilled` hears of its progress. */
+function runFiller(location: string, from: number, to: number, onFilled: (count: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=larder-source', '--import', 'tsx', join(BENCH_DIR, 'scale-fill.ts'), location, String(from), String(to)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.startsWith('filled ')) onFilled(Number(line.slice('filled '.length)));
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`filler [${from}, ${to}) exited with ${signal ?? code}: ${stderr.trim()}`))));
+  });
+}
+
 /**
- * A location holding `n` entries of `trivial` (arguments 0..n-1), filled through the API. A
+ * A location holding `n` entries of `trivial` (arguments 0..n-1), filled through the API by
+ * several processes at once, each on its own range of arguments (bench/scale-fill.ts). A
  * location kept from an earlier run is reused, topped up when it lost entries (the reduceSize
  * figure removes 10%): calls on arguments it still holds are hits.
  */
@@ -55,16 +84,21 @@ async function filled(n: number, fresh: boolean): Promise<string> {
     log(`${location} holds ${entries} of ${n} entries: topping up`);
   }
   mkdirSync(dirname(location), { recursive: true });
-  const memory = new Memory(location, { flushIntervalMs: 2000 });
-  const f = memory.cache(trivial, { name: 'trivial' });
+  const workers = n <= 10_000 ? 1 : fillWorkers();
   const started = performance.now();
-  const inFlight = 256;
-  for (let i = 0; i < n; i += inFlight) {
-    await Promise.all(Array.from({ length: Math.min(inFlight, n - i) }, (_, k) => f(i + k)));
-    if ((i / inFlight) % 400 === 0 && i > 0) log(`filled ${i} of ${n} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
-  }
-  await memory.close();
-  log(`filled ${n} entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  let done = 0;
+  let nextReport = 0;
+  const onFilled = (count: number) => {
+    done += count;
+    if (done >= nextReport && done < n) {
+      const seconds = (performance.now() - started) / 1000;
+      log(`filled ${done} of ${n} (${seconds.toFixed(0)} s, ${(done / seconds).toFixed(0)} calls/s)`);
+      nextReport += Math.max(50_000, n / 20);
+    }
+  };
+  const step = Math.ceil(n / workers);
+  await Promise.all(Array.from({ length: workers }, (_, w) => runFiller(location, w * step, Math.min(n, (w + 1) * step), onFilled)));
+  log(`filled ${n} entries in ${((performance.now() - started) / 1000).toFixed(1)} s by ${workers} processes`);
   return location;
 }
 
@@ -122,20 +156,26 @@ function firstScreenMs(location: string, lines = 50): Promise<number> {
   });
 }
 
-/** Median per-call time (µs) of hits on `count` distinct stored arguments. */
-async function hitUs(location: string, n: number): Promise<number> {
-  const memory = new Memory(location, { flushIntervalMs: 60_000 });
-  const f = memory.cache(trivial, { name: 'trivial' });
-  const args = Array.from({ length: 2000 }, (_, i) => Math.floor((i * 7919) % n));
-  for (const a of args.slice(0, 200)) await f(a);
-  const samples: number[] = [];
-  for (let s = 0; s < 7; s++) {
-    const start = performance.now();
-    for (const a of args) await f(a);
-    samples.push(((performance.now() - start) / args.length) * 1000);
+/**
+ * Median per-call time (µs) of hits at each location: 2,000 calls on stored arguments spread
+ * over the location, each location's samples taken in turn (small, big, small, ...) so load
+ * from other processes weighs on both sides of the ratio alike.
+ */
+async function hitUs(locations: readonly { location: string; n: number }[]): Promise<number[]> {
+  const opened = locations.map(({ location, n }) => {
+    const memory = new Memory(location, { flushIntervalMs: 60_000 });
+    return { memory, f: memory.cache(trivial, { name: 'trivial' }), args: Array.from({ length: 2000 }, (_, i) => Math.floor((i * 7919) % n)), samples: [] as number[] };
+  });
+  for (const { f, args } of opened) for (const a of args) await f(a);
+  for (let s = 0; s < 9; s++) {
+    for (const { f, args, samples } of opened) {
+      const start = performance.now();
+      for (const a of args) await f(a);
+      samples.push(((performance.now() - start) / args.length) * 1000);
+    }
   }
-  await memory.close();
-  return median(samples);
+  for (const { memory } of opened) await memory.close();
+  return opened.map(({ samples }) => median(samples));
 }
 
 async function statsMs(location: string): Promise<number> {
@@ -217,8 +257,7 @@ export async function run(): Promise<Row[]> {
   rows.push(row({ id: 'scale.firstCall', figure: `first call (a hit) in a new process at ${at}`, larder: firstBig, baseline: firstSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 50 ms', note: 'joblib: at 100,000 entries' }, (r) => r.larder <= 50));
 
   log('hits');
-  const hitSmall = await hitUs(small, SMALL);
-  const hitBig = await hitUs(big, n);
+  const [hitSmall, hitBig] = (await hitUs([{ location: small, n: SMALL }, { location: big, n }])) as [number, number];
   rows.push(row({ id: 'scale.hit', figure: `a hit at ${at}`, larder: hitBig, baseline: hitSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'µs', goal: '≤ 1.2× at 1,000' }, (r) => r.larder <= 1.2 * r.baseline));
 
   log('stats()');
@@ -251,7 +290,9 @@ export async function run(): Promise<Row[]> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then((rows) => console.log(table(rows)), (error: unknown) => {
+  const { values } = parseArgs({ options: { 'fill-only': { type: 'boolean' } }, strict: false });
+  const work = values['fill-only'] === true ? (async () => { const { n, fresh } = sizeOption(); await filled(n, fresh); return []; })() : run();
+  work.then((rows) => rows.length > 0 && console.log(table(rows)), (error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   });

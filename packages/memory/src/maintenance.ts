@@ -135,7 +135,7 @@ export async function* entriesOf(run: IndexRun, options: EntriesOptions, staleAf
 async function removeEntries(m: Maintained, index: IndexStore, entries: readonly IndexEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const keys = entries.map((e) => e.key);
-  for (const key of keys) m.location.keeper.forget(key);
+  m.location.keeper.forgetEntries(keys);
   await m.location.deleteValues(keys);
   await index.deleteEntries(keys);
 }
