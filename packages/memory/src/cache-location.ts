@@ -92,7 +92,7 @@ export class CacheLocation {
 
   /** Deletes entry values only (the caller drops their index records); a value already gone is fine. */
   async deleteValues(keys: readonly string[]): Promise<void> {
-    // A page at a time: deleteMany unlinks synchronously (no thread-pool round trips), so the event loop gets a turn between pages.
+    // A page at a time: each deleteMany checks its folders once and unlinks a bounded number at a time.
     const ours = keys.filter(isEntryKey);
     for (let i = 0; i < ours.length; i += 1000) await this.store.deleteMany(ours.slice(i, i + 1000));
   }
