@@ -157,14 +157,15 @@ function firstScreenMs(location: string, lines = 50): Promise<number> {
 }
 
 /**
- * Median per-call time (µs) of hits at each location: 2,000 calls on stored arguments spread
- * over the location, each location's samples taken in turn (small, big, small, ...) so load
- * from other processes weighs on both sides of the ratio alike.
+ * Median per-call time (µs) of hits at each location: 2,000 calls on the same number of
+ * distinct stored arguments (1,000, each twice) spread over the whole location, so only the
+ * location's size differs; each location's samples are taken in turn (small, big, small, ...)
+ * so load from other processes weighs on both sides of the ratio alike.
  */
 async function hitUs(locations: readonly { location: string; n: number }[]): Promise<number[]> {
   const opened = locations.map(({ location, n }) => {
     const memory = new Memory(location, { flushIntervalMs: 60_000 });
-    return { memory, f: memory.cache(trivial, { name: 'trivial' }), args: Array.from({ length: 2000 }, (_, i) => Math.floor((i * 7919) % n)), samples: [] as number[] };
+    return { memory, f: memory.cache(trivial, { name: 'trivial' }), args: Array.from({ length: 2 * SMALL }, (_, i) => ((i % SMALL) * 7919) % n), samples: [] as number[] };
   });
   for (const { f, args } of opened) for (const a of args) await f(a);
   for (let s = 0; s < 9; s++) {
