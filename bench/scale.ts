@@ -15,6 +15,7 @@
  * when it exists, else the source through tsx (slower to start).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { unlink } from 'node:fs/promises';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -229,6 +230,33 @@ async function missAgainstRaw(): Promise<{ missUs: number; rawUs: number; bytes:
   }
 }
 
+/**
+ * The disk's own price of what reduceSize must do per entry: unlinking one of `count` small
+ * files spread over 256 folders (as entry files are), in a random order, 32 at a time through
+ * the thread pool. µs per file.
+ */
+async function rawUnlinkUs(count: number, bytes: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-scale-unlink-'));
+  try {
+    const files = Array.from({ length: count }, (_, i) => join(dir, (i % 256).toString(16).padStart(2, '0'), `${i}.larder`));
+    for (let shard = 0; shard < 256; shard++) mkdirSync(join(dir, shard.toString(16).padStart(2, '0')));
+    const payload = Buffer.alloc(bytes, 7);
+    for (const file of files) writeFileSync(file, payload);
+    for (let i = files.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [files[i], files[j]] = [files[j]!, files[i]!];
+    }
+    const start = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < files.length) await unlink(files[next++]!);
+    }));
+    return ((performance.now() - start) / count) * 1000;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** reduceSize removing 10% of the filled location (the next run tops it up again). */
 async function reduceTenPercentMs(location: string, n: number): Promise<number> {
   const memory = new Memory(location);
@@ -280,10 +308,14 @@ export async function run(): Promise<Row[]> {
   const reduceSmall = await reduceTenPercentMs(small, SMALL);
   const reduceBig = await reduceTenPercentMs(big, n);
   rows.push(row({ id: 'scale.reduce', figure: `reduceSize removing 10% of ${at}`, larder: reduceBig, baseline: reduceSmall, baselineName: `10% of ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 30 s', note: 'joblib: reduce_size to 90% of 100,000 entries' }, (r) => r.larder <= 30_000));
-
   log('trivial miss against a raw write + rename');
   const miss = await missAgainstRaw();
   rows.push(row({ id: 'scale.miss', figure: 'a trivial miss (compute, write the entry, note it)', larder: miss.missUs, baseline: miss.rawUs, baselineName: `writeFileSync + renameSync of ${miss.bytes} B`, unit: 'µs', goal: '≤ 2× raw write + rename' }, (r) => r.larder <= 2 * r.baseline));
+
+  log('raw unlinks: the disk\'s price of reduceSize per entry');
+  const removedBig = n - Math.ceil(n * 0.9);
+  const unlinkUs = await rawUnlinkUs(Math.min(removedBig, 10_000), miss.bytes);
+  rows.push(row({ id: 'scale.reducePerEntry', figure: `reduceSize at ${at}, per removed entry (index page, file, record)`, larder: (reduceBig / removedBig) * 1000, baseline: unlinkUs, baselineName: `unlink of a ${miss.bytes} B file spread over 256 folders, 32 at a time`, unit: 'µs', goal: 'report (the disk sets it)' }, () => true));
 
   const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
   log(`index.sqlite at ${at}: ${(size(join(big, 'index.sqlite')) / 1e6).toFixed(0)} MB`);
