@@ -342,7 +342,7 @@ export class FolderStore implements LocalBlobStore {
   /** Whether `folder` (the root or under it) and every folder on the way are real folders (the root may be a symlink); synchronous, for {@link deleteMany}. */
   #realFolderSync(folder: string): boolean {
     let current = this.root;
-    if (!(statOrUndefined(current)?.isDirectory() ?? false)) return false;
+    if (!(lstatOrUndefined(current, true)?.isDirectory() ?? false)) return false;
     for (const name of path.relative(this.root, folder).split(path.sep).filter(Boolean)) {
       current = path.join(current, name);
       if (!(lstatOrUndefined(current)?.isDirectory() ?? false)) return false;
@@ -424,10 +424,10 @@ function absentAs<T>(value: T): (error: unknown) => T {
   };
 }
 
-/** lstat without an exception for a missing path (throwIfNoEntry: false is checked natively). */
-function lstatOrUndefined(file: string): fs.Stats | undefined {
+/** lstat (or stat: `follow`) without an exception for a missing path (throwIfNoEntry: false is checked natively). */
+function lstatOrUndefined(file: string, follow = false): fs.Stats | undefined {
   try {
-    return fs.lstatSync(file, { throwIfNoEntry: false });
+    return (follow ? fs.statSync : fs.lstatSync)(file, { throwIfNoEntry: false });
   } catch (error) {
     if (isAbsent(error)) return undefined;
     throw error;
@@ -436,12 +436,7 @@ function lstatOrUndefined(file: string): fs.Stats | undefined {
 
 /** Whether `file` is a file (following a symlink, as a read does). */
 function isFileSync(file: string): boolean {
-  try {
-    return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
-  } catch (error) {
-    if (isAbsent(error)) return false;
-    throw error;
-  }
+  return lstatOrUndefined(file, true)?.isFile() ?? false;
 }
 
 /** unlink (never follows the last component); true if a file was removed. */
@@ -449,23 +444,10 @@ async function removeQuietly(file: string): Promise<boolean> {
   return unlink(file).then(() => true, absentAs(false));
 }
 
-/** unlinkSync (never follows the last component); true if a file was removed. */
-function removeQuietlySync(file: string): boolean {
+function removeQuietlySync(file: string): void {
   try {
     fs.unlinkSync(file);
-    return true;
   } catch (error) {
     if (!isAbsent(error)) throw error;
-    return false;
-  }
-}
-
-/** stat (following a symlink, for the root) without an exception for a missing path. */
-function statOrUndefined(file: string): fs.Stats | undefined {
-  try {
-    return fs.statSync(file, { throwIfNoEntry: false });
-  } catch (error) {
-    if (isAbsent(error)) return undefined;
-    throw error;
   }
 }
