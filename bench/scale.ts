@@ -4,7 +4,8 @@
  * each figure printed next to its baseline measured in the same run: the same
  * operation at 1,000 entries, or the raw file operation it builds on.
  *
- *   pnpm tsx bench/scale.ts [--scale 100000] [--keep]     alone
+ *   pnpm tsx bench/scale.ts [--scale 100000] [--fresh] [--fill-workers 2]   alone
+ *   pnpm tsx bench/scale.ts --scale 1000000 --fill-only    fill (or top up) the location, measure nothing
  *   pnpm bench --only scale                               in the report
  *
  * Filling N entries goes through the public API (cached calls, many in flight
@@ -14,33 +15,62 @@
  * when it exists, else the source through tsx (slower to start).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { unlink } from 'node:fs/promises';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Memory } from '@larder/memory';
 import { median, table, type Row } from './harness.js';
+import { TRIVIAL_SOURCE } from './scale-function.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 const SMALL = 1000;
 const log = (message: string) => process.stderr.write(`[bench scale] ${message}\n`);
 
-/** The cached function: the same source in this process and in the first-call child. */
-const TRIVIAL_SOURCE = 'function trivial(x) { return x + 1; }';
+/** The cached function: the same source here, in the fillers and in the first-call child. */
 const trivial = (0, eval)(`(${TRIVIAL_SOURCE})`) as (x: number) => number;
 
 function sizeOption(): { n: number; fresh: boolean } {
-  const { values } = parseArgs({ options: { scale: { type: 'string' }, fresh: { type: 'boolean' }, keep: { type: 'boolean' }, only: { type: 'string' }, 'no-joblib': { type: 'boolean' }, 'no-charts': { type: 'boolean' }, out: { type: 'string' } }, strict: false });
+  const { values } = parseArgs({ options: { scale: { type: 'string' }, fresh: { type: 'boolean' }, only: { type: 'string' }, 'fill-workers': { type: 'string' }, 'no-joblib': { type: 'boolean' }, 'no-charts': { type: 'boolean' }, out: { type: 'string' } }, strict: false });
   const text = (values.scale as string | undefined) ?? process.env.LARDER_BENCH_SCALE ?? '1000000';
   const n = Number(text);
   if (!Number.isInteger(n) || n < SMALL * 2) throw new Error(`[larder/bench] --scale / LARDER_BENCH_SCALE must be a whole number ≥ ${SMALL * 2}, got ${JSON.stringify(text)}`);
   return { n, fresh: values.fresh === true };
 }
 
+/** How many filler processes fill a location at once (`--fill-workers N`, default: one per core, at least 2). */
+function fillWorkers(): number {
+  const { values } = parseArgs({ options: { 'fill-workers': { type: 'string' } }, strict: false });
+  const text = values['fill-workers'] as string | undefined;
+  if (text === undefined) return Math.max(2, availableParallelism());
+  const workers = Number(text);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`[larder/bench] --fill-workers must be a whole number 1..64, got ${JSON.stringify(text)}`);
+  return workers;
+}
+
+/** Runs one filler (bench/scale-fill.ts) on [from, to); `onFilled` hears of its progress. */
+function runFiller(location: string, from: number, to: number, onFilled: (count: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=larder-source', '--import', 'tsx', join(BENCH_DIR, 'scale-fill.ts'), location, String(from), String(to)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.startsWith('filled ')) onFilled(Number(line.slice('filled '.length)));
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`filler [${from}, ${to}) exited with ${signal ?? code}: ${stderr.trim()}`))));
+  });
+}
+
 /**
- * A location holding `n` entries of `trivial` (arguments 0..n-1), filled through the API. A
+ * A location holding `n` entries of `trivial` (arguments 0..n-1), filled through the API by
+ * several processes at once, each on its own range of arguments (bench/scale-fill.ts). A
  * location kept from an earlier run is reused, topped up when it lost entries (the reduceSize
  * figure removes 10%): calls on arguments it still holds are hits.
  */
@@ -55,16 +85,21 @@ async function filled(n: number, fresh: boolean): Promise<string> {
     log(`${location} holds ${entries} of ${n} entries: topping up`);
   }
   mkdirSync(dirname(location), { recursive: true });
-  const memory = new Memory(location, { flushIntervalMs: 2000 });
-  const f = memory.cache(trivial, { name: 'trivial' });
+  const workers = n <= 10_000 ? 1 : fillWorkers();
   const started = performance.now();
-  const inFlight = 256;
-  for (let i = 0; i < n; i += inFlight) {
-    await Promise.all(Array.from({ length: Math.min(inFlight, n - i) }, (_, k) => f(i + k)));
-    if ((i / inFlight) % 400 === 0 && i > 0) log(`filled ${i} of ${n} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
-  }
-  await memory.close();
-  log(`filled ${n} entries in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  let done = 0;
+  let nextReport = 0;
+  const onFilled = (count: number) => {
+    done += count;
+    if (done >= nextReport && done < n) {
+      const seconds = (performance.now() - started) / 1000;
+      log(`filled ${done} of ${n} (${seconds.toFixed(0)} s, ${(done / seconds).toFixed(0)} calls/s)`);
+      nextReport += Math.max(50_000, n / 20);
+    }
+  };
+  const step = Math.ceil(n / workers);
+  await Promise.all(Array.from({ length: workers }, (_, w) => runFiller(location, w * step, Math.min(n, (w + 1) * step), onFilled)));
+  log(`filled ${n} entries in ${((performance.now() - started) / 1000).toFixed(1)} s by ${workers} processes`);
   return location;
 }
 
@@ -122,20 +157,27 @@ function firstScreenMs(location: string, lines = 50): Promise<number> {
   });
 }
 
-/** Median per-call time (µs) of hits on `count` distinct stored arguments. */
-async function hitUs(location: string, n: number): Promise<number> {
-  const memory = new Memory(location, { flushIntervalMs: 60_000 });
-  const f = memory.cache(trivial, { name: 'trivial' });
-  const args = Array.from({ length: 2000 }, (_, i) => Math.floor((i * 7919) % n));
-  for (const a of args.slice(0, 200)) await f(a);
-  const samples: number[] = [];
-  for (let s = 0; s < 7; s++) {
-    const start = performance.now();
-    for (const a of args) await f(a);
-    samples.push(((performance.now() - start) / args.length) * 1000);
+/**
+ * Median per-call time (µs) of hits at each location: 2,000 calls on the same number of
+ * distinct stored arguments (1,000, each twice) spread over the whole location, so only the
+ * location's size differs; each location's samples are taken in turn (small, big, small, ...)
+ * so load from other processes weighs on both sides of the ratio alike.
+ */
+async function hitUs(locations: readonly { location: string; n: number }[]): Promise<number[]> {
+  const opened = locations.map(({ location, n }) => {
+    const memory = new Memory(location, { flushIntervalMs: 60_000 });
+    return { memory, f: memory.cache(trivial, { name: 'trivial' }), args: Array.from({ length: 2 * SMALL }, (_, i) => ((i % SMALL) * 7919) % n), samples: [] as number[] };
+  });
+  for (const { f, args } of opened) for (const a of args) await f(a);
+  for (let s = 0; s < 9; s++) {
+    for (const { f, args, samples } of opened) {
+      const start = performance.now();
+      for (const a of args) await f(a);
+      samples.push(((performance.now() - start) / args.length) * 1000);
+    }
   }
-  await memory.close();
-  return median(samples);
+  for (const { memory } of opened) await memory.close();
+  return opened.map(({ samples }) => median(samples));
 }
 
 async function statsMs(location: string): Promise<number> {
@@ -188,6 +230,33 @@ async function missAgainstRaw(): Promise<{ missUs: number; rawUs: number; bytes:
   }
 }
 
+/**
+ * The disk's own price of what reduceSize must do per entry: unlinking one of `count` small
+ * files spread over 256 folders (as entry files are), in a random order, 32 at a time through
+ * the thread pool. µs per file.
+ */
+async function rawUnlinkUs(count: number, bytes: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-scale-unlink-'));
+  try {
+    const files = Array.from({ length: count }, (_, i) => join(dir, (i % 256).toString(16).padStart(2, '0'), `${i}.larder`));
+    for (let shard = 0; shard < 256; shard++) mkdirSync(join(dir, shard.toString(16).padStart(2, '0')));
+    const payload = Buffer.alloc(bytes, 7);
+    for (const file of files) writeFileSync(file, payload);
+    for (let i = files.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [files[i], files[j]] = [files[j]!, files[i]!];
+    }
+    const start = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < files.length) await unlink(files[next++]!);
+    }));
+    return ((performance.now() - start) / count) * 1000;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** reduceSize removing 10% of the filled location (the next run tops it up again). */
 async function reduceTenPercentMs(location: string, n: number): Promise<number> {
   const memory = new Memory(location);
@@ -217,8 +286,7 @@ export async function run(): Promise<Row[]> {
   rows.push(row({ id: 'scale.firstCall', figure: `first call (a hit) in a new process at ${at}`, larder: firstBig, baseline: firstSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 50 ms', note: 'joblib: at 100,000 entries' }, (r) => r.larder <= 50));
 
   log('hits');
-  const hitSmall = await hitUs(small, SMALL);
-  const hitBig = await hitUs(big, n);
+  const [hitSmall, hitBig] = (await hitUs([{ location: small, n: SMALL }, { location: big, n }])) as [number, number];
   rows.push(row({ id: 'scale.hit', figure: `a hit at ${at}`, larder: hitBig, baseline: hitSmall, baselineName: `at ${fmt(SMALL)}`, unit: 'µs', goal: '≤ 1.2× at 1,000' }, (r) => r.larder <= 1.2 * r.baseline));
 
   log('stats()');
@@ -240,10 +308,14 @@ export async function run(): Promise<Row[]> {
   const reduceSmall = await reduceTenPercentMs(small, SMALL);
   const reduceBig = await reduceTenPercentMs(big, n);
   rows.push(row({ id: 'scale.reduce', figure: `reduceSize removing 10% of ${at}`, larder: reduceBig, baseline: reduceSmall, baselineName: `10% of ${fmt(SMALL)}`, unit: 'ms', goal: '≤ 30 s', note: 'joblib: reduce_size to 90% of 100,000 entries' }, (r) => r.larder <= 30_000));
-
   log('trivial miss against a raw write + rename');
   const miss = await missAgainstRaw();
   rows.push(row({ id: 'scale.miss', figure: 'a trivial miss (compute, write the entry, note it)', larder: miss.missUs, baseline: miss.rawUs, baselineName: `writeFileSync + renameSync of ${miss.bytes} B`, unit: 'µs', goal: '≤ 2× raw write + rename' }, (r) => r.larder <= 2 * r.baseline));
+
+  log('raw unlinks: the disk\'s price of reduceSize per entry');
+  const removedBig = n - Math.ceil(n * 0.9);
+  const unlinkUs = await rawUnlinkUs(Math.min(removedBig, 10_000), miss.bytes);
+  rows.push(row({ id: 'scale.reducePerEntry', figure: `reduceSize at ${at}, per removed entry (index page, file, record)`, larder: (reduceBig / removedBig) * 1000, baseline: unlinkUs, baselineName: `unlink of a ${miss.bytes} B file spread over 256 folders, 32 at a time`, unit: 'µs', goal: 'report (the disk sets it)' }, () => true));
 
   const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
   log(`index.sqlite at ${at}: ${(size(join(big, 'index.sqlite')) / 1e6).toFixed(0)} MB`);
@@ -251,7 +323,9 @@ export async function run(): Promise<Row[]> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then((rows) => console.log(table(rows)), (error: unknown) => {
+  const { values } = parseArgs({ options: { 'fill-only': { type: 'boolean' } }, strict: false });
+  const work = values['fill-only'] === true ? (async () => { const { n, fresh } = sizeOption(); await filled(n, fresh); return []; })() : run();
+  work.then((rows) => rows.length > 0 && console.log(table(rows)), (error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   });

@@ -96,7 +96,9 @@ export class CacheLocation {
 
   /** Deletes entry values only (the caller drops their index records); a value already gone is fine. */
   async deleteValues(keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 64) await Promise.all(keys.slice(i, i + 64).filter(isEntryKey).map((key) => this.store.delete(key)));
+    // A page at a time: each deleteMany checks its folders once and unlinks a bounded number at a time.
+    const ours = keys.filter(isEntryKey);
+    for (let i = 0; i < ours.length; i += 1000) await this.store.deleteMany(ours.slice(i, i + 1000));
   }
 
   /** Deletes entries (values first: they are the truth) and their index records. */

@@ -133,11 +133,21 @@ export async function* entriesOf(run: IndexRun, options: EntriesOptions, staleAf
 
 /** Deletes entries: files first (the files are the truth), then their records. A file already gone just loses its record. */
 async function removeEntries(m: Maintained, index: IndexStore, entries: readonly IndexEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+  await removeRecords(index, await removeFiles(m, entries));
+}
+
+/** The first half of {@link removeEntries}: drops the entries' pending bookkeeping and deletes their files; returns their keys. */
+async function removeFiles(m: Maintained, entries: readonly IndexEntry[]): Promise<string[]> {
   const keys = entries.map((e) => e.key);
-  for (const key of keys) m.location.keeper.forget(key);
+  if (keys.length === 0) return keys;
+  m.location.keeper.forgetEntries(keys);
   await m.location.deleteValues(keys);
-  await index.deleteEntries(keys);
+  return keys;
+}
+
+/** The second half of {@link removeEntries}: the records of entries whose files are gone. */
+async function removeRecords(index: IndexStore, keys: readonly string[]): Promise<void> {
+  if (keys.length > 0) await index.deleteEntries(keys);
 }
 
 /**
@@ -169,19 +179,37 @@ export async function reduceFromIndex(m: Maintained, index: IndexStore, limits: 
     }
   }
   // Then everything, least recently used first; stop at the first entry every limit keeps.
+  // Pipelined (the index and the file system wait on different things): while one page's files
+  // are deleted, the next page is read and the previous page's records are deleted. Pages are
+  // read after a cursor, so a read never meets records whose deletion is under way. At most
+  // three pages are held at once.
   let done = !over() && limits.ageLimitMs === undefined;
-  while (!done) {
-    const page = await index.page({ order: 'lastAccess', limit: PAGE });
-    const doomed: IndexEntry[] = [];
-    for (const entry of page) {
-      if (!over() && !tooOld(entry)) {
-        done = true;
-        break;
+  const handled = <T>(promise: Promise<T>) => (promise.catch(() => undefined), promise); // awaited later
+  const read = (after?: PageCursor) => handled(index.page({ order: 'lastAccess', after, limit: PAGE }));
+  let next = done ? undefined : read();
+  let records: Promise<void> = Promise.resolve();
+  try {
+    while (!done && next) {
+      const page = await next;
+      const last = page.at(-1);
+      next = page.length === PAGE && last ? read({ key: last.key, lastAccessMs: last.lastAccessMs }) : undefined;
+      const doomed: IndexEntry[] = [];
+      for (const entry of page) {
+        if (!over() && !tooOld(entry)) {
+          done = true;
+          break;
+        }
+        take(doomed, entry);
       }
-      take(doomed, entry);
+      const keys = await removeFiles(m, doomed);
+      await records;
+      records = handled(removeRecords(index, keys));
     }
-    await removeEntries(m, index, doomed);
-    if (page.length < PAGE) done = true;
+  } finally {
+    // Nothing left running: the records under way (their failure is this call's), and a page
+    // read ahead that was not needed.
+    await records;
+    await next?.catch(() => undefined);
   }
   return { removed, freedBytes };
 }

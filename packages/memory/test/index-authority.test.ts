@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -69,6 +69,22 @@ describe('the index is the authority for listing', () => {
     const left = (await memory.list()).map((e) => e.id).sort();
     expect(left).toEqual(before.slice(3).map((e) => e.id).sort());
     expect(left).toContain(before.at(-1)!.id);
+  });
+
+  it('reduceSize over pages (1,200 entries, 1,000 a page): exactly the least recently used go, files and records, and what it reports adds up', async () => {
+    const { memory, location } = testMemory();
+    const f = memory.cache((x: number) => x * 2, { name: 'f' });
+    for (let i = 0; i < 1200; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => f(i + k)));
+    await sleep(5);
+    for (let i = 0; i < 100; i++) await f(i); // used again: the 100 most recently used
+    const before = await collect(memory.entries({ order: 'lastAccess' }));
+    expect(before).toHaveLength(1200);
+    const bytes = before.slice(0, 1100).reduce((n, e) => n + e.bytes, 0);
+    expect(await memory.reduceSize({ itemsLimit: 100 })).toEqual({ removed: 1100, freedBytes: bytes });
+    const left = await memory.list();
+    expect(left.map((e) => e.id).sort()).toEqual(before.slice(1100).map((e) => e.id).sort());
+    for (const entry of before) expect(existsSync(entryFile(location, entry.id)), entry.id).toBe(left.some((e) => e.id === entry.id));
+    expect((await memory.stats()).entries).toBe(100);
   });
 
   it('clearFunction: removes the function\'s records and files, also files the index never heard of', async () => {

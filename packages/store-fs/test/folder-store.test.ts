@@ -210,6 +210,21 @@ describe('FolderStore on a location written by store-fs 0.1 (unsharded: <folders
     expect(filesUnder(store.root)).toEqual(['load-ab/1111222233334444/aaaabbbbccccdddd.larder', 'top.larder']);
   });
 
+  it('deleteMany removes many keys in both layouts, counts those that held a value, and checks every key before removing any', async () => {
+    const store = legacyCopy();
+    await store.put('notes/run-2', 'new layout');
+    await store.put('notes/run-1', 'replaces the old copy');
+    fs.cpSync(path.join(fixture, 'notes/run-1.larder'), path.join(store.root, 'notes/run-1.larder')); // both layouts hold it
+    const doomed = ['notes/run-1', 'notes/run-2', 'square-3f2a/9c1d2e3f4a5b6c7d/0123456789abcdef', 'square-3f2a/9c1d2e3f4a5b6c7d/fedcba9876543210', 'top'];
+    const bad = await store.deleteMany([...doomed, '../outside']).catch((error: unknown) => error);
+    expect(bad).toMatchObject({ code: 'LARDER_OPTION' });
+    expect(await store.deleteMany(5 as unknown as string[]).catch((error: unknown) => error)).toMatchObject({ code: 'LARDER_OPTION' });
+    expect(await keysOf(store.list())).toEqual([...KEYS, 'notes/run-2'].sort());
+    expect(await store.deleteMany([...doomed, 'notes/never-stored', 'absent-folder/0123456789abcdef'])).toBe(5);
+    expect(await store.deleteMany(doomed)).toBe(0);
+    expect(filesUnder(store.root)).toEqual(['load-ab/1111222233334444/aaaabbbbccccdddd.larder', 'square-3f2a/00aa11bb22cc33dd/0123456789abcdef.larder']);
+  });
+
   it('an old value counts as present for putIfAbsent; put replaces it with a sharded file and removes the old one', async () => {
     const store = legacyCopy();
     const key = 'square-3f2a/9c1d2e3f4a5b6c7d/0123456789abcdef';
