@@ -14,6 +14,7 @@ import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
+import { closeFiles, fileShares, restoreFiles } from './share-files.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
@@ -109,6 +110,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload, guards, isolate } = request;
     let index = 0;
+    // Descriptors opened for mapped arrays in the results: the caller closes them once it mapped them, this thread if the reply fails.
+    const resultFiles = fileShares();
     setEntryScriptPath(request.entryScript);
     output.start();
     if (!listening) {
@@ -133,6 +136,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         // One message made one object of what several tasks share; each task but the last gets its own copy.
         let input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
         if (request.deep) input = request.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep);
+        // Each task maps the files of its mapped arguments itself: copy-on-write pages of its own.
+        if (request.files) input = restoreFiles(input, new Map());
         let value = request.mode === 'single' ? fn(input) : fn(...(input as unknown[]));
         if (isThenable(value)) value = await value;
         results[index] = value;
@@ -148,10 +153,10 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const transfer = new Set<ArrayBuffer>();
       let deep = false;
       for (index = 0; index < results.length; index++) {
-        const ready = checkResult(results[index], transfer, describeResult);
+        const ready = checkResult(results[index], transfer, describeResult, resultFiles);
         if (ready !== results[index]) {
           results[index] = ready;
-          deep = true;
+          deep ||= isDeepTape(ready);
         }
       }
       const reply: BatchReply = { threadId, ok: true, results, durationMs };
@@ -159,12 +164,14 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const printed = output.stop();
       if (printed) reply.output = printed;
       if (deep) reply.deep = true;
+      if (resultFiles.sent) reply.files = true;
       if (transfer.size === 0) return reply;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       const { move, transferableSymbol, valueSymbol } = await loadPiscina();
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
+      closeFiles(resultFiles);
       const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
       // serializeError never throws and gives only strings: this reply always posts.
       const reply: BatchReply = {

@@ -9,3 +9,4 @@ export { openStore } from './open-store.js';
 export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
 export { verify, type VerifyReport } from './verify.js';
+export { mappedReference, openReference, mapReference, type MappedReference } from './mapped-reference.js';
