@@ -128,7 +128,8 @@ describe('mapped arrays and worker threads', () => {
     expect(await load(file)).toStrictEqual({ data: expected });
     // And back to the workers, as a reference again.
     const half = n >> 1;
-    const parts = await pool.run([delayed(mapped.inspect)(made[1]!.data, 0, half), delayed(mapped.inspect)(made[1]!.data, half, n)]);
+    const back = made[1]!.data as Float64Array; // checked above: a real typed array
+    const parts = await pool.run([delayed(mapped.inspect)(back, 0, half), delayed(mapped.inspect)(back, half, n)]);
     expect(parts.map((part) => part.mapped)).toEqual([true, true]);
     expect(parts[0]!.sum + parts[1]!.sum).toBe(sumOf(expected));
   });
