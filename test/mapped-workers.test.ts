@@ -117,7 +117,7 @@ describe('mapped arrays and worker threads', () => {
         computed++;
         return sumOf(data);
       }, { name: 'total' });
-      for (const { data } of made) expect(await total(data)).toBe(sumOf(expected));
+      for (const { data } of made) expect(await total(data as Float64Array)).toBe(sumOf(expected));
       expect(await total(expected)).toBe(sumOf(expected));
       expect(computed).toBe(1);
     } finally {

@@ -39,7 +39,8 @@ export interface MappedReference {
  * or {@link mapReference}) and its bytes are still exactly the file's: no page
  * under it was written by this process (copy-on-write gave the writer its own
  * pages, which the file does not hold). Undefined otherwise, and wherever the
- * addon cannot tell (not Linux, addon missing): send such an array by value.
+ * addon cannot tell (not Linux, addon missing), and for anything but a
+ * typed array or DataView (a MappedArray included): send it by value.
  * O(pages) through /proc/self/pagemap, not O(bytes).
  *
  * @example
@@ -50,7 +51,8 @@ export interface MappedReference {
  * console.log(mappedReference(x)?.byteLength); // 8388608 where real maps are available
  * ```
  */
-export function mappedReference(view: ArrayBufferView): MappedReference | undefined {
+export function mappedReference(view: unknown): MappedReference | undefined {
+  if (!ArrayBuffer.isView(view)) return undefined; // a MappedArray (the fallback) reads through a descriptor: no reference
   const origin = originOf(view);
   // A transferred or detached buffer has no bytes left to refer to.
   if (origin === undefined || view.byteLength === 0) return undefined;
