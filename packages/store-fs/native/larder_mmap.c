@@ -16,10 +16,6 @@
  *                                    MAP_PRIVATE mapping was written (made an
  *                                    anonymous copy) by this process. Read from
  *                                    /proc/self/pagemap; null where it cannot tell.
- *   allocate(length) -> ArrayBuffer  Fresh anonymous memory aligned to 2 MiB and
- *                                    advised MADV_HUGEPAGE, so filling it takes
- *                                    one fault per 2 MiB instead of per 4 KiB.
- *                                    Zero-filled; unmapped at collection.
  *
  * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
  * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
@@ -221,62 +217,6 @@ static napi_value pristine(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* ---- allocate(length): huge-page-advised anonymous memory for eager loads ---- */
-
-#define HUGE_ALIGN ((size_t)2 << 20)
-
-typedef struct {
-  void* address;
-  size_t length;
-} Allocation;
-
-static void release(node_api_basic_env env, void* data, void* hint) {
-  Allocation* allocation = hint;
-  (void)env;
-  (void)data;
-  munmap(allocation->address, allocation->length);
-  free(allocation);
-}
-
-static napi_value allocate(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int64_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int64(env, argv[0], &length) != napi_ok || length <= 0) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] allocate(length) takes a positive length");
-    return NULL;
-  }
-  /* Over-allocate by one huge page and trim both ends, so the start is 2 MiB aligned. */
-  size_t size = ((size_t)length + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-  char* raw = mmap(NULL, size + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return throw_errno(env, "mmap failed", errno);
-  char* start = (char*)(((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-  if (start > raw) munmap(raw, (size_t)(start - raw));
-  if (raw + size + HUGE_ALIGN > start + size) munmap(start + size, (size_t)(raw + size + HUGE_ALIGN - (start + size)));
-#ifdef MADV_HUGEPAGE
-  madvise(start, size, MADV_HUGEPAGE); /* advice only: without transparent huge pages it is plain memory */
-#endif
-  Allocation* allocation = malloc(sizeof *allocation);
-  if (allocation == NULL) {
-    munmap(start, size);
-    return throw_errno(env, "out of memory", ENOMEM);
-  }
-  allocation->address = start;
-  allocation->length = size;
-  napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(env, start, (size_t)length, release, allocation, &buffer);
-  if (status != napi_ok) {
-    if (status == napi_no_external_buffers_allowed) {
-      munmap(start, size);
-      free(allocation);
-    }
-    napi_throw_error(env, "LARDER_MMAP", "[larder/store-fs] could not create an ArrayBuffer over new memory");
-    return NULL;
-  }
-  return buffer;
-}
-
 /* ---- XXH64 (seed 0), as in the xxHash reference (Yann Collet, BSD-2-Clause) ---- */
 
 static const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL,
@@ -372,7 +312,5 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "xxh64", function);
   napi_create_function(env, "pristine", NAPI_AUTO_LENGTH, pristine, NULL, &function);
   napi_set_named_property(env, exports, "pristine", function);
-  napi_create_function(env, "allocate", NAPI_AUTO_LENGTH, allocate, NULL, &function);
-  napi_set_named_property(env, exports, "allocate", function);
   return exports;
 }

@@ -16,8 +16,6 @@ export interface Addon {
   xxh64(view: ArrayBufferView): bigint;
   /** Whether every page under the view still holds its file's bytes (none written by this process); null where the system cannot tell. */
   pristine(view: ArrayBufferView): boolean | null;
-  /** `length` bytes of fresh zeroed anonymous memory, 2 MiB aligned and advised MADV_HUGEPAGE; unmapped at collection. */
-  allocate(length: number): ArrayBuffer;
 }
 
 let addon: Addon | undefined;
