@@ -200,7 +200,6 @@ async function bigArgument(): Promise<Row[]> {
   }
   const wallMs = median(walls);
   const overhead = wallMs - inThreadMs;
-  const growth = (peak - rssBefore) / data.byteLength;
   // The same figure when the caller's array already lives on a SharedArrayBuffer (no copy).
   // Timed too: one copy into fresh shared memory is the floor of the first figure.
   const copyStart = performance.now();
@@ -235,18 +234,14 @@ async function bigArgument(): Promise<Row[]> {
       met: sharedOverhead <= 70,
       note: 'passed as is: no copy',
     },
-    {
-      id: 'par.bigarg.rss',
-      figure: '400 MB argument: peak RSS growth during the call',
-      larder: (peak - rssBefore) / 2 ** 20,
-      baseline: data.byteLength / 2 ** 20,
-      baselineName: 'the array',
-      unit: 'MB',
-      ratio: growth,
-      goal: '≤ 1.1× the array',
-      met: growth <= 1.1,
-    },
+    growthRow('par.bigarg.rss', '400 MB argument: peak RSS growth during the call', peak - rssBefore, data.byteLength, 1.1),
   ];
+}
+
+/** A row of memory grown during a call, in MB, against the array sent (goal: at most `limit` times it). */
+function growthRow(id: string, figure: string, grownBytes: number, arrayBytes: number, limit: number): Row {
+  const ratio = grownBytes / arrayBytes;
+  return { id, figure, larder: grownBytes / 2 ** 20, baseline: arrayBytes / 2 ** 20, baselineName: 'the array', unit: 'MB', ratio, goal: `≤ ${limit}× the array`, met: ratio <= limit };
 }
 
 /** The process's anonymous resident memory (worker threads share it), bytes; mapped file pages are not in it. */
@@ -288,7 +283,6 @@ async function mappedArgument(): Promise<Row[]> {
     anonPeak = Math.max(anonPeak, rssAnon());
     const wallMs = median(walls);
     const overhead = wallMs - inThreadMs;
-    const growth = (anonPeak - anonBefore) / data.byteLength;
     return [
       {
         id: 'par.mappedarg',
@@ -302,17 +296,7 @@ async function mappedArgument(): Promise<Row[]> {
         met: overhead <= 5,
         note: `wall ${wallMs.toFixed(0)} ms (runs ${walls.map((ms) => ms.toFixed(0)).join(', ')}); sent as a file reference, each worker maps the file`,
       },
-      {
-        id: 'par.mappedarg.anon',
-        figure: '400 MB mapped array to 2 workers: peak RssAnon growth',
-        larder: (anonPeak - anonBefore) / 2 ** 20,
-        baseline: data.byteLength / 2 ** 20,
-        baselineName: 'the array',
-        unit: 'MB',
-        ratio: growth,
-        goal: '≤ 0.05× the array',
-        met: growth <= 0.05,
-      },
+      growthRow('par.mappedarg.anon', '400 MB mapped array to 2 workers: peak RssAnon growth', anonPeak - anonBefore, data.byteLength, 0.05),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
