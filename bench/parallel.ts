@@ -173,7 +173,7 @@ async function cpu40(): Promise<Row> {
   };
 }
 
-async function bigArgument(): Promise<Row[]> {
+export async function bigArgument(): Promise<Row[]> {
   const length = 50_000_000; // 400 MB of float64
   const data = new Float64Array(length);
   for (let i = 0; i < length; i += 1024) data[i] = i;
@@ -251,7 +251,7 @@ function rssAnon(): number {
 }
 
 // A 400 MB array from load(..., { mmap: 'r' }) goes to the workers as a file reference: each maps the file.
-async function mappedArgument(): Promise<Row[]> {
+export async function mappedArgument(): Promise<Row[]> {
   const length = 50_000_000; // 400 MB of float64
   const dir = mkdtempSync(path.join(os.tmpdir(), 'larder-bench-mapped-'));
   try {

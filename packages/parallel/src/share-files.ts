@@ -15,7 +15,21 @@
  * (written to, file replaced, addon missing) is sent as any other array.
  */
 import fs from 'node:fs';
-import { mappedReference, mapReference, openReference, type MappedReference } from '@larder/store-fs';
+import type { MappedReference } from '@larder/store-fs';
+
+type StoreFs = typeof import('@larder/store-fs');
+
+/**
+ * store-fs, imported on first need rather than with this module: a worker
+ * thread that never meets a mapped array never pays for it at start.
+ */
+let storeFs: StoreFs | undefined;
+let loading: Promise<StoreFs> | undefined;
+
+/** Imports store-fs once per thread; callers await it before a walk that needs it. */
+export function loadStoreFs(): Promise<StoreFs> {
+  return (loading ??= import('@larder/store-fs').then((module) => (storeFs = module)));
+}
 
 /** A mapped array on its way: where its bytes are, and a descriptor open on that file. */
 export interface FileShare {
@@ -28,10 +42,15 @@ export interface FileShares {
   readonly markers: Map<ArrayBufferView, FileMarker | null>;
   /** Set when a walk returns a marker: the sender resets it to learn whether one message holds any. */
   sent: boolean;
+  /**
+   * Set when a walk met a typed array that may be mapped while store-fs was
+   * not loaded in this thread: the sender loads it and walks again.
+   */
+  wanted: boolean;
 }
 
 export function fileShares(): FileShares {
-  return { markers: new Map(), sent: false };
+  return { markers: new Map(), sent: false, wanted: false };
 }
 
 /**
@@ -48,10 +67,16 @@ export type FileMarker = { readonly [MARKER_KEY]: FileShare };
  * value. A view met twice gets the same marker (one descriptor).
  */
 export function fileMarker(view: ArrayBufferView, shares: FileShares): FileMarker | undefined {
+  if (storeFs === undefined) {
+    // A mapping is a plain ArrayBuffer with a file header before the array (or a region of one): a view
+    // spanning its whole buffer, or on shared memory, is almost never one, and asks for no import.
+    if (!(view.buffer instanceof SharedArrayBuffer) && view.byteLength < view.buffer.byteLength) shares.wanted = true;
+    return undefined;
+  }
   let marker = shares.markers.get(view);
   if (marker === undefined) {
-    const reference = mappedReference(view);
-    const fd = reference && openReference(reference);
+    const reference = storeFs.mappedReference(view);
+    const fd = reference && storeFs.openReference(reference);
     marker = fd === undefined ? null : { [MARKER_KEY]: { reference: reference!, fd } };
     shares.markers.set(view, marker);
   }
@@ -77,7 +102,7 @@ function isMarker(value: object): value is FileMarker {
  * structured clone owned by the receiver, so it may be rewritten. Walks
  * without recursion: plain objects, arrays, Maps and Sets, at any depth.
  */
-export function restoreFiles(value: unknown, mapped: MappedMarkers): unknown {
+export function restoreFiles(value: unknown, mapped: MappedMarkers, { mapReference }: StoreFs): unknown {
   const map = (marker: FileMarker): ArrayBufferView => {
     let view = mapped.get(marker);
     if (!view) {

@@ -14,7 +14,7 @@ import { markWorkerThread } from './njobs.js';
 import { isTypeScriptUrl, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
-import { closeFiles, fileShares, restoreFiles } from './share-files.js';
+import { closeFiles, fileShares, loadStoreFs, restoreFiles } from './share-files.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
@@ -137,7 +137,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         let input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
         if (request.deep) input = request.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep);
         // Each task maps the files of its mapped arguments itself: copy-on-write pages of its own.
-        if (request.files) input = restoreFiles(input, new Map());
+        if (request.files) input = restoreFiles(input, new Map(), await loadStoreFs());
         let value = request.mode === 'single' ? fn(input) : fn(...(input as unknown[]));
         if (isThenable(value)) value = await value;
         results[index] = value;
@@ -152,14 +152,16 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const durationMs = performance.now() - start;
       const transfer = new Set<ArrayBuffer>();
       let deep = false;
-      for (index = 0; index < results.length; index++) {
-        const ready = checkResult(results[index], transfer, describeResult, resultFiles);
-        if (ready !== results[index]) {
-          results[index] = ready;
-          deep ||= isDeepTape(ready);
-        }
+      const ready = new Array<unknown>(results.length);
+      for (index = 0; index < results.length; index++) ready[index] = checkResult(results[index], transfer, describeResult, resultFiles);
+      if (resultFiles.wanted) {
+        // A result may hold a mapped array, and store-fs, which tells, is not loaded in this thread yet: once per thread.
+        await loadStoreFs();
+        transfer.clear();
+        for (index = 0; index < results.length; index++) ready[index] = checkResult(results[index], transfer, describeResult, resultFiles);
       }
-      const reply: BatchReply = { threadId, ok: true, results, durationMs };
+      for (index = 0; index < results.length; index++) deep ||= isDeepTape(ready[index]);
+      const reply: BatchReply = { threadId, ok: true, results: ready, durationMs };
       if (hasTeardownHooks()) reply.teardown = true;
       const printed = output.stop();
       if (printed) reply.output = printed;

@@ -13,7 +13,7 @@ import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-scrip
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { isTypeScriptUrl, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
-import { closeMapped, restoreFiles, type MappedMarkers } from '../share-files.js';
+import { closeMapped, loadStoreFs, restoreFiles, type MappedMarkers } from '../share-files.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
@@ -119,6 +119,8 @@ export class ThreadsBackend implements Backend {
     let guards: (SharedCopy[] | undefined)[] | undefined;
     let isolate = false;
     let deep = false;
+    // A mapped argument is recognised by store-fs (imported once, at the first call).
+    await loadStoreFs();
     context.fileShares.sent = false;
     const payload = batch.payload.map((input, i) => {
       const taskGuards: SharedCopy[] = [];
@@ -154,7 +156,7 @@ export class ThreadsBackend implements Backend {
       if (reply.teardown) this.#listening.add(reply.threadId);
       if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
-      if (reply.ok) return { results: receiveResults(reply), durationMs: reply.durationMs };
+      if (reply.ok) return { results: await receiveResults(reply), durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
@@ -206,12 +208,12 @@ let poolCounter = 0;
 
 // A reply's results: those nested too deep come flattened; mapped arrays come as file references, mapped
 // here from the descriptors the worker opened, which are this thread's to close once mapped.
-function receiveResults(reply: Extract<BatchReply, { ok: true }>): unknown[] {
+async function receiveResults(reply: Extract<BatchReply, { ok: true }>): Promise<unknown[]> {
   const results = reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results;
   if (reply.files) {
     const mapped: MappedMarkers = new Map();
     try {
-      restoreFiles(results, mapped);
+      restoreFiles(results, mapped, await loadStoreFs());
     } finally {
       closeMapped(mapped);
     }
