@@ -7,6 +7,7 @@
  */
 import { AbortError } from './errors.js';
 import { Batcher } from './batching.js';
+import { closeFiles, fileShares } from './share-files.js';
 import type { Backend, BatchContext } from './backends/backend.js';
 import type { Input } from './input.js';
 import type { CallSettings } from './options.js';
@@ -54,6 +55,7 @@ export class Dispatch {
       timeout: settings.timeout,
       maxNbytes: settings.maxNbytes,
       sharedCopies: new Map(),
+      fileShares: fileShares(),
       writeOutput: (output) => (this.#progress ? this.#progress.writeOutput(output) : writeOutput(output)),
     };
     this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
@@ -104,6 +106,8 @@ export class Dispatch {
       signal?.removeEventListener('abort', onAbort);
       this.#stop.abort(this.#failure?.error ?? 'call finished');
       await Promise.allSettled(this.#inFlight);
+      // Every worker that received a mapped argument has mapped it by now (or was stopped).
+      closeFiles(this.#context.fileShares);
       await this.input.close();
       this.#progress?.finish(undefined);
     }

@@ -41,6 +41,8 @@ export interface BatchRequest extends TaskAddress {
   isolate?: boolean;
   /** Some arguments are nested too deep for structured clone and come flattened (deep-values.ts). */
   deep?: boolean;
+  /** Some arguments hold mapped arrays sent as file references (share-files.ts). */
+  files?: boolean;
   /** URL of the caller's entry script, which a worker must never import (it would run the script again). */
   entryScript?: string;
   /** The task modules' JavaScript, stripped of types by the pool, until every worker has loaded them (worker-typescript.ts). */
@@ -57,7 +59,7 @@ export type BatchReply = {
   /** The thread has teardown hooks (worker-hooks.ts): close() asks it to run them. A thread without any is not asked. */
   teardown?: true;
 } & (
-  | { ok: true; results: unknown[]; durationMs: number; deep?: boolean }
+  | { ok: true; results: unknown[]; durationMs: number; deep?: boolean; files?: boolean }
   | { ok: false; kind: FailureKind; failedAt: number; error: SerializedError; moduleUrl: string; argument?: string }
   /** The call stopped before this batch's tasks ran (see BATCH_PHASE): nothing ran. */
   | { ok: false; kind: 'cancelled' }

@@ -1,13 +1,15 @@
 /**
  * What crosses the thread boundary. Arguments: checked for what structured
- * clone cannot send faithfully (functions, symbols, class instances), and
- * large typed arrays moved once per call into shared memory. Results: checked
- * the same way, their ArrayBuffers, at any depth, listed for transfer instead
- * of copied.
+ * clone cannot send faithfully (functions, symbols, class instances), mapped
+ * arrays sent as file references (share-files.ts), and other large typed
+ * arrays moved once per call into shared memory. Results: checked the same
+ * way, mapped arrays sent as file references, other ArrayBuffers, at any
+ * depth, listed for transfer instead of copied.
  */
 import { types } from 'node:util';
 import { ParallelError } from './errors.js';
 import { encodeDeep, type DeepTape } from './deep-values.js';
+import { fileMarker, type FileShares } from './share-files.js';
 import { copyToSharedWithDigest, type SharedCopies, type SharedCopy } from './share-guard.js';
 
 /**
@@ -31,6 +33,8 @@ const CLONEABLE_OBJECTS = [Date, RegExp, ArrayBuffer, SharedArrayBuffer, Error, 
 interface Walk {
   readonly maxNbytes: number;
   readonly copies: SharedCopies | undefined;
+  /** Where mapped arrays' markers are kept (arguments: per call; results: per reply). */
+  readonly files: FileShares | undefined;
   /** Results only: where the buffers that can move are gathered. */
   readonly transfer: Set<ArrayBuffer> | undefined;
   memo: Map<object, unknown> | undefined;
@@ -56,13 +60,13 @@ class Unsendable {
  * Returns one argument ready to post: the same value when nothing changed.
  * Throws LARDER_UNSENDABLE naming the task index and the argument position.
  */
-export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[]): unknown {
+export function prepareArg(value: unknown, taskIndex: number, position: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[], files?: FileShares): unknown {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
   try {
     try {
-      return prepareValue(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
+      return prepareValue(value, { maxNbytes, copies, files, transfer: undefined, memo: undefined, guards, depth: 0 });
     } catch (error) {
-      if (error instanceof Unsendable && error.tooDeep) return flatten(value, { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 });
+      if (error instanceof Unsendable && error.tooDeep) return flatten(value, { maxNbytes, copies, files, transfer: undefined, memo: undefined, guards, depth: 0 });
       throw error;
     }
   } catch (error) {
@@ -90,7 +94,7 @@ function flatten(value: unknown, walk: Walk): DeepTape {
  * nothing changed. One walk covers every position, so an object passed
  * twice (`f(obj, obj)`) stays one object in the worker.
  */
-export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[]): unknown[] {
+export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbytes: number, copies: SharedCopies, guards?: SharedCopy[], files?: FileShares): unknown[] {
   let out: unknown[] | undefined;
   let walk: Walk | undefined;
   let position = 0;
@@ -98,7 +102,7 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
     for (; position < args.length; position++) {
       const value = args[position];
       if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
-      walk ??= { maxNbytes, copies, transfer: undefined, memo: undefined, guards, depth: 0 };
+      walk ??= { maxNbytes, copies, files, transfer: undefined, memo: undefined, guards, depth: 0 };
       let prepared: unknown;
       try {
         prepared = prepareValue(value, walk);
@@ -116,7 +120,8 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
 }
 
 /**
- * Returns a task's result ready to post: itself, or flattened when nested
+ * Returns a task's result ready to post: itself, its mapped arrays replaced
+ * by file markers kept in `files` (share-files.ts), or flattened when nested
  * beyond MAX_DEPTH (see deep-values.ts).
  * Throws LARDER_UNSENDABLE when a task's result holds what cannot be posted
  * back (a function, a class instance); `describe` turns the path inside the
@@ -127,13 +132,12 @@ export function prepareArgs(args: readonly unknown[], taskIndex: number, maxNbyt
  * shared pool, or a slice of a larger array, is copied instead of detaching
  * memory still in use; shared memory is never moved.
  */
-export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string): unknown {
+export function checkResult(value: unknown, transfer: Set<ArrayBuffer>, describe: (path: string) => string, files?: FileShares): unknown {
   if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') return value;
-  const walk: Walk = { maxNbytes: Infinity, copies: undefined, transfer, memo: undefined, guards: undefined, depth: 0 };
+  const walk: Walk = { maxNbytes: Infinity, copies: undefined, files, transfer, memo: undefined, guards: undefined, depth: 0 };
   try {
     try {
-      prepareValue(value, walk);
-      return value;
+      return prepareValue(value, walk);
     } catch (error) {
       if (error instanceof Unsendable && error.tooDeep) return flatten(value, walk);
       throw error;
@@ -182,6 +186,11 @@ function prepareValue(value: unknown, walk: Walk): unknown {
   const object = value as object;
   if (types.isProxy(object)) {
     throw new Unsendable('is a Proxy, which structured clone cannot send (it would see only its target, or fail). Send the plain data behind it.');
+  }
+  if (ArrayBuffer.isView(object)) {
+    // A mapped array goes as a file reference: neither copied nor transferred (its buffer is the mapping).
+    const marker = walk.files && fileMarker(object, walk.files);
+    if (marker) return marker;
   }
   if (walk.transfer !== undefined) addTransferable(object, walk.transfer);
   if (ArrayBuffer.isView(object)) return shareLarge(object, walk);

@@ -14,6 +14,7 @@ import { markWorkerThread } from './njobs.js';
 import { BATCH_PHASE, isTypeScriptUrl, PHASE_QUEUED, PHASE_RUNNING, PHASE_SETTLING, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
+import { closeFiles, fileShares, loadStoreFs, restoreFiles } from './share-files.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
@@ -117,6 +118,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload, guards, isolate } = request;
     let index = 0;
+    // Descriptors opened for mapped arrays in the results: the caller closes them once it mapped them, this thread if the reply fails.
+    const resultFiles = fileShares();
     setEntryScriptPath(request.entryScript);
     output.start();
     if (!listening) {
@@ -145,6 +148,8 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         // One message made one object of what several tasks share; each task but the last gets its own copy.
         let input = isolate && index < payload.length - 1 ? structuredClone(payload[index]) : payload[index];
         if (request.deep) input = request.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep);
+        // Each task maps the files of its mapped arguments itself: copy-on-write pages of its own.
+        if (request.files) input = restoreFiles(input, new Map(), await loadStoreFs());
         let value = request.mode === 'single' ? fn(input) : fn(...(input as unknown[]));
         if (isThenable(value)) value = await value;
         results[index] = value;
@@ -159,21 +164,25 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const durationMs = performance.now() - start;
       const transfer = new Set<ArrayBuffer>();
       let deep = false;
-      for (index = 0; index < results.length; index++) {
-        const ready = checkResult(results[index], transfer, describeResult);
-        if (ready !== results[index]) {
-          results[index] = ready;
-          deep = true;
-        }
+      const ready = new Array<unknown>(results.length);
+      for (index = 0; index < results.length; index++) ready[index] = checkResult(results[index], transfer, describeResult, resultFiles);
+      if (resultFiles.wanted) {
+        // A result may hold a mapped array, and store-fs, which tells, is not loaded in this thread yet: once per thread.
+        await loadStoreFs();
+        transfer.clear();
+        for (index = 0; index < results.length; index++) ready[index] = checkResult(results[index], transfer, describeResult, resultFiles);
       }
-      const reply = finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results, durationMs });
+      for (index = 0; index < results.length; index++) deep ||= isDeepTape(ready[index]);
+      const reply = finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results: ready, durationMs });
       if (deep) reply.deep = true;
+      if (resultFiles.sent) reply.files = true;
       if (transfer.size === 0) return reply;
       // One movable wrapper at the top level: piscina posts the reply with
       // this transfer list, so result buffers move instead of being copied.
       const { move, transferableSymbol, valueSymbol } = await loadPiscina();
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
+      closeFiles(resultFiles);
       const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
       // serializeError never throws and gives only strings: this reply always posts.
       const reply: BatchReply = {

@@ -11,6 +11,11 @@
  *                                    The descriptor may be closed right after.
  *   xxh64(view) -> bigint            XXH64, seed 0, of the bytes a typed array
  *                                    or DataView covers (store-fs's checksum).
+ *   pristine(view) -> boolean|null   Whether every page under the view still
+ *                                    holds the file's bytes: no page of a
+ *                                    MAP_PRIVATE mapping was written (made an
+ *                                    anonymous copy) by this process. Read from
+ *                                    /proc/self/pagemap; null where it cannot tell.
  *
  * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
  * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
@@ -19,6 +24,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,6 +157,66 @@ static napi_value map(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* ---- pristine(view): has this process written to the pages under a mapped view? ---- */
+
+/*
+ * /proc/self/pagemap holds 8 bytes per virtual page: bit 63 present, bit 62
+ * swapped, bit 61 "file page or shared anonymous". A page of a MAP_PRIVATE
+ * file mapping is the page cache's own page (bit 61 set) until the first
+ * write, which replaces it with an anonymous copy (bit 61 clear) that may
+ * later be swapped (bit 62). A page never touched is not present and still
+ * reads from the file. So "no present page without bit 61, none swapped"
+ * means the view still shows exactly the file's bytes. Unprivileged readers
+ * get these flags (only the frame numbers are hidden) on Linux 4.2 and later.
+ */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+
+static int view_bytes(napi_env env, napi_value value, void** data, size_t* length);
+
+static napi_value pristine(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void* data = NULL;
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] pristine(view) takes a typed array or DataView");
+    return NULL;
+  }
+  napi_get_null(env, &result);
+  if (length == 0) {
+    napi_get_boolean(env, true, &result);
+    return result;
+  }
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return result;
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t first = (uintptr_t)data / page, last = ((uintptr_t)data + length - 1) / page;
+  uint64_t entries[4096];
+  int clean = 1, known = 1;
+  for (uintptr_t at = first; at <= last && clean && known;) {
+    size_t count = last - at + 1 < 4096 ? (size_t)(last - at + 1) : 4096;
+    ssize_t got = pread(fd, entries, count * sizeof entries[0], (off_t)(at * sizeof entries[0]));
+    if (got <= 0 || got % (ssize_t)sizeof entries[0] != 0) {
+      known = 0;
+      break;
+    }
+    size_t n = (size_t)got / sizeof entries[0];
+    for (size_t i = 0; i < n; i++) {
+      uint64_t entry = entries[i];
+      if ((entry & PM_SWAPPED) || ((entry & PM_PRESENT) && !(entry & PM_FILE))) {
+        clean = 0;
+        break;
+      }
+    }
+    at += n;
+  }
+  close(fd);
+  if (known) napi_get_boolean(env, clean, &result);
+  return result;
+}
+
 /* ---- XXH64 (seed 0), as in the xxHash reference (Yann Collet, BSD-2-Clause) ---- */
 
 static const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL, P3 = 1609587929392839161ULL,
@@ -207,31 +273,35 @@ static uint64_t xxh64_bytes(const uint8_t* p, size_t length) {
   return h;
 }
 
+/* The bytes a typed array or DataView covers; 0 for anything else. */
+static int view_bytes(napi_env env, napi_value value, void** data, size_t* length) {
+  bool is_typed = false, is_view = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t elements;
+    if (napi_get_typedarray_info(env, value, &type, &elements, data, NULL, NULL) != napi_ok) return 0;
+    static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+    if ((size_t)type >= sizeof sizes / sizeof sizes[0]) return 0; /* a kind newer than these headers */
+    *length = elements * sizes[type];
+    return 1;
+  }
+  napi_is_dataview(env, value, &is_view);
+  return is_view && napi_get_dataview_info(env, value, length, data, NULL, NULL) == napi_ok;
+}
+
 static napi_value xxh64(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   void* data = NULL;
   size_t length = 0;
-  bool is_typed = false, is_view = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) goto bad;
-  napi_is_typedarray(env, argv[0], &is_typed);
-  if (is_typed) {
-    napi_typedarray_type type;
-    size_t elements;
-    if (napi_get_typedarray_info(env, argv[0], &type, &elements, &data, NULL, NULL) != napi_ok) goto bad;
-    static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
-    if ((size_t)type >= sizeof sizes / sizeof sizes[0]) goto bad; /* a kind newer than these headers */
-    length = elements * sizes[type];
-  } else {
-    napi_is_dataview(env, argv[0], &is_view);
-    if (!is_view || napi_get_dataview_info(env, argv[0], &length, &data, NULL, NULL) != napi_ok) goto bad;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] xxh64(view) takes a typed array or DataView");
+    return NULL;
   }
   napi_value result;
   napi_create_bigint_uint64(env, xxh64_bytes(data, length), &result);
   return result;
-bad:
-  napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] xxh64(view) takes a typed array or DataView");
-  return NULL;
 }
 
 NAPI_MODULE_INIT() {
@@ -240,5 +310,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "map", function);
   napi_create_function(env, "xxh64", NAPI_AUTO_LENGTH, xxh64, NULL, &function);
   napi_set_named_property(env, exports, "xxh64", function);
+  napi_create_function(env, "pristine", NAPI_AUTO_LENGTH, pristine, NULL, &function);
+  napi_set_named_property(env, exports, "pristine", function);
   return exports;
 }

@@ -9,6 +9,7 @@
  * can load it. All digests use seed 0.
  */
 import { Buffer } from 'node:buffer';
+import { nativeAddon } from './native.js';
 import { XXHASH_WASM_BASE64 } from './xxhash-wasm-bytes.js';
 
 /** The piece of wasm memory this module uses (@types/node for Node 20 declares no WebAssembly). */
@@ -77,8 +78,16 @@ const PIECE = 1 << 20;
  * ```
  */
 export function checksum(bytes: Uint8Array): bigint {
+  if (bytes.length >= NATIVE_FROM) {
+    // The addon's xxh64 reads the bytes in place, about 4× faster than copying them through wasm memory: same digests.
+    const addon = nativeAddon();
+    if (addon !== undefined) return addon.xxh64(bytes);
+  }
   return bytes.length <= PIECE ? h64Raw(bytes) : streamingChecksum().update(bytes).digest();
 }
+
+/** From this many bytes a checksum uses the addon when it loads (below, a call into it costs more than the wasm's copy). */
+const NATIVE_FROM = 4096;
 
 /**
  * xxh64 (seed 0) of a string's UTF-8 bytes, as 16 lowercase hex characters.

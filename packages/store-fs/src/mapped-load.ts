@@ -39,7 +39,8 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
   let file: MappedFile | undefined;
   let failed = false;
   try {
-    const size = fs.fstatSync(fd).size;
+    const stat = fs.fstatSync(fd, { bigint: true });
+    const size = Number(stat.size);
     const first = new Uint8Array(Math.min(size, FIRST_READ));
     readAllSync(fd, first, 0);
     const header = decodeHeader(first, size);
@@ -74,7 +75,7 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
         const entry = entries[index]!;
         if (entry.length < options.mmapThreshold || entry.length === 0) return undefined;
         const position = base + entry.offset;
-        const segment = { checksum: entry.checksum, file: path, index };
+        const segment = { checksum: entry.checksum, file: path, index, dev: stat.dev, ino: stat.ino, position };
         let region: { buffer: ArrayBuffer; start: number } | null;
         if (mapsWhole) {
           if (mapping === undefined) mapping = mapRegion(fd, 0, size, path);
@@ -110,7 +111,7 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
 }
 
 /** A mapping's file offset is a multiple of this (of the page size on every platform: 4 KiB, 16 KiB, 64 KiB). */
-const REGION_ALIGN = 65_536;
+export const REGION_ALIGN = 65_536;
 
 /**
  * `length` bytes of the file from `offset` as one copy-on-write mapping, or

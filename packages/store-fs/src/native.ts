@@ -13,7 +13,9 @@ export interface Addon {
   /** `length` bytes of the open file `fd` from `offset` (page-aligned), mapped MAP_PRIVATE (copy-on-write); unmapped at collection. */
   map(fd: number, offset: number, length: number, uncount: boolean): ArrayBuffer;
   /** xxh64, seed 0, of the bytes the view covers. */
-  xxh64(view: Uint8Array): bigint;
+  xxh64(view: ArrayBufferView): bigint;
+  /** Whether every page under the view still holds its file's bytes (none written by this process); null where the system cannot tell. */
+  pristine(view: ArrayBufferView): boolean | null;
 }
 
 let addon: Addon | undefined;

@@ -13,6 +13,11 @@ export interface SegmentOrigin {
   checksum: bigint;
   file: string;
   index: number;
+  /** The file's identity when it was mapped: larder replaces files by rename, so the path may later name another file. */
+  dev: bigint;
+  ino: bigint;
+  /** Where the segment's bytes start in the file. */
+  position: number;
 }
 
 /** Weak: a record lives as long as its array. */
@@ -20,6 +25,11 @@ const origins = new WeakMap<ArrayBufferView, SegmentOrigin>();
 
 export function rememberSegment(view: ArrayBufferView, origin: SegmentOrigin): void {
   origins.set(view, origin);
+}
+
+/** The origin of a typed array a mapped load (or mapReference) returned, if `view` is one. */
+export function originOf(view: ArrayBufferView): SegmentOrigin | undefined {
+  return origins.get(view);
 }
 
 export function verifyView(view: ArrayBufferView, origin: SegmentOrigin): void {

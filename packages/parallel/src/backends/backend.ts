@@ -5,6 +5,7 @@
  * task (its `taskIndex` set).
  */
 import type { BackendName } from '../options.js';
+import type { FileShares } from '../share-files.js';
 import type { SharedCopies } from '../share-guard.js';
 import type { AnyFunction } from '../tasks.js';
 import type { OutputSink } from '../task-output.js';
@@ -41,6 +42,8 @@ export interface BatchContext {
   maxNbytes: number;
   /** Shared copies made so far in this call, with their digests. */
   sharedCopies: SharedCopies;
+  /** Mapped arrays sent as file references in this call; their descriptors close when the call ends. */
+  fileShares: FileShares;
   /** Prints what a batch's tasks wrote in a worker (above the progress bar, if any), before its results are delivered. */
   writeOutput: OutputSink;
 }

@@ -13,6 +13,7 @@ import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-scrip
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { BATCH_PHASE, isTypeScriptUrl, PHASE_CANCELLED, PHASE_QUEUED, PHASE_RUNNING, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
+import { closeMapped, loadStoreFs, restoreFiles, type MappedMarkers } from '../share-files.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
@@ -127,12 +128,15 @@ export class ThreadsBackend implements Backend {
     let guards: (SharedCopy[] | undefined)[] | undefined;
     let isolate = false;
     let deep = false;
+    // A mapped argument is recognised by store-fs (imported once, at the first call).
+    await loadStoreFs();
+    context.fileShares.sent = false;
     const payload = batch.payload.map((input, i) => {
       const taskGuards: SharedCopy[] = [];
       const prepared =
         batch.mode === 'single'
-          ? prepareArg(input, batch.firstIndex + i, 0, context.maxNbytes, context.sharedCopies, taskGuards)
-          : prepareArgs(input as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies, taskGuards);
+          ? prepareArg(input, batch.firstIndex + i, 0, context.maxNbytes, context.sharedCopies, taskGuards, context.fileShares)
+          : prepareArgs(input as unknown[], batch.firstIndex + i, context.maxNbytes, context.sharedCopies, taskGuards, context.fileShares);
       if (taskGuards.length > 0) (guards ??= [])[i] = taskGuards;
       if (!isolate && batch.payload.length > 1) isolate = holdsObjects(prepared, batch.mode);
       if (!deep && prepared !== input) deep = batch.mode === 'single' ? isDeepTape(prepared) : (prepared as unknown[]).some(isDeepTape);
@@ -146,6 +150,7 @@ export class ThreadsBackend implements Backend {
     if (guards) request.guards = guards;
     if (isolate) request.isolate = true;
     if (deep) request.deep = true;
+    if (context.fileShares.sent) request.files = true;
     const entry = entryScriptPath();
     if (entry !== undefined) request.entryScript = entry;
     const stripped = this.#strippedFor(task.moduleUrl, this.#init?.moduleUrl);
@@ -161,7 +166,7 @@ export class ThreadsBackend implements Backend {
       if (reply.teardown) this.#listening.add(reply.threadId);
       if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
       if (reply.output) context.writeOutput(reply.output);
-      if (reply.ok) return { results: reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results, durationMs: reply.durationMs };
+      if (reply.ok) return { results: await receiveResults(reply), durationMs: reply.durationMs };
       throw replyError(reply, batch.firstIndex, task.taskName);
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
@@ -212,6 +217,21 @@ export class ThreadsBackend implements Backend {
 
 let initCounter = 0;
 let poolCounter = 0;
+
+// A reply's results: those nested too deep come flattened; mapped arrays come as file references, mapped
+// here from the descriptors the worker opened, which are this thread's to close once mapped.
+async function receiveResults(reply: Extract<BatchReply, { ok: true }>): Promise<unknown[]> {
+  const results = reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results;
+  if (reply.files) {
+    const mapped: MappedMarkers = new Map();
+    try {
+      restoreFiles(results, mapped, await loadStoreFs());
+    } finally {
+      closeMapped(mapped);
+    }
+  }
+  return results;
+}
 
 function replyError(reply: Extract<BatchReply, { ok: false; kind: FailureKind }>, firstIndex: number, taskName: string): Error {
   const taskIndex = firstIndex + Math.max(0, reply.failedAt);
