@@ -12,16 +12,22 @@ import { MappedArray } from './mapped-array.js';
 import { closeLoaded } from './mapped-load.js';
 import type { LoadOptions } from './options.js';
 
-/** What the suite needs from a test runner: vitest's, node:test's, mocha's and jest's `describe` and `it` fit. */
+/**
+ * What every larder conformance suite needs from a test runner (this one, and
+ * @larder/memory/testing's index and lease suites, which share the shape
+ * `xxxConformance(factory, { describe, it, expect?, name?, ...capabilities })`):
+ * vitest's, node:test's, mocha's and jest's `describe` and `it` fit as they are.
+ */
 export interface ConformanceRunner {
   describe: (name: string, body: () => void) => unknown;
-  it: (name: string, body: () => Promise<void>) => unknown;
+  /** `timeoutMs` (third argument) is given to slow tests: vitest, jest and node:test's `it` take it there or ignore it. */
+  it: (name: string, body: () => Promise<void>, timeoutMs?: number) => unknown;
 }
 
 export interface ConformanceOptions<S extends BlobStore> extends ConformanceRunner {
   /**
    * Names the suite in the report.
-   * @default the description of the first store made
+   * @default none (the suite is titled by what it tests)
    */
   name?: string;
   /**
