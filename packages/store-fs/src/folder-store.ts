@@ -14,6 +14,12 @@
  * in the sharded place looks there (a hit in the sharded place costs nothing
  * extra), list and removePrefix see both, put and delete remove the old copy.
  *
+ * Side files: a file beside a value named `<name>.larder.lease` (or
+ * `<name>.larder.lease.<hex>.stale`, one being taken over) is the in-flight
+ * lease of that key (@larder/memory's lease files, placed with `pathOf`). It
+ * is never listed as a value; removePrefix removes it with the values, so
+ * clearing a prefix leaves none of larder's files behind.
+ *
  * Safety: listing and removing never follow a symlink (a symlinked folder is
  * skipped, a symlink is never unlinked as a value), writes go only into real
  * folders under the root (checked once per folder per store), and nothing
@@ -37,6 +43,8 @@ const BLOB_SUFFIX = '.larder';
 const STALE_TEMP_MS = 15 * 60 * 1000;
 const HEX_NAME = /^[0-9a-f]{8,}$/;
 const SHARD_FOLDER = /^@[0-9a-f]{2}$/;
+/** A lease file beside a value (see "Side files" above); the group is the value's name. */
+const SIDE_FILE = /^(.+)\.larder\.lease(\.[0-9a-f]+\.stale)?$/;
 /** Files stat'ed at once while listing: enough to overlap, bounded so a listing holds little. */
 const STAT_BATCH = 64;
 /**
@@ -68,6 +76,8 @@ interface Found {
 interface WalkOptions {
   staleBefore: number;
   onSwept?: () => void;
+  /** Receives every side file (a lease of a key under the prefix); without it they are passed over. */
+  onSideFile?: (file: string) => Promise<void>;
   /** Receives every folder visited, parents before children. */
   folders?: string[];
 }
@@ -190,8 +200,8 @@ export class FolderStore implements LocalBlobStore {
   }
 
   /**
-   * Removes every value under `prefix` (both layouts), stale temp files, and
-   * then the folders left empty (rmdir, never a recursive rm: a folder holding
+   * Removes every value under `prefix` (both layouts), their side files (leases),
+   * stale temp files, and then the folders left empty (rmdir, never a recursive rm: a folder holding
    * anything else, a fresh temp file of a writer at work or a user's file,
    * stays). Returns how many values were removed.
    */
@@ -199,7 +209,8 @@ export class FolderStore implements LocalBlobStore {
     const parts = checkPrefix(prefix);
     const folders: string[] = [];
     let removed = 0;
-    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS, folders })) {
+    const onSideFile = async (file: string) => void (await removeQuietly(file));
+    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS, folders, onSideFile })) {
       if ((await removeQuietly(found.file)) && !found.shadowed) removed++;
     }
     this.#realFolders.clear();
@@ -317,6 +328,8 @@ export class FolderStore implements LocalBlobStore {
           else if (isSegment(entry.name)) pending.push({ folder: file, keyPrefix: `${keyPrefix}${entry.name}/` });
         } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
           await sweepTemp(file, options);
+        } else if (options.onSideFile !== undefined && entry.isFile() && isSideFileOf(entry.name, shard)) {
+          await options.onSideFile(file);
         } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
           const name = entry.name.slice(0, -BLOB_SUFFIX.length);
           // A file in the wrong shard is not where get looks: not a value of this store.
@@ -331,6 +344,12 @@ export class FolderStore implements LocalBlobStore {
       yield* statAll(batch, folder);
     }
   }
+}
+
+/** Whether `name` is a side file of a value that belongs in this folder (`shard` undefined: the older, unsharded layout). */
+function isSideFileOf(name: string, shard: string | undefined): boolean {
+  const valueName = SIDE_FILE.exec(name)?.[1];
+  return valueName !== undefined && isSegment(valueName) && (shard === undefined || shardOf(valueName) === shard);
 }
 
 /** Stats a batch at once (lstat: never through a symlink); a file gone meanwhile is skipped. */
