@@ -14,7 +14,6 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { statSync } from 'node:fs';
 import { closeLoaded, FormatError, UnsupportedValueError, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
@@ -85,13 +84,13 @@ export function readEntryForHit(store: LocalBlobStore, key: string, mmap: 'r' | 
   if (mmap) return readEntry(store, key, mmap, onBad, key, expectedName);
   let size: number | undefined;
   try {
-    // The size of the file a put writes (the store's path for it); without an exception when it is missing.
-    size = statSync(store.pathOf(key), { throwIfNoEntry: false })?.size;
+    // One metadata lookup: a miss costs nothing more, a hit learns which read suits its size.
+    size = store.sizeSync(key);
   } catch (error) {
     return failedRead(error, onBad);
   }
-  // Missing where puts write (it may sit in an older layout) or small: the synchronous read.
-  if (size === undefined || size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
+  if (size === undefined) return undefined;
+  if (size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
   return store.get(key).then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, key, expectedName)), (error: unknown) => failedRead(error, onBad));
 }
 

@@ -100,6 +100,8 @@ export class FolderStore implements LocalBlobStore {
   readonly description: string;
   /** Folders checked to be real folders under the root (see #ensureFolder). */
   readonly #realFolders = new Set<string>();
+  /** Folders found to hold no older-layout value (see #mayHoldLegacy). */
+  readonly #legacyFree = new Set<string>();
 
   constructor(root: string) {
     if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
@@ -125,6 +127,14 @@ export class FolderStore implements LocalBlobStore {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
     }
+  }
+
+  sizeSync(key: string): number | undefined {
+    const parts = checkKey(key);
+    // stat, not lstat: a read follows a symlink too. No exception for a missing file (it costs more than the syscall).
+    const size = statOrUndefined(this.#sharded(parts))?.size;
+    if (size !== undefined || !this.#mayHoldLegacy(parts)) return size;
+    return statOrUndefined(this.#legacy(parts))?.size;
   }
 
   async get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined> {
@@ -166,7 +176,7 @@ export class FolderStore implements LocalBlobStore {
   async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo | undefined> {
     const parts = checkKey(key);
     // A value in the older layout is a value: it is not shadowed by a new one.
-    if (isFileSync(this.#legacy(parts))) return undefined;
+    if (this.#mayHoldLegacy(parts) && isFileSync(this.#legacy(parts))) return undefined;
     const file = this.#sharded(parts);
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
@@ -177,7 +187,7 @@ export class FolderStore implements LocalBlobStore {
     const parts = checkKey(key);
     // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
     // for a missing file, an exception.
-    return isFileSync(this.#sharded(parts)) || isFileSync(this.#legacy(parts));
+    return isFileSync(this.#sharded(parts)) || (this.#mayHoldLegacy(parts) && isFileSync(this.#legacy(parts)));
   }
 
   /** Removes `key`; never through a symlinked folder (then false), and a symlink at the key's place is removed itself. */
@@ -214,6 +224,7 @@ export class FolderStore implements LocalBlobStore {
       if ((await removeQuietly(found.file)) && !found.shadowed) removed++;
     }
     this.#realFolders.clear();
+    this.#legacyFree.clear();
     for (const folder of folders.reverse()) {
       if (folder !== this.root) await rmdir(folder).catch(() => undefined);
     }
@@ -248,11 +259,42 @@ export class FolderStore implements LocalBlobStore {
    * than the syscall), so a plain miss stays cheap.
    */
   #hasLegacy(parts: readonly string[]): boolean {
-    return lstatOrUndefined(this.#legacy(parts)) !== undefined;
+    return this.#mayHoldLegacy(parts) && lstatOrUndefined(this.#legacy(parts)) !== undefined;
+  }
+
+  /**
+   * Whether the folder of `parts` may hold older-layout values. A folder is read once per
+   * store (its shard folders and, in an old location, its first value file) and, found free of
+   * them, never asked again: a miss and a put then cost no look into the older layout. Only
+   * store-fs 0.1 wrote that layout; one still writing into the same folder meanwhile costs at
+   * worst a value computed and stored again (sharded), never a wrong value.
+   */
+  #mayHoldLegacy(parts: readonly string[]): boolean {
+    const folder = this.#folderOf(parts);
+    if (this.#legacyFree.has(folder)) return false;
+    let dir: fs.Dir;
+    try {
+      dir = fs.opendirSync(folder);
+    } catch (error) {
+      if (isAbsent(error)) return false; // nothing there now (not remembered: the folder may come)
+      return true; // unreadable: look for the key itself, as before
+    }
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+        if (!entry.isDirectory() && entry.name.endsWith(BLOB_SUFFIX)) return true;
+      }
+    } catch {
+      return true;
+    } finally {
+      dir.closeSync();
+    }
+    this.#legacyFree.add(folder);
+    return false;
   }
 
   /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
   #removeLegacy(parts: readonly string[]): void {
+    if (!this.#mayHoldLegacy(parts)) return;
     const legacy = this.#legacy(parts);
     if (lstatOrUndefined(legacy)?.isFile()) removeQuietlySync(legacy);
   }
@@ -391,14 +433,19 @@ function lstatOrUndefined(file: string): fs.Stats | undefined {
   }
 }
 
-/** Whether `file` is a file (following a symlink, as a read does). */
-function isFileSync(file: string): boolean {
+/** stat (following a symlink, as a read does) without an exception for a missing path. */
+function statOrUndefined(file: string): fs.Stats | undefined {
   try {
-    return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+    return fs.statSync(file, { throwIfNoEntry: false });
   } catch (error) {
-    if (isAbsent(error)) return false;
+    if (isAbsent(error)) return undefined;
     throw error;
   }
+}
+
+/** Whether `file` is a file (following a symlink, as a read does). */
+function isFileSync(file: string): boolean {
+  return statOrUndefined(file)?.isFile() ?? false;
 }
 
 /** unlink (never follows the last component); true if a file was removed. */

@@ -119,13 +119,17 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
       assert.equal(await store.get('absent/key', { mmap: 'r' }), undefined);
       assert.equal(await store.has('absent/key'), false);
       assert.equal(await store.delete('absent/key'), false);
-      if (isLocalBlobStore(store)) assert.equal(store.getSync('absent/key'), undefined);
+      if (isLocalBlobStore(store)) {
+        assert.equal(store.getSync('absent/key'), undefined);
+        assert.equal(store.sizeSync('absent/key'), undefined);
+      }
     });
 
     test('put replaces the value; has and delete report presence', async (store) => {
       await store.put('k', 'first');
-      await store.put('k', 'second');
+      const { bytes } = await store.put('k', 'second');
       assert.equal(await store.get('k'), 'second');
+      if (isLocalBlobStore(store)) assert.equal(store.sizeSync('k'), bytes, 'sizeSync: the stored size put reported');
       assert.equal(await store.has('k'), true);
       assert.equal(await store.delete('k'), true);
       assert.equal(await store.has('k'), false);
@@ -226,7 +230,7 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
         if (key !== '' && key !== 'trailing/' && key !== undefined) {
           calls.push(['list', () => collect(store.list(key as string))], ['removePrefix', () => store.removePrefix(key as string)]);
         }
-        if (isLocalBlobStore(store)) calls.push(['getSync', () => store.getSync(key as string)], ['putSync', () => store.putSync(key as string, 1)], ['pathOf', () => store.pathOf(key as string)]);
+        if (isLocalBlobStore(store)) calls.push(['getSync', () => store.getSync(key as string)], ['sizeSync', () => store.sizeSync(key as string)], ['putSync', () => store.putSync(key as string, 1)], ['pathOf', () => store.pathOf(key as string)]);
         for (const [member, call] of calls) {
           await assert.rejects(async () => call(), (error: Error & { code?: unknown }) => {
             assert.ok(error instanceof TypeError, `${member}(${String(key)}): a TypeError`);
