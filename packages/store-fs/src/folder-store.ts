@@ -64,6 +64,15 @@ export function shardOf(name: string): string {
   return ((hash ^ (hash >>> 8) ^ (hash >>> 16) ^ (hash >>> 24)) & 0xff).toString(16).padStart(2, '0');
 }
 
+/** Where a key's value lives: its folder (the older layout's place), and its sharded file. */
+interface Place {
+  readonly parts: readonly string[];
+  /** The key's last segment. */
+  readonly name: string;
+  readonly folder: string;
+  readonly sharded: string;
+}
+
 /** A value file found by a walk. */
 interface Found {
   key: string;
@@ -102,6 +111,8 @@ export class FolderStore implements LocalBlobStore {
   readonly #realFolders = new Set<string>();
   /** Folders found to hold no older-layout value (see #mayHoldLegacy). */
   readonly #legacyFree = new Set<string>();
+  #lastKey: string | undefined;
+  #lastPlace: Place | undefined;
 
   constructor(root: string) {
     if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
@@ -110,19 +121,19 @@ export class FolderStore implements LocalBlobStore {
   }
 
   pathOf(key: string): string {
-    return this.#sharded(checkKey(key));
+    return this.#place(key).sharded;
   }
 
   getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     try {
-      return loadSync<T>(this.#sharded(parts), options) as T;
+      return loadSync<T>(place.sharded, options) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
-    if (!this.#hasLegacy(parts)) return undefined;
+    if (!this.#hasLegacy(place)) return undefined;
     try {
-      return loadSync<T>(this.#legacy(parts), options) as T;
+      return loadSync<T>(this.#legacy(place), options) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
@@ -130,23 +141,23 @@ export class FolderStore implements LocalBlobStore {
   }
 
   sizeSync(key: string): number | undefined {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     // stat, not lstat: a read follows a symlink too. No exception for a missing file (it costs more than the syscall).
-    const size = statOrUndefined(this.#sharded(parts))?.size;
-    if (size !== undefined || !this.#mayHoldLegacy(parts)) return size;
-    return statOrUndefined(this.#legacy(parts))?.size;
+    const size = statOrUndefined(place.sharded)?.size;
+    if (size !== undefined || !this.#mayHoldLegacy(place)) return size;
+    return statOrUndefined(this.#legacy(place))?.size;
   }
 
   async get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     try {
-      return (await load<T>(this.#sharded(parts), options)) as T;
+      return (await load<T>(place.sharded, options)) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
-    if (!this.#hasLegacy(parts)) return undefined;
+    if (!this.#hasLegacy(place)) return undefined;
     try {
-      return (await load<T>(this.#legacy(parts), options)) as T;
+      return (await load<T>(this.#legacy(place), options)) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
@@ -154,48 +165,49 @@ export class FolderStore implements LocalBlobStore {
   }
 
   putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
-    const parts = checkKey(key);
-    const file = this.#sharded(parts);
+    const place = this.#place(key);
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
-    this.#removeLegacy(parts);
+    this.#removeLegacy(place);
     return info;
   }
 
   async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
-    const parts = checkKey(key);
-    const file = this.#sharded(parts);
+    const place = this.#place(key);
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
-    this.#removeLegacy(parts);
+    this.#removeLegacy(place);
     return info;
   }
 
   async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo | undefined> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     // A value in the older layout is a value: it is not shadowed by a new one.
-    if (this.#mayHoldLegacy(parts) && isFileSync(this.#legacy(parts))) return undefined;
-    const file = this.#sharded(parts);
+    if (this.#mayHoldLegacy(place) && isFileSync(this.#legacy(place))) return undefined;
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
   async has(key: string): Promise<boolean> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
     // for a missing file, an exception.
-    return isFileSync(this.#sharded(parts)) || (this.#mayHoldLegacy(parts) && isFileSync(this.#legacy(parts)));
+    return isFileSync(place.sharded) || (this.#mayHoldLegacy(place) && isFileSync(this.#legacy(place)));
   }
 
   /** Removes `key`; never through a symlinked folder (then false), and a symlink at the key's place is removed itself. */
   async delete(key: string): Promise<boolean> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
+    const { parts } = place;
     const folder = await this.#realFolderOf(parts.slice(0, -1));
     if (folder === undefined) return false;
-    let removed = await removeQuietly(this.#legacy(parts));
+    let removed = await removeQuietly(this.#legacy(place));
     const shard = path.join(folder, `@${shardOf(parts.at(-1)!)}`);
     if ((await lstat(shard).catch(absentAs(undefined)))?.isDirectory()) removed = (await removeQuietly(path.join(shard, parts.at(-1)! + BLOB_SUFFIX))) || removed;
     return removed;
@@ -240,17 +252,24 @@ export class FolderStore implements LocalBlobStore {
     return swept;
   }
 
-  #folderOf(parts: readonly string[]): string {
-    return parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
-  }
-
-  #sharded(parts: readonly string[]): string {
+  /**
+   * Where `key` lives (checked: a bad key throws). The last key's answer is kept: a cache miss
+   * asks for the same key twice in a row (its size, then its put), and the path joins cost more
+   * than the syscalls they prepare.
+   */
+  #place(key: string): Place {
+    if (key === this.#lastKey && this.#lastPlace !== undefined) return this.#lastPlace;
+    const parts = checkKey(key);
     const name = parts.at(-1)!;
-    return path.join(this.#folderOf(parts), `@${shardOf(name)}`, name + BLOB_SUFFIX);
+    const folder = parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
+    const place = { parts, name, folder, sharded: path.join(folder, `@${shardOf(name)}`, name + BLOB_SUFFIX) };
+    this.#lastKey = key;
+    this.#lastPlace = place;
+    return place;
   }
 
-  #legacy(parts: readonly string[]): string {
-    return path.join(this.#folderOf(parts), parts.at(-1)! + BLOB_SUFFIX);
+  #legacy({ folder, name }: Place): string {
+    return path.join(folder, name + BLOB_SUFFIX);
   }
 
   /**
@@ -258,19 +277,18 @@ export class FolderStore implements LocalBlobStore {
    * The check throws no exception for a missing file (an exception costs more
    * than the syscall), so a plain miss stays cheap.
    */
-  #hasLegacy(parts: readonly string[]): boolean {
-    return this.#mayHoldLegacy(parts) && lstatOrUndefined(this.#legacy(parts)) !== undefined;
+  #hasLegacy(place: Place): boolean {
+    return this.#mayHoldLegacy(place) && lstatOrUndefined(this.#legacy(place)) !== undefined;
   }
 
   /**
-   * Whether the folder of `parts` may hold older-layout values. A folder is read once per
+   * Whether the folder of `place` may hold older-layout values. A folder is read once per
    * store (its shard folders and, in an old location, its first value file) and, found free of
    * them, never asked again: a miss and a put then cost no look into the older layout. Only
    * store-fs 0.1 wrote that layout; one still writing into the same folder meanwhile costs at
    * worst a value computed and stored again (sharded), never a wrong value.
    */
-  #mayHoldLegacy(parts: readonly string[]): boolean {
-    const folder = this.#folderOf(parts);
+  #mayHoldLegacy({ folder }: Place): boolean {
     if (this.#legacyFree.has(folder)) return false;
     let dir: fs.Dir;
     try {
@@ -293,9 +311,9 @@ export class FolderStore implements LocalBlobStore {
   }
 
   /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
-  #removeLegacy(parts: readonly string[]): void {
-    if (!this.#mayHoldLegacy(parts)) return;
-    const legacy = this.#legacy(parts);
+  #removeLegacy(place: Place): void {
+    if (!this.#mayHoldLegacy(place)) return;
+    const legacy = this.#legacy(place);
     if (lstatOrUndefined(legacy)?.isFile()) removeQuietlySync(legacy);
   }
 
