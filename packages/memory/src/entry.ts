@@ -14,7 +14,7 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { closeLoaded, FormatError, UnsupportedValueError, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, UnsupportedValueError, type BlobStore, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -69,6 +69,17 @@ export function readEntry(store: LocalBlobStore, key: string, mmap: 'r' | undefi
   return checkEnvelope(stored, onBad, expectedKey, expectedName);
 }
 
+/** {@link readEntry} through a store's async `get` (a store object that is not local): the same answers. */
+export function readEntryAsync(store: BlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Promise<Lookup> {
+  let read: Promise<unknown>;
+  try {
+    read = store.get(key, mmap ? MAPPED : EAGER);
+  } catch (error) {
+    return Promise.resolve(failedRead(error, onBad)); // a store that throws instead of rejecting
+  }
+  return read.then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, expectedKey, expectedName)), (error: unknown) => failedRead(error, onBad));
+}
+
 /**
  * Eager entries at least this large are read with the async load: the read then runs off the
  * event loop (libuv's pool), and the loop is held only for the decode and checksums. Below
@@ -91,7 +102,7 @@ export function readEntryForHit(store: LocalBlobStore, key: string, mmap: 'r' | 
   }
   if (size === undefined) return undefined;
   if (size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
-  return store.get(key).then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, key, expectedName)), (error: unknown) => failedRead(error, onBad));
+  return readEntryAsync(store, key, undefined, onBad, key, expectedName);
 }
 
 /** What an entry read is: the envelope, a miss, or an entry that could not be read now. */
@@ -152,7 +163,7 @@ export function writeEntry(store: LocalBlobStore, key: string, entry: Envelope):
 }
 
 /** {@link writeEntry} with store-fs's pipelined async dump: hashing overlaps writing, and the event loop runs meanwhile. */
-export async function writeEntryAsync(store: LocalBlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
+export async function writeEntryAsync(store: BlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
   try {
     return (await store.put(key, entry)).bytes;
   } catch (error) {

@@ -125,3 +125,20 @@ export function isLocalBlobStore(store: BlobStore): store is LocalBlobStore {
 
 /** The members every BlobStore has (openStore checks an object against them). */
 export const BLOB_STORE_MEMBERS = ['get', 'put', 'putIfAbsent', 'has', 'delete', 'list', 'removePrefix'] as const;
+
+/**
+ * Whether `value` is a {@link BlobStore}: an object with a string `description` and every
+ * member (a caller that takes "a path or a store", as `new Memory(location)` does, asks this).
+ *
+ * @example
+ * ```ts
+ * import { isBlobStore, openStore } from '@larder/store-fs';
+ * isBlobStore(openStore('/tmp/larder-blobs')); // true
+ * isBlobStore({ get() {} });                   // false
+ * ```
+ */
+export function isBlobStore(value: unknown): value is BlobStore {
+  if (typeof value !== 'object' || value === null) return false;
+  const store = value as Record<string, unknown>;
+  return typeof store.description === 'string' && BLOB_STORE_MEMBERS.every((member) => typeof store[member] === 'function');
+}
