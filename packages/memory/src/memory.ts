@@ -9,6 +9,9 @@
  *                                                                           entry key <function folder>/<body id>/<arguments hash>, sharded)
  *   <location>/index.sqlite (+ -wal, -shm)                                  the index (authority for listing)
  *
+ * A BlobStore object as the location holds the entries under the same keys and larder's marker
+ * as the value `larder-cache.json` (store-guard.ts); it has no index file and no lease files.
+ *
  * What may happen where: writing and deleting need a marked (or adoptable) location
  * (LocationGuard); values are only written, listed and removed through the entry store,
  * which never follows a symlink. The location object (cache-location.ts) owns the entry
@@ -43,8 +46,11 @@ interface IndexReader {
 
 /**
  * joblib's Memory: caches function results in `location`, keyed by the
- * function's identity and a hash of its arguments. `new Memory()` or
- * `new Memory(null)` is a pass-through with the same API.
+ * function's identity and a hash of its arguments. `location` is a folder,
+ * a store-fs `BlobStore` object (entries go through its members; see the
+ * README's "A store as the location" for the index and leases it gets), or
+ * `'s3://bucket/prefix'`. `new Memory()` or `new Memory(null)` is a
+ * pass-through with the same API.
  *
  * @example
  * ```ts
