@@ -96,12 +96,13 @@ describe('Memory over a BlobStore object', () => {
     expect(await f.isCached(4)).toBe(false);
     const first = await f(100_000);
     expect(first.length).toBe(100_000);
-    expect(first[99_999]).toBe(100_000);
+    expect(first.at(-1)).toBe(100_000);
     expect(await f.isCached(100_000)).toBe(true);
     const { info } = await f.call(100_000);
     expect(info.stored).toBe(true);
     const shelved = await f.callAndShelve(7);
-    expect(Array.from(await shelved.get())).toEqual(new Array(7).fill(7));
+    const seven = await shelved.get();
+    expect([seven.length, seven.at(0), seven.at(-1)]).toEqual([7, 7, 7]);
     await shelved.clear();
     expect(await f.isCached(7)).toBe(false);
   });
