@@ -52,7 +52,9 @@ for (const server of servers) {
     it(`IndexStore conformance: ${server.name} (needs the server)`, async (context) => void (await requireService(context, server.name, server.url, tcpReachable)));
     continue;
   }
-  indexStoreConformance(`${server.name} (namespace per test)`, async () => server.open(namespace()), api, {
+  indexStoreConformance(async () => server.open(namespace()), {
+    ...api,
+    name: `${server.name} (namespace per test)`,
     reopen: async (store) => server.open((store as RedisIndexStore | PostgresIndexStore).namespace),
   });
 

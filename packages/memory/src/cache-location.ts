@@ -13,47 +13,84 @@
  *   next to each entry's file: `<file>.lease`                 in-flight leases (lease-files.ts)
  *   <location>/index.sqlite (+ -wal, -shm)                    the index
  * Memory itself never builds a path under results/: it names entries by key.
+ *
+ * A BlobStore object as the location (`new Memory(store)`): the store holds
+ * the entries under the same keys, and larder's marker under the key
+ * `larder-cache.json` (store-guard.ts). With no folder for them, the index
+ * is the `index` option or an in-process one filled from the store's
+ * listing when first needed, and leases are the `leases` option or
+ * in-process ones (lease-memory.ts). Hits are synchronous only on a
+ * LocalBlobStore (store-fs's FolderStore); other stores read with `get`.
  */
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FolderStore } from '@larder/store-fs';
+import { FolderStore, isLocalBlobStore, type BlobStore, type LocalBlobStore } from '@larder/store-fs';
 import { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning } from './errors.js';
-import { readEntry, writeEntry, writeEntryAsync, type Envelope, type Lookup, type StoreFailure } from './entry.js';
+import { readEntry, readEntryAsync, writeEntry, writeEntryAsync, type Envelope, type Lookup, type StoreFailure } from './entry.js';
 import { openIndexOption, openLocationIndex } from './index-open.js';
+import { MemoryIndexStore } from './index-records.js';
 import type { IndexStore } from './index-store.js';
 import { clearFolder, otherBodies } from './maintenance.js';
 import { FileLeaseStore } from './lease-files.js';
+import { InProcessLeaseStore } from './lease-memory.js';
 import type { LeaseStore } from './lease.js';
-import { LocationGuard } from './location.js';
+import { LocationGuard, type Guard } from './location.js';
 import { leasesFor } from './remote-open.js';
 import type { ResolvedMemoryOptions } from './options.js';
-import { isEntryKey, type EntryFile } from './tree.js';
+import { StoreGuard } from './store-guard.js';
+import { isEntryKey, isFunctionFolderName, type EntryFile } from './tree.js';
 
 /** Delivers a warning once per (scope, code) (the Memory's rule). */
 export type WarnOnce = (scope: string, warning: MemoryWarning) => void;
 
+/** One in-process lease store per store object: every Memory over it in this thread shares its leases. */
+const inProcessLeases = new WeakMap<BlobStore, InProcessLeaseStore>();
+
+function inProcessLeasesOf(store: BlobStore): InProcessLeaseStore {
+  let leases = inProcessLeases.get(store);
+  if (leases === undefined) inProcessLeases.set(store, (leases = new InProcessLeaseStore()));
+  return leases;
+}
+
 export class CacheLocation {
   /** The entry store: result values by entry key. */
-  readonly store: FolderStore;
+  readonly store: BlobStore;
+  /** The same store when it reads and writes synchronously (a folder): hits then need no event-loop turn. */
+  readonly local: LocalBlobStore | undefined;
+  /** The location folder; undefined for a BlobStore object. */
+  readonly path: string | undefined;
   readonly keeper: Bookkeeper;
   /** What may be done in the location. */
-  readonly guard: LocationGuard;
+  readonly guard: Guard;
   readonly leases: LeaseStore;
   private readonly ownLeases: LeaseStore | undefined;
   /** Whether `<location>/index.sqlite` was already checked to be larder's (see openLocationIndex). */
   private indexChecked = false;
+  /** Whether the in-process index of a store location was announced (verbose >= 1). */
+  private saidIndex = false;
 
   constructor(
-    /** The location folder. */
-    readonly path: string,
-    private readonly options: Pick<ResolvedMemoryOptions, 'index' | 'flushIntervalMs' | 'leases'>,
+    /** A folder, or a store object. */
+    location: string | BlobStore,
+    private readonly options: Pick<ResolvedMemoryOptions, 'index' | 'flushIntervalMs' | 'leases' | 'verbose' | 'log'>,
     private readonly warn: WarnOnce,
   ) {
-    this.guard = new LocationGuard(path);
-    this.store = new FolderStore(join(path, 'results'));
     // Leases named by URL (or implied by a remote index) are this location's to close; a store passed in stays the caller's.
-    this.ownLeases = typeof options.leases === 'object' ? undefined : leasesFor(options.leases, options.index, path);
-    this.leases = (typeof options.leases === 'object' ? options.leases : this.ownLeases) ?? new FileLeaseStore(this.store.root, (key) => this.store.pathOf(key));
+    const given = typeof options.leases === 'object' ? options.leases : undefined;
+    this.ownLeases = given ? undefined : leasesFor(options.leases as string | undefined, options.index, typeof location === 'string' ? location : location.description);
+    if (typeof location === 'string') {
+      const folder = new FolderStore(join(location, 'results'));
+      this.path = location;
+      this.guard = new LocationGuard(location);
+      this.store = this.local = folder;
+      this.leases = given ?? this.ownLeases ?? new FileLeaseStore(folder.root, (key) => folder.pathOf(key));
+    } else {
+      this.guard = new StoreGuard(location);
+      this.store = location;
+      this.local = isLocalBlobStore(location) ? location : undefined;
+      this.leases = given ?? this.ownLeases ?? inProcessLeasesOf(location);
+    }
     this.keeper = new Bookkeeper(
       () => this.openIndex(),
       (warning) => this.warn('index', warning),
@@ -62,19 +99,24 @@ export class CacheLocation {
     );
   }
 
-  /** Reads entry `key` synchronously (see entry.ts's readEntry). */
-  read(key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedName?: string): Lookup {
-    return readEntry(this.store, key, mmap, onBad, key, expectedName);
+  /** Where entry `key` is, for verbose lines: its file, or the store and key. */
+  whereIs(key: string): string {
+    return this.local ? this.local.pathOf(key) : `${this.store.description} (key ${key})`;
   }
 
-  /** Reads whatever entry file `key` holds, mapped and without checking it belongs there (reconcile); the caller closes it. */
-  readAny(key: string): Lookup {
-    return readEntry(this.store, key, 'r', () => undefined);
+  /** Reads entry `key`: synchronously from a local store, else with the store's `get` (see entry.ts's readEntry). */
+  read(key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedName?: string): Lookup | Promise<Lookup> {
+    return this.local ? readEntry(this.local, key, mmap, onBad, key, expectedName) : readEntryAsync(this.store, key, mmap, onBad, key, expectedName);
   }
 
-  /** Writes an entry atomically, synchronously; its size in bytes, or why it failed. */
-  write(key: string, entry: Envelope): number | StoreFailure {
-    return writeEntry(this.store, key, entry);
+  /** Reads whatever entry `key` holds, mapped and without checking it belongs there (reconcile); the caller closes it. */
+  readAny(key: string): Lookup | Promise<Lookup> {
+    return this.local ? readEntry(this.local, key, 'r', () => undefined) : readEntryAsync(this.store, key, 'r', () => undefined);
+  }
+
+  /** Writes an entry atomically: synchronously to a local store (its size in bytes, or why it failed), else through `put`. */
+  write(key: string, entry: Envelope): number | StoreFailure | Promise<number | StoreFailure> {
+    return this.local ? writeEntry(this.local, key, entry) : writeEntryAsync(this.store, key, entry);
   }
 
   /** Writes a (large) entry atomically with the pipelined async dump: the event loop keeps running meanwhile. */
@@ -96,9 +138,11 @@ export class CacheLocation {
 
   /** Deletes entry values only (the caller drops their index records); a value already gone is fine. */
   async deleteValues(keys: readonly string[]): Promise<void> {
-    // A page at a time: each deleteMany checks its folders once and unlinks a bounded number at a time.
     const ours = keys.filter(isEntryKey);
-    for (let i = 0; i < ours.length; i += 1000) await this.store.deleteMany(ours.slice(i, i + 1000));
+    const store = this.store;
+    // A folder: a page at a time, each deleteMany checking its folders once and unlinking a bounded number at a time.
+    if (store instanceof FolderStore) for (let i = 0; i < ours.length; i += 1000) await store.deleteMany(ours.slice(i, i + 1000));
+    else for (let i = 0; i < ours.length; i += 64) await Promise.all(ours.slice(i, i + 64).map((key) => store.delete(key)));
   }
 
   /** Deletes entries (values first: they are the truth) and their index records. */
@@ -123,14 +167,39 @@ export class CacheLocation {
     return removed ?? 0;
   }
 
-  /** Removes every entry value (the caller clears the index). */
+  /**
+   * Removes every entry value (the caller clears the index). A folder's `results/` is larder's
+   * alone; in a store object, larder's marker stays, and so would a key larder does not write
+   * (an adopted store has none): each function folder holding entries is removed in turn.
+   */
   async removeAll(): Promise<void> {
-    await this.store.removePrefix('');
+    if (this.path !== undefined) {
+      await this.store.removePrefix('');
+      return;
+    }
+    for (const folder of await this.functionFolders()) await this.store.removePrefix(folder);
   }
 
-  /** Removes temp files left by writers that died (older than 15 minutes). */
+  /** The function folders that hold entries in the store (streamed through; only the folder names are kept). */
+  private async functionFolders(): Promise<string[]> {
+    const folders = new Set<string>();
+    for await (const { key } of this.store.list('')) if (isEntryKey(key)) folders.add(key.slice(0, key.indexOf('/')));
+    return [...folders];
+  }
+
+  /** Whether the location holds any entry (values the index may not know of): the top-level folders of a folder location, the first listed entry of a store. */
+  async holdsEntries(): Promise<boolean> {
+    if (this.store instanceof FolderStore) {
+      const names = await readdir(this.store.root, { withFileTypes: true }).catch(() => []);
+      return names.some((e) => e.isDirectory() && isFunctionFolderName(e.name));
+    }
+    for await (const { key } of this.store.list('')) if (isEntryKey(key)) return true;
+    return false;
+  }
+
+  /** Removes temp files left by writers that died (older than 15 minutes): a folder's; a store object keeps its own. */
   async sweep(): Promise<void> {
-    await this.store.sweep();
+    if (this.store instanceof FolderStore) await this.store.sweep();
   }
 
   /** Runs `work` on the index; a failing index warns and yields undefined instead of failing the caller. */
@@ -145,7 +214,16 @@ export class CacheLocation {
 
   private async openIndex(): Promise<IndexStore> {
     const warn = (warning: MemoryWarning) => this.warn('index', warning);
-    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn, this.path);
+    if (this.options.index !== undefined) return openIndexOption(this.options.index, warn, this.path ?? this.store.description);
+    if (this.path === undefined) {
+      // No folder to keep an index file in, and a store object is often shared by machines: an
+      // index of this process alone, filled from the store's listing when a listing needs it.
+      if (this.options.verbose >= 1 && !this.saidIndex) {
+        this.saidIndex = true;
+        this.options.log(`[Memory] ${this.store.description}: no index option given, so statistics and listings use an in-process index filled from the store's listing when first needed (hit counts are this process's); pass index (an IndexStore shared by every process) to keep them`);
+      }
+      return new MemoryIndexStore(`in-process index of ${this.store.description}`);
+    }
     // The index is written: only in a location larder marked (or may adopt, and marks now).
     await this.guard.writable('write its index', true);
     const index = await openLocationIndex(this.path, warn, this.indexChecked);

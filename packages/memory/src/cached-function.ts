@@ -127,7 +127,7 @@ class CachedCall {
     // Read-only: never marks or creates anything; a location that is not larder's holds no entry of ours.
     const state = await this.location.guard.state();
     if (state.kind !== 'marked' && state.kind !== 'adoptable') return false;
-    const entry = this.lookup.read(this.argsHashOf(args), false);
+    const entry = await this.lookup.read(this.argsHashOf(args), false);
     if (entry === undefined || entry === UNREADABLE) return false;
     // Only its existence was asked for: release the file it was mapped from (O(1), however deep the value).
     closeLoaded(entry);

@@ -86,7 +86,9 @@ export class Computation {
     location.keeper.miss(folder, this.identity.id, name, createdMs);
     if (!store) return { value, info };
     const envelope: Envelope = { larder: 1, name, createdMs, computeMs, args: argsText, key, value };
-    const written = isLargeValue(value) ? await location.writeAsync(key, envelope) : location.write(key, envelope);
+    // A small result in a local store is written synchronously: no await, no event-loop hop.
+    const writing = isLargeValue(value) ? location.writeAsync(key, envelope) : location.write(key, envelope);
+    const written = writing instanceof Promise ? await writing : writing;
     if (typeof written !== 'number') {
       this.report.notStored(written.error, written.unsupported ? 'unsupported' : isUnsafePath(written.error) ? 'path' : 'io');
       return { value, info };
@@ -95,7 +97,7 @@ export class Computation {
     location.keeper.stored({ key, name, bytes: written, createdMs, lastAccessMs: createdMs, computeMs, hits: 0 });
     // With mmap the caller gets what a hit would give: the stored file, mapped.
     if (this.options.mmap) {
-      const entry = this.lookup!.readFile(argsHash!, 'r');
+      const entry = await this.lookup!.readFile(argsHash!, 'r');
       if (entry !== undefined && entry !== UNREADABLE) return { value: entry.value, info };
     }
     return { value, info };

@@ -1,12 +1,13 @@
 /**
  * The read side of a cached call: the entry file of a key, then expiry and
  * `validate`. A hit is one synchronous file read (entry.ts); it is noted in
- * memory for the index (bookkeeping.ts) and returns without an await.
+ * memory for the index (bookkeeping.ts) and returns without an await. In a
+ * store that is not local (a BlobStore object), a hit is one `get`.
  */
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import type { CallReporter } from './call-report.js';
-import { readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
+import { readEntryAsync, readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
 import type { FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 
@@ -32,18 +33,21 @@ export class EntryLookup {
    */
   hit(argsHash: string): Lookup | Promise<Lookup> {
     const key = this.keyPrefix + argsHash;
-    const read = readEntryForHit(this.location.store, key, this.options.mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
+    const onBad = (error: unknown, unreadable: boolean) => this.report.badEntry(key, error, unreadable);
+    const { local, store } = this.location;
+    const read = local ? readEntryForHit(local, key, this.options.mmap, onBad, this.identity.name) : readEntryAsync(store, key, this.options.mmap, onBad, key, this.identity.name);
     return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, this.options.mmap, true)) : this.check(argsHash, read, this.options.mmap, true);
   }
 
   /**
-   * Reads the entry synchronously and applies expiry and `validate`; `countHit` notes the hit
-   * for the index. Without `countHit` (isCached) the entry is read mapped, so the caller must
-   * `closeLoaded` it.
+   * Reads the entry (synchronously from a local store) and applies expiry and `validate`;
+   * `countHit` notes the hit for the index. Without `countHit` (isCached) the entry is read
+   * mapped, so the caller must `closeLoaded` it.
    */
-  read(argsHash: string, countHit: boolean): Lookup {
+  read(argsHash: string, countHit: boolean): Lookup | Promise<Lookup> {
     const mmap = countHit ? this.options.mmap : 'r';
-    return this.check(argsHash, this.readFile(argsHash, mmap), mmap, countHit);
+    const read = this.readFile(argsHash, mmap);
+    return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, mmap, countHit)) : this.check(argsHash, read, mmap, countHit);
   }
 
   private check(argsHash: string, entry: Lookup, mmap: 'r' | undefined, countHit: boolean): Lookup {
@@ -57,13 +61,13 @@ export class EntryLookup {
     }
     if (countHit) {
       this.location.keeper.hit(key, this.identity.folder, this.identity.id, this.identity.name, entry.createdMs, entry.computeMs, now);
-      this.report.loading(entry.args, () => this.location.store.pathOf(key));
+      this.report.loading(entry.args, () => this.location.whereIs(key));
     }
     return entry;
   }
 
   /** The entry file as it is (no expiry, no bookkeeping): what a miss with `mmap` hands back after storing. */
-  readFile(argsHash: string, mmap: 'r' | undefined): Lookup {
+  readFile(argsHash: string, mmap: 'r' | undefined): Lookup | Promise<Lookup> {
     const key = this.keyPrefix + argsHash;
     return this.location.read(key, mmap, (error, unreadable) => this.report.badEntry(key, error, unreadable), this.identity.name);
   }

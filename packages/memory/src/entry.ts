@@ -14,8 +14,7 @@
  * `closeLoaded(entry)` (the envelope, which is the loaded root; not its value),
  * or each such read holds a descriptor until garbage collection.
  */
-import { statSync } from 'node:fs';
-import { closeLoaded, FormatError, UnsupportedValueError, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
+import { closeLoaded, FormatError, UnsupportedValueError, type BlobStore, type LocalBlobStore, type LoadOptions } from '@larder/store-fs';
 
 /** What an entry file holds. */
 export interface Envelope<T = unknown> {
@@ -70,6 +69,17 @@ export function readEntry(store: LocalBlobStore, key: string, mmap: 'r' | undefi
   return checkEnvelope(stored, onBad, expectedKey, expectedName);
 }
 
+/** {@link readEntry} through a store's async `get` (a store object that is not local): the same answers. */
+export function readEntryAsync(store: BlobStore, key: string, mmap: 'r' | undefined, onBad: (error: unknown, unreadable: boolean) => void, expectedKey?: string, expectedName?: string): Promise<Lookup> {
+  let read: Promise<unknown>;
+  try {
+    read = store.get(key, mmap ? MAPPED : EAGER);
+  } catch (error) {
+    return Promise.resolve(failedRead(error, onBad)); // a store that throws instead of rejecting
+  }
+  return read.then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, expectedKey, expectedName)), (error: unknown) => failedRead(error, onBad));
+}
+
 /**
  * Eager entries at least this large are read with the async load: the read then runs off the
  * event loop (libuv's pool), and the loop is held only for the decode and checksums. Below
@@ -85,14 +95,14 @@ export function readEntryForHit(store: LocalBlobStore, key: string, mmap: 'r' | 
   if (mmap) return readEntry(store, key, mmap, onBad, key, expectedName);
   let size: number | undefined;
   try {
-    // The size of the file a put writes (the store's path for it); without an exception when it is missing.
-    size = statSync(store.pathOf(key), { throwIfNoEntry: false })?.size;
+    // One metadata lookup: a miss costs nothing more, a hit learns which read suits its size.
+    size = store.sizeSync(key);
   } catch (error) {
     return failedRead(error, onBad);
   }
-  // Missing where puts write (it may sit in an older layout) or small: the synchronous read.
-  if (size === undefined || size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
-  return store.get(key).then((stored) => (stored === undefined ? undefined : checkEnvelope(stored, onBad, key, expectedName)), (error: unknown) => failedRead(error, onBad));
+  if (size === undefined) return undefined;
+  if (size < LARGE_HIT_BYTES) return readEntry(store, key, mmap, onBad, key, expectedName);
+  return readEntryAsync(store, key, undefined, onBad, key, expectedName);
 }
 
 /** What an entry read is: the envelope, a miss, or an entry that could not be read now. */
@@ -153,7 +163,7 @@ export function writeEntry(store: LocalBlobStore, key: string, entry: Envelope):
 }
 
 /** {@link writeEntry} with store-fs's pipelined async dump: hashing overlaps writing, and the event loop runs meanwhile. */
-export async function writeEntryAsync(store: LocalBlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
+export async function writeEntryAsync(store: BlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
   try {
     return (await store.put(key, entry)).bytes;
   } catch (error) {

@@ -10,6 +10,7 @@ export { hash } from './hash.js';
 export { parseDuration, parseSize } from './units.js';
 export { MemoryError, MemoryWarning, HashError, type MemoryErrorCode } from './errors.js';
 export { FileLeaseStore } from './lease-files.js';
+export { InProcessLeaseStore } from './lease-memory.js';
 export type { LeaseAttempt, LeaseStore } from './lease.js';
 export { RedisIndexStore, type RedisIndexOptions } from './index-redis.js';
 export { PostgresIndexStore, type PostgresIndexOptions } from './index-postgres.js';

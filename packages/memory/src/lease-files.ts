@@ -25,11 +25,10 @@ import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rena
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import type { LeaseAttempt, LeaseStore } from './lease.js';
+import { checkLeaseKey, type LeaseAttempt, type LeaseStore } from './lease.js';
 
 /** Appended to an entry's file name to name its lease. */
 const LEASE_SUFFIX = '.lease';
-const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 interface Holder { host: string; pid: number; thread: number; token: string }
 
@@ -45,15 +44,6 @@ function readHolder(path: string): Holder | undefined {
     // Missing, or half written by a holder killed between create and write: judged by age alone.
   }
   return undefined;
-}
-
-/** A key's segments; keys are checked so no lease lands outside the root. */
-function checkLeaseKey(key: string): string[] {
-  const parts = typeof key === 'string' ? key.split('/') : [];
-  if (parts.length === 0 || !parts.every((part) => SEGMENT.test(part) && part !== '.' && part !== '..')) {
-    throw Object.assign(new TypeError(`[larder/memory] a lease key must be names of [A-Za-z0-9._-] joined by '/', got ${JSON.stringify(key)}`), { code: 'LARDER_OPTION' });
-  }
-  return parts;
 }
 
 function pidAlive(pid: number): boolean {

@@ -65,6 +65,17 @@ export interface LeaseStore {
   close?(): Promise<void>;
 }
 
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/** A lease key's segments; every lease store checks its keys here (a file lease must not land outside its root). */
+export function checkLeaseKey(key: string): string[] {
+  const parts = typeof key === 'string' ? key.split('/') : [];
+  if (parts.length === 0 || !parts.every((part) => SEGMENT.test(part) && part !== '.' && part !== '..')) {
+    throw Object.assign(new TypeError(`[larder/memory] a lease key must be names of [A-Za-z0-9._-] joined by '/', got ${JSON.stringify(key)}`), { code: 'LARDER_OPTION' });
+  }
+  return parts;
+}
+
 /** A lease this thread holds: renewed every `ttlMs / 3` until released. */
 export class HeldLease {
   private readonly timer: NodeJS.Timeout;

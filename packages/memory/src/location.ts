@@ -164,18 +164,26 @@ export function notACacheError(location: string, reason: string, doing: string, 
 
 /**
  * One Memory's view of its location: what it may do there. Once it has seen (or made) the
- * marker it stops looking; until then every question looks again, so a folder a user tidied
- * up is accepted on the next try.
+ * marker it stops looking; until then every question looks again, so a location a user tidied
+ * up is accepted on the next try. A folder (LocationGuard, below) and a BlobStore object
+ * (store-guard.ts) differ only in how they look and how they mark.
  */
-export class LocationGuard {
+export abstract class Guard {
   private marked = false;
   private forCallsChecked: Promise<MemoryError | undefined> | undefined;
 
-  constructor(readonly location: string) {}
+  /** The location, for messages: a folder path or a store's description. */
+  abstract readonly location: string;
+  /** Looks at the location without changing anything. */
+  protected abstract inspect(): Promise<LocationState>;
+  /** Marks the location as larder's (creating it when missing). */
+  protected abstract mark(): Promise<void>;
+  /** The `LARDER_NOT_A_CACHE` error for this location. */
+  abstract notACache(reason: string, doing: string, cause?: unknown): MemoryError;
 
   /** The location's state, changing nothing. */
   async state(): Promise<LocationState> {
-    return this.marked ? { kind: 'marked' } : inspectLocation(this.location);
+    return this.marked ? { kind: 'marked' } : this.inspect();
   }
 
   /**
@@ -185,12 +193,12 @@ export class LocationGuard {
    */
   async writable(doing: string, create: boolean): Promise<boolean> {
     if (this.marked) return true;
-    const state = await inspectLocation(this.location);
-    if (state.kind === 'refused') throw notACacheError(this.location, state.reason, doing, state.cause);
+    const state = await this.inspect();
+    if (state.kind === 'refused') throw this.notACache(state.reason, doing, state.cause);
     if (state.kind === 'missing' && !create) return false;
     if (state.kind === 'marked') this.marked = true;
     // A location that cannot be marked (read-only, disk full) is still adoptable: the writes themselves will say what fails.
-    else await markLocation(this.location).then(() => void (this.marked = true), () => undefined);
+    else await this.mark().then(() => void (this.marked = true), () => undefined);
     return true;
   }
 
@@ -198,8 +206,27 @@ export class LocationGuard {
   forCalls(): Promise<MemoryError | undefined> {
     this.forCallsChecked ??= this.writable('store results in it', true).then(
       () => undefined,
-      (error: unknown) => (error instanceof MemoryError ? error : notACacheError(this.location, `it cannot be checked (${(error as Error)?.message ?? String(error)})`, 'store results in it', error)),
+      (error: unknown) => (error instanceof MemoryError ? error : this.notACache(`it cannot be checked (${(error as Error)?.message ?? String(error)})`, 'store results in it', error)),
     );
     return this.forCallsChecked;
+  }
+}
+
+/** A folder location's guard: the marker files in the folder (see the top of this file). */
+export class LocationGuard extends Guard {
+  constructor(readonly location: string) {
+    super();
+  }
+
+  protected inspect(): Promise<LocationState> {
+    return inspectLocation(this.location);
+  }
+
+  protected mark(): Promise<void> {
+    return markLocation(this.location);
+  }
+
+  notACache(reason: string, doing: string, cause?: unknown): MemoryError {
+    return notACacheError(this.location, reason, doing, cause);
   }
 }

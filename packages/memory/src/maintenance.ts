@@ -5,7 +5,6 @@
  * Entries are read and deleted a page at a time: nothing here holds every
  * record of a location in memory at once (reconcile excepted: it lists files).
  */
-import { readdir } from 'node:fs/promises';
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import { UNREADABLE } from './entry.js';
@@ -14,7 +13,7 @@ import { keyParts, pages, type BodyRecord, type IndexEntry, type IndexStore, typ
 import { functionFolder } from './key.js';
 import type { Limits, ReduceSizeResult } from './reduce-size.js';
 import type { CacheStats, EntrySummary, FunctionStats } from './stats.js';
-import { isFunctionFolderName, type EntryFile } from './tree.js';
+import type { EntryFile } from './tree.js';
 
 /**
  * Options of `memory.entries()`.
@@ -257,10 +256,10 @@ export async function otherBodies(index: IndexStore, folder: string, body: strin
 }
 
 /** An entry record rebuilt from its file: name and times from its envelope, or from the folder and mtime when it cannot be read. */
-function recordFromFile(location: CacheLocation, file: EntryFile, names: ReadonlyMap<string, string>): IndexEntry {
+async function recordFromFile(location: CacheLocation, file: EntryFile, names: ReadonlyMap<string, string>): Promise<IndexEntry> {
   const folder = file.key.slice(0, file.key.indexOf('/'));
   // Mapped, so only the header and manifest are read; the value is not kept, so its file is closed.
-  const read = location.readAny(file.key);
+  const read = await location.readAny(file.key);
   const entry = read === UNREADABLE ? undefined : read;
   if (entry) closeLoaded(entry);
   return {
@@ -286,11 +285,11 @@ export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<
     const part = files.slice(i, i + PAGE);
     const records = await index.getEntries(part.map((f) => f.key));
     const put: IndexEntry[] = [];
-    part.forEach((file, k) => {
+    for (const [k, file] of part.entries()) {
       const record = records[k];
-      if (record === undefined) put.push(recordFromFile(m.location, file, m.names)), added++;
+      if (record === undefined) put.push(await recordFromFile(m.location, file, m.names)), added++;
       else if (record.bytes !== file.bytes) put.push({ ...record, bytes: file.bytes });
-    });
+    }
     const bodies = put.map((e) => { const [folder, body] = keyParts(e.key); return { folder, body, name: e.name, usedMs: e.lastAccessMs }; });
     if (put.length > 0) await index.apply({ put, bodies });
   }
@@ -315,6 +314,5 @@ export async function reconcileIndex(m: Maintained, index: IndexStore): Promise<
 export async function needsReconcile(m: Maintained, index: IndexStore): Promise<boolean> {
   if (!index.capabilities.persistent || (await index.needsReconcile())) return true;
   if ((await index.page({ order: 'key', limit: 1 })).length > 0) return false;
-  const names = await readdir(m.location.store.root, { withFileTypes: true }).catch(() => []);
-  return names.some((e) => e.isDirectory() && isFunctionFolderName(e.name));
+  return m.location.holdsEntries();
 }

@@ -9,13 +9,16 @@
  *                                                                           entry key <function folder>/<body id>/<arguments hash>, sharded)
  *   <location>/index.sqlite (+ -wal, -shm)                                  the index (authority for listing)
  *
+ * A BlobStore object as the location holds the entries under the same keys and larder's marker
+ * as the value `larder-cache.json` (store-guard.ts); it has no index file and no lease files.
+ *
  * What may happen where: writing and deleting need a marked (or adoptable) location
  * (LocationGuard); values are only written, listed and removed through the entry store,
  * which never follows a symlink. The location object (cache-location.ts) owns the entry
  * store, index, leases and guard; maintenance.ts holds what these methods do.
  */
 import { join } from 'node:path';
-import type { FolderStore, Mapped } from '@larder/store-fs';
+import { BLOB_STORE_MEMBERS, isBlobStore, openStore, type BlobStore, type Mapped } from '@larder/store-fs';
 import type { Bookkeeper } from './bookkeeping.js';
 import { CacheLocation } from './cache-location.js';
 import { createCachedFunction, type Cacheable, type CachedFunction, type CacheContext } from './cached-function.js';
@@ -24,7 +27,7 @@ import { openIndexSnapshot } from './index-probe.js';
 import { MemoryIndexStore } from './index-records.js';
 import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
-import { notACacheError, type LocationGuard } from './location.js';
+import type { Guard } from './location.js';
 import {
   clearStaleFromIndex, entriesOf, needsReconcile, reconcileIndex, reduceFromIndex, resolveEntriesOptions, statsOf,
   type EntriesOptions, type Maintained,
@@ -32,6 +35,8 @@ import {
 import { resolveCacheOptions, resolveMemoryOptions, type CacheOptions, type MemoryOptions, type ResolvedMemoryOptions } from './options.js';
 import { resolveLimits, type ReduceSizeOptions, type ReduceSizeResult } from './reduce-size.js';
 import type { CacheStats, EntrySummary } from './stats.js';
+
+const STORE_URL = /^s3:\/\//i;
 
 /** How listings reach an index: `run` works on it (opened on demand), `close` releases a read-only one. */
 interface IndexReader {
@@ -41,8 +46,11 @@ interface IndexReader {
 
 /**
  * joblib's Memory: caches function results in `location`, keyed by the
- * function's identity and a hash of its arguments. `new Memory()` or
- * `new Memory(null)` is a pass-through with the same API.
+ * function's identity and a hash of its arguments. `location` is a folder,
+ * a store-fs `BlobStore` object (entries go through its members; see the
+ * README's "A store as the location" for the index and leases it gets), or
+ * `'s3://bucket/prefix'`. `new Memory()` or `new Memory(null)` is a
+ * pass-through with the same API.
  *
  * @example
  * ```ts
@@ -54,8 +62,8 @@ interface IndexReader {
  * ```
  */
 export class Memory {
-  /** The folder holding the cache, or null for a pass-through. */
-  readonly location: string | null;
+  /** The folder holding the cache, the store object given, or null for a pass-through. */
+  readonly location: string | BlobStore | null;
   private readonly options: ResolvedMemoryOptions;
   /** The location's entry store, index, leases and guard; undefined for a pass-through. */
   private readonly cacheLocation: CacheLocation | undefined;
@@ -64,19 +72,21 @@ export class Memory {
   private readonly functions = new Map<string, string>();
   private readonly context: CacheContext;
 
-  constructor(location?: string | null, options?: MemoryOptions) {
-    if (location !== undefined && location !== null && (typeof location !== 'string' || location === '')) {
-      badOption('location', 'a folder path, null or undefined', location);
+  constructor(location?: string | BlobStore | null, options?: MemoryOptions) {
+    if (location !== undefined && location !== null && (typeof location === 'string' ? location === '' : !isBlobStore(location))) {
+      badOption('location', `a folder path, a BlobStore object (with description, ${BLOB_STORE_MEMBERS.join(', ')}), null or undefined`, location);
     }
     this.options = resolveMemoryOptions(options);
     this.location = location ?? null;
     const warn = (scope: string, warning: MemoryWarning) => this.warn(scope, warning);
-    this.cacheLocation = location ? new CacheLocation(location, this.options, warn) : undefined;
+    // 's3://bucket/prefix' names a store (store-fs's openStore makes it); any other string is a folder.
+    const where = typeof location === 'string' && STORE_URL.test(location) ? openStore(location) : location;
+    this.cacheLocation = where ? new CacheLocation(where, this.options, warn) : undefined;
     this.context = { location: this.cacheLocation, warn, log: this.options.log, createdAt: performance.now() };
   }
 
   // The maintenance methods below work on the location's parts.
-  private get blobs(): FolderStore | undefined {
+  private get blobs(): BlobStore | undefined {
     return this.cacheLocation?.store;
   }
 
@@ -84,7 +94,7 @@ export class Memory {
     return this.cacheLocation?.keeper;
   }
 
-  private get guard(): LocationGuard | undefined {
+  private get guard(): Guard | undefined {
     return this.cacheLocation?.guard;
   }
 
@@ -223,7 +233,7 @@ export class Memory {
   private async reader(doing: string): Promise<IndexReader | undefined> {
     if (!this.keeper || !this.guard || !this.blobs) return undefined;
     const state = await this.guard.state();
-    if (state.kind === 'refused' && !state.folder) throw notACacheError(this.guard.location, state.reason, doing, state.cause);
+    if (state.kind === 'refused' && !state.folder) throw this.guard.notACache(state.reason, doing, state.cause);
     if (state.kind === 'marked' || this.options.index !== undefined) {
       await this.keeper.flush();
       const keeper = this.keeper;
@@ -236,7 +246,8 @@ export class Memory {
       };
     }
     if (state.kind === 'missing') return undefined;
-    let index = await openIndexSnapshot(join(this.guard.location, 'index.sqlite'));
+    const folder = this.cacheLocation!.path;
+    let index = folder === undefined ? undefined : await openIndexSnapshot(join(folder, 'index.sqlite'));
     if (!index) {
       index = new MemoryIndexStore('memory (read from the result files)');
       await reconcileIndex(this.maintained()!, index);

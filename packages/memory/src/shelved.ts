@@ -45,7 +45,7 @@ export class StoredShelvedResult<R> implements ShelvedResult<R> {
   constructor(readonly id: string, readonly info: CallInfo, private readonly access: ShelfAccess) {}
 
   async get(): Promise<R> {
-    const entry = this.access.location.read(this.id, this.access.mmap, (error, unreadable) => this.access.report.badEntry(this.id, error, unreadable), this.info.functionName);
+    const entry = await this.access.location.read(this.id, this.access.mmap, (error, unreadable) => this.access.report.badEntry(this.id, error, unreadable), this.info.functionName);
     if (entry === undefined || entry === UNREADABLE) {
       throw new MemoryError('LARDER_SHELVED_MISSING', `the shelved result ${this.id} of ${this.info.functionName} is no longer in the cache (cleared, evicted or unreadable); call callAndShelve() again to recompute it`);
     }

@@ -35,15 +35,17 @@ for (const name of ['sqlite3', 'node:sqlite', 'bun:sqlite'] as const) {
   if (await loadSqliteDriver(name).then(() => true, () => false)) drivers.push(name);
 }
 
-const api = { describe, it, expect };
+const runner = { describe, it, expect };
 for (const driver of drivers) {
-  indexStoreConformance(`SQLite through ${driver}`, () => openSqliteIndex(join(tempDir(), 'index.sqlite'), driver), api, {
+  indexStoreConformance(() => openSqliteIndex(join(tempDir(), 'index.sqlite'), driver), {
+    ...runner,
+    name: `SQLite through ${driver}`,
     reopen: (store) => openSqliteIndex(store.description.replace(/ \(.*\)$/, ''), driver),
   });
 }
-indexStoreConformance('in-memory (no SQLite driver, or a bypassed index)', async () => new MemoryIndexStore(), api);
+indexStoreConformance(() => new MemoryIndexStore(), { ...runner, name: 'in-memory (no SQLite driver, or a bypassed index)' });
 // A bare Keyv: read-add-write counters (no atomic increments: the concurrent test is skipped), listing by iterating.
-indexStoreConformance('bare Keyv instance (degraded)', async () => new KeyvIndexStore(new Keyv({ namespace: 'larder' })), api);
+indexStoreConformance(() => new KeyvIndexStore(new Keyv({ namespace: 'larder' })), { ...runner, name: 'bare Keyv instance (degraded)' });
 
 describe('SQLite index across processes', () => {
   it('index: two child processes × 300 increments end at 600 (atomic increments, not read-add-write)', async () => {

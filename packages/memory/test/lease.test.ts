@@ -166,6 +166,17 @@ describe('lease', () => {
     expect(calls.every((c) => /^(acquire|release) slow\/[0-9a-f]{16,}\/[0-9a-f]{16,}$/.test(c))).toBe(true);
   });
 
+  it("lease: clearing a function removes its lease files too (a dead holder's, one set aside by a takeover), and only larder's", async () => {
+    const { first, f1, evaluations } = twoMemories();
+    const entry = await entryPathOf(f1, evaluations, first.location, 7);
+    await f1(8);
+    writeFileSync(`${entry}.lease`, JSON.stringify({ host: hostname(), pid: 1, thread: 0, token: 'left' }));
+    writeFileSync(`${entry}.lease.0a1b2c3d4e5f.stale`, 'set aside');
+    writeFileSync(join(entry, '..', 'notes.txt'), 'mine');
+    await f1.clear();
+    expect(filesUnder(first.location).filter((f) => f.startsWith('results'))).toEqual([join(entry, '..', 'notes.txt').slice(first.location.length + 1)]);
+  });
+
   it('lease: `leases` that is not a LeaseStore is a LARDER_OPTION error', () => {
     expect(() => new Memory(null, { leases: { acquire() {} } as never })).toThrow(expect.objectContaining({ code: 'LARDER_OPTION', message: expect.stringContaining('leases') }));
   });

@@ -15,9 +15,18 @@ import path from 'node:path';
 /** Every temporary file ends with this; nothing else store-fs writes does. */
 export const TEMP_SUFFIX = '.larder-tmp';
 
-/** `.<name>.<pid>.<random>.larder-tmp` next to the target: same folder, so rename stays atomic. */
+/**
+ * Unique among writers: random per module instance (so per worker thread, which shares the
+ * pid), then a counter. Drawing random bytes for every temp file cost more than the rename
+ * it precedes; the open is exclusive (`wx`) anyway, so a clash would fail, never overwrite.
+ */
+const TEMP_PREFIX = `${process.pid}.${randomBytes(4).toString('hex')}`;
+let tempCounter = 0;
+
+/** `.<name>.<pid>.<hex>.larder-tmp` next to the target: same folder, so rename stays atomic. */
 function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  tempCounter = (tempCounter + 1) % 0x100000000;
+  return path.join(path.dirname(target), `.${path.basename(target)}.${TEMP_PREFIX}${tempCounter.toString(16).padStart(8, '0')}${TEMP_SUFFIX}`);
 }
 
 /** A writer gets the open file and writes at explicit positions. */

@@ -91,6 +91,12 @@ export interface BlobStore {
 export interface LocalBlobStore extends BlobStore {
   /** Synchronous {@link BlobStore.get}. */
   getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined;
+  /**
+   * The stored size in bytes of `key`'s value, or `undefined` when there is none: one
+   * metadata lookup, nothing read (a cache's miss costs this alone; a hit uses the size to
+   * choose a synchronous or an off-thread read).
+   */
+  sizeSync(key: string): number | undefined;
   /** Synchronous {@link BlobStore.put}: for small values, where a sync write is faster. */
   putSync(key: string, value: unknown, options?: DumpOptions): BlobPutInfo;
   /**
@@ -102,8 +108,8 @@ export interface LocalBlobStore extends BlobStore {
 }
 
 /**
- * Whether `store` is a {@link LocalBlobStore}: it has `getSync`, `putSync`
- * and `pathOf`. A caller takes the synchronous path only when this says so.
+ * Whether `store` is a {@link LocalBlobStore}: it has `getSync`, `sizeSync`,
+ * `putSync` and `pathOf`. A caller takes the synchronous path only when this says so.
  *
  * @example
  * ```ts
@@ -114,8 +120,25 @@ export interface LocalBlobStore extends BlobStore {
  */
 export function isLocalBlobStore(store: BlobStore): store is LocalBlobStore {
   const local = store as Partial<LocalBlobStore>;
-  return typeof local.getSync === 'function' && typeof local.putSync === 'function' && typeof local.pathOf === 'function';
+  return typeof local.getSync === 'function' && typeof local.sizeSync === 'function' && typeof local.putSync === 'function' && typeof local.pathOf === 'function';
 }
 
 /** The members every BlobStore has (openStore checks an object against them). */
 export const BLOB_STORE_MEMBERS = ['get', 'put', 'putIfAbsent', 'has', 'delete', 'list', 'removePrefix'] as const;
+
+/**
+ * Whether `value` is a {@link BlobStore}: an object with a string `description` and every
+ * member (a caller that takes "a path or a store", as `new Memory(location)` does, asks this).
+ *
+ * @example
+ * ```ts
+ * import { isBlobStore, openStore } from '@larder/store-fs';
+ * isBlobStore(openStore('/tmp/larder-blobs')); // true
+ * isBlobStore({ get() {} });                   // false
+ * ```
+ */
+export function isBlobStore(value: unknown): value is BlobStore {
+  if (typeof value !== 'object' || value === null) return false;
+  const store = value as Record<string, unknown>;
+  return typeof store.description === 'string' && BLOB_STORE_MEMBERS.every((member) => typeof store[member] === 'function');
+}

@@ -14,6 +14,12 @@
  * in the sharded place looks there (a hit in the sharded place costs nothing
  * extra), list and removePrefix see both, put and delete remove the old copy.
  *
+ * Side files: a file beside a value named `<name>.larder.lease` (or
+ * `<name>.larder.lease.<hex>.stale`, one being taken over) is the in-flight
+ * lease of that key (@larder/memory's lease files, placed with `pathOf`). It
+ * is never listed as a value; removePrefix removes it with the values, so
+ * clearing a prefix leaves none of larder's files behind.
+ *
  * Safety: listing and removing never follow a symlink (a symlinked folder is
  * skipped, a symlink is never unlinked as a value), writes go only into real
  * folders under the root (checked once per folder per store), and nothing
@@ -44,6 +50,8 @@ const SHARD_FOLDER = /^@[0-9a-f]{2}$/;
  * million keys holds little.
  */
 const UNLINKS_IN_FLIGHT = 32;
+/** A lease file beside a value (see "Side files" above); the group is the value's name. */
+const SIDE_FILE = /^(.+)\.larder\.lease(\.[0-9a-f]+\.stale)?$/;
 /** Files stat'ed at once while listing: enough to overlap, bounded so a listing holds little. */
 const STAT_BATCH = 64;
 /**
@@ -63,6 +71,15 @@ export function shardOf(name: string): string {
   return ((hash ^ (hash >>> 8) ^ (hash >>> 16) ^ (hash >>> 24)) & 0xff).toString(16).padStart(2, '0');
 }
 
+/** Where a key's value lives: its folder (the older layout's place), and its sharded file. */
+interface Place {
+  readonly parts: readonly string[];
+  /** The key's last segment. */
+  readonly name: string;
+  readonly folder: string;
+  readonly sharded: string;
+}
+
 /** A value file found by a walk. */
 interface Found {
   key: string;
@@ -75,6 +92,8 @@ interface Found {
 interface WalkOptions {
   staleBefore: number;
   onSwept?: () => void;
+  /** Receives every side file (a lease of a key under the prefix); without it they are passed over. */
+  onSideFile?: (file: string) => Promise<void>;
   /** Receives every folder visited, parents before children. */
   folders?: string[];
 }
@@ -97,6 +116,10 @@ export class FolderStore implements LocalBlobStore {
   readonly description: string;
   /** Folders checked to be real folders under the root (see #ensureFolder). */
   readonly #realFolders = new Set<string>();
+  /** Folders found to hold no older-layout value (see #mayHoldLegacy). */
+  readonly #legacyFree = new Set<string>();
+  #lastKey: string | undefined;
+  #lastPlace: Place | undefined;
 
   constructor(root: string) {
     if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
@@ -105,35 +128,43 @@ export class FolderStore implements LocalBlobStore {
   }
 
   pathOf(key: string): string {
-    return this.#sharded(checkKey(key));
+    return this.#place(key).sharded;
   }
 
   getSync<T = unknown>(key: string, options?: LoadOptions): T | undefined {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     try {
-      return loadSync<T>(this.#sharded(parts), options) as T;
+      return loadSync<T>(place.sharded, options) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
-    if (!this.#hasLegacy(parts)) return undefined;
+    if (!this.#hasLegacy(place)) return undefined;
     try {
-      return loadSync<T>(this.#legacy(parts), options) as T;
+      return loadSync<T>(this.#legacy(place), options) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
     }
   }
 
+  sizeSync(key: string): number | undefined {
+    const place = this.#place(key);
+    // stat, not lstat: a read follows a symlink too. No exception for a missing file (it costs more than the syscall).
+    const size = lstatOrUndefined(place.sharded, true)?.size;
+    if (size !== undefined || !this.#mayHoldLegacy(place)) return size;
+    return lstatOrUndefined(this.#legacy(place), true)?.size;
+  }
+
   async get<T = unknown>(key: string, options?: LoadOptions): Promise<T | undefined> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     try {
-      return (await load<T>(this.#sharded(parts), options)) as T;
+      return (await load<T>(place.sharded, options)) as T;
     } catch (error) {
       if (!isAbsent(error)) throw error;
     }
-    if (!this.#hasLegacy(parts)) return undefined;
+    if (!this.#hasLegacy(place)) return undefined;
     try {
-      return (await load<T>(this.#legacy(parts), options)) as T;
+      return (await load<T>(this.#legacy(place), options)) as T;
     } catch (error) {
       if (isAbsent(error)) return undefined; // removed meanwhile
       throw error;
@@ -141,40 +172,40 @@ export class FolderStore implements LocalBlobStore {
   }
 
   putSync(key: string, value: unknown, options?: DumpOptions): DumpInfo {
-    const parts = checkKey(key);
-    const file = this.#sharded(parts);
+    const place = this.#place(key);
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
-    this.#removeLegacy(parts);
+    this.#removeLegacy(place);
     return info;
   }
 
   async put(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo> {
-    const parts = checkKey(key);
-    const file = this.#sharded(parts);
+    const place = this.#place(key);
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
-    this.#removeLegacy(parts);
+    this.#removeLegacy(place);
     return info;
   }
 
   async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<DumpInfo | undefined> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     // A value in the older layout is a value: it is not shadowed by a new one.
-    if (isFileSync(this.#legacy(parts))) return undefined;
-    const file = this.#sharded(parts);
+    if (this.#mayHoldLegacy(place) && isFileSync(this.#legacy(place))) return undefined;
+    const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
   async has(key: string): Promise<boolean> {
-    const parts = checkKey(key);
+    const place = this.#place(key);
     // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
     // for a missing file, an exception.
-    return isFileSync(this.#sharded(parts)) || isFileSync(this.#legacy(parts));
+    return isFileSync(place.sharded) || (this.#mayHoldLegacy(place) && isFileSync(this.#legacy(place)));
   }
 
   /** Removes `key`; never through a symlinked folder (then false), and a symlink at the key's place is removed itself. */
@@ -200,7 +231,7 @@ export class FolderStore implements LocalBlobStore {
    */
   async deleteMany(keys: readonly string[]): Promise<number> {
     if (!Array.isArray(keys)) throw badOption('keys', 'an array of keys', keys);
-    const all = keys.map((key) => checkKey(key));
+    const places = keys.map((key) => this.#place(key)); // every key checked before anything is removed
     const checked = new Map<string, boolean>();
     const isReal = (folder: string) => {
       let real = checked.get(folder);
@@ -209,14 +240,10 @@ export class FolderStore implements LocalBlobStore {
     };
     // Per key, the files to unlink (metadata checks only: no exception for a missing file).
     const files: string[][] = [];
-    for (const parts of all) {
-      const folder = this.#folderOf(parts);
-      if (!isReal(folder)) continue;
-      const name = parts.at(-1)!;
-      const shard = path.join(folder, `@${shardOf(name)}`);
-      const mine = isReal(shard) ? [path.join(shard, name + BLOB_SUFFIX)] : [];
-      const legacy = this.#legacy(parts);
-      if (lstatOrUndefined(legacy) !== undefined) mine.push(legacy);
+    for (const place of places) {
+      if (!isReal(place.folder)) continue;
+      const mine = isReal(path.dirname(place.sharded)) ? [place.sharded] : [];
+      if (this.#hasLegacy(place)) mine.push(this.#legacy(place));
       if (mine.length > 0) files.push(mine);
     }
     let removed = 0;
@@ -241,8 +268,8 @@ export class FolderStore implements LocalBlobStore {
   }
 
   /**
-   * Removes every value under `prefix` (both layouts), stale temp files, and
-   * then the folders left empty (rmdir, never a recursive rm: a folder holding
+   * Removes every value under `prefix` (both layouts), their side files (leases),
+   * stale temp files, and then the folders left empty (rmdir, never a recursive rm: a folder holding
    * anything else, a fresh temp file of a writer at work or a user's file,
    * stays). Returns how many values were removed.
    */
@@ -250,10 +277,12 @@ export class FolderStore implements LocalBlobStore {
     const parts = checkPrefix(prefix);
     const folders: string[] = [];
     let removed = 0;
-    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS, folders })) {
+    const onSideFile = async (file: string) => void (await removeQuietly(file));
+    for await (const found of this.#walk(parts, { staleBefore: Date.now() - STALE_TEMP_MS, folders, onSideFile })) {
       if ((await removeQuietly(found.file)) && !found.shadowed) removed++;
     }
     this.#realFolders.clear();
+    this.#legacyFree.clear();
     for (const folder of folders.reverse()) {
       if (folder !== this.root) await rmdir(folder).catch(() => undefined);
     }
@@ -269,17 +298,24 @@ export class FolderStore implements LocalBlobStore {
     return swept;
   }
 
-  #folderOf(parts: readonly string[]): string {
-    return parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
-  }
-
-  #sharded(parts: readonly string[]): string {
+  /**
+   * Where `key` lives (checked: a bad key throws). The last key's answer is kept: a cache miss
+   * asks for the same key twice in a row (its size, then its put), and the path joins cost more
+   * than the syscalls they prepare.
+   */
+  #place(key: string): Place {
+    if (key === this.#lastKey && this.#lastPlace !== undefined) return this.#lastPlace;
+    const parts = checkKey(key);
     const name = parts.at(-1)!;
-    return path.join(this.#folderOf(parts), `@${shardOf(name)}`, name + BLOB_SUFFIX);
+    const folder = parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
+    const place = { parts, name, folder, sharded: path.join(folder, `@${shardOf(name)}`, name + BLOB_SUFFIX) };
+    this.#lastKey = key;
+    this.#lastPlace = place;
+    return place;
   }
 
-  #legacy(parts: readonly string[]): string {
-    return path.join(this.#folderOf(parts), parts.at(-1)! + BLOB_SUFFIX);
+  #legacy({ folder, name }: Place): string {
+    return path.join(folder, name + BLOB_SUFFIX);
   }
 
   /**
@@ -287,13 +323,43 @@ export class FolderStore implements LocalBlobStore {
    * The check throws no exception for a missing file (an exception costs more
    * than the syscall), so a plain miss stays cheap.
    */
-  #hasLegacy(parts: readonly string[]): boolean {
-    return lstatOrUndefined(this.#legacy(parts)) !== undefined;
+  #hasLegacy(place: Place): boolean {
+    return this.#mayHoldLegacy(place) && lstatOrUndefined(this.#legacy(place)) !== undefined;
+  }
+
+  /**
+   * Whether the folder of `place` may hold older-layout values. A folder is read once per
+   * store (its shard folders and, in an old location, its first value file) and, found free of
+   * them, never asked again: a miss and a put then cost no look into the older layout. Only
+   * store-fs 0.1 wrote that layout; one still writing into the same folder meanwhile costs at
+   * worst a value computed and stored again (sharded), never a wrong value.
+   */
+  #mayHoldLegacy({ folder }: Place): boolean {
+    if (this.#legacyFree.has(folder)) return false;
+    let dir: fs.Dir;
+    try {
+      dir = fs.opendirSync(folder);
+    } catch (error) {
+      if (isAbsent(error)) return false; // nothing there now (not remembered: the folder may come)
+      return true; // unreadable: look for the key itself, as before
+    }
+    try {
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+        if (!entry.isDirectory() && entry.name.endsWith(BLOB_SUFFIX)) return true;
+      }
+    } catch {
+      return true;
+    } finally {
+      dir.closeSync();
+    }
+    this.#legacyFree.add(folder);
+    return false;
   }
 
   /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
-  #removeLegacy(parts: readonly string[]): void {
-    const legacy = this.#legacy(parts);
+  #removeLegacy(place: Place): void {
+    if (!this.#mayHoldLegacy(place)) return;
+    const legacy = this.#legacy(place);
     if (lstatOrUndefined(legacy)?.isFile()) removeQuietlySync(legacy);
   }
 
@@ -379,6 +445,8 @@ export class FolderStore implements LocalBlobStore {
           else if (isSegment(entry.name)) pending.push({ folder: file, keyPrefix: `${keyPrefix}${entry.name}/` });
         } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
           await sweepTemp(file, options);
+        } else if (options.onSideFile !== undefined && entry.isFile() && isSideFileOf(entry.name, shard)) {
+          await options.onSideFile(file);
         } else if (entry.isFile() && entry.name.endsWith(BLOB_SUFFIX)) {
           const name = entry.name.slice(0, -BLOB_SUFFIX.length);
           // A file in the wrong shard is not where get looks: not a value of this store.
@@ -393,6 +461,12 @@ export class FolderStore implements LocalBlobStore {
       yield* statAll(batch, folder);
     }
   }
+}
+
+/** Whether `name` is a side file of a value that belongs in this folder (`shard` undefined: the older, unsharded layout). */
+function isSideFileOf(name: string, shard: string | undefined): boolean {
+  const valueName = SIDE_FILE.exec(name)?.[1];
+  return valueName !== undefined && isSegment(valueName) && (shard === undefined || shardOf(valueName) === shard);
 }
 
 /** Stats a batch at once (lstat: never through a symlink); a file gone meanwhile is skipped. */

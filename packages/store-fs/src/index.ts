@@ -3,7 +3,7 @@ export { load, loadSync } from './load.js';
 export { closeLoaded } from './mapped-load.js';
 export { MappedArray, type Mapped } from './mapped-array.js';
 export { FormatError, UnsupportedValueError } from './errors.js';
-export { isLocalBlobStore, type BlobStore, type LocalBlobStore, type BlobEntry, type BlobPutInfo } from './blob-store.js';
+export { BLOB_STORE_MEMBERS, isBlobStore, isLocalBlobStore, type BlobStore, type LocalBlobStore, type BlobEntry, type BlobPutInfo } from './blob-store.js';
 export { FolderStore } from './folder-store.js';
 export { openStore, type OpenStoreOptions } from './open-store.js';
 export { S3BlobStore, type S3PutInfo } from './s3-store.js';

@@ -12,16 +12,22 @@ import { MappedArray } from './mapped-array.js';
 import { closeLoaded } from './mapped-load.js';
 import type { LoadOptions } from './options.js';
 
-/** What the suite needs from a test runner: vitest's, node:test's, mocha's and jest's `describe` and `it` fit. */
+/**
+ * What every larder conformance suite needs from a test runner (this one, and
+ * @larder/memory/testing's index and lease suites, which share the shape
+ * `xxxConformance(factory, { describe, it, expect?, name?, ...capabilities })`):
+ * vitest's, node:test's, mocha's and jest's `describe` and `it` fit as they are.
+ */
 export interface ConformanceRunner {
   describe: (name: string, body: () => void) => unknown;
-  it: (name: string, body: () => Promise<void>) => unknown;
+  /** `timeoutMs` (third argument) is given to slow tests: vitest, jest and node:test's `it` take it there or ignore it. */
+  it: (name: string, body: () => Promise<void>, timeoutMs?: number) => unknown;
 }
 
 export interface ConformanceOptions<S extends BlobStore> extends ConformanceRunner {
   /**
    * Names the suite in the report.
-   * @default the description of the first store made
+   * @default none (the suite is titled by what it tests)
    */
   name?: string;
   /**
@@ -113,13 +119,17 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
       assert.equal(await store.get('absent/key', { mmap: 'r' }), undefined);
       assert.equal(await store.has('absent/key'), false);
       assert.equal(await store.delete('absent/key'), false);
-      if (isLocalBlobStore(store)) assert.equal(store.getSync('absent/key'), undefined);
+      if (isLocalBlobStore(store)) {
+        assert.equal(store.getSync('absent/key'), undefined);
+        assert.equal(store.sizeSync('absent/key'), undefined);
+      }
     });
 
     test('put replaces the value; has and delete report presence', async (store) => {
       await store.put('k', 'first');
-      await store.put('k', 'second');
+      const { bytes } = await store.put('k', 'second');
       assert.equal(await store.get('k'), 'second');
+      if (isLocalBlobStore(store)) assert.equal(store.sizeSync('k'), bytes, 'sizeSync: the stored size put reported');
       assert.equal(await store.has('k'), true);
       assert.equal(await store.delete('k'), true);
       assert.equal(await store.has('k'), false);
@@ -220,7 +230,7 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
         if (key !== '' && key !== 'trailing/' && key !== undefined) {
           calls.push(['list', () => collect(store.list(key as string))], ['removePrefix', () => store.removePrefix(key as string)]);
         }
-        if (isLocalBlobStore(store)) calls.push(['getSync', () => store.getSync(key as string)], ['putSync', () => store.putSync(key as string, 1)], ['pathOf', () => store.pathOf(key as string)]);
+        if (isLocalBlobStore(store)) calls.push(['getSync', () => store.getSync(key as string)], ['sizeSync', () => store.sizeSync(key as string)], ['putSync', () => store.putSync(key as string, 1)], ['pathOf', () => store.pathOf(key as string)]);
         for (const [member, call] of calls) {
           await assert.rejects(async () => call(), (error: Error & { code?: unknown }) => {
             assert.ok(error instanceof TypeError, `${member}(${String(key)}): a TypeError`);

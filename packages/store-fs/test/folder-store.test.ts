@@ -149,6 +149,33 @@ describe('FolderStore layout', () => {
     expect(fs.existsSync(path.join(root, 'f', 'b', 'has space'))).toBe(true);
   });
 
+  it('removePrefix removes the leases beside its values (live, set aside, legacy layout), never a lookalike that is not one', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    await store.put('f/a/0123456789abcdef', 1);
+    const value = store.pathOf('f/a/0123456789abcdef');
+    fs.writeFileSync(`${value}.lease`, '{}');
+    fs.writeFileSync(`${value}.lease.0a1b2c.stale`, '{}');
+    // A lease of a computation still under way: no value yet, only its lease.
+    fs.writeFileSync(`${store.pathOf('f/a/01ffffffffffffff')}.lease`, '{}');
+    fs.writeFileSync(path.join(root, 'f', 'a', '1123456789abcdef.larder.lease'), '{}'); // beside an unsharded (older layout) value
+    fs.writeFileSync(path.join(root, 'f', 'a', 'notes.larder.lease.txt'), 'mine');
+    fs.writeFileSync(path.join(path.dirname(value), 'has space.larder.lease'), 'mine'); // not a key's name
+    fs.writeFileSync(path.join(path.dirname(value), 'ffffffffffffffff.larder.lease'), 'mine'); // not of this shard: not where a lease goes
+    await store.put('g/0123456789abcdef', 2);
+    fs.writeFileSync(`${store.pathOf('g/0123456789abcdef')}.lease`, '{}'); // another prefix: kept
+    expect(await store.removePrefix('f')).toBe(1);
+    const shard = path.relative(root, path.dirname(value));
+    expect(filesUnder(root)).toEqual([
+      path.join(shard, 'ffffffffffffffff.larder.lease'),
+      path.join(shard, 'has space.larder.lease'),
+      path.join('f', 'a', 'notes.larder.lease.txt'),
+      path.relative(root, `${store.pathOf('g/0123456789abcdef')}.lease`),
+      path.relative(root, store.pathOf('g/0123456789abcdef')),
+    ].sort());
+    expect(await keysOf(store.list(''))).toEqual(['g/0123456789abcdef']);
+  });
+
   it('a put into a folder removed meanwhile (by removePrefix here, or by another process) makes it again', async () => {
     const root = freshRoot();
     const store = new FolderStore(root);

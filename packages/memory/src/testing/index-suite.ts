@@ -11,25 +11,25 @@
  * import { indexStoreConformance } from '@larder/memory/testing';
  * import { MyIndexStore } from './my-index-store.js';
  *
- * indexStoreConformance('my store', () => MyIndexStore.open(), { describe, it, expect });
+ * indexStoreConformance(() => MyIndexStore.open(), { describe, it, expect, name: 'my store' });
  * ```
  */
 import type { IndexEntry, IndexStore } from '../index-store.js';
+import type { ExpectingRunner } from './runner.js';
 
 export type { BodyAggregate, BodyRecord, FunctionCounters, IndexBatch, IndexCapabilities, IndexEntry, IndexStore, PageCursor, PageOptions } from '../index-store.js';
 
-/** The parts of a test framework the suite uses. */
-export interface TestApi {
-  describe(name: string, body: () => void): void;
-  it(name: string, body: () => Promise<void>, timeoutMs?: number): void;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  expect(value: unknown): any;
-}
-
-export interface IndexStoreSuiteOptions {
+/** Options of {@link indexStoreConformance}: the test runner's `describe`, `it` and `expect`, and the suite's settings. */
+export interface IndexConformanceOptions extends ExpectingRunner {
+  /**
+   * Names the suite in the report.
+   * @default none (the suite is titled by what it tests)
+   */
+  name?: string | undefined;
   /**
    * A second handle on the same records as `store` (another connection or client), for the
    * concurrent-increments test. Omit it when a store cannot be opened twice.
+   * @default undefined (that test is left out)
    */
   reopen?: ((store: IndexStore) => Promise<IndexStore>) | undefined;
 }
@@ -43,14 +43,17 @@ const B1 = 'a'.repeat(16);
 const B2 = 'b'.repeat(16);
 
 /**
- * Defines the conformance tests of an {@link IndexStore}. `open` returns a new, empty store
+ * Defines the conformance tests of an {@link IndexStore}. `factory` returns a new, empty store
  * each call (or one it clears first). A store whose `capabilities` say it lacks atomic
  * increments or ordered paging still runs every test: those are about results, not speed,
  * except the concurrent-increments test, which is skipped without atomic increments.
  */
-export function indexStoreConformance(name: string, open: () => Promise<IndexStore>, { describe, it, expect }: TestApi, options: IndexStoreSuiteOptions = {}): void {
+export function indexStoreConformance(factory: () => IndexStore | Promise<IndexStore>, options: IndexConformanceOptions): void {
+  const { describe, it, expect } = options ?? {};
+  if (typeof factory !== 'function') throw new TypeError('[larder/memory] indexStoreConformance(factory, options): factory must be a function that makes a fresh, empty index store');
+  if (typeof describe !== 'function' || typeof it !== 'function' || typeof expect !== 'function') throw new TypeError("[larder/memory] indexStoreConformance(factory, options): pass your test runner's describe, it and expect");
   const withStore = (body: (store: IndexStore) => Promise<void>) => async () => {
-    const store = await open();
+    const store = await factory();
     try {
       await body(store);
     } finally {
@@ -58,7 +61,7 @@ export function indexStoreConformance(name: string, open: () => Promise<IndexSto
     }
   };
 
-  describe(`IndexStore conformance: ${name}`, () => {
+  describe(`IndexStore conformance${options.name === undefined ? '' : `: ${options.name}`}`, () => {
     it('puts, reads back in order, replaces and deletes entry records', withStore(async (store) => {
       await store.apply({ put: [entry(`f/${B1}/${hex(1)}`, 100), entry(`f/${B1}/${hex(2)}`, 200, 20, { hits: 3 })] });
       const [a, missing, b] = await store.getEntries([`f/${B1}/${hex(1)}`, `f/${B1}/${hex(9)}`, `f/${B1}/${hex(2)}`]);
@@ -179,7 +182,7 @@ export function indexStoreConformance(name: string, open: () => Promise<IndexSto
     }));
 
     it('adds concurrent increments from two handles without losing any (atomic increments)', async () => {
-      const first = await open();
+      const first = await factory();
       try {
         if (!first.capabilities.atomicIncrements || !options.reopen) return; // documented exception of this store
         const second = await options.reopen(first);

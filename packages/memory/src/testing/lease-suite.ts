@@ -28,7 +28,7 @@ export interface LeaseConformanceOptions extends ConformanceRunner {
   killedHolder?: { module: string | URL; execArgv?: string[] };
   /**
    * Names the suite in the report.
-   * @default the store's description
+   * @default none (the suite is titled by what it tests)
    */
   name?: string;
 }

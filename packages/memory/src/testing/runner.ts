@@ -1,12 +1,15 @@
 /**
  * What the conformance suites need from a test runner, passed in by the
- * caller, so @larder/memory never depends on a test runner at run time
- * (the shape of @larder/store-fs/testing's suite). Assertions are node:assert's.
+ * caller, so @larder/memory never depends on a test runner at run time. One
+ * shape for every larder suite: `xxxConformance(factory, { describe, it,
+ * expect?, name?, ...capabilities })`, the runner type being store-fs's.
  */
+import type { ConformanceRunner } from '@larder/store-fs/testing';
 
-/** vitest's and jest's `describe` and `it` fit as they are. */
-export interface ConformanceRunner {
-  describe: (name: string, body: () => void) => unknown;
-  /** `timeoutMs` (third argument) is given to slow tests: vitest and jest take it there. */
-  it: (name: string, body: () => Promise<void>, timeoutMs?: number) => unknown;
+export type { ConformanceRunner };
+
+/** A runner with an `expect` (vitest's or jest's), for the suites whose checks use it. */
+export interface ExpectingRunner extends ConformanceRunner {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  expect: (value: unknown) => any;
 }
