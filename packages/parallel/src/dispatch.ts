@@ -56,7 +56,7 @@ export class Dispatch {
       sharedCopies: new Map(),
       writeOutput: (output) => (this.#progress ? this.#progress.writeOutput(output) : writeOutput(output)),
     };
-    this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
+    this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches, backend.batchWindow);
     this.#maxInFlight = Math.max(1, Math.min(settings.preDispatch, backend.maxInFlight));
     if (settings.progress !== false) this.#progress = new ProgressReporter(settings.progress, input.total);
     if (settings.verbose > 0) this.#verbose = new VerboseReporter(settings.verbose, nJobs, settings.preDispatch, backend.name, backend.workers);
@@ -104,6 +104,7 @@ export class Dispatch {
       signal?.removeEventListener('abort', onAbort);
       this.#stop.abort(this.#failure?.error ?? 'call finished');
       await Promise.allSettled(this.#inFlight);
+      if (this.#dispatched > 0) await this.backend.endCall?.(this.#context);
       await this.input.close();
       this.#progress?.finish(undefined);
     }
