@@ -32,8 +32,8 @@ async function trivial(setup: Setup): Promise<Row> {
   await using threads = new Parallel({ nJobs: 2 });
   await remote.map(addTwo, items);
   await threads.map(addTwo, items);
-  const remoteMs = await medianMs(() => remote.map(addTwo, items), 7, 1);
-  const threadsMs = await medianMs(() => threads.map(addTwo, items), 7, 1);
+  const remoteMs = await medianMs(() => remote.map(addTwo, items), 5, 1);
+  const threadsMs = await medianMs(() => threads.map(addTwo, items), 5, 1);
   return {
     id: 'par.bullmq.trivial',
     figure: 'map of 1 000 trivial tasks (x + 2), bullmq with 2 larder-worker processes',
@@ -59,7 +59,7 @@ async function cpu40(setup: Setup): Promise<Row> {
   const remoteTimes: number[] = [];
   const threadsTimes: number[] = [];
   const oneTimes: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 2; i++) {
     oneTimes.push(await medianMs(() => one.map(chartTasks.spin, items), 1, 0));
     remoteTimes.push(await medianMs(() => remote.map(chartTasks.spin, items), 1, 0));
     threadsTimes.push(await medianMs(() => threads.map(chartTasks.spin, items), 1, 0));
@@ -84,8 +84,14 @@ async function bigArgument(setup: Setup): Promise<Row> {
   const calls = [delayed(sumRange)(data, 0, 1000)];
   await using viaStore = new Parallel({ backend: 'bullmq', ...setup, nJobs: 2 });
   await using viaJob = new Parallel({ backend: 'bullmq', ...setup, nJobs: 2, maxNbytes: null });
-  const storeMs = await medianMs(() => viaStore.run(calls), 5, 1);
-  const jobMs = await medianMs(() => viaJob.run(calls), 3, 1);
+  const storeMs = await medianMs(() => viaStore.run(calls), 3, 1);
+  // One sample: 107 MB of base64 in a job is slow enough to lose its lock on a busy machine (BullMQ then runs it again).
+  const started = performance.now();
+  const failure = await viaJob.run(calls).then(
+    () => undefined,
+    (error: unknown) => (error as Error).message,
+  );
+  const jobMs = performance.now() - started;
   return {
     id: 'par.bullmq.big',
     figure: '80 MB Float64Array argument to one remote task, through the store (a local folder)',
@@ -96,7 +102,7 @@ async function bigArgument(setup: Setup): Promise<Row> {
     ratio: storeMs / jobMs,
     goal: '≤ 0.5× job data',
     met: storeMs / jobMs <= 0.5,
-    note: 'one call per sample: put, job, worker get, result; transfer objects removed',
+    note: `one call per sample: put, job, worker get, result; transfer objects removed${failure ? `. Through job data the call failed after ${(jobMs / 1000).toFixed(0)} s: ${failure}` : ''}`,
   };
 }
 
@@ -111,7 +117,15 @@ export async function run(): Promise<Row[]> {
   const workers: WorkerProcess[] = [];
   try {
     for (let i = 0; i < 2; i++) workers.push(await startWorker({ connection, queue: setup.queue, concurrency: 1, lockDuration: 30_000, stalledInterval: 30_000 }));
-    return [await trivial(setup), await cpu40(setup), await bigArgument(setup)];
+    const rows: Row[] = [];
+    for (const figure of [trivial, cpu40, bigArgument]) {
+      try {
+        rows.push(await figure(setup));
+      } catch (error) {
+        console.warn(`bench/parallel-bullmq.ts: ${figure.name} not measured: ${String(error)}`);
+      }
+    }
+    return rows;
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     rmSync(store, { recursive: true, force: true });

@@ -117,6 +117,14 @@ describe('bullmq: what travels where', () => {
     expect(counts.get).toBe(1);
     expect(await storedKeys(store)).toEqual([]);
 
+    // A reply above 256 KB (here 16 arrays of 160 KB, each below maxNbytes) comes through the store as a whole,
+    // not through BullMQ's event stream, which keeps the last ~10 000 replies.
+    const many = await pool.map(t.makeArray, Array.from({ length: 16 }, () => 20_000), { batchSize: 16 });
+    expect(many).toHaveLength(16);
+    expect(many[15]).toEqual(Float64Array.from({ length: 20_000 }, (_, i) => i));
+    expect(counts.get).toBe(2);
+    expect(await storedKeys(store)).toEqual([]);
+
     // Small arrays stay in the job.
     expect(await pool.run([delayed(t.sumHalf)(new Float64Array([1, 2, 3, 4]), 0)])).toEqual([3]);
     expect(counts.put).toBe(1);

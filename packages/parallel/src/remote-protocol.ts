@@ -56,6 +56,15 @@ export interface RemoteError extends SerializedError {
   argument?: string;
 }
 
+/**
+ * A job's return value also travels in BullMQ's event stream, which keeps
+ * the last ~10 000 events: a reply longer than this (encoded) goes through
+ * the pool's store when it has one, and the job returns
+ * `STORED_REPLY + key` instead.
+ */
+export const INLINE_REPLY_CHARS = 256 * 1024;
+export const STORED_REPLY = 'larder-store:';
+
 /** What a job returns (encoded by transfer.ts). */
 export type JobReply = { v: number; host: string; pid: number; output?: TaskOutput[] } & (
   | { ok: true; results: unknown[]; durationMs: number }

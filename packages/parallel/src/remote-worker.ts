@@ -18,7 +18,7 @@ import { decodeDeep, isDeepTape } from './deep-values.js';
 import { AbortError, ParallelError } from './errors.js';
 import { cpuCount } from './njobs.js';
 import { checkQueueName, describeConnection, redisConnection, type RedisConnection } from './remote-options.js';
-import { PROTOCOL_VERSION, remoteError, resolveModule, type JobData, type JobReply, type RemoteError } from './remote-protocol.js';
+import { INLINE_REPLY_CHARS, PROTOCOL_VERSION, remoteError, resolveModule, STORED_REPLY, type JobData, type JobReply, type RemoteError } from './remote-protocol.js';
 import type { TaskOutput } from './task-output.js';
 import type { Task } from './tasks.js';
 import { decodeValue, encodeValue, externalize, internalize } from './transfer.js';
@@ -130,33 +130,40 @@ export class RemoteWorker {
     running.add(stop);
     if (this.#cancelled.has(data.call)) stop.abort(new AbortError('the call was stopped'));
     const output: TaskOutput[] = [];
-    const reply = (body: { ok: true; results: unknown[]; durationMs: number } | { ok: false; error: RemoteError }): string => {
+    let store: BlobStore | undefined;
+    const reply = async (body: { ok: true; results: unknown[]; durationMs: number } | { ok: false; error: RemoteError }): Promise<string> => {
       const full = { v: PROTOCOL_VERSION, host: hostname(), pid: process.pid, ...body } as JobReply;
       if (output.length > 0) full.output = output;
-      return encodeValue(full);
+      const encoded = encodeValue(full);
+      if (store === undefined || encoded.length <= INLINE_REPLY_CHARS) return encoded;
+      const key = `${data.call}/reply${data.firstIndex}`;
+      await store.put(key, encoded);
+      return `${STORED_REPLY}${key}`;
     };
     try {
       if (stop.signal.aborted) throw stop.signal.reason;
       const moduleUrl = resolveModule(data.module, this.#root);
-      const store = data.store === undefined ? undefined : this.#store(data.store);
+      store = data.store === undefined ? undefined : this.#store(data.store);
       let payload = decodeValue(data.payload) as unknown[];
-      if (store) payload = (await internalize(payload, (key) => readArgument(store, key))) as unknown[];
+      const from = store;
+      if (from) payload = (await internalize(payload, (key) => readArgument(from, key))) as unknown[];
       if (data.deep) payload = payload.map((input) => (data.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep)));
       const task = Object.assign(() => {}, { moduleUrl, taskName: data.taskName }) as unknown as Task;
       const outcome = await this.#threads.run({ task, mode: data.mode, payload, firstIndex: data.firstIndex }, batchContext(stop.signal, data, output));
       let results = outcome.results;
       // A stopped call reads nothing more: its results are not put in the store, where nobody would remove them.
       if (stop.signal.aborted) throw new AbortError(stop.signal.reason);
-      if (store && data.maxNbytes !== null) {
+      if (from && data.maxNbytes !== null) {
         let count = 0;
         results = (await externalize(results, data.maxNbytes, async (array) => {
           const key = `${data.call}/r${data.firstIndex}-${count++}`;
-          await store.put(key, array);
+          await from.put(key, array);
           return key;
         })) as unknown[];
       }
-      return reply({ ok: true, results, durationMs: outcome.durationMs });
+      return await reply({ ok: true, results, durationMs: outcome.durationMs });
     } catch (error) {
+      store = undefined; // an error's reply is small, and the store may be what failed
       return reply({ ok: false, error: remoteError(error) });
     } finally {
       running.delete(stop);

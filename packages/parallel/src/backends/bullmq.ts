@@ -16,7 +16,7 @@ import { isDeepTape } from '../deep-values.js';
 import { entryScriptError, isEntryScript } from '../entry-script.js';
 import { AbortError, ParallelError, taskLabel } from '../errors.js';
 import { describeConnection, type RemoteSettings } from '../remote-options.js';
-import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, type JobData, type JobReply } from '../remote-protocol.js';
+import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, STORED_REPLY, type JobData, type JobReply } from '../remote-protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Task } from '../tasks.js';
 import { decodeValue, encodeValue, externalize, internalize, largeArrays } from '../transfer.js';
@@ -119,7 +119,9 @@ export class BullmqBackend implements Backend {
     try {
       // The listener exists before the job does (see the top of this file).
       await queue.add('batch', data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
-      const reply = decodeValue((await answer) as string) as JobReply;
+      const returned = (await answer) as string;
+      const encoded = store && returned.startsWith(STORED_REPLY) ? ((await this.#takeResult(store, returned.slice(STORED_REPLY.length))) as string) : returned;
+      const reply = decodeValue(encoded) as JobReply;
       if (reply.output) context.writeOutput(reply.output);
       const where = `larder-worker on ${reply.host}, pid ${reply.pid}`;
       if (!reply.ok) throw rebuildRemoteError(reply.error, batch.firstIndex, task.taskName, context.timeout, where);
