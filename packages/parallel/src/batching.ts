@@ -9,12 +9,10 @@
  * small enough to balance. See README for the measurements.
  */
 
-/** Batches faster than this grow. */
-const MIN_BATCH_MS = 2;
-/** Batches slower than this shrink. */
-const MAX_BATCH_MS = 20;
-/** Where a resized batch aims. */
-const TARGET_BATCH_MS = 5;
+import type { BatchWindow } from './backends/backend.js';
+
+/** Batches faster than `min` ms grow, slower than `max` shrink, a resized batch aims at `target`. */
+const THREADS_WINDOW: BatchWindow = { min: 2, max: 20, target: 5 };
 /** Largest growth in one step: early timings of tiny batches are noisy. */
 const MAX_GROWTH = 100;
 
@@ -27,6 +25,7 @@ export class Batcher {
     setting: 'auto' | number,
     readonly workers: number,
     tune: boolean,
+    readonly window: BatchWindow = THREADS_WINDOW,
   ) {
     this.#auto = setting === 'auto' && tune;
     this.#size = setting === 'auto' ? 1 : setting;
@@ -43,11 +42,12 @@ export class Batcher {
     // Only batches of the current size say something about it (joblib does
     // the same): older, smaller batches are still arriving after a resize.
     if (!this.#auto || size !== this.#size) return;
-    if (durationMs < MIN_BATCH_MS) {
-      const factor = durationMs > 0 ? TARGET_BATCH_MS / durationMs : MAX_GROWTH;
+    const { min, max, target } = this.window;
+    if (durationMs < min) {
+      const factor = durationMs > 0 ? target / durationMs : MAX_GROWTH;
       this.#size = Math.max(size + 1, Math.floor(size * Math.min(MAX_GROWTH, factor)));
-    } else if (durationMs > MAX_BATCH_MS) {
-      this.#size = Math.max(1, Math.floor((size * TARGET_BATCH_MS) / durationMs));
+    } else if (durationMs > max) {
+      this.#size = Math.max(1, Math.floor((size * target) / durationMs));
     }
   }
 }

@@ -58,7 +58,7 @@ export class Dispatch {
       fileShares: fileShares(),
       writeOutput: (output) => (this.#progress ? this.#progress.writeOutput(output) : writeOutput(output)),
     };
-    this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches);
+    this.#batcher = new Batcher(settings.batchSize, backend.workers, backend.batches, backend.batchWindow);
     this.#maxInFlight = Math.max(1, Math.min(settings.preDispatch, backend.maxInFlight));
     if (settings.progress !== false) this.#progress = new ProgressReporter(settings.progress, input.total);
     if (settings.verbose > 0) this.#verbose = new VerboseReporter(settings.verbose, nJobs, settings.preDispatch, backend.name, backend.workers);
@@ -108,6 +108,7 @@ export class Dispatch {
       await Promise.allSettled(this.#inFlight);
       // Every worker that received a mapped argument has mapped it by now (or was stopped).
       closeFiles(this.#context.fileShares);
+      if (this.#dispatched > 0) await this.backend.endCall?.(this.#context);
       await this.input.close();
       this.#progress?.finish(undefined);
     }

@@ -20,6 +20,7 @@ export type ParallelErrorCode =
   | 'LARDER_WORKER_INIT'
   | 'LARDER_TIMEOUT'
   | 'LARDER_CLOSED'
+  | 'LARDER_REMOTE'
   | 'ABORT_ERR';
 
 /**

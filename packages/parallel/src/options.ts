@@ -6,10 +6,12 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { formatValue, ParallelError } from './errors.js';
 import { effectiveNJobs, inWorkerThread } from './njobs.js';
 import { evaluatePreDispatch } from './pre-dispatch.js';
+import { resolveRemoteSettings, type RedisConnection, type RemoteSettings } from './remote-options.js';
 import { isCall, isTask, type Call, type Task } from './tasks.js';
+import type { BlobStore } from '@larder/store-fs';
 
 /** Which engine runs the tasks. */
-export type BackendName = 'threads' | 'async' | 'sequential';
+export type BackendName = 'threads' | 'async' | 'sequential' | 'bullmq';
 
 /** A progress callback: `done` never decreases; `total` is undefined until the input's length is known. */
 export type ProgressCallback = (done: number, total: number | undefined) => void;
@@ -76,9 +78,33 @@ export interface ParallelOptions extends CallOptions {
    * 'threads': worker threads through piscina (tasks must come from `tasks()`).
    * 'async': any function, `nJobs` calls at a time in this thread (for I/O).
    * 'sequential': one at a time in this thread.
+   * 'bullmq': batches become BullMQ jobs on `queue`, run by `larder-worker`
+   * processes on any machine (see the README's "Scaling out"); `nJobs` is then
+   * how many batches are in flight, best the sum of the workers' `--concurrency`.
    * @default 'threads'
    */
   backend?: BackendName;
+  /**
+   * backend 'bullmq': the Redis that holds the queue, as a URL
+   * (`redis://host:6379/0`, `rediss://` for TLS) or ioredis options.
+   * @default undefined (required with backend 'bullmq')
+   */
+  connection?: string | RedisConnection;
+  /**
+   * backend 'bullmq': the queue name the `larder-worker` processes serve
+   * (letters, digits, `.`, `_`, `-`).
+   * @default undefined (required with backend 'bullmq')
+   */
+  queue?: string;
+  /**
+   * backend 'bullmq': where typed arrays above `maxNbytes` travel (arguments
+   * and results), as keys in the job data instead of bytes in Redis: a
+   * folder every worker reaches (a shared mount), `'s3://bucket/prefix'`, or
+   * a `BlobStore` (@larder/store-fs). What a call put there is removed when
+   * it ends. Without it, such an array is an error (LARDER_OPTION).
+   * @default undefined
+   */
+  store?: string | BlobStore;
   /**
    * A task handle (called with no arguments) or a `delayed(task)(...)` call,
    * run once in each worker before its first task.
@@ -116,6 +142,8 @@ export interface PoolSettings {
   backend: BackendName;
   workerInit: Call | undefined;
   resourceLimits: ResourceLimits | undefined;
+  /** backend 'bullmq' only. */
+  remote: RemoteSettings | undefined;
 }
 
 /** Call-level options after validation. */
@@ -172,7 +200,7 @@ export function checkTask(where: string, task: unknown): void {
 /** Validates the pool-level options. */
 export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
   const backend = options.backend ?? DEFAULTS.backend;
-  if (!['threads', 'async', 'sequential'].includes(backend)) bad('backend', "'threads', 'async' or 'sequential'", backend);
+  if (!['threads', 'async', 'sequential', 'bullmq'].includes(backend)) bad('backend', "'threads', 'async', 'sequential' or 'bullmq'", backend);
   // joblib: inside a worker, n_jobs defaults to 1 so nested calls do not oversubscribe.
   let nJobs = options.nJobs === undefined && inWorkerThread() ? 1 : effectiveNJobs(options.nJobs ?? DEFAULTS.nJobs);
   if (backend === 'sequential') nJobs = 1;
@@ -183,7 +211,9 @@ export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
     else bad('workerInit', 'a task handle from tasks() or a delayed(task)(...args) call', options.workerInit);
   }
   const resourceLimits = checkResourceLimits(options.resourceLimits, backend);
-  return { nJobs, backend, workerInit, resourceLimits };
+  const remote = resolveRemoteSettings(options, backend);
+  if (remote && workerInit) bad('workerInit', "undefined with backend 'bullmq' (larder-worker processes serve many callers; run setup at the top of the task module instead)", options.workerInit);
+  return { nJobs, backend, workerInit, resourceLimits, remote };
 }
 
 const LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
@@ -197,7 +227,8 @@ function checkResourceLimits(limits: unknown, backend: BackendName): ResourceLim
     if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) bad(`resourceLimits.${key}`, 'a positive number of megabytes', value);
   }
   if (backend !== 'threads') {
-    throw new ParallelError('LARDER_OPTION', `resourceLimits bound worker threads, but backend '${backend}' runs tasks in this thread, where no limit can apply. Use backend: 'threads' (with nJobs 1, tasks then run in one worker).`);
+    const where = backend === 'bullmq' ? 'in larder-worker processes, whose own flags (node --max-old-space-size) bound them' : 'in this thread, where no limit can apply';
+    throw new ParallelError('LARDER_OPTION', `resourceLimits bound worker threads, but backend '${backend}' runs tasks ${where}. Use backend: 'threads' (with nJobs 1, tasks then run in one worker).`);
   }
   return limits as ResourceLimits;
 }

@@ -5,6 +5,7 @@
  */
 import type { Backend } from './backends/backend.js';
 import { InProcessBackend } from './backends/in-process.js';
+import { BullmqBackend } from './backends/bullmq.js';
 import { ThreadsBackend } from './backends/threads.js';
 import { Dispatch, type Sink } from './dispatch.js';
 import { formatValue, ParallelError } from './errors.js';
@@ -218,6 +219,7 @@ export class Parallel {
     const { backend, nJobs, workerInit, resourceLimits } = this.#settings;
     // resourceLimits can only bound a worker: with them, nJobs 1 runs in one worker, so a task out of memory cannot kill this process.
     if (backend === 'threads' && (nJobs > 1 || resourceLimits)) this.#engine = new ThreadsBackend(nJobs, workerInit, resourceLimits);
+    else if (backend === 'bullmq') this.#engine = new BullmqBackend(nJobs, this.#settings.remote!);
     else if (backend === 'async') this.#engine = new InProcessBackend('async', nJobs, workerInit);
     else this.#engine = new InProcessBackend('sequential', 1, workerInit);
     return this.#engine;

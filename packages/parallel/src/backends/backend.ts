@@ -48,6 +48,13 @@ export interface BatchContext {
   writeOutput: OutputSink;
 }
 
+/** Batch durations auto batching keeps between (ms): faster batches grow, slower ones shrink, toward `target`. */
+export interface BatchWindow {
+  min: number;
+  max: number;
+  target: number;
+}
+
 /** A place that runs batches. */
 export interface Backend {
   readonly name: BackendName;
@@ -59,6 +66,10 @@ export interface Backend {
   readonly batches: boolean;
   /** Throws when this backend cannot run `task` (a plain function on threads). */
   check(task: AnyFunction, where: string): void;
+  /** Where auto batching aims a batch's duration, when it differs from the threads' window (a remote job costs milliseconds, not microseconds). */
+  readonly batchWindow?: BatchWindow;
   run(batch: Batch, context: BatchContext): Promise<BatchOutcome>;
+  /** Called once when a call that ran batches here has ended and none of them is in flight: release what the call left (transfer objects). */
+  endCall?(context: BatchContext): Promise<void>;
   close(): Promise<void>;
 }

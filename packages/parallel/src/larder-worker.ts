@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+/**
+ * `larder-worker`: serves a 'bullmq' pool's queue on this machine.
+ *
+ *   larder-worker --connection redis://queue-host:6379 --queue sweep [--concurrency 4] [--root DIR]
+ *
+ * SIGTERM or SIGINT: stop taking jobs, finish the running batches, run the
+ * worker hooks (teardown), exit 0. A second signal exits at once (BullMQ
+ * then gives the unfinished batches to another worker).
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RemoteWorker } from './remote-worker.js';
+
+const USAGE = `Usage: larder-worker --connection URL --queue NAME [--concurrency N] [--root DIR]
+
+Runs the tasks a @larder/parallel pool with backend 'bullmq' sends to queue NAME.
+
+  --connection URL      the queue's Redis: redis://[user:password@]host[:port][/db], rediss:// for TLS
+  --queue NAME          the pool's \`queue\` option
+  --concurrency N       batches run at once, each on a worker thread (default: the CPU count)
+  --root DIR            where task modules resolve: their path relative to the caller's working
+                        directory, or their package in DIR's node_modules (default: the working directory)
+  --lock-duration MS    a worker silent this long (killed) has its batch run again elsewhere (default 30000)
+  --stalled-interval MS how often to look for such batches (default 30000)
+  -h, --help            this text
+
+S3 stores take their settings from the AWS_* environment.`;
+
+function fail(message: string): never {
+  process.stderr.write(`larder-worker: ${message}\n\nRun larder-worker --help for the options.\n`);
+  process.exit(2);
+}
+
+function positiveInteger(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) fail(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        connection: { type: 'string' },
+        queue: { type: 'string' },
+        concurrency: { type: 'string' },
+        root: { type: 'string' },
+        'lock-duration': { type: 'string' },
+        'stalled-interval': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  if (values.help) return undefined;
+  if (values.connection === undefined) fail('--connection is required (the Redis URL of the queue, e.g. redis://127.0.0.1:6379)');
+  if (values.queue === undefined) fail("--queue is required (the pool's queue option)");
+  let root: string | undefined;
+  if (values.root !== undefined) {
+    root = resolve(values.root);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(root).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!isDirectory) fail(`--root must be a folder, got ${JSON.stringify(values.root)} (no such folder)`);
+  }
+  const options: Parameters<typeof RemoteWorker.start>[0] = { connection: values.connection, queue: values.queue };
+  const concurrency = positiveInteger('concurrency', values.concurrency);
+  if (concurrency !== undefined) options.concurrency = concurrency;
+  if (root !== undefined) options.root = root;
+  const lockDuration = positiveInteger('lock-duration', values['lock-duration']);
+  if (lockDuration !== undefined) options.lockDuration = lockDuration;
+  const stalledInterval = positiveInteger('stalled-interval', values['stalled-interval']);
+  if (stalledInterval !== undefined) options.stalledInterval = stalledInterval;
+  return options;
+}
+
+async function main(): Promise<void> {
+  const options = parse();
+  if (!options) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  let worker: RemoteWorker;
+  try {
+    worker = await RemoteWorker.start(options);
+  } catch (error) {
+    fail((error as Error).message.replace(/^\[larder\/parallel\] /, ''));
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write(`larder-worker: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stderr.write(`larder-worker: ${signal}: finishing the running batches, then exiting\n`);
+    worker.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`larder-worker: closing failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();
