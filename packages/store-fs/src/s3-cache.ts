@@ -112,7 +112,7 @@ export class ReadThroughCache {
       if (this.#bytes + incoming <= this.bytesLimit) break;
       this.#copies.delete(id);
       this.#bytes -= copy.bytes;
-      fs.unlink(copy.file, () => undefined);
+      fs.rmSync(copy.file, { force: true }); // now, so the folder is within the bound when the put returns
     }
   }
 
