@@ -80,7 +80,8 @@ export class Memory {
     this.location = location ?? null;
     const warn = (scope: string, warning: MemoryWarning) => this.warn(scope, warning);
     // 's3://bucket/prefix' names a store (store-fs's openStore makes it); any other string is a folder.
-    const where = typeof location === 'string' && STORE_URL.test(location) ? openStore(location) : location;
+    const where = typeof location === 'string' && STORE_URL.test(location) ? openStore(location, { s3: this.options.s3 }) : location;
+    if (this.options.s3 !== undefined && where === location) badOption('s3', "an s3:// location (S3 settings apply to 's3://bucket/prefix' only)", this.options.s3);
     this.cacheLocation = where ? new CacheLocation(where, this.options, warn) : undefined;
     this.context = { location: this.cacheLocation, warn, log: this.options.log, createdAt: performance.now() };
   }

@@ -3,6 +3,7 @@
  * defaults (in one const each) and their validation, done once at the
  * boundary so the call path only sees checked, normalised values.
  */
+import type { S3Options } from '@larder/store-fs';
 import type { LeaseStore } from './lease.js';
 import type Keyv from 'keyv';
 import { badOption, MemoryError, type MemoryWarning } from './errors.js';
@@ -117,6 +118,13 @@ export interface MemoryOptions {
    * lease files beside the entries (`FileLeaseStore`, one host)
    */
   leases?: LeaseStore | string | undefined;
+  /**
+   * S3 settings for an `'s3://bucket/prefix'` location (endpoint, region, credentials,
+   * forcePathStyle, the local read-through cache: store-fs's `S3Options`), passed to store-fs's
+   * `openStore`. Unset fields come from the AWS_* environment (`AWS_ENDPOINT_URL_S3`,
+   * `AWS_REGION`, `AWS_ACCESS_KEY_ID`, …). Only with an s3:// location.
+   */
+  s3?: S3Options | undefined;
 }
 
 /**
@@ -199,6 +207,7 @@ export const MEMORY_DEFAULTS = {
   leaseMs: 30_000,
   staleAfter: '7d',
   leases: undefined,
+  s3: undefined,
 } as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
 
 /** {@link MemoryOptions} after validation. */
@@ -213,6 +222,7 @@ export interface ResolvedMemoryOptions {
   leaseMs: number;
   staleAfterMs: number;
   leases: LeaseStore | string | undefined;
+  s3: S3Options | undefined;
 }
 
 /** {@link CacheOptions} after validation. */
@@ -266,6 +276,7 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   } else if (leases !== undefined && !(typeof leases === 'object' && leases !== null && (['acquire', 'renew', 'release', 'takeOver'] as const).every((m) => typeof (leases as Record<string, unknown>)[m] === 'function'))) {
     badOption('leases', 'a "redis://…" or "postgres://…" URL, or a LeaseStore (an object with acquire, renew, release and takeOver)', leases);
   }
+  if (o.s3 !== undefined && (o.s3 === null || typeof o.s3 !== 'object')) badOption('s3', 'an object of S3 settings (endpoint, region, credentials, forcePathStyle, …)', o.s3);
   return {
     verbose: checkVerbose(o.verbose, 'verbose'),
     mmap: checkMmap(o.mmap, 'mmap'),
@@ -277,6 +288,7 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
     leaseMs: o.leaseMs,
     staleAfterMs: parseDuration(o.staleAfter, 'staleAfter'),
     leases: leases as LeaseStore | string | undefined,
+    s3: o.s3,
   };
 }
 
