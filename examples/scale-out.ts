@@ -12,7 +12,8 @@
  *
  * (or LARDER_REDIS_URL=redis://host:6379). On real machines, start the workers with
  *   npx larder-worker --connection redis://queue-host:6379 --queue sweep --concurrency 4 --root /srv/project
- * and give the pool a store every worker reaches (a shared folder, or s3://bucket/prefix).
+ * and give the pool a store every worker reaches (a shared folder, or s3://bucket/prefix). With the
+ * AWS_* settings of scripts/services.sh in the environment, this script uses s3://larder-examples/….
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { delayed, Parallel } from '@larder/parallel';
+import { ensureBucket, EXAMPLE_BUCKET, s3Settings } from './lib/s3-bucket.js';
 import { sized } from './lib/size.js';
 import { sweep } from './tasks/sweep.js';
 
@@ -31,7 +33,12 @@ if (!connection) {
 }
 const queue = `larder-example-sweep-${process.pid}`;
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const store = mkdtempSync(join(tmpdir(), 'larder-transfer-')); // one machine: a folder is shared by all
+// Large arrays travel through a store every machine reaches: S3 when the AWS_* settings are there
+// (the workers read them from the same environment), else a folder (one machine shares it).
+const s3 = s3Settings();
+if (s3) await ensureBucket(s3);
+const folder = s3 ? undefined : mkdtempSync(join(tmpdir(), 'larder-transfer-'));
+const store = folder ?? `s3://${EXAMPLE_BUCKET}/transfer-${process.pid}`;
 
 /** One larder-worker, as `npx larder-worker ...` would start it on another machine. */
 function startWorker(): Promise<ChildProcess> {
@@ -71,9 +78,9 @@ try {
   const signal = Float64Array.from({ length: 2_000_000 }, (_, i) => Math.sin(i / 1000)); // 16 MB: above maxNbytes, so it goes through the store
   const windows = [0, 500_000, 1_000_000, 1_500_000];
   const means = await pool.run(windows.map((start) => delayed(sweep.windowMean)(signal, start, 500_000)));
-  console.log(`window means of a 16 MB signal sent through the store: ${means.map((m) => m.toFixed(4)).join(', ')}`);
+  console.log(`window means of a 16 MB signal sent through the store (${store}): ${means.map((m) => m.toFixed(4)).join(', ')}`);
 } finally {
   for (const worker of workers) worker.kill('SIGTERM'); // workers finish their batches, run their teardown hooks, exit
   await Promise.all(workers.map((worker) => new Promise((resolve) => (worker.exitCode !== null ? resolve(null) : worker.once('exit', resolve)))));
-  rmSync(store, { recursive: true, force: true });
+  if (folder) rmSync(folder, { recursive: true, force: true });
 }
