@@ -17,6 +17,10 @@ interface PendingEntry { stored?: IndexEntry; hits: number; lastAccessMs: number
 interface PendingBody { folder: string; body: string; name: string; firstMs: number; lastMs: number }
 
 const live = new Set<Bookkeeper>();
+/** Pending entry records that trigger a flush without waiting for the timer. */
+const FLUSH_AT_PENDING = 10_000;
+/** Flushes close() tries before it gives up on the index (each failure has warned). */
+const CLOSE_FLUSH_ATTEMPTS = 3;
 let exitHookInstalled = false;
 
 /**
@@ -181,6 +185,10 @@ export class Bookkeeper {
   }
 
   private schedule(): void {
+    // A loop that awaits only cached calls may never turn the event loop, so the timer below
+    // would not fire: past this many records, flush now (one batch of them stays small enough to
+    // commit within another process's busy timeout). Not in a worker between tasks only (due).
+    if (this.entries.size >= FLUSH_AT_PENDING && !betweenTasksOnly) return void this.flush();
     if (this.timer || this.flushIntervalMs === Infinity) return;
     installExitHook();
     live.add(this);
@@ -242,9 +250,9 @@ export class Bookkeeper {
     if (this.hasPending()) this.schedule();
   }
 
-  /** Flushes, then closes the index. */
+  /** Flushes (retrying a failed batch: records left now would be lost), then closes the index. */
   async close(): Promise<void> {
-    await this.flush();
+    for (let attempt = 0; attempt < CLOSE_FLUSH_ATTEMPTS && (attempt === 0 || this.hasPending()); attempt++) await this.flush();
     live.delete(this);
     await this.closeIndex();
   }

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,26 @@ describe('the index is the authority for listing', () => {
     expect(readdirSync(join(location, 'results'))).toEqual(['g']);
     expect((await memory.stats()).perFunction.g).toMatchObject({ entries: 1 });
   });
+});
+
+describe('bookkeeping stays bounded', () => {
+  it('a loop that awaits only cached calls (the event loop never turns, so no timer fires) starts index writes every 10,000 records instead of piling up one huge batch', async () => {
+    const location = tempDir();
+    const fixture = fileURLToPath(new URL('./fixtures/microtask-loop.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=larder-source', '--import', 'tsx', fixture, location, '10050'], { cwd: fileURLToPath(new URL('../../..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('looped') && resolve());
+        child.once('exit', (code) => reject(new Error(`the loop exited early (${code})`)));
+      });
+      // The child is blocked (nothing of it can flush now); at least the first 10,000 misses reached the
+      // index while it looped (counters come only from bookkeeping: a reconcile from the files cannot make them).
+      const { memory } = testMemory({}, location);
+      expect((await memory.stats()).misses).toBeGreaterThanOrEqual(10_000);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
 
 describe('function versions', () => {
