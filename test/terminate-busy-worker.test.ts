@@ -21,7 +21,7 @@ it('terminating workers busy in a cached function (after their index was used) d
     const run = spawnSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', program], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 110_000,
       env: { ...process.env, LARDER_TEST_CACHE: cache },
     });
     expect(run.stderr).not.toMatch(/FATAL ERROR/);
@@ -30,4 +30,4 @@ it('terminating workers busy in a cached function (after their index was used) d
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
-});
+}, 120_000); // 8 rounds of pools, each stopped by a timeout: 15 s alone, more on a loaded machine

@@ -20,7 +20,7 @@ describe('options', () => {
   });
 
   it('bad options name themselves and what they got', () => {
-    expect(() => new Parallel({ backend: 'processes' as 'threads' })).toThrow(`backend must be 'threads', 'async' or 'sequential', got "processes"`);
+    expect(() => new Parallel({ backend: 'processes' as 'threads' })).toThrow(`backend must be 'threads', 'async', 'sequential' or 'bullmq', got "processes"`);
     expect(() => new Parallel({ batchSize: 0 })).toThrow("batchSize must be 'auto' or a positive integer, got 0");
     expect(() => new Parallel({ timeout: -5 })).toThrow('timeout must be a positive number of milliseconds, got -5');
     expect(() => new Parallel({ maxNbytes: '1 potato' })).toThrow(`maxNbytes must be a byte count ≥ 0, a string such as '1M', or null, got "1 potato"`);

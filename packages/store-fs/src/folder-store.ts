@@ -243,7 +243,8 @@ export class FolderStore implements LocalBlobStore {
     for (const place of places) {
       if (!isReal(place.folder)) continue;
       const mine = isReal(path.dirname(place.sharded)) ? [place.sharded] : [];
-      if (this.#hasLegacy(place)) mine.push(this.#legacy(place));
+      // Always looked for here (a folder once found free of the older layout may have gained a file or a symlink since).
+      if (lstatOrUndefined(this.#legacy(place)) !== undefined) mine.push(this.#legacy(place));
       if (mine.length > 0) files.push(mine);
     }
     let removed = 0;
