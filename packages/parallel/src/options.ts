@@ -8,7 +8,7 @@ import { effectiveNJobs, inWorkerThread } from './njobs.js';
 import { evaluatePreDispatch } from './pre-dispatch.js';
 import { resolveRemoteSettings, type RedisConnection, type RemoteSettings } from './remote-options.js';
 import { isCall, isTask, type Call, type Task } from './tasks.js';
-import type { BlobStore } from '@larder/store-fs';
+import type { BlobStore, S3Options } from '@larder/store-fs';
 
 /** Which engine runs the tasks. */
 export type BackendName = 'threads' | 'async' | 'sequential' | 'bullmq';
@@ -105,6 +105,14 @@ export interface ParallelOptions extends CallOptions {
    * @default undefined
    */
   store?: string | BlobStore;
+  /**
+   * backend 'bullmq' with an `'s3://bucket/prefix'` store: this process's S3
+   * settings (store-fs's `S3Options`: endpoint, region, credentials,
+   * forcePathStyle, …); unset fields come from the AWS_* environment. The
+   * `larder-worker` processes read theirs from their own AWS_* environment.
+   * @default undefined
+   */
+  s3?: S3Options;
   /**
    * A task handle (called with no arguments) or a `delayed(task)(...)` call,
    * run once in each worker before its first task.

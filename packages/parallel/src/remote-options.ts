@@ -1,10 +1,10 @@
 /**
- * The options of backend 'bullmq' (`connection`, `queue`, `store`) and of
+ * The options of backend 'bullmq' (`connection`, `queue`, `store`, `s3`) and of
  * `larder-worker` (`--connection`, `--queue`): one validation for both
  * sides, so a queue name or Redis URL the caller accepts is one a worker
  * accepts too.
  */
-import { openStore, type BlobStore } from '@larder/store-fs';
+import { openStore, type BlobStore, type S3Options } from '@larder/store-fs';
 import { formatValue, ParallelError } from './errors.js';
 
 /**
@@ -78,9 +78,9 @@ export function describeConnection(connection: RedisConnection): string {
 }
 
 /** Validates `connection`, `queue` and `store`: required by backend 'bullmq', refused by the others. */
-export function resolveRemoteSettings(options: { connection?: unknown; queue?: unknown; store?: unknown }, backend: string): RemoteSettings | undefined {
+export function resolveRemoteSettings(options: { connection?: unknown; queue?: unknown; store?: unknown; s3?: unknown }, backend: string): RemoteSettings | undefined {
   if (backend !== 'bullmq') {
-    for (const key of ['connection', 'queue', 'store'] as const) {
+    for (const key of ['connection', 'queue', 'store', 's3'] as const) {
       if (options[key] !== undefined) throw new ParallelError('LARDER_OPTION', `${key} is an option of backend 'bullmq'; backend '${backend}' runs tasks on this machine and takes none`);
     }
     return undefined;
@@ -92,8 +92,10 @@ export function resolveRemoteSettings(options: { connection?: unknown; queue?: u
   let store: BlobStore | undefined;
   if (options.store !== undefined) {
     if (typeof options.store !== 'string' && (options.store === null || typeof options.store !== 'object')) bad('store', "a folder path, 's3://bucket/prefix' or a BlobStore", options.store);
-    store = openStore(options.store as string | BlobStore);
-  }
+    if (options.s3 !== undefined && (options.s3 === null || typeof options.s3 !== 'object')) bad('s3', 'an object of S3 settings (endpoint, region, credentials, forcePathStyle, …)', options.s3);
+    if (options.s3 !== undefined && !(typeof options.store === 'string' && /^s3:\/\//i.test(options.store))) bad('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
+    store = openStore(options.store as string | BlobStore, { s3: options.s3 as S3Options | undefined });
+  } else if (options.s3 !== undefined) bad('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
   return { connection, queue, store, storeLocation: store && storeLocation(store) };
 }
 

@@ -60,11 +60,19 @@ describe("backend 'bullmq' options", () => {
     [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'q', resourceLimits: { maxOldGenerationSizeMb: 64 } }, /resourceLimits bound worker threads, but backend 'bullmq' runs tasks in larder-worker processes/],
     [{ backend: 'threads', queue: 'q' }, /queue is an option of backend 'bullmq'/],
     [{ backend: 'async', store: '/tmp/x' }, /store is an option of backend 'bullmq'/],
+    [{ backend: 'threads', s3: { region: 'us-east-1' } }, /s3 is an option of backend 'bullmq'/],
+    [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'q', store: '/tmp/x', s3: { region: 'us-east-1' } }, /s3 must be S3 settings with an 's3:\/\/bucket\/prefix' store/],
+    [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'q', store: 's3://bucket/p', s3: 'us-east-1' as never }, /s3 must be an object of S3 settings/],
   ] as [ParallelOptions, RegExp][])('new Parallel(%j) is LARDER_OPTION', (options, message) => {
     const error = refused(options);
     expect(error).toBeInstanceOf(ParallelError);
     expect(error.code).toBe('LARDER_OPTION');
     expect(error.message).toMatch(message);
+  });
+
+  it('a pool with an s3:// store and s3 settings is made without any request (the store connects on first use)', async () => {
+    await using pool = new Parallel({ backend: 'bullmq', connection: 'redis://127.0.0.1:1', queue: 'q', store: 's3://bucket/prefix', s3: { endpoint: 'http://127.0.0.1:1', region: 'eu-west-3' } });
+    expect(pool).toBeInstanceOf(Parallel);
   });
 
   it('a plain function is refused before any connection, naming tasks()', async () => {
