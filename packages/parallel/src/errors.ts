@@ -98,6 +98,11 @@ export function taskLabel(taskIndex: number, taskName?: string): string {
   return taskName ? `task ${taskIndex} (${taskName})` : `task ${taskIndex}`;
 }
 
+/** Throws LARDER_OPTION: `<name> must be <expected>, got <value>`. */
+export function badOption(name: string, expected: string, got: unknown): never {
+  throw new ParallelError('LARDER_OPTION', `${name} must be ${expected}, got ${formatValue(got)}`);
+}
+
 /** Formats a bad option value for an error message. */
 export function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

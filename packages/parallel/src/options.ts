@@ -3,7 +3,7 @@
  * defaults (one const) and their validation (once, at the boundary).
  */
 import type { ResourceLimits } from 'node:worker_threads';
-import { formatValue, ParallelError } from './errors.js';
+import { badOption, formatValue, ParallelError } from './errors.js';
 import { effectiveNJobs, inWorkerThread } from './njobs.js';
 import { evaluatePreDispatch } from './pre-dispatch.js';
 import { resolveRemoteSettings, type RedisConnection, type RemoteSettings } from './remote-options.js';
@@ -166,9 +166,6 @@ export interface CallSettings {
   signal: AbortSignal | undefined;
 }
 
-const bad = (name: string, expected: string, got: unknown): never => {
-  throw new ParallelError('LARDER_OPTION', `${name} must be ${expected}, got ${formatValue(got)}`);
-};
 
 /**
  * An options argument: an object, or undefined for none. `where` names the
@@ -176,7 +173,7 @@ const bad = (name: string, expected: string, got: unknown): never => {
  */
 export function optionsObject<T extends object>(where: string, options: T | undefined): Partial<T> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) bad(`${where}: options`, 'an object or undefined', options);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption(`${where}: options`, 'an object or undefined', options);
   for (const key of Object.keys(options)) {
     const camel = JOBLIB_NAMES[key];
     if (camel !== undefined) throw new ParallelError('LARDER_OPTION', `${where}: unknown option ${key}: ${camel}`);
@@ -208,7 +205,7 @@ export function checkTask(where: string, task: unknown): void {
 /** Validates the pool-level options. */
 export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
   const backend = options.backend ?? DEFAULTS.backend;
-  if (!['threads', 'async', 'sequential', 'bullmq'].includes(backend)) bad('backend', "'threads', 'async', 'sequential' or 'bullmq'", backend);
+  if (!['threads', 'async', 'sequential', 'bullmq'].includes(backend)) badOption('backend', "'threads', 'async', 'sequential' or 'bullmq'", backend);
   // joblib: inside a worker, n_jobs defaults to 1 so nested calls do not oversubscribe.
   let nJobs = options.nJobs === undefined && inWorkerThread() ? 1 : effectiveNJobs(options.nJobs ?? DEFAULTS.nJobs);
   if (backend === 'sequential') nJobs = 1;
@@ -216,11 +213,11 @@ export function resolvePoolSettings(options: ParallelOptions): PoolSettings {
   if (options.workerInit !== undefined) {
     if (isTask(options.workerInit)) workerInit = { task: options.workerInit, args: [] };
     else if (isCall(options.workerInit) && isTask(options.workerInit.task)) workerInit = options.workerInit;
-    else bad('workerInit', 'a task handle from tasks() or a delayed(task)(...args) call', options.workerInit);
+    else badOption('workerInit', 'a task handle from tasks() or a delayed(task)(...args) call', options.workerInit);
   }
   const resourceLimits = checkResourceLimits(options.resourceLimits, backend);
   const remote = resolveRemoteSettings(options, backend);
-  if (remote && workerInit) bad('workerInit', "undefined with backend 'bullmq' (larder-worker processes serve many callers; run setup at the top of the task module instead)", options.workerInit);
+  if (remote && workerInit) badOption('workerInit', "undefined with backend 'bullmq' (larder-worker processes serve many callers; run setup at the top of the task module instead)", options.workerInit);
   return { nJobs, backend, workerInit, resourceLimits, remote };
 }
 
@@ -229,10 +226,10 @@ const LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeR
 // Limits bound a worker thread's heap; an in-process backend has none to bound, and ignoring them silently would let a task exhaust the caller.
 function checkResourceLimits(limits: unknown, backend: BackendName): ResourceLimits | undefined {
   if (limits === undefined) return undefined;
-  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) return bad('resourceLimits', `an object such as { maxOldGenerationSizeMb: 512 }`, limits);
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) return badOption('resourceLimits', `an object such as { maxOldGenerationSizeMb: 512 }`, limits);
   for (const [key, value] of Object.entries(limits)) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(key)) bad('resourceLimits', `an object with keys ${LIMIT_KEYS.join(', ')} (got key "${key}")`, limits);
-    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) bad(`resourceLimits.${key}`, 'a positive number of megabytes', value);
+    if (!(LIMIT_KEYS as readonly string[]).includes(key)) badOption('resourceLimits', `an object with keys ${LIMIT_KEYS.join(', ')} (got key "${key}")`, limits);
+    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) badOption(`resourceLimits.${key}`, 'a positive number of megabytes', value);
   }
   if (backend !== 'threads') {
     const where = backend === 'bullmq' ? 'in larder-worker processes, whose own flags (node --max-old-space-size) bound them' : 'in this thread, where no limit can apply';
@@ -244,24 +241,24 @@ function checkResourceLimits(limits: unknown, backend: BackendName): ResourceLim
 /** Validates the call-level options (the call's own over the pool's). */
 export function resolveCallSettings(options: CallOptions, nJobs: number): CallSettings {
   const batchSize = options.batchSize ?? DEFAULTS.batchSize;
-  if (batchSize !== 'auto' && !(Number.isInteger(batchSize) && batchSize >= 1)) bad('batchSize', "'auto' or a positive integer", batchSize);
+  if (batchSize !== 'auto' && !(Number.isInteger(batchSize) && batchSize >= 1)) badOption('batchSize', "'auto' or a positive integer", batchSize);
   const preDispatch = options.preDispatch ?? DEFAULTS.preDispatch;
   let preDispatchTasks: number;
   if (preDispatch === 'all') preDispatchTasks = Infinity;
   else if (typeof preDispatch === 'number') {
-    if (!(Number.isInteger(preDispatch) && preDispatch >= 1)) bad('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
+    if (!(Number.isInteger(preDispatch) && preDispatch >= 1)) badOption('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
     preDispatchTasks = preDispatch;
   } else if (typeof preDispatch === 'string') preDispatchTasks = evaluatePreDispatch(preDispatch, nJobs);
-  else preDispatchTasks = bad('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
+  else preDispatchTasks = badOption('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
   const timeout = options.timeout ?? DEFAULTS.timeout;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) bad('timeout', 'a positive number of milliseconds', timeout);
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) badOption('timeout', 'a positive number of milliseconds', timeout);
   const maxNbytes = options.maxNbytes === undefined ? DEFAULTS.maxNbytes : options.maxNbytes;
   const verbose = options.verbose ?? DEFAULTS.verbose;
-  if (typeof verbose !== 'number' || !(verbose >= 0)) bad('verbose', 'a number ≥ 0', verbose);
+  if (typeof verbose !== 'number' || !(verbose >= 0)) badOption('verbose', 'a number ≥ 0', verbose);
   const progress = options.progress ?? DEFAULTS.progress;
-  if (typeof progress !== 'boolean' && typeof progress !== 'function') bad('progress', 'a boolean or a function (done, total) => void', progress);
+  if (typeof progress !== 'boolean' && typeof progress !== 'function') badOption('progress', 'a boolean or a function (done, total) => void', progress);
   const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) bad('signal', 'an AbortSignal', signal);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) badOption('signal', 'an AbortSignal', signal);
   return {
     batchSize,
     preDispatch: preDispatchTasks,
@@ -285,10 +282,10 @@ const SIZE_BYTES: Record<string, number> = {
 function parseBytes(name: string, value: number | string): number {
   if (typeof value === 'number') {
     if (value >= 0 && Number.isFinite(value)) return value;
-    return bad(name, 'a byte count ≥ 0, a string such as \'1M\', or null', value);
+    return badOption(name, 'a byte count ≥ 0, a string such as \'1M\', or null', value);
   }
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value) : null;
   const unit = match ? SIZE_BYTES[match[2]!.toLowerCase()] : undefined;
-  if (!match || unit === undefined) return bad(name, "a byte count ≥ 0, a string such as '1M', or null", value);
+  if (!match || unit === undefined) return badOption(name, "a byte count ≥ 0, a string such as '1M', or null", value);
   return Math.floor(Number(match[1]) * unit);
 }

@@ -5,7 +5,7 @@
  * accepts too.
  */
 import { openStore, type BlobStore, type S3Options } from '@larder/store-fs';
-import { formatValue, ParallelError } from './errors.js';
+import { badOption, ParallelError } from './errors.js';
 
 /**
  * ioredis connection options (the subset larder reads; any other ioredis
@@ -31,16 +31,13 @@ export interface RemoteSettings {
   storeLocation: string | undefined;
 }
 
-const bad = (name: string, expected: string, got: unknown): never => {
-  throw new ParallelError('LARDER_OPTION', `${name} must be ${expected}, got ${formatValue(got)}`);
-};
 
 /** BullMQ keeps its keys under `bull:<queue>:`; a ':' would make a name that reads as two. */
 const QUEUE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
 /** A queue name, checked. `name` says which option or flag it came from. */
 export function checkQueueName(name: string, queue: unknown): string {
-  if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) bad(name, 'a queue name of letters, digits, ".", "_" and "-" (at most 200)', queue);
+  if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) badOption(name, 'a queue name of letters, digits, ".", "_" and "-" (at most 200)', queue);
   return queue as string;
 }
 
@@ -54,21 +51,21 @@ export function redisConnection(name: string, connection: unknown): RedisConnect
     try {
       url = new URL(connection);
     } catch {
-      return bad(name, "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options", connection);
+      return badOption(name, "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options", connection);
     }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return bad(name, "a redis:// or rediss:// URL, or ioredis options", connection);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return badOption(name, "a redis:// or rediss:// URL, or ioredis options", connection);
     const options: RedisConnection = { host: url.hostname || '127.0.0.1', port: url.port ? Number(url.port) : 6379 };
     if (url.username) options.username = decodeURIComponent(url.username);
     if (url.password) options.password = decodeURIComponent(url.password);
     const db = url.pathname.replace(/^\//, '');
     if (db !== '') {
-      if (!/^\d+$/.test(db)) return bad(name, 'a Redis URL whose path is a database number (redis://host:6379/0)', connection);
+      if (!/^\d+$/.test(db)) return badOption(name, 'a Redis URL whose path is a database number (redis://host:6379/0)', connection);
       options.db = Number(db);
     }
     if (url.protocol === 'rediss:') options.tls = {};
     return options;
   }
-  if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) return bad(name, "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options", connection);
+  if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) return badOption(name, "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options", connection);
   return { ...(connection as RedisConnection) };
 }
 
@@ -85,17 +82,17 @@ export function resolveRemoteSettings(options: { connection?: unknown; queue?: u
     }
     return undefined;
   }
-  if (options.connection === undefined) bad('connection', "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options with backend 'bullmq'", undefined);
-  if (options.queue === undefined) bad('queue', "the name of the queue the larder-worker processes serve, with backend 'bullmq'", undefined);
+  if (options.connection === undefined) badOption('connection', "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options with backend 'bullmq'", undefined);
+  if (options.queue === undefined) badOption('queue', "the name of the queue the larder-worker processes serve, with backend 'bullmq'", undefined);
   const connection = redisConnection('connection', options.connection);
   const queue = checkQueueName('queue', options.queue);
   let store: BlobStore | undefined;
   if (options.store !== undefined) {
-    if (typeof options.store !== 'string' && (options.store === null || typeof options.store !== 'object')) bad('store', "a folder path, 's3://bucket/prefix' or a BlobStore", options.store);
-    if (options.s3 !== undefined && (options.s3 === null || typeof options.s3 !== 'object')) bad('s3', 'an object of S3 settings (endpoint, region, credentials, forcePathStyle, …)', options.s3);
-    if (options.s3 !== undefined && !(typeof options.store === 'string' && /^s3:\/\//i.test(options.store))) bad('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
+    if (typeof options.store !== 'string' && (options.store === null || typeof options.store !== 'object')) badOption('store', "a folder path, 's3://bucket/prefix' or a BlobStore", options.store);
+    if (options.s3 !== undefined && (options.s3 === null || typeof options.s3 !== 'object')) badOption('s3', 'an object of S3 settings (endpoint, region, credentials, forcePathStyle, …)', options.s3);
+    if (options.s3 !== undefined && !(typeof options.store === 'string' && /^s3:\/\//i.test(options.store))) badOption('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
     store = openStore(options.store as string | BlobStore, { s3: options.s3 as S3Options | undefined });
-  } else if (options.s3 !== undefined) bad('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
+  } else if (options.s3 !== undefined) badOption('s3', "S3 settings with an 's3://bucket/prefix' store", options.s3);
   return { connection, queue, store, storeLocation: store && storeLocation(store) };
 }
 
