@@ -2,7 +2,7 @@
  * `new Memory(store)`: a BlobStore object as the location. The store here is
  * a FolderStore behind a plain object that delegates the async members only,
  * so Memory cannot tell it from a remote store (no getSync, no pathOf): every
- * result goes through get/put/putIfAbsent/delete/list/removePrefix.
+ * result goes through get/putIfAbsent/version/replace/delete/list/removePrefix.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,12 +12,12 @@ import { InProcessLeaseStore, Memory, MemoryError, type MemoryOptions, type Memo
 import { leaseStoreConformance } from '@larder/memory/testing';
 import { tempDir } from './helpers.js';
 
-type Member = 'get' | 'put' | 'putIfAbsent' | 'has' | 'delete' | 'list' | 'removePrefix';
+type Member = 'get' | 'put' | 'putIfAbsent' | 'version' | 'replace' | 'has' | 'delete' | 'list' | 'removePrefix';
 
 /** A FolderStore seen only through the BlobStore interface, counting the calls of each member. */
 function wrappedStore(root = tempDir()): BlobStore & { calls: Record<Member, number>; inner: FolderStore } {
   const inner = new FolderStore(root);
-  const calls: Record<Member, number> = { get: 0, put: 0, putIfAbsent: 0, has: 0, delete: 0, list: 0, removePrefix: 0 };
+  const calls: Record<Member, number> = { get: 0, put: 0, putIfAbsent: 0, version: 0, replace: 0, has: 0, delete: 0, list: 0, removePrefix: 0 };
   const count = <A extends unknown[], R>(member: Member, call: (...args: A) => R) => (...args: A): R => {
     calls[member]++;
     return call(...args);
@@ -29,6 +29,8 @@ function wrappedStore(root = tempDir()): BlobStore & { calls: Record<Member, num
     get: count('get', (key, options) => inner.get(key, options)),
     put: count('put', (key, value, options) => inner.put(key, value, options)),
     putIfAbsent: count('putIfAbsent', (key, value, options) => inner.putIfAbsent(key, value, options)),
+    version: count('version', (key) => inner.version(key)),
+    replace: count('replace', (key, value, version, options) => inner.replace(key, value, version, options)),
     has: count('has', (key) => inner.has(key)),
     delete: count('delete', (key) => inner.delete(key)),
     list: count('list', (prefix) => inner.list(prefix)),
