@@ -202,7 +202,7 @@ describe('Memory on S3: replacing entries', () => {
       expect(stored?.data.every((x) => x === round)).toBe(true);
       expect(await a.store.version(key!)).not.toBe(seen);
     }
-    expect([...a.logs, ...b.logs].filter((line) => line.includes('was replaced by another writer'))).toHaveLength(3);
+    expect([...a.logs, ...b.logs].filter((line) => line.includes('was replaced or removed by another writer'))).toHaveLength(3);
     await Promise.all([a.memory.close(), b.memory.close()]);
   });
 

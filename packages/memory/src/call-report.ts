@@ -67,7 +67,7 @@ export class CallReporter {
   /** At verbose >= 1: another writer stored the entry first (a store shared by machines); theirs stays. */
   lostRace(key: string, replacing: boolean): void {
     if (!this.talks || this.verbose < 1) return;
-    const what = replacing ? 'was replaced by another writer while this call computed' : 'was stored by another writer while this call computed';
+    const what = replacing ? 'was replaced or removed by another writer while this call computed' : 'was stored by another writer while this call computed';
     this.sink.log(`[Memory] ${this.identity.name}: the entry ${key} ${what}; that entry stays, and this call returns its own result`);
   }
 

@@ -157,7 +157,7 @@ describe('Memory over a BlobStore object', () => {
     const { value, info } = await h.call(1);
     expect([value, info.stored]).toEqual([{ x: 1, mine: true }, false]);
     expect((await store.inner.get<{ value: unknown }>(key))?.value).toEqual({ x: 1, mine: false });
-    expect(logs.filter((line) => line.includes(`the entry ${key} was replaced by another writer while this call computed`))).toHaveLength(1);
+    expect(logs.filter((line) => line.includes(`the entry ${key} was replaced or removed by another writer while this call computed`))).toHaveLength(1);
     expect(warnings).toEqual([]);
     meddle = undefined;
     expect(await h(1)).toEqual({ x: 1, mine: false }); // theirs is the entry
