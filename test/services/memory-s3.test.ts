@@ -110,11 +110,15 @@ describe('Memory on S3: replacing entries', () => {
     await s3Fetch(s3, { method: 'PUT', path: `/${bucket}` });
   });
 
+  const stores: S3BlobStore[] = [];
+  afterAll(() => stores.forEach((store) => store.close()));
+
   function machine(prefix: string) {
     const logs: string[] = [];
     const warnings: MemoryWarning[] = [];
     const memory = new Memory(`s3://${bucket}/${prefix}`, { s3: s3Options(), verbose: 1, log: (line) => logs.push(line), onWarning: (warning) => warnings.push(warning) });
     const store = new S3BlobStore(`s3://${bucket}/${prefix}`, s3Options());
+    stores.push(store);
     return { memory, store, logs, warnings };
   }
 
