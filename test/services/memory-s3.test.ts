@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Memory, type MemoryWarning } from '@larder/memory';
 import { S3BlobStore } from '@larder/store-fs';
 import { s3Fetch } from './s3-sign.js';
-import { requireService, serviceSettings, tcpReachable } from './settings.js';
+import { requireService, serviceSettings, tcpReachable, type S3Settings } from './settings.js';
 
 const run = promisify(execFile);
 const settings = serviceSettings();
@@ -27,6 +27,15 @@ const execArgv = ['--conditions=larder-source', '--import', 'tsx'];
 const reachable = settings.s3 !== undefined && settings.redis !== undefined && (await tcpReachable(settings.s3.endpoint)) && (await tcpReachable(settings.redis));
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** Empties the test bucket (one listing page is plenty here) and removes it (the second call finds it gone). */
+async function removeBucket(s3: S3Settings): Promise<void> {
+  // The query goes in `query`: in `path` its '?' would be signed and sent as part of the key.
+  const listing = await (await s3Fetch(s3, { method: 'GET', path: `/${bucket}`, query: { 'list-type': '2' } })).text();
+  for (const [, key] of listing.matchAll(/<Key>([^<]+)<\/Key>/g)) await s3Fetch(s3, { method: 'DELETE', path: `/${bucket}/${key}` });
+  const removed = await s3Fetch(s3, { method: 'DELETE', path: `/${bucket}` });
+  if (removed.status !== 204 && removed.status !== 404) throw new Error(`removing bucket ${bucket}: ${removed.status} ${await removed.text()}`);
+}
 
 function scratch(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `larder-memory-s3-${name}-`));
@@ -50,11 +59,7 @@ describe('Memory on S3 with a Redis index', () => {
     if (response.status !== 200) throw new Error(`creating bucket ${bucket}: ${response.status} ${await response.text()}`);
   });
 
-  afterAll(async () => {
-    const listing = await (await s3Fetch(s3, { method: 'GET', path: `/${bucket}?list-type=2` })).text();
-    for (const [, key] of listing.matchAll(/<Key>([^<]+)<\/Key>/g)) await s3Fetch(s3, { method: 'DELETE', path: `/${bucket}/${key}` });
-    await s3Fetch(s3, { method: 'DELETE', path: `/${bucket}` });
-  });
+  afterAll(() => removeBucket(s3));
 
   it('a second machine hits what the first stored (one computation), large values included', { timeout: 120_000 }, async () => {
     const marks = join(scratch('marks'), 'computed');
@@ -111,7 +116,10 @@ describe('Memory on S3: replacing entries', () => {
   });
 
   const stores: S3BlobStore[] = [];
-  afterAll(() => stores.forEach((store) => store.close()));
+  afterAll(async () => {
+    stores.forEach((store) => store.close());
+    await removeBucket(s3);
+  });
 
   function machine(prefix: string) {
     const logs: string[] = [];
