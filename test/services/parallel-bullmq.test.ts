@@ -86,6 +86,8 @@ function countingStore(folder: string): { store: BlobStore; counts: { put: numbe
     get: (key, options) => (counts.get++, inner.get(key, options)),
     put: (key, value, options) => (counts.put++, inner.put(key, value, options)),
     putIfAbsent: (key, value, options) => inner.putIfAbsent(key, value, options),
+    version: (key) => inner.version(key),
+    replace: (key, value, version, options) => inner.replace(key, value, version, options),
     has: (key) => inner.has(key),
     delete: (key) => inner.delete(key),
     list: (prefix) => inner.list(prefix),

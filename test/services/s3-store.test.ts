@@ -126,6 +126,27 @@ if (reachable) {
       b.close();
     });
 
+    slowIt('replace of one version from two clients at once (If-Match): exactly one wins, every round, and the cached copy follows', async () => {
+      const prefix = `replace-race/${runId}`;
+      const [a, b] = [freshStore({}, prefix), freshStore({}, prefix)];
+      const big = (writer: string, round: number) => ({ writer, round, data: new Float64Array(200_000).fill(round) }); // 1.6 MB: kept in the read-through cache
+      for (let round = 0; round < 6; round++) {
+        const key = `k${round}`;
+        await a.put(key, big('first', round));
+        const seen = (await b.version(key))!;
+        const [first, second] = await Promise.all([a.replace(key, big('a', round), seen), b.replace(key, big('b', round), seen)]);
+        expect([first, second].filter((result) => result !== undefined)).toHaveLength(1);
+        const winner = first !== undefined ? 'a' : 'b';
+        expect(await b.version(key)).toBe((first ?? second)!.etag);
+        // Both read the winner: the read-through cache's copy of 'first' (written through by a's put) is stale.
+        for (const store of [a, b]) expect((await store.get<{ writer: string }>(key))?.writer).toBe(winner);
+        for (const store of [a, b]) expect((await store.get<{ writer: string }>(key, { mmap: 'r' }))?.writer).toBe(winner);
+      }
+      await a.removePrefix('');
+      a.close();
+      b.close();
+    });
+
     slowIt('a copy in the local cache is never served after another client replaced the object (ETag check)', async () => {
       const store = freshStore();
       const big = (n: number) => ({ n, data: new Float64Array(300_000).fill(n) }); // 2.4 MB: kept in the cache

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { FolderStore, isLocalBlobStore, type BlobStore, type LocalBlobStore } from '@larder/store-fs';
 import { Bookkeeper } from './bookkeeping.js';
 import { MemoryWarning } from './errors.js';
-import { readEntry, readEntryAsync, writeEntry, writeEntryAsync, type Envelope, type Lookup, type StoreFailure } from './entry.js';
+import { readEntry, readEntryAsync, writeEntry, writeEntryAsync, writeEntryIfUnchanged, type Envelope, type LOST_RACE, type Lookup, type StoreFailure } from './entry.js';
 import { openIndexOption, openLocationIndex } from './index-open.js';
 import { MemoryIndexStore } from './index-records.js';
 import type { IndexStore } from './index-store.js';
@@ -114,14 +114,27 @@ export class CacheLocation {
     return this.local ? readEntry(this.local, key, 'r', () => undefined) : readEntryAsync(this.store, key, 'r', () => undefined);
   }
 
-  /** Writes an entry atomically: synchronously to a local store (its size in bytes, or why it failed), else through `put`. */
-  write(key: string, entry: Envelope): number | StoreFailure | Promise<number | StoreFailure> {
-    return this.local ? writeEntry(this.local, key, entry) : writeEntryAsync(this.store, key, entry);
+  /**
+   * Writes an entry atomically: synchronously to a local store (its size in bytes, or why it
+   * failed), else only over `seen` (see {@link versionSeen}): LOST_RACE when another writer came first.
+   */
+  write(key: string, entry: Envelope, seen: string | undefined): number | StoreFailure | Promise<number | StoreFailure | typeof LOST_RACE> {
+    return this.local ? writeEntry(this.local, key, entry) : writeEntryIfUnchanged(this.store, key, entry, seen);
   }
 
   /** Writes a (large) entry atomically with the pipelined async dump: the event loop keeps running meanwhile. */
-  writeAsync(key: string, entry: Envelope): Promise<number | StoreFailure> {
-    return writeEntryAsync(this.store, key, entry);
+  writeAsync(key: string, entry: Envelope, seen: string | undefined): Promise<number | StoreFailure | typeof LOST_RACE> {
+    return this.local ? writeEntryAsync(this.store, key, entry) : writeEntryIfUnchanged(this.store, key, entry, seen);
+  }
+
+  /**
+   * What a write of `key` replaces, in a store that is not local: the version it holds now (the
+   * entry a refresh or a recompute saw), undefined when it holds nothing. A local store needs
+   * none (it writes unconditionally: the entry's lease serialises its writers on one machine),
+   * and skips the metadata lookup.
+   */
+  versionSeen(key: string): Promise<string | undefined> | undefined {
+    return this.local ? undefined : this.store.version(key);
   }
 
   /** Every entry of the location (or of one function folder), with its size and time, sorted by key. */

@@ -9,7 +9,7 @@
 import type { CacheLocation } from './cache-location.js';
 import type { EntryLookup } from './call-lookup.js';
 import type { CallReporter } from './call-report.js';
-import { isLargeValue, isUnsafePath, UNREADABLE, type Envelope } from './entry.js';
+import { isLargeValue, isUnsafePath, LOST_RACE, UNREADABLE, type Envelope } from './entry.js';
 import type { FunctionIdentity } from './key.js';
 import { awaitTurn, worthALease } from './lease.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
@@ -46,7 +46,7 @@ export class Computation {
    */
   compute(argsHash: string | undefined, args: unknown[], force: boolean, store = true): Promise<Outcome> {
     const useLease = argsHash !== undefined && store && !force && this.options.dedupe && worthALease(this.lastComputeMs);
-    const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args, store);
+    const run = useLease ? this.computeInTurn(argsHash, args) : this.computeAndStore(argsHash, args, store, force);
     if (argsHash !== undefined) {
       this.inflight.set(argsHash, run);
       const done = () => void (this.inflight.get(argsHash) === run && this.inflight.delete(argsHash));
@@ -67,10 +67,15 @@ export class Computation {
     }
   }
 
-  /** Computes; stores the result unless `store` is false. */
-  private async computeAndStore(argsHash: string | undefined, args: unknown[], store = true): Promise<Outcome> {
+  /** Computes; stores the result unless `store` is false. `force`: a refresh (`.call()`), which replaces the entry. */
+  private async computeAndStore(argsHash: string | undefined, args: unknown[], store = true, force = false): Promise<Outcome> {
     const key = argsHash === undefined ? undefined : this.lookup!.keyPrefix + argsHash;
     const { name, folder } = this.identity;
+    // A store shared by machines is written only over what is there before computing: nothing
+    // (put-if-absent) or the entry this call refreshes or recomputes (that version, replaced).
+    const seeing = key !== undefined && store && (force || this.lookup!.takeSpoiled(key)) ? this.location!.versionSeen(key) : undefined;
+    // A failed lookup (the network) does not stop the call: its result is returned, not stored.
+    const seen = seeing === undefined ? undefined : await seeing.catch((error: unknown) => ({ error }));
     // Formatted before the call: what the arguments were when they were hashed.
     const argsText = formatArgs(args);
     this.report.calling(argsText);
@@ -85,10 +90,18 @@ export class Computation {
     if (!location || key === undefined) return { value, info };
     location.keeper.miss(folder, this.identity.id, name, createdMs);
     if (!store) return { value, info };
+    if (typeof seen === 'object') {
+      this.report.notStored(seen.error, 'io');
+      return { value, info };
+    }
     const envelope: Envelope = { larder: 1, name, createdMs, computeMs, args: argsText, key, value };
     // A small result in a local store is written synchronously: no await, no event-loop hop.
-    const writing = isLargeValue(value) ? location.writeAsync(key, envelope) : location.write(key, envelope);
+    const writing = isLargeValue(value) ? location.writeAsync(key, envelope, seen) : location.write(key, envelope, seen);
     const written = writing instanceof Promise ? await writing : writing;
+    if (written === LOST_RACE) {
+      this.report.lostRace(key, seen !== undefined);
+      return { value, info };
+    }
     if (typeof written !== 'number') {
       this.report.notStored(written.error, written.unsupported ? 'unsupported' : isUnsafePath(written.error) ? 'path' : 'io');
       return { value, info };

@@ -16,6 +16,12 @@ export type { Lookup } from './entry.js';
 export class EntryLookup {
   /** `<folder>/<id>/`: entry keys are this plus the arguments hash. */
   readonly keyPrefix: string;
+  /**
+   * Keys whose hit found an entry it could not use (corrupt, expired, refused by `validate`), in
+   * a store that is not local: the computation that follows replaces that entry, conditionally
+   * on its version (call-compute.ts), where a plain miss writes put-if-absent.
+   */
+  private readonly spoiled = new Set<string>();
 
   constructor(
     private readonly location: CacheLocation,
@@ -33,7 +39,10 @@ export class EntryLookup {
    */
   hit(argsHash: string): Lookup | Promise<Lookup> {
     const key = this.keyPrefix + argsHash;
-    const onBad = (error: unknown, unreadable: boolean) => this.report.badEntry(key, error, unreadable);
+    const onBad = (error: unknown, unreadable: boolean) => {
+      if (!unreadable) this.noteSpoiled(key);
+      this.report.badEntry(key, error, unreadable);
+    };
     const { local, store } = this.location;
     const read = local ? readEntryForHit(local, key, this.options.mmap, onBad, this.identity.name) : readEntryAsync(store, key, this.options.mmap, onBad, key, this.identity.name);
     return read instanceof Promise ? read.then((entry) => this.check(argsHash, entry, this.options.mmap, true)) : this.check(argsHash, read, this.options.mmap, true);
@@ -57,6 +66,7 @@ export class EntryLookup {
     const now = Date.now();
     if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now)))) {
       if (mmap) closeLoaded(entry);
+      if (countHit) this.noteSpoiled(key);
       return undefined;
     }
     if (countHit) {
@@ -64,6 +74,15 @@ export class EntryLookup {
       this.report.loading(entry.args, () => this.location.whereIs(key));
     }
     return entry;
+  }
+
+  /** Whether the last hit of `key` found an entry it could not use (see `spoiled`); asking forgets it. */
+  takeSpoiled(key: string): boolean {
+    return this.spoiled.delete(key);
+  }
+
+  private noteSpoiled(key: string): void {
+    if (!this.location.local) this.spoiled.add(key);
   }
 
   /** The entry file as it is (no expiry, no bookkeeping): what a miss with `mmap` hands back after storing. */

@@ -64,6 +64,13 @@ export class CallReporter {
     this.warn('LARDER_NOT_STORED', `the result of ${this.identity.name} ${what}; it was returned without caching. ${messageOf(error)}`, error);
   }
 
+  /** At verbose >= 1: another writer stored the entry first (a store shared by machines); theirs stays. */
+  lostRace(key: string, replacing: boolean): void {
+    if (!this.talks || this.verbose < 1) return;
+    const what = replacing ? 'was replaced or removed by another writer while this call computed' : 'was stored by another writer while this call computed';
+    this.sink.log(`[Memory] ${this.identity.name}: the entry ${key} ${what}; that entry stays, and this call returns its own result`);
+  }
+
   /** An entry that exists but cannot be used: `unreadable` (left as it is) or corrupt (recomputed and overwritten). */
   badEntry(key: string, error: unknown, unreadable: boolean): void {
     if (unreadable) {

@@ -1,7 +1,9 @@
 /**
  * One cache entry on disk: a store-fs file holding the result together with
  * the facts about it, so a hit is one file read (no index lookup) and a miss
- * is one atomic write (temp file + rename, done by the BlobStore).
+ * is one atomic write (temp file + rename, done by the BlobStore). In a store
+ * that is not local (S3), a miss writes put-if-absent and a refresh replaces
+ * only the version it saw (writeEntryIfUnchanged).
  *
  * A file that is missing is a miss. A file that is truncated, corrupt, not
  * ours, or not an entry is a miss too, reported through `onBad` so the caller
@@ -166,6 +168,24 @@ export function writeEntry(store: LocalBlobStore, key: string, entry: Envelope):
 export async function writeEntryAsync(store: BlobStore, key: string, entry: Envelope): Promise<number | StoreFailure> {
   try {
     return (await store.put(key, entry)).bytes;
+  } catch (error) {
+    return { error, unsupported: error instanceof UnsupportedValueError };
+  }
+}
+
+/** What a conditional write gives when another writer got there first: their entry stays. */
+export const LOST_RACE = Symbol('lost race');
+
+/**
+ * Writes `entry` under `key` only over what the caller saw: `seen` undefined means the key held
+ * nothing (put-if-absent), else the version it held (replace if unchanged). For stores shared by
+ * machines, where no lease of this process covers every writer: of two writers of one entry the
+ * first stays, and the second gets LOST_RACE (its value is just as good; it is not an error).
+ */
+export async function writeEntryIfUnchanged(store: BlobStore, key: string, entry: Envelope, seen: string | undefined): Promise<number | StoreFailure | typeof LOST_RACE> {
+  try {
+    const written = seen === undefined ? await store.putIfAbsent(key, entry) : await store.replace(key, entry, seen);
+    return written === undefined ? LOST_RACE : written.bytes;
   } catch (error) {
     return { error, unsupported: error instanceof UnsupportedValueError };
   }

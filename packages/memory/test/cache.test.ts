@@ -145,7 +145,7 @@ describe('cache', () => {
     expect(() => memory.cache(anonymous, { name: 'ok', expiresAfter: 'later' })).toThrow(/expiresAfter must be .* got "later"/);
     expect(() => memory.cache(anonymous, { name: 'ok', verbose: -1 })).toThrow(/verbose must be a non-negative integer, got -1/);
     expect(() => memory.cache(anonymous, { name: 'ok', mmap: 'w' as 'r' })).toThrow(/mmap must be 'r' or undefined, got "w"/);
-    expect(() => new Memory(42 as unknown as string)).toThrow(/location must be a folder path, a BlobStore object \(with description, get, put, putIfAbsent, has, delete, list, removePrefix\), null or undefined, got 42/);
+    expect(() => new Memory(42 as unknown as string)).toThrow(/location must be a folder path, a BlobStore object \(with description, get, put, putIfAbsent, version, replace, has, delete, list, removePrefix\), null or undefined, got 42/);
     try { memory.cache(anonymous); } catch (error) { expect((error as MemoryError).code).toBe('LARDER_OPTION'); }
   });
 

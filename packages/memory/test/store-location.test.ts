@@ -2,8 +2,9 @@
  * `new Memory(store)`: a BlobStore object as the location. The store here is
  * a FolderStore behind a plain object that delegates the async members only,
  * so Memory cannot tell it from a remote store (no getSync, no pathOf): every
- * result goes through get/put/putIfAbsent/delete/list/removePrefix.
+ * result goes through get/putIfAbsent/version/replace/delete/list/removePrefix.
  */
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FolderStore, isLocalBlobStore, type BlobStore } from '@larder/store-fs';
@@ -12,12 +13,12 @@ import { InProcessLeaseStore, Memory, MemoryError, type MemoryOptions, type Memo
 import { leaseStoreConformance } from '@larder/memory/testing';
 import { tempDir } from './helpers.js';
 
-type Member = 'get' | 'put' | 'putIfAbsent' | 'has' | 'delete' | 'list' | 'removePrefix';
+type Member = 'get' | 'put' | 'putIfAbsent' | 'version' | 'replace' | 'has' | 'delete' | 'list' | 'removePrefix';
 
 /** A FolderStore seen only through the BlobStore interface, counting the calls of each member. */
 function wrappedStore(root = tempDir()): BlobStore & { calls: Record<Member, number>; inner: FolderStore } {
   const inner = new FolderStore(root);
-  const calls: Record<Member, number> = { get: 0, put: 0, putIfAbsent: 0, has: 0, delete: 0, list: 0, removePrefix: 0 };
+  const calls: Record<Member, number> = { get: 0, put: 0, putIfAbsent: 0, version: 0, replace: 0, has: 0, delete: 0, list: 0, removePrefix: 0 };
   const count = <A extends unknown[], R>(member: Member, call: (...args: A) => R) => (...args: A): R => {
     calls[member]++;
     return call(...args);
@@ -29,6 +30,8 @@ function wrappedStore(root = tempDir()): BlobStore & { calls: Record<Member, num
     get: count('get', (key, options) => inner.get(key, options)),
     put: count('put', (key, value, options) => inner.put(key, value, options)),
     putIfAbsent: count('putIfAbsent', (key, value, options) => inner.putIfAbsent(key, value, options)),
+    version: count('version', (key) => inner.version(key)),
+    replace: count('replace', (key, value, version, options) => inner.replace(key, value, version, options)),
     has: count('has', (key) => inner.has(key)),
     delete: count('delete', (key) => inner.delete(key)),
     list: count('list', (prefix) => inner.list(prefix)),
@@ -62,7 +65,7 @@ describe('Memory over a BlobStore object', () => {
     expect(isLocalBlobStore(wrappedStore())).toBe(false);
   });
 
-  it('store location: a miss stores through put, a hit (in this Memory and in a new one) reads through get', async () => {
+  it('store location: a miss stores through putIfAbsent, a hit (in this Memory and in a new one) reads through get', async () => {
     const store = wrappedStore();
     let computed = 0;
     const square = (x: number) => {
@@ -105,6 +108,59 @@ describe('Memory over a BlobStore object', () => {
     expect([seven.length, seven.at(0), seven.at(-1)]).toEqual([7, 7, 7]);
     await shelved.clear();
     expect(await f.isCached(7)).toBe(false);
+  });
+
+  it('store location: a miss writes put-if-absent; .call(), a corrupt and an invalid entry replace the version they saw; never an unconditional put', async () => {
+    const store = wrappedStore();
+    const { memory, warnings } = storeMemory(store);
+    let computed = 0;
+    let valid = true;
+    const f = memory.cache((x: number) => ({ x, computed: ++computed }), { name: 'cas', validate: () => valid });
+    await f(1); // marks the store, then the miss
+    const entryKey = (await keysOf(store, 'cas'))[0]!;
+    const putsBefore = store.calls.put;
+    const count = () => ({ putIfAbsent: store.calls.putIfAbsent, version: store.calls.version, replace: store.calls.replace });
+    const start = count();
+    await f(2);
+    expect(count()).toEqual({ ...start, putIfAbsent: start.putIfAbsent + 1 });
+    expect((await f.call(1)).info.stored).toBe(true);
+    expect(count()).toEqual({ putIfAbsent: start.putIfAbsent + 1, version: start.version + 1, replace: start.replace + 1 });
+    // Damaged: recomputed, and replaced over the damaged file's version.
+    writeFileSync(store.inner.pathOf(entryKey), 'junk that is not an entry');
+    expect(await f(1)).toEqual({ x: 1, computed: 4 });
+    expect(warnings.map((w) => w.code)).toEqual(['LARDER_ENTRY_CORRUPT']);
+    expect(count()).toEqual({ putIfAbsent: start.putIfAbsent + 1, version: start.version + 2, replace: start.replace + 2 });
+    // Refused by validate: recomputed and replaced the same way.
+    valid = false;
+    expect(await f(1)).toEqual({ x: 1, computed: 5 });
+    valid = true;
+    expect(count()).toEqual({ putIfAbsent: start.putIfAbsent + 1, version: start.version + 3, replace: start.replace + 3 });
+    expect(await f(1)).toEqual({ x: 1, computed: 5 }); // a hit on the replaced entry
+    expect(store.calls.put).toBe(putsBefore);
+  });
+
+  it('store location: another writer replacing the entry while .call() computes wins; the call returns its own value, not stored, and says so at verbose 1', async () => {
+    const store = wrappedStore();
+    const { memory, warnings, logs } = storeMemory(store, { verbose: 1 });
+    let meddle: (() => Promise<void>) | undefined;
+    const h = memory.cache(async (x: number) => {
+      await meddle?.();
+      return { x, mine: true };
+    }, { name: 'race' });
+    await h(1);
+    const key = (await keysOf(store, 'race'))[0]!;
+    // "Another machine" writes a whole entry of its own while this call computes.
+    meddle = async () => {
+      const entry = (await store.inner.get<{ value: unknown }>(key))!;
+      await store.inner.put(key, { ...entry, value: { x: 1, mine: false } });
+    };
+    const { value, info } = await h.call(1);
+    expect([value, info.stored]).toEqual([{ x: 1, mine: true }, false]);
+    expect((await store.inner.get<{ value: unknown }>(key))?.value).toEqual({ x: 1, mine: false });
+    expect(logs.filter((line) => line.includes(`the entry ${key} was replaced or removed by another writer while this call computed`))).toHaveLength(1);
+    expect(warnings).toEqual([]);
+    meddle = undefined;
+    expect(await h(1)).toEqual({ x: 1, mine: false }); // theirs is the entry
   });
 
   it('store location: stats, entries, reduceSize, clearFunction and clear read an in-process index filled from the store', async () => {

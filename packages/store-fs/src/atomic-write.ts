@@ -54,10 +54,18 @@ export interface WriteAtomicOptions {
    * @default false
    */
   exclusive?: boolean;
+  /**
+   * Conditional replace: asked just before the rename (after the bytes are
+   * written); false places nothing (the temp file is removed) and the write
+   * reports false. What it checks can still change between its answer and
+   * the rename: a window of one system call, documented by its callers.
+   * @default always place
+   */
+  placeIf?: () => boolean;
 }
 
 /** Writes `target` through a temp file; false when `exclusive` and the target already existed (nothing written). */
-export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false }: WriteAtomicOptions): boolean {
+export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false, placeIf }: WriteAtomicOptions): boolean {
   const temp = tempPathFor(target);
   let fd: number;
   try {
@@ -75,6 +83,10 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
     fs.closeSync(fd);
     closed = true;
     if (!exclusive) {
+      if (placeIf !== undefined && !placeIf()) {
+        fs.rmSync(temp, { force: true });
+        return false;
+      }
       fs.renameSync(temp, target);
       return true;
     }
@@ -98,7 +110,7 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
 }
 
 /** Async {@link writeAtomicSync}. */
-export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs, exclusive = false }: WriteAtomicOptions): Promise<boolean> {
+export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs, exclusive = false, placeIf }: WriteAtomicOptions): Promise<boolean> {
   const temp = tempPathFor(target);
   let handle: fs.promises.FileHandle;
   try {
@@ -116,6 +128,10 @@ export async function writeAtomic(target: string, write: AsyncWriter, { fsync, m
     await handle.close();
     closed = true;
     if (!exclusive) {
+      if (placeIf !== undefined && !placeIf()) {
+        await rm(temp, { force: true });
+        return false;
+      }
       await rename(temp, target);
       return true;
     }

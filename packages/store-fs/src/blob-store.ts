@@ -40,6 +40,8 @@ export interface BlobPutInfo {
  * import { openStore } from '@larder/store-fs';
  * const store = openStore('/tmp/larder-blobs');
  * await store.putIfAbsent('runs/a1b2c3d4e5f60718', { loss: new Float64Array([0.3, 0.2]) });
+ * const seen = await store.version('runs/a1b2c3d4e5f60718');
+ * if (seen !== undefined) await store.replace('runs/a1b2c3d4e5f60718', { loss: new Float64Array([0.1]) }, seen); // undefined if someone replaced it first
  * const value = await store.get<{ loss: Float64Array }>('runs/a1b2c3d4e5f60718');
  * for await (const entry of store.list('runs')) console.log(entry.key, entry.bytes);
  * console.log(value?.loss, await store.removePrefix('runs')); // Float64Array [0.3, 0.2] 1
@@ -67,6 +69,22 @@ export interface BlobStore {
    * concurrent calls for one key, in any processes, exactly one writes.
    */
   putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<BlobPutInfo | undefined>;
+  /**
+   * The version of `key`'s value, or `undefined` when there is none: an opaque
+   * string that changes whenever the value is replaced (S3: the object's ETag;
+   * a folder: the file's inode, size and mtime in ns). One metadata request,
+   * nothing read. Pass it to {@link replace} to replace only what was seen.
+   */
+  version(key: string): Promise<string | undefined>;
+  /**
+   * Stores `value` under `key` only if the key still holds `version` (from
+   * {@link version}): what was written, or `undefined` when the key moved on
+   * to another version or holds nothing any more (nothing is written then).
+   * Atomic like `put`. Of concurrent replaces of one version, at most one
+   * writes (S3: `If-Match`; a folder compares the version just before its
+   * rename: see the store's documentation for its window).
+   */
+  replace(key: string, value: unknown, version: string, options?: DumpOptions): Promise<BlobPutInfo | undefined>;
   /** Whether `key` holds a value. */
   has(key: string): Promise<boolean>;
   /** Removes `key`'s value; true if there was one. */
@@ -124,7 +142,7 @@ export function isLocalBlobStore(store: BlobStore): store is LocalBlobStore {
 }
 
 /** The members every BlobStore has (openStore checks an object against them). */
-export const BLOB_STORE_MEMBERS = ['get', 'put', 'putIfAbsent', 'has', 'delete', 'list', 'removePrefix'] as const;
+export const BLOB_STORE_MEMBERS = ['get', 'put', 'putIfAbsent', 'version', 'replace', 'has', 'delete', 'list', 'removePrefix'] as const;
 
 /**
  * Whether `value` is a {@link BlobStore}: an object with a string `description` and every

@@ -129,7 +129,7 @@ export interface Placement extends Omit<WriteAtomicOptions, 'fsync'> {
   syncUpTo?: number;
 }
 
-/** dumpSync with a placement; undefined when `exclusive` and the file already existed (nothing written). */
+/** dumpSync with a placement; undefined when `exclusive` and the file already existed, or `placeIf` said no (nothing written). */
 export function dumpFileSync(value: unknown, path: string, options: DumpOptions | undefined, placement: Placement): DumpInfo | undefined {
   const { resolved, plan } = prepare(value, options);
   return writeShapeSync(resolved, plan, layout(plan, layoutSegments(plan, true)), path, placement);
@@ -185,7 +185,7 @@ export function dump(value: unknown, path: string, options?: DumpOptions): Promi
   return dumpFile(value, path, options, { makeDirs: false }) as Promise<DumpInfo>;
 }
 
-/** dump with a placement; undefined when `exclusive` and the file already existed (nothing written). */
+/** dump with a placement; undefined when `exclusive` and the file already existed, or `placeIf` said no (nothing written). */
 export async function dumpFile(value: unknown, path: string, options: DumpOptions | undefined, { syncUpTo, ...placement }: Placement): Promise<DumpInfo | undefined> {
   const { resolved, plan } = prepare(value, options);
   const total = plan.segments.reduce((sum, bytes) => sum + bytes.length, 0);

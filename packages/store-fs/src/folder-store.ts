@@ -201,6 +201,31 @@ export class FolderStore implements LocalBlobStore {
     return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
+  /** `<inode>-<size>-<mtime in ns>` of the file `get` would read (see {@link BlobStore.version}). */
+  async version(key: string): Promise<string | undefined> {
+    return this.#versionOf(this.#place(key));
+  }
+
+  /**
+   * {@link BlobStore.replace}: the value is written to a temp file, the key's version is
+   * compared just before the rename, and the rename happens only if it still matches. A
+   * replace that lands between that comparison and the rename (one system call) is
+   * overwritten: two processes replacing one version at the same instant may both write.
+   * Within one machine, @larder/memory's lease serialises writers of an entry anyway.
+   */
+  async replace(key: string, value: unknown, version: string, options?: DumpOptions): Promise<DumpInfo | undefined> {
+    const place = this.#place(key);
+    if (typeof version !== 'string' || version === '') throw badOption('version', 'a version string from version(key)', version);
+    if (this.#versionOf(place) !== version) return undefined; // moved on already: nothing to encode
+    const file = place.sharded;
+    const folder = path.dirname(file);
+    this.#ensureFolder(folder);
+    const placeIf = () => this.#versionOf(place) === version;
+    const info = await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), placeIf, syncUpTo: SYNC_PUT_BYTES });
+    if (info !== undefined) this.#removeLegacy(place);
+    return info;
+  }
+
   async has(key: string): Promise<boolean> {
     const place = this.#place(key);
     // Metadata-only checks, done synchronously: an async stat costs a thread-pool round trip and,
@@ -313,6 +338,13 @@ export class FolderStore implements LocalBlobStore {
     this.#lastKey = key;
     this.#lastPlace = place;
     return place;
+  }
+
+  /** The version of the file a read of `place` finds (the older layout's when the sharded one is missing). */
+  #versionOf(place: Place): string | undefined {
+    const info = fileStatOrUndefined(place.sharded) ?? (this.#mayHoldLegacy(place) ? fileStatOrUndefined(this.#legacy(place)) : undefined);
+    // A new file is a new inode (temp file + rename); size and ns mtime guard against an inode reused.
+    return info === undefined ? undefined : `${info.ino}-${info.size}-${info.mtimeNs}`;
   }
 
   #legacy({ folder, name }: Place): string {
@@ -503,6 +535,17 @@ function absentAs<T>(value: T): (error: unknown) => T {
 function lstatOrUndefined(file: string, follow = false): fs.Stats | undefined {
   try {
     return (follow ? fs.statSync : fs.lstatSync)(file, { throwIfNoEntry: false });
+  } catch (error) {
+    if (isAbsent(error)) return undefined;
+    throw error;
+  }
+}
+
+/** stat (following a symlink, as a read does) with ns times, for a regular file only. */
+function fileStatOrUndefined(file: string): fs.BigIntStats | undefined {
+  try {
+    const info = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    return info?.isFile() ? info : undefined;
   } catch (error) {
     if (isAbsent(error)) return undefined;
     throw error;

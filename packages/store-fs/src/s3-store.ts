@@ -7,7 +7,10 @@
  * Requests: an eager get is one GET (no HEAD first); put is one PUT
  * (atomic on S3: a reader sees the old or the new object); putIfAbsent is a
  * PUT with `If-None-Match: *`, which S3 and radosgw refuse with 412 when the
- * key exists, so of concurrent writers exactly one wins; delete is HEAD +
+ * key exists, so of concurrent writers exactly one wins; version is a HEAD
+ * (the ETag) and replace a PUT with `If-Match: <etag>` (412 when another
+ * write came first, so of concurrent replaces of one ETag at most one
+ * wins); delete is HEAD +
  * DELETE (S3's DELETE does not say whether there was an object).
  *
  * Reads go through the local read-through cache (s3-cache.ts): with a copy,
@@ -21,7 +24,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { BlobEntry, BlobPutInfo, BlobStore } from './blob-store.js';
 import { asFormatError, decodeFileAsync } from './decode-file.js';
 import { dumpToBytes, type DumpedBytes } from './dump.js';
-import { codedError, FormatError } from './errors.js';
+import { badOption, codedError, FormatError } from './errors.js';
 import { decodeHeader } from './header.js';
 import { writeAll } from './io.js';
 import { checkKey, checkPrefix, isSegment } from './keys.js';
@@ -82,6 +85,8 @@ export class S3BlobStore implements BlobStore {
   readonly #settings: ResolvedS3;
   readonly #cache: ReadThroughCache;
   #client: Promise<{ sdk: S3Sdk; client: S3Client }> | undefined;
+  /** Whether the server compares `If-Match` with the bare ETag (radosgw): learned by the first replace that needs it. */
+  #bareIfMatch = false;
 
   /** `location` is `s3://bucket` or `s3://bucket/prefix`; settings as in {@link S3Options}. */
   constructor(location: string, options?: S3Options) {
@@ -130,11 +135,41 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, value: unknown, options?: DumpOptions): Promise<S3PutInfo> {
-    return (await this.#upload(this.#objectKey(checkKey(key)), value, options, false))!;
+    return (await this.#upload(this.#objectKey(checkKey(key)), value, options, {}))!;
   }
 
   async putIfAbsent(key: string, value: unknown, options?: DumpOptions): Promise<S3PutInfo | undefined> {
-    return this.#upload(this.#objectKey(checkKey(key)), value, options, true);
+    return this.#upload(this.#objectKey(checkKey(key)), value, options, { IfNoneMatch: '*' });
+  }
+
+  /** The object's ETag (a HEAD), or undefined when there is no object. */
+  async version(key: string): Promise<string | undefined> {
+    const objectKey = this.#objectKey(checkKey(key));
+    const { sdk, client } = await this.#connect();
+    try {
+      return (await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }))).ETag;
+    } catch (error) {
+      if (isMissingKey(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * A PUT with `If-Match: <version>`: S3 answers 412 when the ETag differs and 404 when the
+   * object is gone (radosgw 412 for both): undefined. S3 takes the ETag quoted, as HEAD gives
+   * it (RFC 7232); radosgw (and DigitalOcean Spaces) compare it unquoted and refuse the quoted
+   * form with 412 even when it matches. So a 412 is checked with a HEAD: when the object is
+   * still at `version`, the server wants the bare ETag, and this store sends that from then on.
+   */
+  async replace(key: string, value: unknown, version: string, options?: DumpOptions): Promise<S3PutInfo | undefined> {
+    const objectKey = this.#objectKey(checkKey(key));
+    if (typeof version !== 'string' || version === '') throw badOption('version', 'a version string from version(key)', version);
+    const bare = version.replace(/^"(.*)"$/, '$1');
+    if (this.#bareIfMatch) return this.#upload(objectKey, value, options, { IfMatch: bare });
+    const written = await this.#upload(objectKey, value, options, { IfMatch: version });
+    if (written !== undefined || bare === version || (await this.version(key)) !== version) return written;
+    this.#bareIfMatch = true;
+    return this.#upload(objectKey, value, options, { IfMatch: bare });
   }
 
   async has(key: string): Promise<boolean> {
@@ -213,17 +248,20 @@ export class S3BlobStore implements BlobStore {
     return `s3://${this.bucket}/${objectKey}`;
   }
 
-  async #upload(objectKey: string, value: unknown, options: DumpOptions | undefined, ifAbsent: boolean): Promise<S3PutInfo | undefined> {
+  /** One PUT, unconditional or with the given condition; undefined when the condition failed (412; 404 for If-Match on a vanished object). */
+  async #upload(objectKey: string, value: unknown, options: DumpOptions | undefined, condition: { IfNoneMatch?: '*'; IfMatch?: string }): Promise<S3PutInfo | undefined> {
     const { file, ...described } = await dumpToBytes(value, options);
     const { sdk, client } = await this.#connect();
+    const conditional = condition.IfNoneMatch !== undefined || condition.IfMatch !== undefined;
     let etag: string | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        const request = { Bucket: this.bucket, Key: objectKey, Body: file, ContentLength: file.length, ContentType: 'application/vnd.larder', ...(ifAbsent && { IfNoneMatch: '*' }) };
+        const request = { Bucket: this.bucket, Key: objectKey, Body: file, ContentLength: file.length, ContentType: 'application/vnd.larder', ...condition };
         etag = (await client.send(new sdk.PutObjectCommand(request))).ETag;
         break;
       } catch (error) {
-        if (ifAbsent && statusOf(error) === 412) return undefined;
+        if (conditional && statusOf(error) === 412) return undefined;
+        if (condition.IfMatch !== undefined && isMissingKey(error)) return undefined;
         if (statusOf(error) !== 409 || attempt >= CONFLICT_RETRIES) throw error;
         await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
       }

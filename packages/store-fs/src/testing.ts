@@ -157,6 +157,70 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
       }
     });
 
+    test('version: undefined for an empty key, a string that changes with every put and replace, unchanged by reads', async (store) => {
+      assert.equal(await store.version('v/k'), undefined);
+      await store.put('v/k', 'first');
+      const first = await store.version('v/k');
+      assert.equal(typeof first, 'string');
+      assert.ok(first !== '');
+      await store.get('v/k');
+      assert.equal(await store.version('v/k'), first, 'a read leaves the version');
+      await store.put('v/k', 'second');
+      const second = await store.version('v/k');
+      assert.notEqual(second, first, 'a put makes a new version');
+      const replaced = await store.replace('v/k', 'third', second!);
+      assert.ok(replaced !== undefined && replaced.bytes > 0, 'replace of the current version writes');
+      assert.notEqual(await store.version('v/k'), second, 'a replace makes a new version');
+      await store.delete('v/k');
+      assert.equal(await store.version('v/k'), undefined);
+    });
+
+    test('replace writes only over the version given: a stale version gives undefined and leaves the value', async (store) => {
+      await store.put('cas', 'one');
+      const seen = (await store.version('cas'))!;
+      await store.put('cas', 'two'); // another writer, after `seen` was read
+      assert.equal(await store.replace('cas', 'three', seen), undefined);
+      assert.equal(await store.get('cas'), 'two');
+      const now = (await store.version('cas'))!;
+      assert.ok((await store.replace('cas', 'four', now)) !== undefined);
+      assert.equal(await store.get('cas'), 'four');
+      assert.equal(await store.replace('cas', 'five', now), undefined, 'a version is replaced once');
+      assert.equal(await store.get('cas'), 'four');
+    });
+
+    test('replace of a vanished key gives undefined and writes nothing', async (store) => {
+      await store.put('gone', { x: 1 });
+      const seen = (await store.version('gone'))!;
+      await store.delete('gone');
+      assert.equal(await store.replace('gone', { x: 2 }, seen), undefined);
+      assert.equal(await store.get('gone'), undefined);
+      assert.equal(await store.has('gone'), false);
+    });
+
+    test('concurrent replaces of one version: exactly one writes, and its value is stored', async (store) => {
+      for (let round = 0; round < 5; round++) {
+        const key = `replace-race/r${round}`;
+        await store.put(key, { writer: -1 });
+        const seen = (await store.version(key))!;
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.replace(key, { writer: i, pad: new Float64Array(2000).fill(i) }, seen)));
+        const winners = results.flatMap((result, i) => (result === undefined ? [] : [i]));
+        assert.equal(winners.length, 1, `round ${round}: ${winners.length} replaces won`);
+        assert.equal((await store.get<{ writer: number }>(key))?.writer, winners[0]);
+      }
+    });
+
+    test('replace without a version string is a TypeError with code LARDER_OPTION', async (store) => {
+      await store.put('k', 1);
+      for (const version of ['', undefined, 5, null]) {
+        await assert.rejects(async () => store.replace('k', 2, version as string), (error: Error & { code?: unknown }) => {
+          assert.ok(error instanceof TypeError, `replace(k, 2, ${String(version)}): a TypeError`);
+          assert.equal(error.code, 'LARDER_OPTION');
+          return true;
+        });
+      }
+      assert.equal(await store.get('k'), 1);
+    });
+
     test('a replace is atomic: concurrent readers see a whole old or a whole new value, never a part or nothing', async (store) => {
       const valueOf = (n: number) => ({ n, data: new Float64Array(50_000).fill(n) });
       await store.put('atomic', valueOf(0));
@@ -223,6 +287,8 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
           ['get', () => store.get(key as string)],
           ['put', () => store.put(key as string, 1)],
           ['putIfAbsent', () => store.putIfAbsent(key as string, 1)],
+          ['version', () => store.version(key as string)],
+          ['replace', () => store.replace(key as string, 1, 'any-version')],
           ['has', () => store.has(key as string)],
           ['delete', () => store.delete(key as string)],
         ];

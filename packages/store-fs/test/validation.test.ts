@@ -197,7 +197,7 @@ describe('FolderStore keys never reach outside the root', () => {
       const error = await caught(() => openStore(bad as unknown as string));
       expect([error.code, error.message]).toEqual(['LARDER_OPTION', expect.stringMatching(/^\[larder\/store-fs\] location must be a folder path/)]);
     }
-    expect((await caught(() => openStore({ get() {} } as unknown as string))).message).toContain('lacks put, putIfAbsent, has, delete, list, removePrefix');
+    expect((await caught(() => openStore({ get() {} } as unknown as string))).message).toContain('lacks put, putIfAbsent, version, replace, has, delete, list, removePrefix');
     expect(await caught(() => openStore('http://example.com/x'))).toMatchObject({ code: 'LARDER_OPTION' });
     const s3 = openStore('s3://bucket/prefix/', { s3: { endpoint: 'http://127.0.0.1:9' } });
     expect(s3).toBeInstanceOf(S3BlobStore);

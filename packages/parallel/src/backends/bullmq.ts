@@ -3,6 +3,10 @@
  * run by a `larder-worker` process on any machine (remote-worker.ts). The
  * job's id is chosen here and its result listener registered before the job
  * is added: under load a "completed" event can arrive before `add` replies.
+ * An event that never comes (lost: bullmq-watch.ts) does not hang the call:
+ * a silent batch asks its job's state. So finished jobs stay in Redis until
+ * the pool has read them (then it removes them; KEEP_FINISHED_S bounds what
+ * a pool that died leaves behind).
  * Arguments and results travel encoded (transfer.ts); typed arrays above
  * `maxNbytes` through the pool's blob store, as keys.
  */
@@ -21,20 +25,24 @@ import { prepareArg, prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Task } from '../tasks.js';
 import { decodeValue, encodeValue, externalize, internalize, largeArrays } from '../transfer.js';
 import type { Backend, Batch, BatchContext, BatchOutcome } from './backend.js';
+import { JobWatch, type WatchedJob } from './bullmq-watch.js';
 
 /** How long a pool waits for Redis before its first batch fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A finished job is kept this long at most (BullMQ removes older ones as later jobs finish):
+ * the pool removes each once it has its answer, so only a pool that died leaves them.
+ */
+const KEEP_FINISHED_S = 3_600;
 
 interface Connection {
   queue: Queue;
   events: QueueEvents;
+  watch: JobWatch;
 }
 
 /** A job added and not yet answered. */
-interface PendingJob {
-  resolve(returnvalue: unknown): void;
-  reject(error: Error): void;
-}
+type PendingJob = WatchedJob;
 
 /** What one call (map, run, iterate) keeps here. */
 interface CallState {
@@ -83,7 +91,7 @@ export class BullmqBackend implements Backend {
 
   async run(batch: Batch, context: BatchContext): Promise<BatchOutcome> {
     const task = batch.task as Task;
-    const { queue } = await this.#connect();
+    const { queue, watch } = await this.#connect();
     if (context.signal.aborted) throw new AbortError(context.signal.reason);
     const call = this.#callState(context);
     let deep = false;
@@ -118,7 +126,8 @@ export class BullmqBackend implements Backend {
     const unsubscribe = context.onStop(() => this.#pending.get(jobId)?.reject(new AbortError(context.signal.reason)));
     try {
       // The listener exists before the job does (see the top of this file).
-      await queue.add('batch', data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
+      await queue.add('batch', data, { jobId, attempts: 1, removeOnComplete: { age: KEEP_FINISHED_S }, removeOnFail: { age: KEEP_FINISHED_S } });
+      watch.added(jobId);
       const returned = (await answer) as string;
       const encoded = store && returned.startsWith(STORED_REPLY) ? ((await this.#takeResult(store, returned.slice(STORED_REPLY.length))) as string) : returned;
       const reply = decodeValue(encoded) as JobReply;
@@ -134,6 +143,8 @@ export class BullmqBackend implements Backend {
       unsubscribe();
       this.#pending.delete(jobId);
       call.jobs.delete(jobId);
+      // Answered (or abandoned): the job is of no more use. A stopped call's running job is removed by #cancel.
+      if (!context.signal.aborted) void queue.remove(jobId).catch(() => undefined);
     }
   }
 
@@ -155,6 +166,7 @@ export class BullmqBackend implements Backend {
     this.#connection = undefined;
     const connection = await connecting?.catch(() => undefined);
     for (const pending of this.#pending.values()) pending.reject(new ParallelError('LARDER_CLOSED', 'the pool was closed while its jobs ran'));
+    connection?.watch.close();
     if (connection) await Promise.allSettled([connection.events.close(), connection.queue.close()]);
   }
 
@@ -168,7 +180,7 @@ export class BullmqBackend implements Backend {
   }
 
   async #open(): Promise<Connection> {
-    const { Queue, QueueEvents } = await loadBullmq();
+    const { Job, Queue, QueueEvents } = await loadBullmq();
     const { connection, queue: name } = this.#settings;
     const queue = new Queue(name, { connection });
     let events: QueueEvents | undefined;
@@ -189,7 +201,8 @@ export class BullmqBackend implements Backend {
         if (pending) pending.reject(this.#jobFailure(jobId, failedReason));
       });
       await withTimeout(events.waitUntilReady(), `the queue's Redis at ${describeConnection(connection)} did not answer`);
-      return { queue, events };
+      const watch = new JobWatch({ queue, Job, pending: this.#pending, failure: (jobId, reason) => this.#jobFailure(jobId, reason), gone: (jobId) => this.#jobGone(jobId) });
+      return { queue, events, watch };
     } catch (error) {
       await Promise.allSettled([queue.close(), events?.close()]);
       throw error;
@@ -241,6 +254,15 @@ export class BullmqBackend implements Backend {
       ? `its larder-worker stopped answering twice while running it (killed, or its machine lost) and BullMQ gave up on it (${reason})`
       : `its larder-worker failed it outside the tasks (${reason})`;
     return new ParallelError('LARDER_WORKER_EXIT', `${taskLabel(firstIndex)}: the batch starting at it failed: ${what}.`, { taskIndex: firstIndex });
+  }
+
+  #jobGone(jobId: string): ParallelError {
+    const firstIndex = Number(jobId.slice(jobId.lastIndexOf('-') + 1));
+    return new ParallelError(
+      'LARDER_REMOTE',
+      `${taskLabel(firstIndex)}: the batch starting at it was never answered and its job ${jobId} is gone from queue ${this.#settings.queue} (removed or cleaned by someone, or Redis restarted without its data); its results are lost.`,
+      { taskIndex: firstIndex },
+    );
   }
 
   #noStore(batch: Batch, maxNbytes: number): ParallelError {
