@@ -11,10 +11,18 @@
  * strips types (Node 22.18+ running a .ts entry, Deno, Bun), so a function's
  * text, part of its cache identity, is the same in the parent and here.
  */
-import { existsSync } from 'node:fs';
-import nodeModule, { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
+
+// Every import here is part of each worker's start. node:fs and node:module
+// come through getBuiltinModule, not ES imports: an ES import of a built-in
+// builds its namespace from every export, which runs the module's lazy
+// getters (fs.promises, fs streams and readline; module.SourceMap...): ~15
+// more built-in modules for the thread to compile, ~3 ms of CPU. The package's
+// other modules that workers load do the same (entry-script.ts).
+const { existsSync } = process.getBuiltinModule('node:fs');
+const nodeModule = process.getBuiltinModule('node:module');
+const { createRequire } = nodeModule;
 
 // Node's module compile cache (22.1+) for this thread: V8's code cache for
 // the modules a worker loads (this package, the task module and what it
