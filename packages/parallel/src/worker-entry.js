@@ -79,9 +79,6 @@ async function loadTsx(fromUrl) {
   }
 }
 
-/** @type {Promise<(request: unknown) => Promise<unknown>> | undefined} */
-let runner;
-
 async function loadRunner() {
   if (existsSync(fileURLToPath(sourceWorker))) {
     // The package's own source (tests, benches) imports './x.js' for x.ts,
@@ -92,8 +89,14 @@ async function loadRunner() {
   return (await import('./worker.js')).createBatchRunner(ensureTypeScript);
 }
 
+// Loaded as soon as piscina imports this file, not at the first batch: the
+// thread loads the runner while its "ready" message goes to the pool and the
+// first batch comes back. A failure to load is that batch's error (caught
+// here only so that it is not an unhandled rejection before the batch).
+const runner = loadRunner();
+runner.catch(() => {});
+
 /** @param {unknown} request */
 export default async function handler(request) {
-  runner ??= loadRunner();
   return (await runner)(request);
 }
