@@ -5,7 +5,7 @@
 // without a TypeScript loader: tslab's CommonJS cells require() it, Deno
 // imports it, and Node workers import it as is.
 import { Memory } from '@larder/memory';
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 // The notebook's cache folder (the kernel's working directory is the
 // notebook's folder; the test points both runs at one folder through the

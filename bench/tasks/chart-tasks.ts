@@ -2,7 +2,7 @@
  * Tasks for bench/charts.ts. Worker threads import this module by URL and find
  * each function by its key (see `tasks()` in @larder/parallel).
  */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 /**
  * CPU-bound work proportional to `iterations` (about a nanosecond each), with

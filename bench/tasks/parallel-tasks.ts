@@ -2,7 +2,7 @@
  * Tasks for bench/parallel.ts. Worker threads import this module by URL and
  * find each function by its key in `tasks()`.
  */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 /** The trivial task: x + 2. */
 function addTwo(x: number): number {

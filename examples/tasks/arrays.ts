@@ -1,5 +1,5 @@
 /** Task module of memmap: workers read their part of an array the caller shares with them. */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 function sumRange(data: Float64Array, start: number, end: number): { sum: number; shared: boolean } {
   let sum = 0;

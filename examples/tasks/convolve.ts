@@ -4,7 +4,7 @@
  * store itself: the workers share one cache, and so does the next run.
  */
 import { Memory } from '@larder/memory';
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 /** `.larder` in the working directory, with its SQLite index inside: the embedded defaults. */
 export const CACHE_FOLDER = '.larder';

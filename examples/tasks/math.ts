@@ -1,5 +1,5 @@
 /** Task module of the sqrt, accumulate and progress examples: tiny and busy tasks. */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 function sqrt(x: number): number {
   return Math.sqrt(x);

@@ -1,5 +1,5 @@
 /** Task module of parallel-dot: one block of rows of A·B per task. */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 /**
  * Rows `rowStart`..`rowEnd` of A·B for n×n row-major matrices. The i-k-j loop

@@ -3,7 +3,7 @@
  * Monte Carlo estimate of π per seed, and a windowed mean over a large
  * signal that reaches the workers through the pool's store.
  */
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 import { seededRandom } from '../lib/random.js';
 
 /** π estimated from `samples` seeded points in the unit square. */

@@ -1,6 +1,6 @@
 /** Task module of tokenize: a tokenizer that waits 10 ms per text, like joblib's example's time.sleep. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 
 const WAIT_MS = 10;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

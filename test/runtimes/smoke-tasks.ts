@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { Memory } from '@larder/memory';
-import { tasks } from '@larder/parallel';
+import { tasks } from '@larder/parallel/tasks';
 import { double } from './smoke-helper.ts';
 
 const dir = process.env.LARDER_SMOKE_DIR;

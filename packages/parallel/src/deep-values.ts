@@ -7,7 +7,7 @@
  * ArrayBuffers, Dates, RegExps, Errors) are passed to `leaf`, so large
  * arrays still go through shared memory and result buffers still move.
  */
-import { types } from 'node:util';
+import { isProxy } from 'node:util/types';
 
 const DEEP = '\u0000larder.deep';
 
@@ -40,7 +40,7 @@ export function encodeDeep(value: unknown, leaf: (object: object) => unknown, re
     if (kind === 'function' || kind === 'symbol') return refuse(`holds a ${kind}, which cannot be sent to a worker thread`);
     if (kind !== 'object' || item === null) return { v: item };
     const object = item as object;
-    if (types.isProxy(object)) return refuse('holds a Proxy, which structured clone cannot send');
+    if (isProxy(object)) return refuse('holds a Proxy, which structured clone cannot send');
     const known = index.get(object);
     if (known !== undefined) return known;
     const proto: unknown = Object.getPrototypeOf(object);

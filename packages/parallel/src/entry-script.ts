@@ -7,12 +7,17 @@
  * refuses to import it, and `tasks()` evaluated in a worker under the entry
  * script's URL stops the script there, before its side effects.
  */
-import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { ParallelError } from './errors.js';
 import { threadState } from './thread-state.js';
+
+// node:fs through getBuiltinModule, not an import: an ES import of node:fs builds
+// its namespace from every export, which runs fs's lazy getters (promises,
+// streams, readline...): ~15 more built-in modules for each worker thread to
+// compile at start (worker-entry.js).
+const { realpathSync } = process.getBuiltinModule('node:fs');
 
 // Shared with other copies of this package in the thread (thread-state.ts);
 // in a worker it is set from the caller's request.

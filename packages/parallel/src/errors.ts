@@ -3,7 +3,7 @@
  * errors thrown by user code are rebuilt with their own name and message
  * (see `rebuildTaskError`), because callers match on those.
  */
-import { inspect, types } from 'node:util';
+import { isProxy } from 'node:util/types';
 
 /** Stable codes of the errors raised by @larder/parallel. */
 export type ParallelErrorCode =
@@ -133,7 +133,8 @@ function read(value: object, key: string): { ok: true; value: unknown } | { ok: 
 /** A bounded, never-throwing description of any value, for messages. */
 export function describeValue(value: unknown): string {
   try {
-    return inspect(value, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500, getters: false, customInspect: false });
+    // node:util only when a value is described: importing it runs its lazy getters, in every worker thread.
+    return process.getBuiltinModule('node:util').inspect(value, { depth: 3, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 500, getters: false, customInspect: false });
   } catch {
     return `an uninspectable ${typeof value}`;
   }
@@ -141,7 +142,7 @@ export function describeValue(value: unknown): string {
 
 function isRealError(value: unknown): value is Error {
   try {
-    return !types.isProxy(value) && value instanceof Error;
+    return !isProxy(value) && value instanceof Error;
   } catch {
     return false; // a revoked Proxy throws on instanceof
   }

@@ -2,10 +2,12 @@
  * How many workers a call gets: joblib's n_jobs rules, and the nesting rule
  * (a call made inside a worker task runs in-process unless nJobs is given).
  */
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { formatValue, ParallelError } from './errors.js';
 import { threadState } from './thread-state.js';
+
+// Through getBuiltinModule: an ES import of node:fs runs its lazy getters in
+// every worker (entry-script.ts), and node:os is needed only to count CPUs.
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Number of CPUs this process may use: `os.availableParallelism()`, which
@@ -19,7 +21,7 @@ import { threadState } from './thread-state.js';
  * ```
  */
 export function cpuCount(): number {
-  const available = os.availableParallelism();
+  const available = process.getBuiltinModule('node:os').availableParallelism();
   const quota = cgroupCpuQuota();
   return Math.max(1, quota === undefined ? available : Math.min(available, quota));
 }

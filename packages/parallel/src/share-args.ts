@@ -6,7 +6,7 @@
  * way, mapped arrays sent as file references, other ArrayBuffers, at any
  * depth, listed for transfer instead of copied.
  */
-import { types } from 'node:util';
+import { isProxy, isSharedArrayBuffer } from 'node:util/types';
 import { ParallelError } from './errors.js';
 import { encodeDeep, type DeepTape } from './deep-values.js';
 import { fileMarker, type FileShares } from './share-files.js';
@@ -184,7 +184,7 @@ function prepareValue(value: unknown, walk: Walk): unknown {
   }
   if (kind !== 'object' || value === null) return value;
   const object = value as object;
-  if (types.isProxy(object)) {
+  if (isProxy(object)) {
     throw new Unsendable('is a Proxy, which structured clone cannot send (it would see only its target, or fail). Send the plain data behind it.');
   }
   if (ArrayBuffer.isView(object)) {
@@ -340,7 +340,7 @@ function head<T>(entries: Iterable<T>, count: number): T[] {
 // task's walk lists the copies it receives (once each), for the check after
 // the task (share-guard.ts).
 function shareLarge(view: ArrayBufferView, walk: Walk): ArrayBufferView {
-  if (view.byteLength <= walk.maxNbytes || types.isSharedArrayBuffer(view.buffer)) return view;
+  if (view.byteLength <= walk.maxNbytes || isSharedArrayBuffer(view.buffer)) return view;
   let entry = walk.copies!.get(view);
   if (!entry) {
     entry = copyToSharedWithDigest(view);

@@ -14,8 +14,10 @@
  * caller right after it mapped them. An array that cannot go by reference
  * (written to, file replaced, addon missing) is sent as any other array.
  */
-import fs from 'node:fs';
 import type { MappedReference } from '@larder/store-fs';
+
+// Through getBuiltinModule: an ES import of node:fs runs its lazy getters in every worker (entry-script.ts).
+const fs = process.getBuiltinModule('node:fs');
 
 type StoreFs = typeof import('@larder/store-fs');
 

@@ -11,10 +11,18 @@
  * strips types (Node 22.18+ running a .ts entry, Deno, Bun), so a function's
  * text, part of its cache identity, is the same in the parent and here.
  */
-import { existsSync } from 'node:fs';
-import nodeModule, { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
+
+// Every import here is part of each worker's start. node:fs and node:module
+// come through getBuiltinModule, not ES imports: an ES import of a built-in
+// builds its namespace from every export, which runs the module's lazy
+// getters (fs.promises, fs streams and readline; module.SourceMap...): ~15
+// more built-in modules for the thread to compile, ~3 ms of CPU. The package's
+// other modules that workers load do the same (entry-script.ts).
+const { existsSync } = process.getBuiltinModule('node:fs');
+const nodeModule = process.getBuiltinModule('node:module');
+const { createRequire } = nodeModule;
 
 // Node's module compile cache (22.1+) for this thread: V8's code cache for
 // the modules a worker loads (this package, the task module and what it
@@ -71,9 +79,6 @@ async function loadTsx(fromUrl) {
   }
 }
 
-/** @type {Promise<(request: unknown) => Promise<unknown>> | undefined} */
-let runner;
-
 async function loadRunner() {
   if (existsSync(fileURLToPath(sourceWorker))) {
     // The package's own source (tests, benches) imports './x.js' for x.ts,
@@ -84,8 +89,14 @@ async function loadRunner() {
   return (await import('./worker.js')).createBatchRunner(ensureTypeScript);
 }
 
+// Loaded as soon as piscina imports this file, not at the first batch: the
+// thread loads the runner while its "ready" message goes to the pool and the
+// first batch comes back. A failure to load is that batch's error (caught
+// here only so that it is not an unhandled rejection before the batch).
+const runner = loadRunner();
+runner.catch(() => {});
+
 /** @param {unknown} request */
 export default async function handler(request) {
-  runner ??= loadRunner();
   return (await runner)(request);
 }

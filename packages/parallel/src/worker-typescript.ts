@@ -20,8 +20,6 @@
  * ES module, goes through Node's own stripper as before), and never under
  * node_modules, where Node refuses to strip types.
  */
-import { readFileSync } from 'node:fs';
-import * as nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** A TypeScript module's text as read from disk, and the JavaScript Node's loader makes of it. */
@@ -41,7 +39,9 @@ interface ModuleApi {
 type LoadResult = { format?: string | null; source?: string | ArrayBuffer | ArrayBufferView | null; shortCircuit?: boolean };
 type LoadHook = (url: string, context: object, nextLoad: (url: string, context: object) => LoadResult) => LoadResult;
 
-const moduleApi = nodeModule as unknown as ModuleApi;
+// Through getBuiltinModule: ES imports of node:module and node:fs run their lazy getters in every worker (entry-script.ts).
+const moduleApi = process.getBuiltinModule('node:module') as unknown as ModuleApi;
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 /** `.ts` and `.mts` (Node strips neither `.tsx` nor anything under node_modules). */
 const STRIPPABLE = /^file:\/\/(?!.*\/node_modules\/).*\.m?ts$/;

@@ -6,7 +6,7 @@
  * listed for transfer at the top level of the reply.
  */
 import { performance } from 'node:perf_hooks';
-import { types } from 'node:util';
+import { isProxy } from 'node:util/types';
 import { threadId } from 'node:worker_threads';
 import { entryScriptError, isEntryScript, setEntryScriptPath } from './entry-script.js';
 import { ParallelError, serializeError } from './errors.js';
@@ -18,7 +18,6 @@ import { closeFiles, fileShares, loadStoreFs, restoreFiles } from './share-files
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
-import { listenForTeardown } from './teardown.js';
 import { settleBeforeTask, workerHookRegistry } from './worker-hooks.js';
 import { serveStrippedSources } from './worker-typescript.js';
 
@@ -60,7 +59,9 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
   // Nested parallel() calls made by tasks here default to nJobs = 1.
   markWorkerThread();
   const initialized = new Set<string>();
-  let listening = false;
+  /** Set once this thread answers the pool's teardown broadcast: from the first reply that says it has teardown hooks. */
+  let listening: Promise<void> | undefined;
+  let teardownChannel = '';
   // Tasks' output rides back with the reply, so the caller prints it before the results (task-output.ts).
   const output = new OutputCapture();
 
@@ -105,11 +106,20 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     initialized.add(init.key);
   }
 
-  /** A reply with what every reply carries: whether this thread has teardown hooks, and what the batch printed. */
-  function finish<R extends BatchReply>(reply: R): R {
-    if (hasTeardownHooks()) reply.teardown = true;
+  /**
+   * A reply with what every reply carries: what the batch printed, and
+   * whether this thread has teardown hooks. A thread with hooks listens for
+   * the pool's teardown broadcast from its first such reply on: set up here
+   * rather than at start, since most threads have none and the channel (and
+   * its module) would be part of every thread's start.
+   */
+  async function finish<R extends BatchReply>(reply: R): Promise<R> {
     const printed = output.stop();
     if (printed) reply.output = printed;
+    if (hasTeardownHooks()) {
+      reply.teardown = true;
+      await (listening ??= import('./teardown.js').then(({ listenForTeardown }) => listenForTeardown(teardownChannel)));
+    }
     return reply;
   }
 
@@ -122,10 +132,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const resultFiles = fileShares();
     setEntryScriptPath(request.entryScript);
     output.start();
-    if (!listening) {
-      listenForTeardown(request.teardownChannel);
-      listening = true;
-    }
+    teardownChannel = request.teardownChannel;
     try {
       if (request.stripped) serveStrippedSources(request.stripped);
       await runInit(request);
@@ -173,7 +180,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
         for (index = 0; index < results.length; index++) ready[index] = checkResult(results[index], transfer, describeResult, resultFiles);
       }
       for (index = 0; index < results.length; index++) deep ||= isDeepTape(ready[index]);
-      const reply = finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results: ready, durationMs });
+      const reply = await finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results: ready, durationMs });
       if (deep) reply.deep = true;
       if (resultFiles.sent) reply.files = true;
       if (transfer.size === 0) return reply;
@@ -183,7 +190,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
     } catch (error) {
       closeFiles(resultFiles);
-      const failure = !types.isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
+      const failure = !isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);
       // serializeError never throws and gives only strings: this reply always posts.
       const reply: BatchReply = {
         threadId,
@@ -202,7 +209,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
 // What the task threw may be a Proxy whose traps throw, even for instanceof:
 // our own failures are never Proxies, so they are told apart first.
 function isUnsendable(error: unknown): boolean {
-  return !types.isProxy(error) && error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE';
+  return !isProxy(error) && error instanceof ParallelError && error.code === 'LARDER_UNSENDABLE';
 }
 
 // An argument nested beyond what structured clone takes came flattened.
