@@ -181,17 +181,13 @@ static napi_value map(napi_env env, napi_callback_info info) {
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 
-static int view_bytes(napi_env env, napi_value value, void** data, size_t* length);
+static int view_argument(napi_env env, napi_callback_info info, const char* usage, void** data, size_t* length);
 
 static napi_value pristine(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value result;
   void* data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] pristine(view) takes a typed array or DataView");
-    return NULL;
-  }
+  if (!view_argument(env, info, "pristine(view)", &data, &length)) return NULL;
   napi_get_null(env, &result);
   if (length == 0) {
     napi_get_boolean(env, true, &result);
@@ -298,15 +294,21 @@ static int view_bytes(napi_env env, napi_value value, void** data, size_t* lengt
   return is_view && napi_get_dataview_info(env, value, length, data, NULL, NULL) == napi_ok;
 }
 
-static napi_value xxh64(napi_env env, napi_callback_info info) {
+/* The one argument of pristine, xxh64 and adviseHugePages: a view's bytes, or a LARDER_OPTION TypeError. */
+static int view_argument(napi_env env, napi_callback_info info, const char* usage, void** data, size_t* length) {
   size_t argc = 1;
   napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && view_bytes(env, argv[0], data, length)) return 1;
+  char message[128];
+  snprintf(message, sizeof message, "[larder/store-fs] %s takes a typed array or DataView", usage);
+  napi_throw_type_error(env, "LARDER_OPTION", message);
+  return 0;
+}
+
+static napi_value xxh64(napi_env env, napi_callback_info info) {
   void* data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] xxh64(view) takes a typed array or DataView");
-    return NULL;
-  }
+  if (!view_argument(env, info, "xxh64(view)", &data, &length)) return NULL;
   napi_value result;
   napi_create_bigint_uint64(env, xxh64_bytes(data, length), &result);
   return result;
@@ -361,14 +363,10 @@ static napi_value huge_page_size_js(napi_env env, napi_callback_info info) {
 
 /* Advises the whole huge pages inside the view; returns the offset in the view of the first one, or -1. */
 static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value result;
   void* data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] adviseHugePages(view) takes a typed array or DataView");
-    return NULL;
-  }
+  if (!view_argument(env, info, "adviseHugePages(view)", &data, &length)) return NULL;
   double first = -1;
 #ifdef MADV_HUGEPAGE
   const uintptr_t huge = (uintptr_t)huge_page_size();
