@@ -33,6 +33,11 @@ export function loadStoreFs(): Promise<StoreFs> {
   return (loading ??= import('@larder/store-fs').then((module) => (storeFs = module)));
 }
 
+/** store-fs if this thread has imported it (the caller has, before it prepares a call's arguments), else undefined. */
+export function loadedStoreFs(): StoreFs | undefined {
+  return storeFs;
+}
+
 /** A mapped array on its way: where its bytes are, and a descriptor open on that file. */
 export interface FileShare {
   readonly reference: MappedReference;

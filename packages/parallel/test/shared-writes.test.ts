@@ -86,6 +86,15 @@ describe('large arguments shared with workers are read-only', () => {
     expect(await pool.map(trust.readSum, [data, data])).toEqual([N, N]);
   });
 
+  it('a 10 MB argument (its shared copy advised for huge pages) arrives whole, and a write to it is still caught', async () => {
+    const n = 1_250_000;
+    const data = Float64Array.from({ length: n }, (_, i) => i % 1000);
+    const expected = 499.5 * n;
+    expect(await pool.map(trust.readSum, [data, data])).toEqual([expected, expected]);
+    expectSharedWrite(await failure(pool.map(trust.addOneAndSum, [data, data])), '$[0]', 'addOneAndSum');
+    expect(data[999]).toBe(999); // the caller's array never changes
+  });
+
   it('arrays the caller put on a SharedArrayBuffer stay shared: writes are allowed and visible', async () => {
     const data = new Float64Array(new SharedArrayBuffer(8 * N)).fill(1);
     await using one = new Parallel({ nJobs: 2, batchSize: 1 });

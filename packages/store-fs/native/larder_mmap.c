@@ -16,6 +16,14 @@
  *                                    MAP_PRIVATE mapping was written (made an
  *                                    anonymous copy) by this process. Read from
  *                                    /proc/self/pagemap; null where it cannot tell.
+ *   hugePageSize() -> number         Bytes in a transparent huge page; 0 where
+ *                                    the system has none (off, `never`).
+ *   adviseHugePages(view) -> number  madvise(MADV_HUGEPAGE) on the whole huge
+ *                                    pages inside the bytes a view covers, so
+ *                                    that the first write to fresh memory faults
+ *                                    in one huge page at a time instead of 4 KiB
+ *                                    pages. Returns the offset in the view of the
+ *                                    first advised byte, -1 where nothing was.
  *
  * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
  * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
@@ -173,17 +181,13 @@ static napi_value map(napi_env env, napi_callback_info info) {
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 
-static int view_bytes(napi_env env, napi_value value, void** data, size_t* length);
+static int view_argument(napi_env env, napi_callback_info info, const char* usage, void** data, size_t* length);
 
 static napi_value pristine(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value result;
   void* data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] pristine(view) takes a typed array or DataView");
-    return NULL;
-  }
+  if (!view_argument(env, info, "pristine(view)", &data, &length)) return NULL;
   napi_get_null(env, &result);
   if (length == 0) {
     napi_get_boolean(env, true, &result);
@@ -290,17 +294,89 @@ static int view_bytes(napi_env env, napi_value value, void** data, size_t* lengt
   return is_view && napi_get_dataview_info(env, value, length, data, NULL, NULL) == napi_ok;
 }
 
-static napi_value xxh64(napi_env env, napi_callback_info info) {
+/* The one argument of pristine, xxh64 and adviseHugePages: a view's bytes, or a LARDER_OPTION TypeError. */
+static int view_argument(napi_env env, napi_callback_info info, const char* usage, void** data, size_t* length) {
   size_t argc = 1;
   napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && view_bytes(env, argv[0], data, length)) return 1;
+  char message[128];
+  snprintf(message, sizeof message, "[larder/store-fs] %s takes a typed array or DataView", usage);
+  napi_throw_type_error(env, "LARDER_OPTION", message);
+  return 0;
+}
+
+static napi_value xxh64(napi_env env, napi_callback_info info) {
   void* data = NULL;
   size_t length = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !view_bytes(env, argv[0], &data, &length)) {
-    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] xxh64(view) takes a typed array or DataView");
-    return NULL;
-  }
+  if (!view_argument(env, info, "xxh64(view)", &data, &length)) return NULL;
   napi_value result;
   napi_create_bigint_uint64(env, xxh64_bytes(data, length), &result);
+  return result;
+}
+
+/* ---- huge pages for fresh buffers: hugePageSize(), adviseHugePages(view) ---- */
+
+/*
+ * Filling fresh memory costs a page fault per 4 KiB page: ~20 ms per 80 MB
+ * on ordinary hardware, ~15 µs a fault (350 ms per 80 MB) in a Firecracker
+ * VM. With MADV_HUGEPAGE the kernel backs the range with 2 MiB pages where
+ * transparent huge pages are in `madvise` (the common default) or `always`
+ * mode: one fault per 2 MiB. numpy does the same for every allocation of
+ * 4 MiB and more. Only whole huge pages inside the view are advised, never
+ * memory around it that belongs to other allocations; the advice is a hint
+ * on this process's own pages, so it cannot change any byte. Advising pages
+ * already in use is harmless (khugepaged may merge them later).
+ */
+
+/* The size of a transparent huge page, or 0 where there are none (THP off, `never`, not Linux). */
+static size_t huge_page_size(void) {
+  static long size = -1;
+  if (size < 0) {
+    size = 0;
+#ifdef MADV_HUGEPAGE
+    char mode[128] = {0};
+    FILE* file = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+    if (file != NULL) {
+      if (fgets(mode, sizeof mode, file) == NULL) mode[0] = 0;
+      fclose(file);
+    }
+    if (mode[0] != 0 && strstr(mode, "[never]") == NULL) {
+      size = 2L << 20; /* x86-64 and 4 KiB-page arm64 */
+      file = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+      if (file != NULL) {
+        unsigned long long value = 0;
+        if (fscanf(file, "%llu", &value) == 1 && value >= 4096 && (value & (value - 1)) == 0) size = (long)value;
+        fclose(file);
+      }
+    }
+#endif
+  }
+  return (size_t)size;
+}
+
+static napi_value huge_page_size_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_double(env, (double)huge_page_size(), &result);
+  return result;
+}
+
+/* Advises the whole huge pages inside the view; returns the offset in the view of the first one, or -1. */
+static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
+  napi_value result;
+  void* data = NULL;
+  size_t length = 0;
+  if (!view_argument(env, info, "adviseHugePages(view)", &data, &length)) return NULL;
+  double first = -1;
+#ifdef MADV_HUGEPAGE
+  const uintptr_t huge = (uintptr_t)huge_page_size();
+  if (huge != 0 && data != NULL) {
+    const uintptr_t start = ((uintptr_t)data + huge - 1) & ~(huge - 1);
+    const uintptr_t end = ((uintptr_t)data + length) & ~(huge - 1);
+    if (end > start && madvise((void*)start, end - start, MADV_HUGEPAGE) == 0) first = (double)(start - (uintptr_t)data);
+  }
+#endif
+  napi_create_double(env, first, &result);
   return result;
 }
 
@@ -312,5 +388,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "xxh64", function);
   napi_create_function(env, "pristine", NAPI_AUTO_LENGTH, pristine, NULL, &function);
   napi_set_named_property(env, exports, "pristine", function);
+  napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, advise_huge_pages, NULL, &function);
+  napi_set_named_property(env, exports, "adviseHugePages", function);
+  napi_create_function(env, "hugePageSize", NAPI_AUTO_LENGTH, huge_page_size_js, NULL, &function);
+  napi_set_named_property(env, exports, "hugePageSize", function);
   return exports;
 }

@@ -7,6 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { decode, type SegmentSource } from './decode.js';
 import { codedError, FormatError, withFile } from './errors.js';
 import { decodeHeader, HEADER_SIZE, type Header } from './header.js';
+import { freshBytes } from './huge-pages.js';
 import { inflate, inflateSync } from './inflate.js';
 import { ManifestReader } from './manifest.js';
 import type { ResolvedLoadOptions } from './options.js';
@@ -19,15 +20,17 @@ import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifyS
 const TOO_LARGE = 'LARDER_TOO_LARGE';
 
 /**
- * A fresh buffer at offset 0 of its own (Shared)ArrayBuffer, so 64-byte
- * alignment holds. Not zero-filled (that would cost a pass over the memory):
- * callers fill it completely or cut it to what they read.
+ * A fresh buffer at a multiple of 64 in its own (Shared)ArrayBuffer, so the
+ * format's 64-byte alignment holds. Not zero-filled (that would cost a pass
+ * over the memory): callers fill it completely or cut it to what they read.
+ * A large one lies on huge pages advised before anything touches it
+ * (huge-pages.ts): its fill faults 2 MiB at a time.
  */
 export function allocate(size: number, shared: boolean): Uint8Array {
   if (size > bufferConstants.MAX_LENGTH) {
     throw codedError(RangeError, TOO_LARGE, `the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
   }
-  return shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
+  return freshBytes(size, shared);
 }
 
 /** Decodes a whole file held in memory. A compressed payload is inflated synchronously (memory: one payload). */

@@ -11,4 +11,5 @@ export type { S3Options } from './s3-settings.js';
 export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
 export { verify, type VerifyReport } from './verify.js';
+export { adviseHugePages } from './huge-pages.js';
 export { mappedReference, openReference, mapReference, type MappedReference } from './mapped-reference.js';

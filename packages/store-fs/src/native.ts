@@ -1,6 +1,6 @@
 /**
  * The optional Node-API addon (native/larder_mmap.c): real copy-on-write
- * memory maps and a native xxh64. Loaded on first use, never at import, from
+ * memory maps, a native xxh64 and huge-page advice for fresh buffers. Loaded on first use, never at import, from
  * the prebuilt binary shipped in prebuilds/<platform>-<arch>/ or, on other
  * platforms, from a node-gyp build in native/build/. Where neither loads (or
  * `LARDER_NO_MMAP_ADDON=1` disables it), callers fall back to positioned reads
@@ -16,6 +16,10 @@ export interface Addon {
   xxh64(view: ArrayBufferView): bigint;
   /** Whether every page under the view still holds its file's bytes (none written by this process); null where the system cannot tell. */
   pristine(view: ArrayBufferView): boolean | null;
+  /** madvise(MADV_HUGEPAGE) on the whole huge pages inside the view's bytes: the offset in the view of the first, or -1 where none was advised. */
+  adviseHugePages(view: ArrayBufferView): number;
+  /** Bytes in a transparent huge page; 0 where the system has none. */
+  hugePageSize(): number;
 }
 
 let addon: Addon | undefined;
