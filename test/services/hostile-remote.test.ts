@@ -12,16 +12,17 @@
  * with a crafted reply, as a hostile program on the same Redis could.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serialize } from 'node:v8';
+import { pathToFileURL } from 'node:url';
+import { deserialize, serialize } from 'node:v8';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { Parallel, ParallelError } from '@larder/parallel';
 import { openStore } from '@larder/store-fs';
 import { t } from '../../packages/parallel/test/fixtures/math-tasks.js';
-import { repoRoot } from './larder-workers.js';
+import { repoRoot, startWorker, type WorkerProcess } from './larder-workers.js';
 import { requireService, serviceSettings, tcpReachable } from './settings.js';
 import { redisCommands } from './wire.js';
 
@@ -46,19 +47,28 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+type BullQueue = new (queue: string, options: { connection: object }) => {
+  add(name: string, data: unknown, options?: object): Promise<{ waitUntilFinished(events: object, ttl?: number): Promise<unknown> }>;
+  close(): Promise<void>;
+};
+type BullQueueEvents = new (queue: string, options: { connection: object }) => { waitUntilReady(): Promise<unknown>; close(): Promise<void> };
 type BullWorker = new (
   queue: string,
   processor: (job: { data: unknown }) => Promise<string>,
   options: { connection: object },
 ) => { close(force?: boolean): Promise<void>; waitUntilReady(): Promise<unknown> };
 
+async function loadBullmq(): Promise<{ Worker: BullWorker; Queue: BullQueue; QueueEvents: BullQueueEvents }> {
+  // bullmq is @larder/parallel's (optional) dependency, not the workspace root's.
+  return (await import(createRequire(join(repoRoot, 'packages/parallel/package.json')).resolve('bullmq'))) as { Worker: BullWorker; Queue: BullQueue; QueueEvents: BullQueueEvents };
+}
+
 /** A BullMQ worker on a fresh queue that answers every job with `answer(jobData)`. */
 async function hostileQueue(context: TestContext, topic: string, answer: (data: { call: string; firstIndex: number }) => string): Promise<{ connection: string; queue: string }> {
   const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
   const queue = `larder-test-hostile-${topic}-${runId}`;
   queues.push(queue);
-  // bullmq is @larder/parallel's (optional) dependency, not the workspace root's.
-  const bullmq = (await import(createRequire(join(repoRoot, 'packages/parallel/package.json')).resolve('bullmq'))) as { Worker: BullWorker };
+  const bullmq = await loadBullmq();
   const url = new URL(connection);
   const worker = new bullmq.Worker(queue, async (job) => answer(job.data as { call: string; firstIndex: number }), {
     connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
@@ -137,4 +147,39 @@ describe('bullmq: replies that are not a larder-worker\'s', () => {
       expect(error.message).toMatch(/not a larder-worker's reply/);
     });
   }
+});
+
+describe('larder-worker: a job someone else added to its queue', () => {
+  it('a job naming node:fs, a data: URL or a file outside --root runs nothing: its reply is LARDER_TASK_IMPORT', async (context) => {
+    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
+    const queue = `larder-test-hostile-jobs-${runId}`;
+    queues.push(queue);
+    const worker: WorkerProcess = await startWorker({ connection, queue, concurrency: 1 });
+    closers.push(() => worker.kill());
+    const bullmq = await loadBullmq();
+    const url = new URL(connection);
+    const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
+    const jobs = new bullmq.Queue(queue, options);
+    const events = new bullmq.QueueEvents(queue, options);
+    closers.push(() => jobs.close(), () => events.close());
+    await events.waitUntilReady();
+    const target = join(scratch, 'pwned');
+    const evil = join(scratch, 'evil.mjs');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(evil, `import { writeFileSync } from 'node:fs';\nexport function run(path) { writeFileSync(path, 'pwned'); return 1; }\n`);
+    const modules: [unknown, string][] = [
+      [{ url: 'node:fs' }, 'writeFileSync'],
+      [{ url: `data:text/javascript,${encodeURIComponent("import { writeFileSync } from 'node:fs'; export function run(path) { writeFileSync(path, 'pwned'); return 1; }")}` }, 'run'],
+      [{ url: pathToFileURL(evil).href }, 'run'],
+    ];
+    for (const [module, taskName] of modules) {
+      const args = taskName === 'run' ? [target] : [target, 'pwned'];
+      const data = { v: 1, call: `hostile${randomBytes(3).toString('hex')}`, module, taskName, mode: 'spread', firstIndex: 0, payload: encode([args]), maxNbytes: null };
+      const job = await jobs.add('batch', data, { removeOnComplete: true, removeOnFail: true });
+      const reply = deserialize(Buffer.from((await job.waitUntilFinished(events, 30_000)) as string, 'base64')) as { ok: boolean; error?: { code?: string } };
+      expect(reply.ok).toBe(false);
+      expect(reply.error?.code).toBe('LARDER_TASK_IMPORT');
+      expect(existsSync(target)).toBe(false);
+    }
+  });
 });
