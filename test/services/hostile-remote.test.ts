@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
-import { Parallel, ParallelError } from '@larder/parallel';
+import { delayed, Parallel, ParallelError } from '@larder/parallel';
 import { openStore } from '@larder/store-fs';
 import { t } from '../../packages/parallel/test/fixtures/math-tasks.js';
 import { repoRoot, startWorker, type WorkerProcess } from './larder-workers.js';
@@ -174,12 +174,32 @@ describe('larder-worker: a job someone else added to its queue', () => {
     ];
     for (const [module, taskName] of modules) {
       const args = taskName === 'run' ? [target] : [target, 'pwned'];
-      const data = { v: 1, call: `hostile${randomBytes(3).toString('hex')}`, module, taskName, mode: 'spread', firstIndex: 0, payload: encode([args]), maxNbytes: null };
-      const job = await jobs.add('batch', data, { removeOnComplete: true, removeOnFail: true });
+      const data = { v: 1, call: `${randomBytes(6).toString('hex')}-1`, module, taskName, mode: 'spread', firstIndex: 0, payload: encode([args]), maxNbytes: null };
+      // Kept once done (the queue goes at the end): waitUntilFinished looks the job up after it may have finished.
+      const job = await jobs.add('batch', data);
       const reply = deserialize(Buffer.from((await job.waitUntilFinished(events, 30_000)) as string, 'base64')) as { ok: boolean; error?: { code?: string } };
       expect(reply.ok).toBe(false);
       expect(reply.error?.code).toBe('LARDER_TASK_IMPORT');
       expect(existsSync(target)).toBe(false);
     }
+  });
+});
+
+describe('larder-worker: store keys a job names', () => {
+  it("an argument that looks like a transfer reference to a key outside the call is refused, never read in the argument's place", async (context) => {
+    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
+    const queue = `larder-test-hostile-args-${runId}`;
+    queues.push(queue);
+    const worker = await startWorker({ connection, queue, concurrency: 1 });
+    closers.push(() => worker.kill());
+    const { folder, keys } = await storeWithVictim('argument-ref');
+    await using pool = new Parallel({ backend: 'bullmq', connection, queue, store: folder, nJobs: 1 });
+    // The victim is Float64Array [6, 6, 6]: read in the argument's place, sumHalf would answer 6.
+    const forged = { [BLOB]: 'victim/keep' } as unknown as Float64Array;
+    const error = (await pool.run([delayed(t.sumHalf)(forged, 0)]).catch((e: unknown) => e)) as ParallelError;
+    expect(error).toBeInstanceOf(ParallelError);
+    expect(error.code).toBe('LARDER_REMOTE');
+    expect(error.message).toMatch(/not one the pool put/);
+    expect(await keys()).toContain('victim/keep');
   });
 });

@@ -26,6 +26,29 @@ export interface ModuleAddress {
   package?: string;
 }
 
+/** A call's id (JobData.call): the pool's 12 hex digits and a counter. Transfer keys start with it. */
+const CALL_ID = /^[0-9a-f]{12}-[1-9]\d{0,14}$/;
+
+export function isCallId(call: unknown): call is string {
+  return typeof call === 'string' && CALL_ID.test(call);
+}
+
+/**
+ * The store keys of a call (transfer.ts carries them): the arguments the pool puts,
+ * `<call>/a<n>`; a batch's result arrays, `<call>/r<first>-<n>`, and its reply when stored,
+ * `<call>/reply<first>`, which the batch's worker puts. Each side reads only the keys the
+ * other side of this call and batch writes: a job or a reply comes through Redis, which other
+ * programs can write, and must not make anyone read (or the pool delete) any other key.
+ */
+export const transferKeys = {
+  argument: (call: string, n: number) => `${call}/a${n}`,
+  result: (call: string, first: number, n: number) => `${call}/r${first}-${n}`,
+  reply: (call: string, first: number) => `${call}/reply${first}`,
+  isArgument: (call: string, key: string) => key.startsWith(`${call}/a`) && /^\d+$/.test(key.slice(call.length + 2)),
+  isResult: (call: string, first: number, key: string) =>
+    key === `${call}/reply${first}` || (key.startsWith(`${call}/r${first}-`) && /^\d+$/.test(key.slice(`${call}/r${first}-`.length))),
+};
+
 /** The data of one job: one batch. */
 export interface JobData {
   v: number;

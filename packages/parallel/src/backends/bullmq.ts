@@ -16,7 +16,7 @@ import { isDeepTape } from '../deep-values.js';
 import { entryScriptError, isEntryScript } from '../entry-script.js';
 import { AbortError, ParallelError, taskLabel } from '../errors.js';
 import { describeConnection, type RemoteSettings } from '../remote-options.js';
-import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, STORED_REPLY, type JobData, type JobReply } from '../remote-protocol.js';
+import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, STORED_REPLY, transferKeys, type JobData, type JobReply } from '../remote-protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Task } from '../tasks.js';
 import { decodeValue, encodeValue, externalize, internalize, largeArrays } from '../transfer.js';
@@ -121,7 +121,7 @@ export class BullmqBackend implements Backend {
       await queue.add('batch', data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
       const returned = await answer;
       if (typeof returned !== 'string') throw badReply(jobId, `its return value is ${typeof returned}, not an encoded reply`);
-      const own = resultKeys(call.id, batch.firstIndex);
+      const own = (key: string) => transferKeys.isResult(call.id, batch.firstIndex, key);
       const encoded = store && returned.startsWith(STORED_REPLY) ? await this.#takeResult(store, returned.slice(STORED_REPLY.length), own, jobId) : returned;
       const reply = decodeReply(encoded, jobId, batch.payload.length);
       if (reply.output) context.writeOutput(reply.output);
@@ -222,7 +222,7 @@ export class BullmqBackend implements Backend {
   #putArgument(store: BlobStore, call: CallState, array: ArrayBufferView): Promise<string> {
     const known = call.puts.get(array);
     if (known) return known;
-    const name = `${call.id}/a${call.puts.size}`;
+    const name = transferKeys.argument(call.id, call.puts.size);
     const key = store.put(name, array).then(() => name);
     call.puts.set(array, key);
     return key;
@@ -234,8 +234,8 @@ export class BullmqBackend implements Backend {
    * Redis, which other programs can write, and must not make the pool read, return or delete
    * anything else in the store (another call's arrays, a cache sharing it, the user's values).
    */
-  async #takeResult(store: BlobStore, key: string, own: RegExp, jobId: string): Promise<unknown> {
-    if (!own.test(key)) throw badReply(jobId, `it names the store key ${JSON.stringify(key)}, which is not one its worker writes for this batch; that key was left alone`);
+  async #takeResult(store: BlobStore, key: string, own: (key: string) => boolean, jobId: string): Promise<unknown> {
+    if (!own(key)) throw badReply(jobId, `it names the store key ${JSON.stringify(key)}, which is not one its worker writes for this batch; that key was left alone`);
     const value = await store.get(key);
     if (value === undefined) throw new ParallelError('LARDER_REMOTE', `a worker's result ${key} is missing from ${store.description}; was the store cleared during the call?`);
     await store.delete(key);
@@ -259,11 +259,6 @@ export class BullmqBackend implements Backend {
       { taskIndex: batch.firstIndex },
     );
   }
-}
-
-/** The store keys the worker of a batch writes: its stored reply and its result arrays (remote-worker.ts names them). */
-function resultKeys(callId: string, firstIndex: number): RegExp {
-  return new RegExp(`^${callId}/(reply${firstIndex}|r${firstIndex}-\\d+)$`);
 }
 
 /** A reply the pool cannot use: not what a larder-worker sends. */
