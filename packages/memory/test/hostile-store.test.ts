@@ -50,20 +50,16 @@ async function setUp() {
 }
 
 describe('a store location: keys larder does not write, under a function folder', () => {
-  it('fn.clear() removes the entry and keeps the others\' keys', async () => {
-    const { store, f, foreign, entry } = await setUp();
-    await f.clear();
-    const left = await keysOf(store);
-    expect(left).not.toContain(entry);
-    for (const key of foreign) expect(left).toContain(key);
-  });
-
-  it('memory.clear() removes the entry and keeps the others\' keys', async () => {
-    const { store, memory, foreign, entry } = await setUp();
-    await memory.clear();
-    const left = await keysOf(store);
-    expect(left).not.toContain(entry);
-    for (const key of foreign) expect(left).toContain(key);
+  it.each([
+    ['fn.clear()', (set: Awaited<ReturnType<typeof setUp>>) => set.f.clear()],
+    ['memory.clear()', (set: Awaited<ReturnType<typeof setUp>>) => set.memory.clear()],
+    ['memory.clearFunction()', (set: Awaited<ReturnType<typeof setUp>>) => set.memory.clearFunction('inc')],
+  ])("%s removes the entry and keeps the others' keys", async (_what, clear) => {
+    const set = await setUp();
+    await clear(set);
+    const left = await keysOf(set.store);
+    expect(left).not.toContain(set.entry);
+    for (const key of set.foreign) expect(left).toContain(key);
   });
 
   it('clearStale() removing an old body keeps the others\' keys under it', async () => {
