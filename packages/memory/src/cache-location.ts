@@ -158,6 +158,25 @@ export class CacheLocation {
     else for (let i = 0; i < ours.length; i += 64) await Promise.all(ours.slice(i, i + 64).map((key) => store.delete(key)));
   }
 
+  /**
+   * Removes the entry values under `prefix` (a function folder, or `folder/body`), with what the
+   * index never heard of. A folder's `results/` is larder's alone: all of it goes. A store object
+   * may hold others' keys under the same names after larder marked it (a shared bucket): only
+   * entry keys go, a page at a time.
+   */
+  async removeValuesUnder(prefix: string): Promise<void> {
+    if (this.path !== undefined) {
+      await this.store.removePrefix(prefix);
+      return;
+    }
+    let page: string[] = [];
+    for await (const { key } of this.store.list(prefix)) {
+      if (isEntryKey(key)) page.push(key);
+      if (page.length >= 1000) await this.deleteValues(page.splice(0));
+    }
+    await this.deleteValues(page);
+  }
+
   /** Deletes entries (values first: they are the truth) and their index records. */
   async remove(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
@@ -176,21 +195,21 @@ export class CacheLocation {
     if (!(await this.guard.writable(doing, false))) return 0;
     await this.keeper.flush();
     const removed = await this.withIndex((index) => clearFolder(this, index, folder));
-    if (removed === undefined) await this.store.removePrefix(folder); // the index failed: the values go all the same
+    if (removed === undefined) await this.removeValuesUnder(folder); // the index failed: the values go all the same
     return removed ?? 0;
   }
 
   /**
    * Removes every entry value (the caller clears the index). A folder's `results/` is larder's
-   * alone; in a store object, larder's marker stays, and so would a key larder does not write
-   * (an adopted store has none): each function folder holding entries is removed in turn.
+   * alone; in a store object, larder's marker stays, and so does any key larder does not write:
+   * the entries of each function folder holding some are removed in turn.
    */
   async removeAll(): Promise<void> {
     if (this.path !== undefined) {
       await this.store.removePrefix('');
       return;
     }
-    for (const folder of await this.functionFolders()) await this.store.removePrefix(folder);
+    for (const folder of await this.functionFolders()) await this.removeValuesUnder(folder);
   }
 
   /** The function folders that hold entries in the store (streamed through; only the folder names are kept). */

@@ -33,9 +33,21 @@ export class Computation {
     private readonly lookup: EntryLookup | undefined,
   ) {}
 
-  /** The computation of `argsHash` under way in this thread, if any. */
+  /**
+   * Joins the computation of `argsHash` under way in this thread, if any. A joiner gets its own
+   * copy of the result, read from the entry once it is stored, never the object the
+   * computing caller holds: that caller may change it, and a joiner would see the change, which a
+   * later hit would not. A result that could not be stored is shared (there is no copy to read).
+   */
   running(argsHash: string): Promise<Outcome> | undefined {
-    return this.inflight.get(argsHash);
+    const run = this.inflight.get(argsHash);
+    return run?.then(async (outcome) => {
+      if (!outcome.info.stored || !this.lookup) return outcome;
+      // The file as the computing caller stored it (as a miss with mmap reads it back): a share of that miss, not a hit of its own.
+      const entry = await this.lookup.readFile(argsHash, this.options.mmap);
+      if (entry === undefined || entry === UNREADABLE) return outcome; // removed meanwhile
+      return { value: entry.value, info: { ...outcome.info } };
+    });
   }
 
   /**

@@ -21,7 +21,7 @@
  * (link fails rather than replacing a newer one).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -36,9 +36,19 @@ const HOST = hostname();
 /** How long a lease file without a readable holder record is given before it counts as debris. */
 const UNREADABLE_GRACE_MS = 2000;
 
+/** Never blocks (a FIFO put in a lease file's place would wait for a writer forever) and never follows a symlink. */
+const READ_LEASE = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
 function readHolder(path: string): Holder | undefined {
   try {
-    const holder = JSON.parse(readFileSync(path, 'utf8')) as Partial<Holder>;
+    const fd = openSync(path, READ_LEASE);
+    let text: string;
+    try {
+      text = fstatSync(fd).isFile() ? readFileSync(fd, 'utf8') : '';
+    } finally {
+      closeSync(fd);
+    }
+    const holder = JSON.parse(text) as Partial<Holder>;
     if (typeof holder.token === 'string' && typeof holder.pid === 'number' && typeof holder.host === 'string') return holder as Holder;
   } catch {
     // Missing, or half written by a holder killed between create and write: judged by age alone.

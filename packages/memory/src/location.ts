@@ -55,6 +55,7 @@ export async function inspectLocation(location: string): Promise<LocationState> 
   }
   if (!info.isDirectory()) return { kind: 'refused', reason: 'it is a file, not a folder' };
   const marker = await readMarker(location);
+  if (marker?.kind === 'marked') return (await resultsNotOurs(location)) ?? marker;
   if (marker !== undefined) return marker;
   let foreign;
   try {
@@ -65,6 +66,18 @@ export async function inspectLocation(location: string): Promise<LocationState> 
   if (foreign === undefined) return { kind: 'adoptable' };
   // Another process may have marked it meanwhile (it marks before writing anything else).
   return (await readMarker(location)) ?? { kind: 'refused', reason: foreign, folder: true };
+}
+
+/**
+ * In a marked location, `results` is a folder larder made. Anything else there (a symlink to a
+ * folder elsewhere, a file) was put by someone else: the entry store would write and delete
+ * through it, outside the location, so the location is refused until it is a folder again.
+ */
+async function resultsNotOurs(location: string): Promise<LocationState | undefined> {
+  const info = await lstat(join(location, 'results')).catch(() => undefined);
+  if (info === undefined || info.isDirectory()) return undefined;
+  const what = info.isSymbolicLink() ? 'a symlink' : 'not a folder';
+  return { kind: 'refused', reason: `its results is ${what}, not the folder larder made (larder never writes or deletes through it)`, folder: true };
 }
 
 async function readMarker(location: string): Promise<LocationState | undefined> {

@@ -230,7 +230,7 @@ export async function clearStaleFromIndex(m: Maintained, index: IndexStore): Pro
     await index.deletePrefix(`${id}/`);
     m.location.keeper.forget(`${id}/`);
     // Whatever the index never heard of under the body (a writer killed before its flush) goes too.
-    await m.location.store.removePrefix(id);
+    await m.location.removeValuesUnder(id);
   }
   return { removed, freedBytes };
 }
@@ -243,7 +243,7 @@ export async function clearStaleFromIndex(m: Maintained, index: IndexStore): Pro
 export async function clearFolder(location: CacheLocation, index: IndexStore, folder: string): Promise<number> {
   location.keeper.forget(`${folder}/`);
   const count = await index.deletePrefix(`${folder}/`);
-  await location.store.removePrefix(folder);
+  await location.removeValuesUnder(folder);
   return count;
 }
 

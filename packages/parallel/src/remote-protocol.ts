@@ -5,7 +5,7 @@
  * results, or the error that stopped the batch, and what the tasks printed).
  * Values are encoded by transfer.ts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,6 +25,29 @@ export interface ModuleAddress {
   path?: string;
   package?: string;
 }
+
+/** A call's id (JobData.call): the pool's 12 hex digits and a counter. Transfer keys start with it. */
+const CALL_ID = /^[0-9a-f]{12}-[1-9]\d{0,14}$/;
+
+export function isCallId(call: unknown): call is string {
+  return typeof call === 'string' && CALL_ID.test(call);
+}
+
+/**
+ * The store keys of a call (transfer.ts carries them): the arguments the pool puts,
+ * `<call>/a<n>`; a batch's result arrays, `<call>/r<first>-<n>`, and its reply when stored,
+ * `<call>/reply<first>`, which the batch's worker puts. Each side reads only the keys the
+ * other side of this call and batch writes: a job or a reply comes through Redis, which other
+ * programs can write, and must not make anyone read (or the pool delete) any other key.
+ */
+export const transferKeys = {
+  argument: (call: string, n: number) => `${call}/a${n}`,
+  result: (call: string, first: number, n: number) => `${call}/r${first}-${n}`,
+  reply: (call: string, first: number) => `${call}/reply${first}`,
+  isArgument: (call: string, key: string) => key.startsWith(`${call}/a`) && /^\d+$/.test(key.slice(call.length + 2)),
+  isResult: (call: string, first: number, key: string) =>
+    key === `${call}/reply${first}` || (key.startsWith(`${call}/r${first}-`) && /^\d+$/.test(key.slice(`${call}/r${first}-`.length))),
+};
 
 /** The data of one job: one batch. */
 export interface JobData {
@@ -87,8 +110,9 @@ export function moduleAddress(url: string): ModuleAddress {
 /**
  * The worker side: the URL to import for `address`, looked for in this
  * order: the package in a node_modules folder at or above `root`; the path
- * under `root`; the caller's own URL (a shared file system, or this very
- * machine). Throws LARDER_TASK_IMPORT naming every place tried.
+ * under `root`; the caller's own file URL when that file is under `root` (a
+ * shared file system, or this very machine). Throws LARDER_TASK_IMPORT naming
+ * every place tried.
  */
 export function resolveModule(address: ModuleAddress, root: string): string {
   const tried: string[] = [];
@@ -105,15 +129,35 @@ export function resolveModule(address: ModuleAddress, root: string): string {
     tried.push(candidate);
     if (existsSync(candidate)) return pathToFileURL(candidate).href;
   }
-  if (!address.url.startsWith('file:')) return address.url;
-  const own = fileURLToPath(address.url);
+  // The caller's own file URL, only under the root: a job is data anyone who can write the queue's
+  // Redis can forge, and a data:, node: or other URL, or any file on this machine, would let it run
+  // any code here (`node:fs` exports rmSync).
+  let own: string | undefined;
+  try {
+    own = typeof address.url === 'string' && address.url.startsWith('file:') ? fileURLToPath(address.url) : undefined;
+  } catch {
+    own = undefined;
+  }
+  if (own === undefined) {
+    throw new ParallelError('LARDER_TASK_IMPORT', `task module ${JSON.stringify(address.url)} is not a file: larder-worker (${hostname()}) imports task modules from files under its --root (${root}) only; tried ${tried.join(', ') || 'nothing'}.`);
+  }
   tried.push(own);
-  if (existsSync(own)) return address.url;
+  if (existsSync(own) && isUnder(own, root)) return pathToFileURL(own).href;
   throw new ParallelError(
     'LARDER_TASK_IMPORT',
     `task module ${address.url} is not on this worker (${hostname()}): tried ${tried.join(', ')}. Install its package where the worker runs, ` +
-      `or start larder-worker with --root at a copy of the caller's project (its working directory: modules under it resolve by their relative path).`,
+      `or start larder-worker with --root at a copy of the caller's project (its working directory: modules under it resolve by their relative path; a module is imported from under --root only).`,
   );
+}
+
+/** Whether the file `file` is inside the folder `root`, symlinks resolved (a link under the root to a file elsewhere is elsewhere). */
+function isUnder(file: string, root: string): boolean {
+  try {
+    const inside = relative(realpathSync(root), realpathSync(file));
+    return inside !== '' && !inside.startsWith('..') && !isAbsolute(inside);
+  } catch {
+    return false;
+  }
 }
 
 /** The worker side: an error from the threads backend, for the reply. */

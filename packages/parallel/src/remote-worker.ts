@@ -18,7 +18,7 @@ import { decodeDeep, isDeepTape } from './deep-values.js';
 import { AbortError, ParallelError } from './errors.js';
 import { cpuCount } from './njobs.js';
 import { checkQueueName, describeConnection, redisConnection, type RedisConnection } from './remote-options.js';
-import { INLINE_REPLY_CHARS, PROTOCOL_VERSION, remoteError, resolveModule, STORED_REPLY, type JobData, type JobReply, type RemoteError } from './remote-protocol.js';
+import { INLINE_REPLY_CHARS, isCallId, PROTOCOL_VERSION, remoteError, resolveModule, STORED_REPLY, transferKeys, type JobData, type JobReply, type RemoteError } from './remote-protocol.js';
 import { closeFiles, fileShares } from './share-files.js';
 import type { TaskOutput } from './task-output.js';
 import type { Task } from './tasks.js';
@@ -125,6 +125,9 @@ export class RemoteWorker {
       // Failing the job (not replying): the caller may not read this version's replies either.
       throw new Error(`job ${job.id} speaks larder protocol ${String(data?.v)}, this worker ${PROTOCOL_VERSION}: run the same @larder/parallel version on both sides`);
     }
+    if (!isCallId(data.call) || !Number.isSafeInteger(data.firstIndex) || data.firstIndex < 0) {
+      throw new Error(`job ${job.id} is not a larder pool's job (its call ${JSON.stringify(data.call)} or first task index ${JSON.stringify(data.firstIndex)} is malformed)`);
+    }
     const stop = new AbortController();
     let running = this.#running.get(data.call);
     if (!running) this.#running.set(data.call, (running = new Set()));
@@ -137,7 +140,7 @@ export class RemoteWorker {
       if (output.length > 0) full.output = output;
       const encoded = encodeValue(full);
       if (store === undefined || encoded.length <= INLINE_REPLY_CHARS) return encoded;
-      const key = `${data.call}/reply${data.firstIndex}`;
+      const key = transferKeys.reply(data.call, data.firstIndex);
       await store.put(key, encoded);
       return `${STORED_REPLY}${key}`;
     };
@@ -147,7 +150,7 @@ export class RemoteWorker {
       store = data.store === undefined ? undefined : this.#store(data.store);
       let payload = decodeValue(data.payload) as unknown[];
       const from = store;
-      if (from) payload = (await internalize(payload, (key) => readArgument(from, key))) as unknown[];
+      if (from) payload = (await internalize(payload, (key) => readArgument(from, data.call, key))) as unknown[];
       if (data.deep) payload = payload.map((input) => (data.mode === 'single' ? undeep(input) : (input as unknown[]).map(undeep)));
       const task = Object.assign(() => {}, { moduleUrl, taskName: data.taskName }) as unknown as Task;
       const context = batchContext(stop.signal, data, output);
@@ -158,7 +161,7 @@ export class RemoteWorker {
       if (from && data.maxNbytes !== null) {
         let count = 0;
         results = (await externalize(results, data.maxNbytes, async (array) => {
-          const key = `${data.call}/r${data.firstIndex}-${count++}`;
+          const key = transferKeys.result(data.call, data.firstIndex, count++);
           await from.put(key, array);
           return key;
         })) as unknown[];
@@ -207,7 +210,11 @@ function batchContext(signal: AbortSignal, data: JobData, output: TaskOutput[]):
   };
 }
 
-async function readArgument(store: BlobStore, key: string): Promise<unknown> {
+/** An argument the pool put in the store: only a key of this job's call (a job is data anyone able to write the queue's Redis can forge). */
+async function readArgument(store: BlobStore, call: string, key: string): Promise<unknown> {
+  if (!transferKeys.isArgument(call, key)) {
+    throw new ParallelError('LARDER_REMOTE', `an argument names the store key ${JSON.stringify(key)}, which is not one the pool put for this call (${call}/a<n>); it was not read`);
+  }
   const value = await store.get(key);
   if (value === undefined) throw new ParallelError('LARDER_REMOTE', `argument ${key} is missing from ${store.description}: the call that put it ended, or this worker sees another store at that location`);
   return value;

@@ -5,11 +5,11 @@
  * segments make every view correctly aligned, so nothing is copied.
  */
 import fs from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { allocate, asFormatError, decodeFile, decodeFileAsync } from './decode-file.js';
 import { checkPath } from './errors.js';
 import { HEADER_SIZE } from './header.js';
-import { readAll, readAllSync } from './io.js';
+import { openForRead, openForReadSync, readAll, readAllSync } from './io.js';
 import { loadMappedSync } from './mapped-load.js';
 import type { Mapped } from './mapped-array.js';
 import { resolveLoadOptions, type LoadOptions } from './options.js';
@@ -31,7 +31,7 @@ export function loadSync<T = unknown>(path: string, options?: LoadOptions): T {
   checkPath(path);
   const resolved = resolveLoadOptions(options);
   if (resolved.mmap) return loadMappedSync(path, resolved) as T;
-  const fd = fs.openSync(path, 'r');
+  const fd = openForReadSync(path);
   let file: Uint8Array;
   try {
     file = allocate(fs.fstatSync(fd).size, resolved.shared);
@@ -67,7 +67,7 @@ export async function load<T = unknown>(path: string, options?: LoadOptions): Pr
   const resolved = resolveLoadOptions(options);
   // A mapped load reads only the header and manifest; but a compressed file is inflated, which must not block.
   if (resolved.mmap && !(await isCompressed(path))) return loadMappedSync(path, resolved) as T;
-  const handle = await open(path, 'r');
+  const handle = await openForRead(path);
   let file: Uint8Array;
   try {
     const size = (await handle.stat()).size;
@@ -93,7 +93,7 @@ async function isCompressedHandle(handle: FileHandle, size: number): Promise<boo
 }
 
 async function isCompressed(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
+  const handle = await openForRead(path);
   try {
     return await isCompressedHandle(handle, (await handle.stat()).size);
   } finally {

@@ -12,7 +12,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { decode } from './decode.js';
 import { dataStart, decodeHeader, HEADER_SIZE } from './header.js';
-import { readAllSync } from './io.js';
+import { openForReadSync, readAllSync } from './io.js';
 import { allocate, asFormatError, decodeFile } from './decode-file.js';
 import { ManifestReader } from './manifest.js';
 import { FormatError } from './errors.js';
@@ -35,7 +35,7 @@ const FIRST_READ = 4096;
 const filesByRoot = new WeakMap<object, MappedFile>();
 
 export function loadMappedSync(path: string, options: ResolvedLoadOptions): unknown {
-  const fd = fs.openSync(path, 'r');
+  const fd = openForReadSync(path);
   let file: MappedFile | undefined;
   let failed = false;
   try {

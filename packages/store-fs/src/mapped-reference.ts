@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { codedError, PREFIX } from './errors.js';
 import { REGION_ALIGN } from './mapped-load.js';
+import { openForReadSync } from './io.js';
 import { nativeAddon, UNCOUNT_MAPPINGS } from './native.js';
 import { ELEMENT_KINDS, type TypedArray } from './typed-arrays.js';
 import { originOf, rememberSegment } from './verify.js';
@@ -70,7 +71,7 @@ export function mappedReference(view: unknown): MappedReference | undefined {
 export function openReference(reference: MappedReference): number | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(reference.file, 'r');
+    fd = openForReadSync(reference.file);
   } catch {
     return undefined;
   }

@@ -20,7 +20,7 @@ import { isDeepTape } from '../deep-values.js';
 import { entryScriptError, isEntryScript } from '../entry-script.js';
 import { AbortError, ParallelError, taskLabel } from '../errors.js';
 import { describeConnection, type RemoteSettings } from '../remote-options.js';
-import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, STORED_REPLY, type JobData, type JobReply } from '../remote-protocol.js';
+import { moduleAddress, PROTOCOL_VERSION, rebuildRemoteError, STORED_REPLY, transferKeys, type JobData, type JobReply } from '../remote-protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
 import { isTask, type AnyFunction, type Task } from '../tasks.js';
 import { decodeValue, encodeValue, externalize, internalize, largeArrays } from '../transfer.js';
@@ -128,13 +128,15 @@ export class BullmqBackend implements Backend {
       // The listener exists before the job does (see the top of this file).
       await queue.add('batch', data, { jobId, attempts: 1, removeOnComplete: { age: KEEP_FINISHED_S }, removeOnFail: { age: KEEP_FINISHED_S } });
       watch.added(jobId);
-      const returned = (await answer) as string;
-      const encoded = store && returned.startsWith(STORED_REPLY) ? ((await this.#takeResult(store, returned.slice(STORED_REPLY.length))) as string) : returned;
-      const reply = decodeValue(encoded) as JobReply;
+      const returned = await answer;
+      if (typeof returned !== 'string') throw badReply(jobId, `its return value is ${typeof returned}, not an encoded reply`);
+      const own = (key: string) => transferKeys.isResult(call.id, batch.firstIndex, key);
+      const encoded = store && returned.startsWith(STORED_REPLY) ? await this.#takeResult(store, returned.slice(STORED_REPLY.length), own, jobId) : returned;
+      const reply = decodeReply(encoded, jobId, batch.payload.length);
       if (reply.output) context.writeOutput(reply.output);
       const where = `larder-worker on ${reply.host}, pid ${reply.pid}`;
       if (!reply.ok) throw rebuildRemoteError(reply.error, batch.firstIndex, task.taskName, context.timeout, where);
-      const results = store ? ((await internalize(reply.results, (key) => this.#takeResult(store, key))) as unknown[]) : reply.results;
+      const results = store ? ((await internalize(reply.results, (key) => this.#takeResult(store, key, own, jobId))) as unknown[]) : reply.results;
       return { results, durationMs: reply.durationMs };
     } catch (error) {
       if (context.signal.aborted) throw new AbortError(context.signal.reason);
@@ -233,14 +235,20 @@ export class BullmqBackend implements Backend {
   #putArgument(store: BlobStore, call: CallState, array: ArrayBufferView): Promise<string> {
     const known = call.puts.get(array);
     if (known) return known;
-    const name = `${call.id}/a${call.puts.size}`;
+    const name = transferKeys.argument(call.id, call.puts.size);
     const key = store.put(name, array).then(() => name);
     call.puts.set(array, key);
     return key;
   }
 
-  /** A result array a worker left in the store: read, then removed (nothing else reads it). */
-  async #takeResult(store: BlobStore, key: string): Promise<unknown> {
+  /**
+   * A result array (or a whole reply) a worker left in the store: read, then removed (nothing
+   * else reads it). Only keys this batch's worker writes are taken: a reply comes through
+   * Redis, which other programs can write, and must not make the pool read, return or delete
+   * anything else in the store (another call's arrays, a cache sharing it, the user's values).
+   */
+  async #takeResult(store: BlobStore, key: string, own: (key: string) => boolean, jobId: string): Promise<unknown> {
+    if (!own(key)) throw badReply(jobId, `it names the store key ${JSON.stringify(key)}, which is not one its worker writes for this batch; that key was left alone`);
     const value = await store.get(key);
     if (value === undefined) throw new ParallelError('LARDER_REMOTE', `a worker's result ${key} is missing from ${store.description}; was the store cleared during the call?`);
     await store.delete(key);
@@ -273,6 +281,28 @@ export class BullmqBackend implements Backend {
       { taskIndex: batch.firstIndex },
     );
   }
+}
+
+/** A reply the pool cannot use: not what a larder-worker sends. */
+function badReply(jobId: string, why: string): ParallelError {
+  return new ParallelError('LARDER_REMOTE', `the reply to job ${jobId} is not a larder-worker's reply: ${why}. Is something other than larder-worker serving this queue, or writing to its Redis?`);
+}
+
+/** A reply decoded and checked: of this protocol, and when ok with one result per task of the batch (more would land on other tasks' places, fewer leave holes). */
+function decodeReply(encoded: unknown, jobId: string, tasks: number): JobReply {
+  let reply: unknown;
+  try {
+    if (typeof encoded !== 'string') throw new TypeError(`a ${typeof encoded}`);
+    reply = decodeValue(encoded);
+  } catch (error) {
+    throw badReply(jobId, `it cannot be decoded (${(error as Error)?.message ?? String(error)})`);
+  }
+  const shaped = reply as Partial<JobReply> | null;
+  if (typeof shaped !== 'object' || shaped === null || shaped.v !== PROTOCOL_VERSION || (shaped.ok === true && !Array.isArray(shaped.results))) {
+    throw badReply(jobId, 'it has not the shape of a reply of this protocol version');
+  }
+  if (shaped.ok === true && shaped.results!.length !== tasks) throw badReply(jobId, `it has ${shaped.results!.length} results for a batch of ${tasks} tasks`);
+  return shaped as JobReply;
 }
 
 async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {

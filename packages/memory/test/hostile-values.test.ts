@@ -1,0 +1,39 @@
+/**
+ * Attacks on the values a cached function hands out: a caller that changes
+ * the result it got must not change what any other caller gets.
+ */
+import { describe, expect, it } from 'vitest';
+import { testMemory } from './helpers.js';
+
+describe('a caller changing its result', () => {
+  it('concurrent identical calls each get their own copy: one caller mutating its result is not seen by the others', async () => {
+    const { memory } = testMemory();
+    let computed = 0;
+    const f = memory.cache(async function shared(n: number) {
+      computed++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { list: [n], array: new Float64Array([n, n]) };
+    });
+    const [a, b, c] = await Promise.all([f(1), f(1), f(1)]);
+    expect(computed).toBe(1);
+    a.list.push(99);
+    a.array[0] = 99;
+    expect(b).toEqual({ list: [1], array: new Float64Array([1, 1]) });
+    expect(c).toEqual({ list: [1], array: new Float64Array([1, 1]) });
+    b.list.push(7);
+    expect(c.list).toEqual([1]);
+    // And a later hit is the stored value.
+    expect(await f(1)).toEqual({ list: [1], array: new Float64Array([1, 1]) });
+  });
+
+  it('a result that cannot be stored is still returned to every concurrent caller', async () => {
+    const { memory } = testMemory({ onWarning: () => {} });
+    const f = memory.cache(async function unstorable() {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { run: () => 1 };
+    });
+    const [a, b] = await Promise.all([f(), f()]);
+    expect(a.run()).toBe(1);
+    expect(b.run()).toBe(1);
+  });
+});

@@ -1,0 +1,18 @@
+/**
+ * Something other than a regular file where larder expects one of its files:
+ * a cached call still returns its value, at once (a FIFO read plainly waits
+ * for a writer forever). Each case runs in a child process with a time limit.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const script = fileURLToPath(new URL('./fixtures/fifo-lease.ts', import.meta.url));
+
+describe('special files in a location', () => {
+  it.skipIf(process.platform === 'win32')('a FIFO as an entry\'s lease file: the call returns its value, no hang', () => {
+    const out = execFileSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', script, tempDir()], { timeout: 30_000, encoding: 'utf8' });
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ value: 2 });
+  });
+});
