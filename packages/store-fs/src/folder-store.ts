@@ -14,6 +14,14 @@
  * in the sharded place looks there (a hit in the sharded place costs nothing
  * extra), list and removePrefix see both, put and delete remove the old copy.
  *
+ * Temp files: a put writes `.<name>.larder.<writer>.larder-tmp` in the key's
+ * folder (`<root>/a/b/`, not the shard folder) and renames it into its shard:
+ * creating a file in one small folder that temp files keep passing through
+ * costs a fraction of creating it in one of 256 large shard folders (the
+ * create was most of a small put). The rename stays within the root's file
+ * system, so it is atomic all the same. Temp files are never listed as
+ * values; a crashed writer's are swept once stale.
+ *
  * Side files: a file beside a value named `<name>.larder.lease` (or
  * `<name>.larder.lease.<hex>.stale`, one being taken over) is the in-flight
  * lease of that key (@larder/memory's lease files, placed with `pathOf`). It
@@ -176,7 +184,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
+    const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder })!;
     this.#removeLegacy(place);
     return info;
   }
@@ -186,7 +194,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
+    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder, syncUpTo: SYNC_PUT_BYTES }))!;
     this.#removeLegacy(place);
     return info;
   }
@@ -198,7 +206,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
+    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder, exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
   async has(key: string): Promise<boolean> {

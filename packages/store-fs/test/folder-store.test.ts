@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FolderStore, isLocalBlobStore, openStore, type BlobEntry } from '@larder/store-fs';
 import { blobStoreConformance } from '@larder/store-fs/testing';
 import { LOAD_MODES } from './load-modes.js';
@@ -187,6 +187,42 @@ describe('FolderStore layout', () => {
     fs.rmSync(path.join(root, 'f'), { recursive: true });
     expect(await store.putIfAbsent('f/1123456789abcdef', 5)).toBeDefined();
     expect([await store.get('f/0123456789abcdef'), await store.get('f/1123456789abcdef')]).toEqual([undefined, 5]);
+  });
+
+  it('a put makes its temp file in the key\'s folder, not in the shard folder (a create costs less there), and renames it into the shard', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    const opened: string[] = [];
+    const openSync = fs.openSync;
+    const spy = vi.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => (opened.push(String(file)), openSync(file, ...rest)));
+    try {
+      store.putSync('f/b/0123456789abcdef', 1);
+      await store.put('f/b/1123456789abcdef', 2);
+      expect(await store.putIfAbsent('f/b/2123456789abcdef', 3)).toBeDefined();
+    } finally {
+      spy.mockRestore();
+    }
+    const temps = opened.filter((file) => file.endsWith('.larder-tmp'));
+    expect(temps).toHaveLength(3);
+    for (const temp of temps) expect(path.dirname(temp)).toBe(path.join(root, 'f', 'b'));
+    expect(filesUnder(root)).toEqual(['0', '1', '2'].map((d) => path.join('f', 'b', `@${d}1`, `${d}123456789abcdef.larder`)));
+    expect([store.getSync('f/b/0123456789abcdef'), await store.get('f/b/1123456789abcdef'), await store.get('f/b/2123456789abcdef')]).toEqual([1, 2, 3]);
+  });
+
+  it('a put whose shard folder was removed meanwhile (its key folder still there) makes the shard folder again', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    store.putSync('f/0123456789abcdef', 1);
+    const shard = path.dirname(store.pathOf('f/0123456789abcdef'));
+    const emptyShard = () => (fs.rmSync(shard, { recursive: true }), expect(fs.existsSync(path.join(root, 'f'))).toBe(true));
+    emptyShard();
+    store.putSync('f/0123456789abcdef', 2);
+    emptyShard();
+    await store.put('f/0123456789abcdef', 3);
+    emptyShard();
+    expect(await store.putIfAbsent('f/0123456789abcdef', 4)).toBeDefined();
+    expect(store.getSync('f/0123456789abcdef')).toBe(4);
+    expect(filesUnder(root)).toEqual([path.relative(root, store.pathOf('f/0123456789abcdef'))]);
   });
 });
 
