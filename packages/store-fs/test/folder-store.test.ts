@@ -288,6 +288,18 @@ describe('FolderStore on a location written by store-fs 0.1 (unsharded: <folders
     expect(filesUnder(store.root)).toEqual(['load-ab/1111222233334444/aaaabbbbccccdddd.larder', 'square-3f2a/00aa11bb22cc33dd/0123456789abcdef.larder']);
   });
 
+  it('deleteMany reads each folder for older-layout files once per call: a copy (or symlink) that appeared after an earlier call found the folder free is removed too', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    await store.put('f/0123456789abcdef', 1);
+    await store.put('f/1123456789abcdef', 2);
+    expect(await store.deleteMany(['f/0123456789abcdef'])).toBe(1); // the folder 'f' is read and found free
+    fs.writeFileSync(path.join(root, 'f', '2123456789abcdef.larder'), 'an old copy');
+    fs.symlinkSync(path.join(root, 'f', '2123456789abcdef.larder'), path.join(root, 'f', '3123456789abcdef.larder'));
+    expect(await store.deleteMany(['f/1123456789abcdef', 'f/2123456789abcdef', 'f/3123456789abcdef'])).toBe(3);
+    expect(filesUnder(root)).toEqual([]);
+  });
+
   it('an old value counts as present for putIfAbsent; put replaces it with a sharded file and removes the old one', async () => {
     const store = legacyCopy();
     const key = 'square-3f2a/9c1d2e3f4a5b6c7d/0123456789abcdef';
