@@ -111,7 +111,10 @@ class Output {
     const text = `${this.chunk.join('\n')}\n`;
     this.chunk = [];
     this.size = 0;
-    if (!process.stdout.write(text)) await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'error').catch(() => undefined), once(process.stdout, 'close')]);
+    // once() rejects when the stream errs while it waits for another event ('drain', 'close'):
+    // a reader gone (EPIPE, handled above) ends the wait, it is no failure of the command.
+    const settled = (event: string) => once(process.stdout, event).catch(() => undefined);
+    if (!process.stdout.write(text)) await Promise.race([settled('drain'), settled('error'), settled('close')]);
   }
 }
 

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +49,24 @@ describe('larder CLI', () => {
     expect(json.map((e) => e.functionName).sort()).toEqual(['label', 'simulate', 'simulate', 'simulate']);
     expect(json.every((e) => e.stale === false)).toBe(true);
     expect(larder('ls', location, '--json', '--function', 'label').stdout.trim().split('\n')).toHaveLength(1);
+  }, 180_000);
+
+  it('cli: ls pages through a location of many entries, each once; a reader that goes away early (larder ls | head) is no failure', async () => {
+    const place = tempDir();
+    const memory = new Memory(place);
+    const f = memory.cache(function square(n: number) { return n * n; }, { name: 'square' });
+    for (let n = 0; n < 1500; n++) await f(n);
+    await memory.close();
+    const ids = larder('ls', place, '--json').stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(new Set(ids).size).toBe(1500);
+    expect(ids).toEqual([...ids].sort());
+    const child = spawn(process.execPath, ['--conditions=larder-source', '--import', 'tsx', cli, 'ls', place], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   }, 180_000);
 
   it('cli: stale versions show in stats and ls, and prune --stale removes them (not the version in use)', async () => {

@@ -1,11 +1,12 @@
 /**
- * Atomic file replacement: write a temporary file in the target's folder,
- * then rename it over the target. rename() within one file system is atomic,
- * so a reader (another process, a worker) sees the old complete file or the
- * new complete one, never a partial write; a crash leaves at most a temp
- * file, which FolderStore's list() ignores and sweeps once it is stale.
- * Put-if-absent places the temp file with link() instead of rename(): link
- * never replaces an existing target.
+ * Atomic file replacement: write a temporary file in the target's folder (or
+ * in a `tempFolder` the caller names on the same file system), then rename it
+ * over the target. rename() within one file system is atomic, so a reader
+ * (another process, a worker) sees the old complete file or the new complete
+ * one, never a partial write; a crash leaves at most a temp file, which
+ * FolderStore's list() ignores and sweeps once it is stale. Put-if-absent
+ * places the temp file with link() instead of rename(): link never replaces
+ * an existing target.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,10 +24,10 @@ export const TEMP_SUFFIX = '.larder-tmp';
 const TEMP_PREFIX = `${process.pid}.${randomBytes(4).toString('hex')}`;
 let tempCounter = 0;
 
-/** `.<name>.<pid>.<hex>.larder-tmp` next to the target: same folder, so rename stays atomic. */
-function tempPathFor(target: string): string {
+/** `.<name>.<pid>.<hex>.larder-tmp` in `folder` (the target's own by default): same file system, so rename stays atomic. */
+function tempPathFor(target: string, folder = path.dirname(target)): string {
   tempCounter = (tempCounter + 1) % 0x100000000;
-  return path.join(path.dirname(target), `.${path.basename(target)}.${TEMP_PREFIX}${tempCounter.toString(16).padStart(8, '0')}${TEMP_SUFFIX}`);
+  return path.join(folder, `.${path.basename(target)}.${TEMP_PREFIX}${tempCounter.toString(16).padStart(8, '0')}${TEMP_SUFFIX}`);
 }
 
 /** A writer gets the open file and writes at explicit positions. */
@@ -62,11 +63,33 @@ export interface WriteAtomicOptions {
    * @default always place
    */
   placeIf?: () => boolean;
+  /**
+   * The folder to make the temp file in: one on the target's file system (an
+   * ancestor of the target's folder), so the rename stays atomic. Creating a
+   * file costs much less in one small, busy folder than in one of many large
+   * ones (FolderStore's 256 shard folders: measured in bench/scale.ts, the
+   * open of the temp file was most of a small put); the rename then moves the
+   * whole file into place. When the target's folder is missing, `makeDirs`
+   * makes it and the rename is tried once more.
+   * @default the target's folder
+   */
+  tempFolder?: string;
 }
 
-/** Writes `target` through a temp file; false when `exclusive` and the target already existed (nothing written). */
-export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false, placeIf }: WriteAtomicOptions): boolean {
-  const temp = tempPathFor(target);
+/** Writes `target` through a temp file; false when `exclusive` and the target already existed, or when `placeIf` said no (nothing written). */
+export function writeAtomicSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false, placeIf, tempFolder }: WriteAtomicOptions): boolean {
+  const temp = tempPathFor(target, tempFolder);
+  /** Runs a rename or link into the target's folder; where that folder is missing (removed meanwhile), makes it once and retries. */
+  const place = (move: () => void) => {
+    try {
+      move();
+    } catch (error) {
+      if (tempFolder === undefined || makeDirs === false || !isMissing(error)) throw error;
+      if (makeDirs === true) fs.mkdirSync(path.dirname(target), { recursive: true });
+      else makeDirs();
+      move();
+    }
+  };
   let fd: number;
   try {
     fd = fs.openSync(temp, 'wx');
@@ -87,7 +110,7 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
         fs.rmSync(temp, { force: true });
         return false;
       }
-      fs.renameSync(temp, target);
+      place(() => fs.renameSync(temp, target));
       return true;
     }
   } catch (error) {
@@ -96,7 +119,7 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
     throw error;
   }
   try {
-    fs.linkSync(temp, target);
+    place(() => fs.linkSync(temp, target));
     return true;
   } catch (error) {
     if (isExisting(error)) return false;
@@ -110,8 +133,19 @@ export function writeAtomicSync(target: string, write: SyncWriter, { fsync, make
 }
 
 /** Async {@link writeAtomicSync}. */
-export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs, exclusive = false, placeIf }: WriteAtomicOptions): Promise<boolean> {
-  const temp = tempPathFor(target);
+export async function writeAtomic(target: string, write: AsyncWriter, { fsync, makeDirs, exclusive = false, placeIf, tempFolder }: WriteAtomicOptions): Promise<boolean> {
+  const temp = tempPathFor(target, tempFolder);
+  /** {@link writeAtomicSync}'s `place`, async. */
+  const place = async (move: () => Promise<void>) => {
+    try {
+      await move();
+    } catch (error) {
+      if (tempFolder === undefined || makeDirs === false || !isMissing(error)) throw error;
+      if (makeDirs === true) await mkdir(path.dirname(target), { recursive: true });
+      else makeDirs();
+      await move();
+    }
+  };
   let handle: fs.promises.FileHandle;
   try {
     handle = await open(temp, 'wx');
@@ -132,7 +166,7 @@ export async function writeAtomic(target: string, write: AsyncWriter, { fsync, m
         await rm(temp, { force: true });
         return false;
       }
-      await rename(temp, target);
+      await place(() => rename(temp, target));
       return true;
     }
   } catch (error) {
@@ -141,7 +175,7 @@ export async function writeAtomic(target: string, write: AsyncWriter, { fsync, m
     throw error;
   }
   try {
-    await link(temp, target);
+    await place(() => link(temp, target));
     return true;
   } catch (error) {
     if (isExisting(error)) return false;

@@ -14,6 +14,14 @@
  * in the sharded place looks there (a hit in the sharded place costs nothing
  * extra), list and removePrefix see both, put and delete remove the old copy.
  *
+ * Temp files: a put writes `.<name>.larder.<writer>.larder-tmp` in the key's
+ * folder (`<root>/a/b/`, not the shard folder) and renames it into its shard:
+ * creating a file in one small folder that temp files keep passing through
+ * costs a fraction of creating it in one of 256 large shard folders (the
+ * create was most of a small put). The rename stays within the root's file
+ * system, so it is atomic all the same. Temp files are never listed as
+ * values; a crashed writer's are swept once stale.
+ *
  * Side files: a file beside a value named `<name>.larder.lease` (or
  * `<name>.larder.lease.<hex>.stale`, one being taken over) is the in-flight
  * lease of that key (@larder/memory's lease files, placed with `pathOf`). It
@@ -176,7 +184,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true) })!;
+    const info = dumpFileSync(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder })!;
     this.#removeLegacy(place);
     return info;
   }
@@ -186,7 +194,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), syncUpTo: SYNC_PUT_BYTES }))!;
+    const info = (await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder, syncUpTo: SYNC_PUT_BYTES }))!;
     this.#removeLegacy(place);
     return info;
   }
@@ -198,7 +206,7 @@ export class FolderStore implements LocalBlobStore {
     const file = place.sharded;
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
-    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), exclusive: true, syncUpTo: SYNC_PUT_BYTES });
+    return dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder, exclusive: true, syncUpTo: SYNC_PUT_BYTES });
   }
 
   /** `<inode>-<size>-<mtime in ns>` of the file `get` would read (see {@link BlobStore.version}). */
@@ -221,7 +229,7 @@ export class FolderStore implements LocalBlobStore {
     const folder = path.dirname(file);
     this.#ensureFolder(folder);
     const placeIf = () => this.#versionOf(place) === version;
-    const info = await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), placeIf, syncUpTo: SYNC_PUT_BYTES });
+    const info = await dumpFile(value, file, options, { makeDirs: () => this.#ensureFolder(folder, true), tempFolder: place.folder, placeIf, syncUpTo: SYNC_PUT_BYTES });
     if (info !== undefined) this.#removeLegacy(place);
     return info;
   }
@@ -242,7 +250,7 @@ export class FolderStore implements LocalBlobStore {
    * Removes many keys at once; returns how many held a value. What `delete` does for each,
    * with fewer system calls: each folder on the way is checked once per call (a real folder,
    * never a symlink: keys under one that is not are skipped), the older layout's copy is
-   * unlinked only where an lstat finds one, and the unlinks run {@link UNLINKS_IN_FLIGHT} at a
+   * looked for only in a folder found (once per call) to hold older-layout files, and the unlinks run {@link UNLINKS_IN_FLIGHT} at a
    * time in the thread pool. For maintenance over many keys (pruning a cache): pass a page at a
    * time (a few thousand keys).
    *
@@ -263,13 +271,22 @@ export class FolderStore implements LocalBlobStore {
       if (real === undefined) checked.set(folder, (real = this.#realFolderSync(folder)));
       return real;
     };
+    // Each folder is read for older-layout files (or symlinks) once per call, never from what an
+    // earlier call found (a folder once free of them may have gained one since); a key's own
+    // older-layout path is looked at only in a folder that holds any (one lstat per key cost
+    // more than the rest of a deletion's checks at a million entries).
+    const legacyIn = new Map<string, boolean>();
+    const mayHoldLegacy = (folder: string) => {
+      let holds = legacyIn.get(folder);
+      if (holds === undefined) legacyIn.set(folder, (holds = scanForLegacy(folder) === 'holds'));
+      return holds;
+    };
     // Per key, the files to unlink (metadata checks only: no exception for a missing file).
     const files: string[][] = [];
     for (const place of places) {
       if (!isReal(place.folder)) continue;
       const mine = isReal(path.dirname(place.sharded)) ? [place.sharded] : [];
-      // Always looked for here (a folder once found free of the older layout may have gained a file or a symlink since).
-      if (lstatOrUndefined(this.#legacy(place)) !== undefined) mine.push(this.#legacy(place));
+      if (mayHoldLegacy(place.folder) && lstatOrUndefined(this.#legacy(place)) !== undefined) mine.push(this.#legacy(place));
       if (mine.length > 0) files.push(mine);
     }
     let removed = 0;
@@ -369,24 +386,10 @@ export class FolderStore implements LocalBlobStore {
    */
   #mayHoldLegacy({ folder }: Place): boolean {
     if (this.#legacyFree.has(folder)) return false;
-    let dir: fs.Dir;
-    try {
-      dir = fs.opendirSync(folder);
-    } catch (error) {
-      if (isAbsent(error)) return false; // nothing there now (not remembered: the folder may come)
-      return true; // unreadable: look for the key itself, as before
-    }
-    try {
-      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
-        if (!entry.isDirectory() && entry.name.endsWith(BLOB_SUFFIX)) return true;
-      }
-    } catch {
-      return true;
-    } finally {
-      dir.closeSync();
-    }
-    this.#legacyFree.add(folder);
-    return false;
+    const found = scanForLegacy(folder);
+    // An absent folder is not remembered: it may come.
+    if (found === 'free') this.#legacyFree.add(folder);
+    return found === 'holds';
   }
 
   /** Removes the older-layout copy of a key just put, so it cannot resurface or take space. */
@@ -493,6 +496,30 @@ export class FolderStore implements LocalBlobStore {
       }
       yield* statAll(batch, folder);
     }
+  }
+}
+
+/**
+ * Whether `folder` holds older-layout values: 'holds' at the first file or symlink named like
+ * a value (or when the folder cannot be read: then each key is looked for itself), 'free' when
+ * it holds none, 'absent' when there is no folder.
+ */
+function scanForLegacy(folder: string): 'holds' | 'free' | 'absent' {
+  let dir: fs.Dir;
+  try {
+    dir = fs.opendirSync(folder);
+  } catch (error) {
+    return isAbsent(error) ? 'absent' : 'holds';
+  }
+  try {
+    for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+      if (!entry.isDirectory() && entry.name.endsWith(BLOB_SUFFIX)) return 'holds';
+    }
+    return 'free';
+  } catch {
+    return 'holds';
+  } finally {
+    dir.closeSync();
   }
 }
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FolderStore, isLocalBlobStore, openStore, type BlobEntry } from '@larder/store-fs';
 import { blobStoreConformance } from '@larder/store-fs/testing';
 import { LOAD_MODES } from './load-modes.js';
@@ -188,6 +188,42 @@ describe('FolderStore layout', () => {
     expect(await store.putIfAbsent('f/1123456789abcdef', 5)).toBeDefined();
     expect([await store.get('f/0123456789abcdef'), await store.get('f/1123456789abcdef')]).toEqual([undefined, 5]);
   });
+
+  it('a put makes its temp file in the key\'s folder, not in the shard folder (a create costs less there), and renames it into the shard', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    const opened: string[] = [];
+    const openSync = fs.openSync;
+    const spy = vi.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => (opened.push(String(file)), openSync(file, ...rest)));
+    try {
+      store.putSync('f/b/0123456789abcdef', 1);
+      await store.put('f/b/1123456789abcdef', 2);
+      expect(await store.putIfAbsent('f/b/2123456789abcdef', 3)).toBeDefined();
+    } finally {
+      spy.mockRestore();
+    }
+    const temps = opened.filter((file) => file.endsWith('.larder-tmp'));
+    expect(temps).toHaveLength(3);
+    for (const temp of temps) expect(path.dirname(temp)).toBe(path.join(root, 'f', 'b'));
+    expect(filesUnder(root)).toEqual(['0', '1', '2'].map((d) => path.join('f', 'b', `@${d}1`, `${d}123456789abcdef.larder`)));
+    expect([store.getSync('f/b/0123456789abcdef'), await store.get('f/b/1123456789abcdef'), await store.get('f/b/2123456789abcdef')]).toEqual([1, 2, 3]);
+  });
+
+  it('a put whose shard folder was removed meanwhile (its key folder still there) makes the shard folder again', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    store.putSync('f/0123456789abcdef', 1);
+    const shard = path.dirname(store.pathOf('f/0123456789abcdef'));
+    const emptyShard = () => (fs.rmSync(shard, { recursive: true }), expect(fs.existsSync(path.join(root, 'f'))).toBe(true));
+    emptyShard();
+    store.putSync('f/0123456789abcdef', 2);
+    emptyShard();
+    await store.put('f/0123456789abcdef', 3);
+    emptyShard();
+    expect(await store.putIfAbsent('f/0123456789abcdef', 4)).toBeDefined();
+    expect(store.getSync('f/0123456789abcdef')).toBe(4);
+    expect(filesUnder(root)).toEqual([path.relative(root, store.pathOf('f/0123456789abcdef'))]);
+  });
 });
 
 describe('FolderStore on a location written by store-fs 0.1 (unsharded: <folders>/<name>.larder)', () => {
@@ -250,6 +286,18 @@ describe('FolderStore on a location written by store-fs 0.1 (unsharded: <folders
     expect(await store.deleteMany([...doomed, 'notes/never-stored', 'absent-folder/0123456789abcdef'])).toBe(5);
     expect(await store.deleteMany(doomed)).toBe(0);
     expect(filesUnder(store.root)).toEqual(['load-ab/1111222233334444/aaaabbbbccccdddd.larder', 'square-3f2a/00aa11bb22cc33dd/0123456789abcdef.larder']);
+  });
+
+  it('deleteMany reads each folder for older-layout files once per call: a copy (or symlink) that appeared after an earlier call found the folder free is removed too', async () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    await store.put('f/0123456789abcdef', 1);
+    await store.put('f/1123456789abcdef', 2);
+    expect(await store.deleteMany(['f/0123456789abcdef'])).toBe(1); // the folder 'f' is read and found free
+    fs.writeFileSync(path.join(root, 'f', '2123456789abcdef.larder'), 'an old copy');
+    fs.symlinkSync(path.join(root, 'f', '2123456789abcdef.larder'), path.join(root, 'f', '3123456789abcdef.larder'));
+    expect(await store.deleteMany(['f/1123456789abcdef', 'f/2123456789abcdef', 'f/3123456789abcdef'])).toBe(3);
+    expect(filesUnder(root)).toEqual([]);
   });
 
   it('an old value counts as present for putIfAbsent; put replaces it with a sharded file and removes the old one', async () => {
