@@ -6,10 +6,12 @@
  * A process killed before a flush loses those statistics, never a result; a
  * flush that fails (disk full, read-only) keeps them for the next one.
  */
-import { isMainThread } from 'node:worker_threads';
 import type { MemoryWarning } from './errors.js';
 import type { FunctionCounters, IndexBatch, IndexEntry, IndexStore } from './index-store.js';
 import { workerHookRegistry } from './worker-hooks.js';
+
+/** Whether this is the main thread; node:worker_threads loads only when asked (a CLI process never needs it at start). */
+const mainThread = (): boolean => process.getBuiltinModule('node:worker_threads').isMainThread;
 
 /** An entry's bookkeeping waiting for the next flush: a store (whole record) and/or hits to add. */
 interface PendingEntry { stored?: IndexEntry; hits: number; lastAccessMs: number; name: string; createdMs: number; computeMs: number }
@@ -64,7 +66,7 @@ function installExitHook(): void {
   // thread; before-task runs before each batch, so index work never overlaps a task the pool may
   // terminate: a sqlite3 statement under way in a terminated worker aborts the whole process
   // (node-sqlite3 #1666).
-  if (!isMainThread) {
+  if (!mainThread()) {
     const hooks = workerHookRegistry();
     hooks.teardown.add(flushLive);
     hooks.beforeTask.add(() => {
@@ -118,7 +120,7 @@ export class Bookkeeper {
       this.indexPromise ??= this.openIndex();
       return await work(await this.indexPromise);
     } finally {
-      if (--this.indexUsers === 0 && !isMainThread) await this.closeIndex();
+      if (--this.indexUsers === 0 && !mainThread()) await this.closeIndex();
     }
   }
 

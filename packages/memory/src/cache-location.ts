@@ -36,7 +36,7 @@ import { FileLeaseStore } from './lease-files.js';
 import { InProcessLeaseStore } from './lease-memory.js';
 import type { LeaseStore } from './lease.js';
 import { LocationGuard, type Guard } from './location.js';
-import { leasesFor } from './remote-open.js';
+import { leasesFor } from './lease-remote.js';
 import type { ResolvedMemoryOptions } from './options.js';
 import { StoreGuard } from './store-guard.js';
 import { isEntryKey, isFunctionFolderName, type EntryFile } from './tree.js';

@@ -15,7 +15,6 @@ import { probeIndex } from './index-probe.js';
 import { KeyvIndexStore, MemoryIndexStore } from './index-records.js';
 import { KEYV_TABLE, SqliteIndexStore } from './index-sqlite.js';
 import { isIndexStore, type IndexStore } from './index-store.js';
-import { openRemoteIndex } from './remote-open.js';
 import { INDEX_URIS, loadDriver, parseRemoteUrl } from './remote-url.js';
 import { loadSqliteDriver, MISSING_DRIVER_FIX, NoSqliteDriver, sqliteDriver, type DriverName } from './sqlite-driver.js';
 
@@ -143,7 +142,8 @@ export async function openIndexOption(index: IndexStore | Keyv | string, warn: (
   if (typeof index === 'string') {
     const remote = parseRemoteUrl(index, 'index');
     if (remote) {
-      const store = openRemoteIndex(remote, location);
+      // The Redis and Postgres modules load only for an index on one of them.
+      const store = (await import('./remote-open.js')).openRemoteIndex(remote, location);
       const driver = remote.kind === 'redis' ? '@keyv/redis' : 'pg';
       try {
         await loadDriver(driver, `index: "${remote.display}"`);

@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { checkLeaseKey, type LeaseAttempt, type LeaseStore } from './lease.js';
 
 /** Appended to an entry's file name to name its lease. */
@@ -111,7 +110,7 @@ export class FileLeaseStore implements LeaseStore {
   async acquire(key: string, _ttlMs: number): Promise<LeaseAttempt> {
     const path = this.pathOf(key);
     const token = randomBytes(8).toString('hex');
-    const body = JSON.stringify({ host: HOST, pid: process.pid, thread: threadId, token } satisfies Holder);
+    const body = JSON.stringify({ host: HOST, pid: process.pid, thread: process.getBuiltinModule('node:worker_threads').threadId, token } satisfies Holder);
     try {
       this.ensureFolder(dirname(path));
     } catch (error) {

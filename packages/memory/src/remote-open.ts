@@ -4,6 +4,9 @@
  * Leases default to the index's server when the index is on Redis or
  * Postgres: a location shared through a remote index is shared by machines,
  * and lease files next to the entries only coordinate one host.
+ *
+ * Imported on first use only (index-open.ts, lease-remote.ts): a process on a
+ * local index (`larder ls`, most caches) never loads the Redis and Postgres modules.
  */
 import { PostgresIndexStore } from './index-postgres.js';
 import { RedisIndexStore } from './index-redis.js';
@@ -11,7 +14,7 @@ import type { IndexStore } from './index-store.js';
 import { PostgresLeaseStore } from './lease-postgres.js';
 import { RedisLeaseStore } from './lease-redis.js';
 import type { LeaseStore } from './lease.js';
-import { namespaceOf, parseRemoteUrl, type RemoteUrl } from './remote-url.js';
+import { namespaceOf, type RemoteUrl } from './remote-url.js';
 
 /** The index of `location` on the server `remote` names. */
 export function openRemoteIndex(remote: RemoteUrl, location: string): IndexStore {
@@ -23,13 +26,4 @@ export function openRemoteIndex(remote: RemoteUrl, location: string): IndexStore
 export function openRemoteLeases(remote: RemoteUrl, location: string): LeaseStore {
   const namespace = namespaceOf(remote, location);
   return remote.kind === 'redis' ? new RedisLeaseStore({ url: remote, namespace }) : new PostgresLeaseStore({ url: remote, namespace });
-}
-
-/**
- * The lease store the `leases` and `index` options ask for: a `redis://` / `postgres://` URL of
- * its own, else the index's server when that is one, else undefined (the caller's default).
- */
-export function leasesFor(leases: string | undefined, index: unknown, location: string): LeaseStore | undefined {
-  const remote = typeof leases === 'string' ? parseRemoteUrl(leases, 'leases') : typeof index === 'string' ? parseRemoteUrl(index, 'index') : undefined;
-  return remote && openRemoteLeases(remote, location);
 }

@@ -8,8 +8,17 @@
  * hostile manifest is a FormatError, never an out-of-range read or a huge
  * allocation (a vector can never claim more elements than its bytes hold).
  */
-import { Builder } from 'flatbuffers';
+import { createRequire } from 'node:module';
+import type { Builder } from 'flatbuffers';
 import { check, FormatError } from './errors.js';
+
+let BuilderClass: typeof Builder | undefined;
+
+/** A flatbuffers Builder; the runtime is required on the first write, so a process that only reads (hits, `larder ls`) never loads it. */
+function newBuilder(size: number): Builder {
+  BuilderClass ??= (createRequire(import.meta.url)('flatbuffers') as typeof import('flatbuffers')).Builder;
+  return new BuilderClass(size);
+}
 
 /** Node kinds. Part of the format: never renumber. */
 export const Kind = {
@@ -62,7 +71,7 @@ const SEGMENT_STRUCT_SIZE = 24;
 
 /** Builds the manifest bytes. */
 export function buildManifest(root: number, nodes: readonly PlanNode[], segments: readonly SegmentEntry[]): Uint8Array {
-  const builder = new Builder(256 + nodes.length * 32);
+  const builder = newBuilder(256 + nodes.length * 32);
   const nodeOffsets = new Array<number>(nodes.length);
   // Key strings are written once each and shared by every object using them. Not the runtime's
   // createSharedString: it returns the null offset 0 for '', which made `{ '': 1 }` unreadable.
