@@ -56,6 +56,31 @@ async function hostileIndex(): Promise<{ parent: string; location: string; victi
   return { parent, location, victims };
 }
 
+describe('a forged marker', () => {
+  it("a project folder with a planted larder-cache.json: clear, reduceSize and larder clear remove only what has larder's file pattern, never the project's files", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'results', 'figures'), { recursive: true });
+    mkdirSync(join(dir, 'results', 'square', '0123456789abcdef'), { recursive: true });
+    writeFileSync(join(dir, 'results', 'paper.tex'), '\\documentclass{article}');
+    writeFileSync(join(dir, 'results', 'figures', 'fig1.png'), 'png');
+    writeFileSync(join(dir, 'results', 'square', '0123456789abcdef', 'notes.txt'), 'inside a folder of larder\'s shape');
+    writeFileSync(join(dir, 'notes.md'), '# notes');
+    writeFileSync(join(dir, 'larder-cache.json'), `${JSON.stringify({ larder: '@larder/memory', layout: 1 })}\n`);
+    const before = snapshot(dir);
+    const memory = new Memory(dir, { onWarning: () => {} });
+    try {
+      await memory.clear();
+      await memory.reduceSize({ itemsLimit: 0 });
+      await memory.clearStale();
+    } finally {
+      await memory.close();
+    }
+    expect(larder('clear', dir).code).toBe(0);
+    const after = snapshot(dir);
+    for (const [path, state] of Object.entries(before)) expect(after[path], path).toBe(state);
+  }, 60_000);
+});
+
 describe('an index whose rows name files outside the location', () => {
   it('hostile index: stats, entries, reduceSize, clearStale and clear delete nothing outside the location and do not crash', async () => {
     const { parent, location, victims } = await hostileIndex();
