@@ -149,20 +149,26 @@ describe('bullmq: replies that are not a larder-worker\'s', () => {
   }
 });
 
+/** A real larder-worker on a fresh queue (serving `stores`), and a BullMQ Queue to add forged jobs to it. */
+async function forgedJobs(context: TestContext, topic: string, stores: string[] = []) {
+  const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
+  const queue = `larder-test-hostile-${topic}-${runId}`;
+  queues.push(queue);
+  const worker: WorkerProcess = await startWorker({ connection, queue, concurrency: 1, stores });
+  closers.push(() => worker.kill());
+  const bullmq = await loadBullmq();
+  const url = new URL(connection);
+  const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
+  const jobs = new bullmq.Queue(queue, options);
+  const events = new bullmq.QueueEvents(queue, options);
+  closers.push(() => jobs.close(), () => events.close());
+  await events.waitUntilReady();
+  return { jobs, events };
+}
+
 describe('larder-worker: a job someone else added to its queue', () => {
   it('a job naming node:fs, a data: URL or a file outside --root runs nothing: its reply is LARDER_TASK_IMPORT', async (context) => {
-    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
-    const queue = `larder-test-hostile-jobs-${runId}`;
-    queues.push(queue);
-    const worker: WorkerProcess = await startWorker({ connection, queue, concurrency: 1 });
-    closers.push(() => worker.kill());
-    const bullmq = await loadBullmq();
-    const url = new URL(connection);
-    const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
-    const jobs = new bullmq.Queue(queue, options);
-    const events = new bullmq.QueueEvents(queue, options);
-    closers.push(() => jobs.close(), () => events.close());
-    await events.waitUntilReady();
+    const { jobs, events } = await forgedJobs(context, 'jobs');
     const target = join(scratch, 'pwned');
     const evil = join(scratch, 'evil.mjs');
     const { writeFileSync } = await import('node:fs');
@@ -206,19 +212,8 @@ describe('larder-worker: store keys a job names', () => {
 
 describe('larder-worker: the store a job names', () => {
   it('a forged job naming a store the worker was not started with (another folder, allowed/../other, a bucket) is LARDER_REMOTE and creates nothing there; a symlink to the allowed folder is that folder', async (context) => {
-    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
-    const queue = `larder-test-hostile-store-${runId}`;
-    queues.push(queue);
     const allowed = join(scratch, 'allowed-store');
-    const worker = await startWorker({ connection, queue, concurrency: 1, stores: [allowed] });
-    closers.push(() => worker.kill());
-    const bullmq = await loadBullmq();
-    const url = new URL(connection);
-    const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
-    const jobs = new bullmq.Queue(queue, options);
-    const events = new bullmq.QueueEvents(queue, options);
-    closers.push(() => jobs.close(), () => events.close());
-    await events.waitUntilReady();
+    const { jobs, events } = await forgedJobs(context, 'store', [allowed]);
     const module = { url: pathToFileURL(join(repoRoot, 'packages/parallel/test/fixtures/math-tasks.ts')).href };
     /** A batch of makeArray(1000) whose result (8 KB, above maxNbytes 0) the worker would put in `store`. */
     const send = async (store: string): Promise<{ call: string; reply: { ok: boolean; results?: unknown[]; error?: { code?: string; message?: string } } }> => {
