@@ -116,7 +116,7 @@ export async function run(): Promise<Row[]> {
   const setup: Setup = { connection, queue: `larder-bench-${process.pid}`, store };
   const workers: WorkerProcess[] = [];
   try {
-    for (let i = 0; i < 2; i++) workers.push(await startWorker({ connection, queue: setup.queue, concurrency: 1, lockDuration: 30_000, stalledInterval: 30_000 }));
+    for (let i = 0; i < 2; i++) workers.push(await startWorker({ connection, queue: setup.queue, stores: [setup.store], concurrency: 1, lockDuration: 30_000, stalledInterval: 30_000 }));
     const rows: Row[] = [];
     for (const figure of [trivial, cpu40, bigArgument]) {
       try {

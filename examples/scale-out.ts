@@ -11,8 +11,9 @@
  *   eval "$(bash scripts/services.sh env)"; pnpm tsx examples/scale-out.ts
  *
  * (or LARDER_REDIS_URL=redis://host:6379). On real machines, start the workers with
- *   npx larder-worker --connection redis://queue-host:6379 --queue sweep --concurrency 4 --root /srv/project
- * and give the pool a store every worker reaches (a shared folder, or s3://bucket/prefix). With the
+ *   npx larder-worker --connection redis://queue-host:6379 --queue sweep --store s3://sweeps/transfer --concurrency 4 --root /srv/project
+ * and give the pool a store every worker reaches and was started with (--store: a shared folder, or
+ * s3://bucket/prefix; a worker opens no other store a job names). With the
  * AWS_* settings of scripts/services.sh in the environment, this script uses s3://larder-examples/….
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -45,7 +46,7 @@ function startWorker(): Promise<ChildProcess> {
   const bin = join(repo, 'packages/parallel/src/larder-worker.ts'); // the installed package's bin is dist/larder-worker.js
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const home = mkdtempSync(join(tmpdir(), 'larder-host-'));
-  const child = spawn(process.execPath, ['--conditions=larder-source', '--import', tsx, bin, '--connection', connection!, '--queue', queue, '--concurrency', '1', '--root', repo], {
+  const child = spawn(process.execPath, ['--conditions=larder-source', '--import', tsx, bin, '--connection', connection!, '--queue', queue, '--store', store, '--concurrency', '1', '--root', repo], {
     cwd: home,
     stdio: ['ignore', 'inherit', 'pipe'],
   });

@@ -149,20 +149,26 @@ describe('bullmq: replies that are not a larder-worker\'s', () => {
   }
 });
 
+/** A real larder-worker on a fresh queue (serving `stores`), and a BullMQ Queue to add forged jobs to it. */
+async function forgedJobs(context: TestContext, topic: string, stores: string[] = []) {
+  const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
+  const queue = `larder-test-hostile-${topic}-${runId}`;
+  queues.push(queue);
+  const worker: WorkerProcess = await startWorker({ connection, queue, concurrency: 1, stores });
+  closers.push(() => worker.kill());
+  const bullmq = await loadBullmq();
+  const url = new URL(connection);
+  const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
+  const jobs = new bullmq.Queue(queue, options);
+  const events = new bullmq.QueueEvents(queue, options);
+  closers.push(() => jobs.close(), () => events.close());
+  await events.waitUntilReady();
+  return { jobs, events };
+}
+
 describe('larder-worker: a job someone else added to its queue', () => {
   it('a job naming node:fs, a data: URL or a file outside --root runs nothing: its reply is LARDER_TASK_IMPORT', async (context) => {
-    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
-    const queue = `larder-test-hostile-jobs-${runId}`;
-    queues.push(queue);
-    const worker: WorkerProcess = await startWorker({ connection, queue, concurrency: 1 });
-    closers.push(() => worker.kill());
-    const bullmq = await loadBullmq();
-    const url = new URL(connection);
-    const options = { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } };
-    const jobs = new bullmq.Queue(queue, options);
-    const events = new bullmq.QueueEvents(queue, options);
-    closers.push(() => jobs.close(), () => events.close());
-    await events.waitUntilReady();
+    const { jobs, events } = await forgedJobs(context, 'jobs');
     const target = join(scratch, 'pwned');
     const evil = join(scratch, 'evil.mjs');
     const { writeFileSync } = await import('node:fs');
@@ -190,9 +196,9 @@ describe('larder-worker: store keys a job names', () => {
     const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
     const queue = `larder-test-hostile-args-${runId}`;
     queues.push(queue);
-    const worker = await startWorker({ connection, queue, concurrency: 1 });
-    closers.push(() => worker.kill());
     const { folder, keys } = await storeWithVictim('argument-ref');
+    const worker = await startWorker({ connection, queue, concurrency: 1, stores: [folder] });
+    closers.push(() => worker.kill());
     await using pool = new Parallel({ backend: 'bullmq', connection, queue, store: folder, nJobs: 1 });
     // The victim is Float64Array [6, 6, 6]: read in the argument's place, sumHalf would answer 6.
     const forged = { [BLOB]: 'victim/keep' } as unknown as Float64Array;
@@ -201,5 +207,55 @@ describe('larder-worker: store keys a job names', () => {
     expect(error.code).toBe('LARDER_REMOTE');
     expect(error.message).toMatch(/not one the pool put/);
     expect(await keys()).toContain('victim/keep');
+  });
+});
+
+describe('larder-worker: the store a job names', () => {
+  it('a forged job naming a store the worker was not started with (another folder, allowed/../other, a bucket) is LARDER_REMOTE and creates nothing there; a symlink to the allowed folder is that folder', async (context) => {
+    const allowed = join(scratch, 'allowed-store');
+    const { jobs, events } = await forgedJobs(context, 'store', [allowed]);
+    const module = { url: pathToFileURL(join(repoRoot, 'packages/parallel/test/fixtures/math-tasks.ts')).href };
+    /** A batch of makeArray(1000) whose result (8 KB, above maxNbytes 0) the worker would put in `store`. */
+    const send = async (store: string): Promise<{ call: string; reply: { ok: boolean; results?: unknown[]; error?: { code?: string; message?: string } } }> => {
+      const call = `${randomBytes(6).toString('hex')}-1`;
+      const data = { v: 1, call, module, taskName: 'makeArray', mode: 'spread', firstIndex: 0, payload: encode([[1000]]), maxNbytes: 0, store };
+      const job = await jobs.add('batch', data);
+      return { call, reply: deserialize(Buffer.from((await job.waitUntilFinished(events, 30_000)) as string, 'base64')) as never };
+    };
+    const other = join(scratch, 'other-store');
+    for (const store of [other, `${allowed}/../other-store`, pathToFileURL(other).href, 's3://larder-not-served/x', '']) {
+      const { reply } = await send(store);
+      expect(reply.ok, store).toBe(false);
+      expect(reply.error?.code, store).toBe('LARDER_REMOTE');
+      expect(reply.error?.message, store).toMatch(store === '' ? /not a store location/ : /start larder-worker with --store/);
+      expect(existsSync(other), store).toBe(false);
+    }
+    expect(existsSync(allowed)).toBe(false); // nothing opened it either
+
+    const { symlinkSync, mkdirSync } = await import('node:fs');
+    mkdirSync(allowed);
+    symlinkSync(allowed, join(scratch, 'link-to-allowed'));
+    const { call, reply } = await send(join(scratch, 'link-to-allowed'));
+    expect(reply.ok).toBe(true);
+    expect(reply.results).toEqual([{ [BLOB]: `${call}/r0-0` }]);
+    expect(await openStore(allowed).get(`${call}/r0-0`)).toEqual(Float64Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it("a pool whose store its workers do not serve fails with LARDER_REMOTE saying how to allow it", async (context) => {
+    const connection = (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
+    const queue = `larder-test-hostile-nostore-${runId}`;
+    queues.push(queue);
+    const worker = await startWorker({ connection, queue, concurrency: 1 });
+    closers.push(() => worker.kill());
+    const folder = join(scratch, 'unserved-store');
+    await using pool = new Parallel({ backend: 'bullmq', connection, queue, store: folder, nJobs: 1 });
+    const error = (await pool.map(t.makeArray, [300_000]).catch((e: unknown) => e)) as ParallelError;
+    expect(error).toBeInstanceOf(ParallelError);
+    expect(error.code).toBe('LARDER_REMOTE');
+    expect(error.message).toContain(`it serves no store); it was not opened. To let the pool use it, start larder-worker with --store ${folder}`);
+    expect(existsSync(folder)).toBe(false);
+    // A job without a store still runs on that worker.
+    await using plain = new Parallel({ backend: 'bullmq', connection, queue, nJobs: 1 });
+    expect(await plain.map(t.square, [3])).toEqual([9]);
   });
 });

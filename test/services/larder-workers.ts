@@ -30,6 +30,8 @@ export interface WorkerProcess {
 export interface WorkerSettings {
   connection: string;
   queue: string;
+  /** The stores its jobs may use (--store); none by default, as larder-worker's own default. */
+  stores?: readonly string[];
   concurrency?: number;
   env?: Record<string, string>;
   lockDuration?: number;
@@ -41,6 +43,7 @@ export async function startWorker(settings: WorkerSettings): Promise<WorkerProce
   const args = [
     '--conditions=larder-source', '--import', tsx, bin,
     '--connection', settings.connection, '--queue', settings.queue,
+    ...(settings.stores ?? []).flatMap((store) => ['--store', store]),
     '--concurrency', String(settings.concurrency ?? 2), '--root', repoRoot,
     '--lock-duration', String(settings.lockDuration ?? 2_000), '--stalled-interval', String(settings.stalledInterval ?? 1_000),
   ];

@@ -38,8 +38,8 @@ async function redisUrl(context: TestContext): Promise<string> {
   return (await requireService(context, 'redis', settings.redis, tcpReachable)).href;
 }
 
-async function workersFor(connection: string, queue: string, count: number, env?: Record<string, string>): Promise<WorkerProcess[]> {
-  const started = await Promise.all(Array.from({ length: count }, () => startWorker({ connection, queue, ...(env ? { env } : {}) })));
+async function workersFor(connection: string, queue: string, count: number, env?: Record<string, string>, stores?: string[]): Promise<WorkerProcess[]> {
+  const started = await Promise.all(Array.from({ length: count }, () => startWorker({ connection, queue, ...(env ? { env } : {}), ...(stores ? { stores } : {}) })));
   workers.push(...started);
   return started;
 }
@@ -54,8 +54,11 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-// Two workers serve the conformance suite and the tests of what travels where.
+// Two workers serve the conformance suite and the tests of what travels where, with these stores.
 const sharedQueue = queueName('conformance');
+const conformanceStore = join(scratch, 'conformance-store');
+const transferStore = join(scratch, 'transfer-store');
+const sharedStores = [conformanceStore, transferStore];
 let sharedWorkers: Promise<WorkerProcess[]> | undefined;
 
 // Started, and their threads warmed up (tsx, the task module), before the
@@ -63,7 +66,7 @@ let sharedWorkers: Promise<WorkerProcess[]> | undefined;
 beforeAll(async () => {
   if (!settings.redis || !(await tcpReachable(settings.redis))) return; // each test then skips (or fails in CI), saying why
   const connection = settings.redis.href;
-  sharedWorkers = workersFor(connection, sharedQueue, 2);
+  sharedWorkers = workersFor(connection, sharedQueue, 2, undefined, sharedStores);
   await sharedWorkers;
   await using pool = new Parallel({ backend: 'bullmq', connection, queue: sharedQueue, nJobs: 4, batchSize: 1 });
   await pool.map(t.sleepThen, [200, 200, 200, 200, 200, 200, 200, 200]);
@@ -71,11 +74,11 @@ beforeAll(async () => {
 /** A pool on the shared queue, its two workers started on first use. */
 async function sharedPool(context: TestContext, options: ParallelOptions): Promise<Parallel> {
   const connection = await redisUrl(context);
-  await (sharedWorkers ??= workersFor(connection, sharedQueue, 2));
+  await (sharedWorkers ??= workersFor(connection, sharedQueue, 2, undefined, sharedStores));
   return new Parallel({ backend: 'bullmq', connection, queue: sharedQueue, ...options });
 }
 
-backendConformance({ backend: 'bullmq', open: (context, options) => sharedPool(context, { store: join(scratch, 'conformance-store'), ...options }) });
+backendConformance({ backend: 'bullmq', open: (context, options) => sharedPool(context, { store: conformanceStore, ...options }) });
 
 /** A real folder store that counts what goes through it. */
 function countingStore(folder: string): { store: BlobStore; counts: { put: number; get: number } } {
@@ -104,7 +107,7 @@ async function storedKeys(store: BlobStore): Promise<string[]> {
 
 describe('bullmq: what travels where', () => {
   it('typed arrays above maxNbytes travel through the store, once per call, and are removed when the call ends', async (context) => {
-    const { store, counts } = countingStore(join(scratch, 'transfer-store'));
+    const { store, counts } = countingStore(transferStore);
     await using pool = await sharedPool(context, { store, nJobs: 2, batchSize: 1 });
     const big = Float64Array.from({ length: 1 << 20 }, (_, i) => i % 7); // 8 MiB, shared by both tasks
     const half = (from: number, to: number): number => big.subarray(from, to).reduce((sum, x) => sum + x, 0);

@@ -52,6 +52,16 @@ location defaults to $LARDER_LOCATION, then the current folder.`;
 
 class UsageError extends Error {}
 
+/**
+ * Text for a terminal: names and ids come from the index, which anyone able to write the
+ * location can fill, and a control character in them (ESC, BEL, C1) would be a command to the
+ * terminal (retitle it, clear the screen, hide lines). Each is written as an escape instead.
+ * --json needs none: JSON escapes C0 itself, and a program reads it.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** A table whose column widths come from these rows (a small table: stats' per-function rows). */
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => rows.reduce((max, row) => Math.max(max, row[column]!.length), 0));
@@ -83,7 +93,7 @@ const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(
 /** Fixed columns, so each line prints as soon as its entry arrives (a long function name widens only its own line). */
 const LS_HEADER = `${'function'.padEnd(20)}  ${'id'.padEnd(33)}  ${'size'.padStart(10)}  ${'created'.padEnd(19)}  ${'last access'.padEnd(19)}  ${'hits'.padStart(6)}`;
 function lsLine(entry: EntrySummary): string {
-  return `${entry.functionName.padEnd(20)}  ${entry.id.slice(entry.id.indexOf('/') + 1).padEnd(33)}  ${formatBytes(entry.bytes).padStart(10)}  ${when(entry.createdMs)}  ${when(entry.lastAccessMs)}  ${String(entry.hits).padStart(6)}${entry.stale ? '  stale' : ''}`;
+  return printable(`${entry.functionName.padEnd(20)}  ${entry.id.slice(entry.id.indexOf('/') + 1).padEnd(33)}  ${formatBytes(entry.bytes).padStart(10)}  ${when(entry.createdMs)}  ${when(entry.lastAccessMs)}  ${String(entry.hits).padStart(6)}${entry.stale ? '  stale' : ''}`);
 }
 
 /** Writes to stdout in chunks, waiting when the pipe is full; false once the reader went away (\`larder ls | head\`). */
@@ -193,8 +203,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError((error as Error).message.replace(/^\[larder\/memory\] /, ''));
     }
   }
-  const memory = new Memory(location, { staleAfter, onWarning: (w) => void process.stderr.write(`warning: ${w.message}\n`) });
-  const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : text}\n`);
+  const memory = new Memory(location, { staleAfter, onWarning: (w) => void process.stderr.write(`warning: ${printable(w.message)}\n`) });
+  const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : printable(text)}\n`);
   try {
     if (command === 'stats') {
       const stats = await memory.stats();
@@ -226,7 +236,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     // A folder that is not a larder cache is the caller's mistake, like bad usage: exit 2.
     const usage = error instanceof UsageError || (error instanceof MemoryError && error.code === 'LARDER_NOT_A_CACHE');
-    process.stderr.write(`larder: ${(error as Error)?.message ?? String(error)}\n${error instanceof UsageError ? "Run 'larder --help' for usage.\n" : ''}`);
+    process.stderr.write(`larder: ${printable((error as Error)?.message ?? String(error))}\n${error instanceof UsageError ? "Run 'larder --help' for usage.\n" : ''}`);
     process.exitCode = usage ? 2 : 1;
   },
 );

@@ -28,6 +28,7 @@ import { MemoryIndexStore } from './index-records.js';
 import type { IndexStore } from './index-store.js';
 import { functionFolder, functionIdentity } from './key.js';
 import type { Guard } from './location.js';
+import { locationString } from './location-path.js';
 import {
   clearStaleFromIndex, entriesOf, needsReconcile, reconcileIndex, reduceFromIndex, resolveEntriesOptions, statsOf,
   type EntriesOptions, type Maintained,
@@ -62,7 +63,7 @@ interface IndexReader {
  * ```
  */
 export class Memory {
-  /** The folder holding the cache, the store object given, or null for a pass-through. */
+  /** The folder holding the cache (a file:// URL given as its path), the s3:// location or store object given, or null for a pass-through. */
   readonly location: string | BlobStore | null;
   private readonly options: ResolvedMemoryOptions;
   /** The location's entry store, index, leases and guard; undefined for a pass-through. */
@@ -76,6 +77,7 @@ export class Memory {
     if (location !== undefined && location !== null && (typeof location === 'string' ? location === '' : !isBlobStore(location))) {
       badOption('location', `a folder path, a BlobStore object (with description, ${BLOB_STORE_MEMBERS.join(', ')}), null or undefined`, location);
     }
+    if (typeof location === 'string') location = locationString(location);
     this.options = resolveMemoryOptions(options);
     this.location = location ?? null;
     const warn = (scope: string, warning: MemoryWarning) => this.warn(scope, warning);

@@ -2,7 +2,7 @@
 /**
  * `larder-worker`: serves a 'bullmq' pool's queue on this machine.
  *
- *   larder-worker --connection redis://queue-host:6379 --queue sweep [--concurrency 4] [--root DIR]
+ *   larder-worker --connection redis://queue-host:6379 --queue sweep [--store LOCATION]... [--concurrency 4] [--root DIR]
  *
  * SIGTERM or SIGINT: stop taking jobs, finish the running batches, run the
  * worker hooks (teardown), exit 0. A second signal exits at once (BullMQ
@@ -13,12 +13,15 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RemoteWorker } from './remote-worker.js';
 
-const USAGE = `Usage: larder-worker --connection URL --queue NAME [--concurrency N] [--root DIR]
+const USAGE = `Usage: larder-worker --connection URL --queue NAME [--store LOCATION]... [--concurrency N] [--root DIR]
 
 Runs the tasks a @larder/parallel pool with backend 'bullmq' sends to queue NAME.
 
   --connection URL      the queue's Redis: redis://[user:password@]host[:port][/db], rediss:// for TLS
   --queue NAME          the pool's \`queue\` option
+  --store LOCATION      a store the pool's jobs may use (the pool's \`store\` option: a folder or
+                        s3://bucket/prefix); repeat it for several. A job naming any other store
+                        fails and nothing is opened (default: none; jobs that need no store run)
   --concurrency N       batches run at once, each on a worker thread (default: the CPU count)
   --root DIR            where task modules resolve: their path relative to the caller's working
                         directory, or their package in DIR's node_modules (default: the working directory)
@@ -46,6 +49,7 @@ function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
       options: {
         connection: { type: 'string' },
         queue: { type: 'string' },
+        store: { type: 'string', multiple: true },
         concurrency: { type: 'string' },
         root: { type: 'string' },
         'lock-duration': { type: 'string' },
@@ -72,7 +76,7 @@ function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
     }
     if (!isDirectory) fail(`--root must be a folder, got ${JSON.stringify(values.root)} (no such folder)`);
   }
-  const options: Parameters<typeof RemoteWorker.start>[0] = { connection: values.connection, queue: values.queue };
+  const options: Parameters<typeof RemoteWorker.start>[0] = { connection: values.connection, queue: values.queue, stores: values.store ?? [] };
   const concurrency = positiveInteger('concurrency', values.concurrency);
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (root !== undefined) options.root = root;

@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { openStore, type BlobStore } from '@larder/store-fs';
+import type { BlobStore } from '@larder/store-fs';
 import type { BatchContext } from './backends/backend.js';
 import { ThreadsBackend } from './backends/threads.js';
 import { cancelChannel, loadBullmq } from './bullmq-driver.js';
@@ -20,6 +20,7 @@ import { cpuCount } from './njobs.js';
 import { checkQueueName, describeConnection, redisConnection, type RedisConnection } from './remote-options.js';
 import { INLINE_REPLY_CHARS, isCallId, PROTOCOL_VERSION, remoteError, resolveModule, STORED_REPLY, transferKeys, type JobData, type JobReply, type RemoteError } from './remote-protocol.js';
 import { closeFiles, fileShares } from './share-files.js';
+import { StoreAllowlist } from './store-allowlist.js';
 import type { TaskOutput } from './task-output.js';
 import type { Task } from './tasks.js';
 import { decodeValue, encodeValue, externalize, internalize } from './transfer.js';
@@ -32,6 +33,14 @@ export interface RemoteWorkerOptions {
   queue: string;
   /** Batches run at once, each on its own worker thread. Default: the CPU count. */
   concurrency?: number;
+  /**
+   * The stores jobs may use (`--store`): folder paths and 's3://bucket/prefix'
+   * locations. A job naming any other store fails with LARDER_REMOTE and
+   * nothing is opened: a job is data anyone able to write the queue's Redis
+   * can forge, and the worker writes to its store.
+   * @default [] (jobs that need a store fail; jobs without one run)
+   */
+  stores?: readonly string[];
   /** Where task modules resolve (their path relative to the caller's working directory, or their package in node_modules). Default: the working directory. */
   root?: string;
   /** BullMQ's job lock, ms: a worker silent this long (killed) has its job run again elsewhere. Default 30 000. */
@@ -49,7 +58,7 @@ const REMEMBERED_CANCELS = 1_000;
 export class RemoteWorker {
   readonly #threads: ThreadsBackend;
   readonly #root: string;
-  readonly #stores = new Map<string, BlobStore>();
+  readonly #stores: StoreAllowlist;
   /** Running batches, by call: a cancel message stops them. */
   readonly #running = new Map<string, Set<AbortController>>();
   readonly #cancelled = new Set<string>();
@@ -58,9 +67,11 @@ export class RemoteWorker {
   #closing: Promise<void> | undefined;
 
   private constructor(
-    readonly options: Required<Omit<RemoteWorkerOptions, 'connection'>> & { connection: RedisConnection },
+    readonly options: Required<Omit<RemoteWorkerOptions, 'connection' | 'stores'>> & { connection: RedisConnection },
+    stores: StoreAllowlist,
   ) {
     this.#root = options.root;
+    this.#stores = stores;
     this.#threads = new ThreadsBackend(options.concurrency, undefined, undefined);
   }
 
@@ -70,6 +81,7 @@ export class RemoteWorker {
     const queue = checkQueueName('--queue', options.queue);
     const concurrency = options.concurrency ?? cpuCount();
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new ParallelError('LARDER_OPTION', `--concurrency must be a positive integer, got ${String(concurrency)}`);
+    const stores = new StoreAllowlist('--store', options.stores ?? []);
     const { Worker } = await loadBullmq();
     const self = new RemoteWorker({
       connection,
@@ -79,7 +91,7 @@ export class RemoteWorker {
       lockDuration: options.lockDuration ?? 30_000,
       stalledInterval: options.stalledInterval ?? 30_000,
       log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
-    });
+    }, stores);
     const worker = new Worker(queue, (job: Job) => self.#process(job), {
       connection,
       concurrency,
@@ -101,7 +113,7 @@ export class RemoteWorker {
       await self.close();
       throw error;
     }
-    self.options.log(`larder-worker ${hostname()} pid ${process.pid}: serving queue ${queue} at ${describeConnection(connection)}, ${concurrency} thread${concurrency === 1 ? '' : 's'}, modules under ${self.#root}`);
+    self.options.log(`larder-worker ${hostname()} pid ${process.pid}: serving queue ${queue} at ${describeConnection(connection)}, ${concurrency} thread${concurrency === 1 ? '' : 's'}, modules under ${self.#root}, ${stores.locations.length === 0 ? 'no store (jobs that need one fail: --store LOCATION)' : `stores ${stores.locations.join(', ')}`}`);
     return self;
   }
 
@@ -147,7 +159,7 @@ export class RemoteWorker {
     try {
       if (stop.signal.aborted) throw stop.signal.reason;
       const moduleUrl = resolveModule(data.module, this.#root);
-      store = data.store === undefined ? undefined : this.#store(data.store);
+      store = data.store === undefined ? undefined : this.#stores.open(data.store);
       let payload = decodeValue(data.payload) as unknown[];
       const from = store;
       if (from) payload = (await internalize(payload, (key) => readArgument(from, data.call, key))) as unknown[];
@@ -180,12 +192,6 @@ export class RemoteWorker {
     this.#cancelled.add(call);
     if (this.#cancelled.size > REMEMBERED_CANCELS) this.#cancelled.delete(this.#cancelled.values().next().value!);
     for (const stop of this.#running.get(call) ?? []) stop.abort(new AbortError('the call was stopped'));
-  }
-
-  #store(location: string): BlobStore {
-    let store = this.#stores.get(location);
-    if (!store) this.#stores.set(location, (store = openStore(location)));
-    return store;
   }
 }
 

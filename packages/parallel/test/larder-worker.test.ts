@@ -20,8 +20,9 @@ describe('larder-worker command line', () => {
   it('--help prints the usage and exits 0', () => {
     const run = larderWorker('--help');
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/^Usage: larder-worker --connection URL --queue NAME \[--concurrency N\] \[--root DIR\]/);
+    expect(run.stdout).toMatch(/^Usage: larder-worker --connection URL --queue NAME \[--store LOCATION\]\.\.\. \[--concurrency N\] \[--root DIR\]/);
     expect(run.stdout).toContain('--root DIR');
+    expect(run.stdout).toContain('--store LOCATION');
   });
 
   it.each([
@@ -32,6 +33,9 @@ describe('larder-worker command line', () => {
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '0'], /--concurrency must be a positive integer, got "0"/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--root', '/no/such/folder'], /--root must be a folder, got "\/no\/such\/folder"/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--colour'], /Unknown option '--colour'/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 's3://Bad_Bucket/x'], /--store "s3:\/\/Bad_Bucket\/x": location must be .*bucket name/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 'http://x/y'], /--store "http:\/\/x\/y": location must be a folder path/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', ''], /--store\[0\] must be a folder path or 's3:\/\/bucket\/prefix', got ""/],
   ])('refuses %j with exit code 2 and a message that names the flag', (args, message) => {
     const run = larderWorker(...args);
     expect(run.status).toBe(2);

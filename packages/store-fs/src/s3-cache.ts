@@ -125,6 +125,11 @@ export class ReadThroughCache {
       if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) {
         throw codedError(Error, 'LARDER_UNSAFE_PATH', `the S3 cache folder ${this.dir} is ${info.isDirectory() ? 'owned by another user' : 'not a folder (or a symlink)'}; set s3.cacheDir to a folder of your own`);
       }
+      // A copy is served as the object whose ETag its name carries: anyone who can add a file here
+      // can answer for any object, so others must not be able to write in it (as ssh refuses keys).
+      if (uid !== undefined && (info.mode & 0o022) !== 0) {
+        throw codedError(Error, 'LARDER_UNSAFE_PATH', `the S3 cache folder ${this.dir} is writable by ${info.mode & 0o002 ? 'every user' : 'its group'} (mode ${(info.mode & 0o777).toString(8)}), who could put files in it that would be read as S3 objects; chmod go-w it, or set s3.cacheDir to a folder of your own`);
+      }
       const found: (CachedCopy & { id: string; mtimeMs: number })[] = [];
       for (const name of await readdir(this.dir)) {
         const file = path.join(this.dir, name);

@@ -116,7 +116,7 @@ export class S3BlobStore implements BlobStore {
       } catch (error) {
         if (isMissingKey(error)) return undefined;
         if (statusOf(error) !== 304 || copy === undefined) throw error;
-        const value = await this.#loadCopy<T>(id, copy, options);
+        const value = await this.#loadCopy<T>(id, copy, options, false);
         if (value !== VANISHED) return value;
         continue;
       }
@@ -284,7 +284,7 @@ export class S3BlobStore implements BlobStore {
       } catch (error) {
         if (isMissingKey(error)) return undefined;
         if (statusOf(error) !== 304 || copy === undefined) throw error;
-        const value = await this.#loadCopy(id, copy, options);
+        const value = await this.#loadCopy(id, copy, options, false);
         if (value !== VANISHED) return value;
         continue;
       }
@@ -308,7 +308,7 @@ export class S3BlobStore implements BlobStore {
         if (error === REPLACED) continue;
         throw error;
       }
-      const value = await this.#loadCopy(id, filled, options);
+      const value = await this.#loadCopy(id, filled, options, true);
       if (value !== VANISHED) return value;
     }
     throw new Error(`[larder/store-fs] ${url} was replaced ${FETCH_ATTEMPTS} times while it was being fetched; try again`);
@@ -336,11 +336,17 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Loads a cached copy; VANISHED when another process removed it meanwhile. A damaged copy is dropped and reported as the object's FormatError. */
-  async #loadCopy<T>(id: string, copy: CachedCopy, options: LoadOptions | undefined): Promise<T | typeof VANISHED> {
+  /**
+   * Loads a local copy. `fresh`: just fetched, so junk in it is the object's. A copy kept from
+   * earlier that no longer reads (truncated or damaged on disk since: a full disk, a tmp
+   * cleaner, another program) says nothing of the object, whose ETag S3 just confirmed: it is
+   * dropped and the object fetched again, as when the copy vanished.
+   */
+  async #loadCopy<T>(id: string, copy: CachedCopy, options: LoadOptions | undefined, fresh: boolean): Promise<T | typeof VANISHED> {
     try {
       return (await load<T>(copy.file, options)) as T;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (!fresh && error instanceof FormatError)) {
         await this.#cache.forget(id);
         return VANISHED;
       }
