@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { Memory } from '@larder/memory';
 import { delayed, Parallel, ParallelError, type ParallelOptions } from '@larder/parallel';
 import { openStore, type BlobStore } from '@larder/store-fs';
+import { throughInterface } from '@larder/store-fs/testing';
 import { backendConformance } from '../../packages/parallel/test/conformance-suite.js';
 import { t } from '../../packages/parallel/test/fixtures/math-tasks.js';
 import { remote } from './fixtures/remote-tasks.js';
@@ -83,20 +84,8 @@ backendConformance({ backend: 'bullmq', open: (context, options) => sharedPool(c
 /** A real folder store that counts what goes through it. */
 function countingStore(folder: string): { store: BlobStore; counts: { put: number; get: number } } {
   const inner = openStore(folder);
-  const counts = { put: 0, get: 0 };
-  const store: BlobStore = {
-    description: inner.description,
-    get: (key, options) => (counts.get++, inner.get(key, options)),
-    put: (key, value, options) => (counts.put++, inner.put(key, value, options)),
-    putIfAbsent: (key, value, options) => inner.putIfAbsent(key, value, options),
-    version: (key) => inner.version(key),
-    replace: (key, value, version, options) => inner.replace(key, value, version, options),
-    has: (key) => inner.has(key),
-    delete: (key) => inner.delete(key),
-    list: (prefix) => inner.list(prefix),
-    removePrefix: (prefix) => inner.removePrefix(prefix),
-  };
-  return { store, counts };
+  const store = throughInterface(inner, inner.description); // workers open the store by its description
+  return { store, counts: store.calls };
 }
 
 async function storedKeys(store: BlobStore): Promise<string[]> {

@@ -7,6 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { FolderStore, type BlobStore } from '@larder/store-fs';
+import { throughInterface } from '@larder/store-fs/testing';
 import { Memory } from '@larder/memory';
 import { tempDir } from './helpers.js';
 
@@ -16,21 +17,7 @@ afterAll(async () => {
 });
 
 /** A FolderStore seen only through the BlobStore interface (as an S3 store is). */
-function plainStore(): BlobStore {
-  const inner = new FolderStore(tempDir());
-  return {
-    description: `plain ${inner.description}`,
-    get: (key, options) => inner.get(key, options),
-    put: (key, value, options) => inner.put(key, value, options),
-    putIfAbsent: (key, value, options) => inner.putIfAbsent(key, value, options),
-    version: (key) => inner.version(key),
-    replace: (key, value, version, options) => inner.replace(key, value, version, options),
-    has: (key) => inner.has(key),
-    delete: (key) => inner.delete(key),
-    list: (prefix) => inner.list(prefix),
-    removePrefix: (prefix) => inner.removePrefix(prefix),
-  };
-}
+const plainStore = (): BlobStore => throughInterface(new FolderStore(tempDir()));
 
 async function keysOf(store: BlobStore): Promise<string[]> {
   const keys: string[] = [];

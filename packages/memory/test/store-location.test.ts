@@ -8,35 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FolderStore, isLocalBlobStore, type BlobStore } from '@larder/store-fs';
-import { blobStoreConformance } from '@larder/store-fs/testing';
+import { blobStoreConformance, throughInterface } from '@larder/store-fs/testing';
 import { InProcessLeaseStore, Memory, MemoryError, type MemoryOptions, type MemoryWarning } from '@larder/memory';
 import { leaseStoreConformance } from '@larder/memory/testing';
 import { tempDir } from './helpers.js';
 
-type Member = 'get' | 'put' | 'putIfAbsent' | 'version' | 'replace' | 'has' | 'delete' | 'list' | 'removePrefix';
-
 /** A FolderStore seen only through the BlobStore interface, counting the calls of each member. */
-function wrappedStore(root = tempDir()): BlobStore & { calls: Record<Member, number>; inner: FolderStore } {
+function wrappedStore(root = tempDir()) {
   const inner = new FolderStore(root);
-  const calls: Record<Member, number> = { get: 0, put: 0, putIfAbsent: 0, version: 0, replace: 0, has: 0, delete: 0, list: 0, removePrefix: 0 };
-  const count = <A extends unknown[], R>(member: Member, call: (...args: A) => R) => (...args: A): R => {
-    calls[member]++;
-    return call(...args);
-  };
-  return {
-    description: `wrapped ${inner.description}`,
-    calls,
-    inner,
-    get: count('get', (key, options) => inner.get(key, options)),
-    put: count('put', (key, value, options) => inner.put(key, value, options)),
-    putIfAbsent: count('putIfAbsent', (key, value, options) => inner.putIfAbsent(key, value, options)),
-    version: count('version', (key) => inner.version(key)),
-    replace: count('replace', (key, value, version, options) => inner.replace(key, value, version, options)),
-    has: count('has', (key) => inner.has(key)),
-    delete: count('delete', (key) => inner.delete(key)),
-    list: count('list', (prefix) => inner.list(prefix)),
-    removePrefix: count('removePrefix', (prefix) => inner.removePrefix(prefix)),
-  } as BlobStore & { calls: Record<Member, number>; inner: FolderStore };
+  return Object.assign(throughInterface(inner, `wrapped ${inner.description}`), { inner });
 }
 
 const memories: Memory[] = [];

@@ -6,7 +6,7 @@
  * jest, and no test framework is a dependency of store-fs.
  */
 import assert from 'node:assert/strict';
-import { isLocalBlobStore, type BlobEntry, type BlobStore } from './blob-store.js';
+import { BLOB_STORE_MEMBERS, isLocalBlobStore, type BlobEntry, type BlobStore } from './blob-store.js';
 import { FormatError } from './errors.js';
 import { MappedArray } from './mapped-array.js';
 import { closeLoaded } from './mapped-load.js';
@@ -341,4 +341,34 @@ async function collect(entries: AsyncIterable<BlobEntry>): Promise<BlobEntry[]> 
 
 async function keysOf(entries: AsyncIterable<BlobEntry>): Promise<string[]> {
   return (await collect(entries)).map((entry) => entry.key).sort();
+}
+
+/** How many times each BlobStore member was called, as {@link throughInterface} counts them. */
+export type MemberCalls = Record<(typeof BLOB_STORE_MEMBERS)[number], number>;
+
+/**
+ * `store` seen only through the BlobStore interface, as a remote store is: its members and
+ * none of a LocalBlobStore's synchronous ones (so a cache on it takes the path it takes on S3),
+ * each call counted in `calls`. For tests of code that takes any BlobStore.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from '@larder/store-fs';
+ * import { throughInterface } from '@larder/store-fs/testing';
+ * const store = throughInterface(openStore('/tmp/larder-blobs'));
+ * await store.put('k', 1);
+ * console.log(store.calls.put); // 1
+ * ```
+ */
+export function throughInterface(store: BlobStore, description = `plain ${store.description}`): BlobStore & { calls: MemberCalls } {
+  const calls = Object.fromEntries(BLOB_STORE_MEMBERS.map((member) => [member, 0])) as MemberCalls;
+  const plain: Record<string, unknown> = { description, calls };
+  for (const member of BLOB_STORE_MEMBERS) {
+    const call = store[member] as (...args: unknown[]) => unknown;
+    plain[member] = (...args: unknown[]) => {
+      calls[member]++;
+      return call.apply(store, args);
+    };
+  }
+  return plain as unknown as BlobStore & { calls: MemberCalls };
 }
