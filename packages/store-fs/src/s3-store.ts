@@ -335,9 +335,9 @@ export class S3BlobStore implements BlobStore {
     await Promise.all(Array.from({ length: PARALLEL_RANGES }, worker));
   }
 
-  /** Loads a cached copy; VANISHED when another process removed it meanwhile. A damaged copy is dropped and reported as the object's FormatError. */
   /**
-   * Loads a local copy. `fresh`: just fetched, so junk in it is the object's. A copy kept from
+   * Loads a local copy; VANISHED when another process removed it meanwhile. `fresh`: just
+   * fetched, so junk in it is the object's FormatError. A copy kept from
    * earlier that no longer reads (truncated or damaged on disk since: a full disk, a tmp
    * cleaner, another program) says nothing of the object, whose ETag S3 just confirmed: it is
    * dropped and the object fetched again, as when the copy vanished.
