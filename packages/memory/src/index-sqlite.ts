@@ -21,6 +21,7 @@
  */
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import type { SqlConnection } from './sqlite-driver.js';
+import { prefixEnd } from './index-batch.js';
 import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
 
 /** keyv's table in index.sqlite (the name the previous release used, so its records are found). */
@@ -80,11 +81,6 @@ function entryOf(row: Record<string, unknown>): IndexEntry {
     computeMs: Number(row.compute_ms),
     hits: Number(row.hits),
   };
-}
-
-/** The smallest string greater than every string starting with `prefix` (keys are ASCII). */
-function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
 function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
@@ -234,9 +230,10 @@ export class SqliteIndexStore implements IndexStore {
 
   deletePrefix(prefix: string): Promise<number> {
     return this.transaction(async () => {
-      const range = prefix === '' ? ['', '\x7f'] : [prefix, prefixEnd(prefix)];
-      const [{ n }] = (await this.sql.all('SELECT count(*) AS n FROM larder_entries WHERE key >= ? AND key < ?', range)) as [{ n: number }];
-      await this.sql.run('DELETE FROM larder_entries WHERE key >= ? AND key < ?', range);
+      // '' is every record, whatever its key: a range ending at '\x7f' kept rows someone else wrote with other characters.
+      const [where, range] = prefix === '' ? ['', []] : ['WHERE key >= ? AND key < ?', [prefix, prefixEnd(prefix)]];
+      const [{ n }] = (await this.sql.all(`SELECT count(*) AS n FROM larder_entries ${where}`, range)) as [{ n: number }];
+      await this.sql.run(`DELETE FROM larder_entries ${where}`, range);
       const [folder, body] = prefix.split('/');
       if (!folder) await this.sql.run('DELETE FROM larder_bodies');
       else if (!body) await this.sql.run('DELETE FROM larder_bodies WHERE folder = ?', [folder]);

@@ -22,6 +22,15 @@ function sql(file: string, statements: string): Promise<void> {
   });
 }
 
+function sqlAll(file: string, query: string): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file, (error) => {
+      if (error) return reject(error);
+      db.all(query, (e: Error | null, rows: unknown[]) => db.close(() => (e ? reject(e) : resolve(rows))));
+    });
+  });
+}
+
 /** A real cache at parent/cache with two entries, victims beside it and at an absolute path, and hostile rows naming them. */
 async function hostileIndex(): Promise<{ parent: string; location: string; victims: string }> {
   const parent = tempDir();
@@ -45,6 +54,7 @@ async function hostileIndex(): Promise<{ parent: string; location: string; victi
     ['..', '..', '..'],
     ['/', '/', '/'],
     ['square/\u001b]0;pwned\u0007\u001b[2J', 'square\u001b[31m', 'b'],
+    ['\u00e9t\u00e9/\u00ff', '\u00e9t\u00e9', '\u00ff'],
   ];
   const values = rows.map(([key, folder, body]) => `('${key}', '${folder}', '${body}', 'square', 10, ${now - 1e9}, ${now - 1e9}, 1, 0)`).join(', ');
   await sql(
@@ -99,6 +109,17 @@ describe('an index whose rows name files outside the location', () => {
     expect(snapshot(join(parent, 'victim'))).toEqual(outside.parent);
     expect(snapshot(victims)).toEqual(outside.file);
     expect(snapshot(parent)['victim.larder']).toMatch(/^file /);
+  });
+
+  it('clear() leaves no index record behind, whatever characters a forged key starts with', async () => {
+    const { location } = await hostileIndex();
+    const memory = new Memory(location, { onWarning: () => {} });
+    try {
+      await memory.clear();
+    } finally {
+      await memory.close();
+    }
+    expect(await sqlAll(join(location, 'index.sqlite'), 'SELECT key FROM larder_entries')).toEqual([]);
   });
 
   it('hostile index: larder ls, stats, prune, reconcile and clear delete nothing outside the location and exit 0', async () => {
