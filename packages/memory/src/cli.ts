@@ -56,10 +56,18 @@ class UsageError extends Error {}
  * Text for a terminal: names and ids come from the index, which anyone able to write the
  * location can fill, and a control character in them (ESC, BEL, C1) would be a command to the
  * terminal (retitle it, clear the screen, hide lines). Each is written as an escape instead.
- * --json needs none: JSON escapes C0 itself, and a program reads it.
  */
 function printable(text: string): string {
   return text.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * --json output, which also lands on terminals (`larder ls --json | head`): JSON.stringify
+ * escapes C0 but writes DEL and C1 (CSI, OSC) as they are; those become `\u` escapes, which
+ * parse back to the same strings.
+ */
+function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A table whose column widths come from these rows (a small table: stats' per-function rows). */
@@ -135,7 +143,7 @@ async function ls(memory: Memory, json: boolean, options: { function?: string | 
   if (!json) await out.line(LS_HEADER);
   for await (const entry of memory.entries(options)) {
     count++;
-    if (!(await out.line(json ? JSON.stringify(entry) : lsLine(entry)))) break;
+    if (!(await out.line(json ? jsonText(entry) : lsLine(entry)))) break;
     // The first screen goes out at once; then in 64 KiB chunks.
     if (count === 50) await out.flush();
   }
@@ -204,7 +212,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const memory = new Memory(location, { staleAfter, onWarning: (w) => void process.stderr.write(`warning: ${printable(w.message)}\n`) });
-  const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : printable(text)}\n`);
+  const print = (json: unknown, text: string) => void process.stdout.write(`${values.json ? jsonText(json, 2) : printable(text)}\n`);
   try {
     if (command === 'stats') {
       const stats = await memory.stats();

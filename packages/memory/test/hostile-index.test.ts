@@ -54,6 +54,7 @@ async function hostileIndex(): Promise<{ parent: string; location: string; victi
     ['..', '..', '..'],
     ['/', '/', '/'],
     ['square/\u001b]0;pwned\u0007\u001b[2J', 'square\u001b[31m', 'b'],
+    ['square/\u009b2J\u009d0;c1\u009c\u007f', 'square\u009b31m', 'b'],
     ['\u00e9t\u00e9/\u00ff', '\u00e9t\u00e9', '\u00ff'],
   ];
   const values = rows.map(([key, folder, body]) => `('${key}', '${folder}', '${body}', 'square', 10, ${now - 1e9}, ${now - 1e9}, 1, 0)`).join(', ');
@@ -125,12 +126,14 @@ describe('an index whose rows name files outside the location', () => {
   it('hostile index: larder ls, stats, prune, reconcile and clear delete nothing outside the location and exit 0', async () => {
     const { parent, location, victims } = await hostileIndex();
     const outside = { parent: snapshot(join(parent, 'victim')), file: snapshot(victims) };
-    for (const args of [['ls', location], ['stats', location], ['prune', location, '--stale'], ['prune', location, '--items-limit', '0'], ['reconcile', location], ['clear', location]]) {
+    for (const args of [['ls', location], ['ls', location, '--json'], ['stats', location], ['stats', location, '--json'], ['prune', location, '--stale'], ['prune', location, '--items-limit', '0'], ['reconcile', location], ['clear', location]]) {
       const run = larder(...args);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
       // The rows are listed (the index is the authority for listing), and their control characters are not sent to the terminal.
       if (args[0] === 'ls') expect(run.stdout).toContain('../victim');
-      if (args[0] === 'ls' || args[0] === 'stats') expect(run.stdout).not.toContain('\u001b');
+      // Neither C0 (ESC, BEL) nor DEL and C1 (CSI, OSC, ST): text escapes them, --json as \\u escapes that parse back.
+      if (args[0] === 'ls' || args[0] === 'stats') expect(run.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      if (args.includes('--json') && args[0] === 'ls') expect(run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { id: string }).id)).toContain('square/\u009b2J\u009d0;c1\u009c\u007f');
     }
     expect(snapshot(join(parent, 'victim'))).toEqual(outside.parent);
     expect(snapshot(victims)).toEqual(outside.file);
