@@ -250,7 +250,11 @@ export class SqliteIndexStore implements IndexStore {
     if (order === 'key') {
       if (after) where.push('key > ?'), params.push(after.key);
     } else if (after) {
-      where.push('(last_access_ms > ? OR (last_access_ms = ? AND key > ?))'), params.push(after.lastAccessMs, after.lastAccessMs, after.key);
+      // A row value, so the page is a range SEARCH of larder_entries_by_access. The same condition
+      // spelled `a > ? OR (a = ? AND key > ?)` made SQLite SCAN the index from its start on every
+      // page, looking each row up in the table: reduceSize and `ls --order lastAccess` at 10^6
+      // entries read ~30 pages per entry.
+      where.push('(last_access_ms, key) > (?, ?)'), params.push(after.lastAccessMs, after.key);
     }
     const orderBy = order === 'key' ? 'key' : 'last_access_ms, key';
     const rows = await this.sql.all(`SELECT ${ENTRY_COLUMNS} FROM larder_entries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ${n}`, params);
