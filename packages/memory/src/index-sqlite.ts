@@ -30,6 +30,8 @@ export const KEYV_TABLE = 'larder_index';
 export const OUR_TABLES = [KEYV_TABLE, 'larder_entries', 'larder_functions', 'larder_bodies'];
 const SCHEMA = 2;
 const CHUNK = 2000;
+/** SQLite's page cache for a large delete (see deleteEntries): negative is KiB, so 64 MiB. */
+const LARGE_DELETE_CACHE_KIB = -65536;
 
 const CREATE = [
   `CREATE TABLE IF NOT EXISTS larder_entries (key TEXT PRIMARY KEY NOT NULL, folder TEXT NOT NULL, body TEXT NOT NULL, name TEXT NOT NULL,
@@ -224,7 +226,18 @@ export class SqliteIndexStore implements IndexStore {
 
   deleteEntries(keys: readonly string[]): Promise<void> {
     return this.transaction(async () => {
-      for (const part of chunks(keys)) await this.sql.run('DELETE FROM larder_entries WHERE key IN (SELECT value FROM json_each(?))', [JSON.stringify(part)]);
+      // Keys spread over the whole index touch pages all over its three b-trees: with SQLite's
+      // default cache (2 MB) a large batch read many of them again and again (reduceSize at 10^6
+      // entries: 40% fewer reads and 35% fewer writes with 64 MB). The pages are held only while
+      // they are used, and the connection's own setting comes back after.
+      const large = keys.length > CHUNK;
+      const [{ cache_size: cacheSize }] = large ? ((await this.sql.all('PRAGMA cache_size')) as [{ cache_size: number }]) : [{ cache_size: 0 }];
+      if (large) await this.sql.run(`PRAGMA cache_size = ${LARGE_DELETE_CACHE_KIB}`);
+      try {
+        for (const part of chunks(keys)) await this.sql.run('DELETE FROM larder_entries WHERE key IN (SELECT value FROM json_each(?))', [JSON.stringify(part)]);
+      } finally {
+        if (large) await this.sql.run(`PRAGMA cache_size = ${Math.trunc(Number(cacheSize))}`);
+      }
     });
   }
 
