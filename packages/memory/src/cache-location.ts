@@ -153,8 +153,9 @@ export class CacheLocation {
   async deleteValues(keys: readonly string[]): Promise<void> {
     const ours = keys.filter(isEntryKey);
     const store = this.store;
-    // A folder: a page at a time, each deleteMany checking its folders once and unlinking a bounded number at a time.
-    if (store instanceof FolderStore) for (let i = 0; i < ours.length; i += 1000) await store.deleteMany(ours.slice(i, i + 1000));
+    // A page at a time through the store's deleteMany (a folder checks its folders once a page and
+    // unlinks a bounded number at a time); where a store has none, 64 deletes in flight.
+    if (store.deleteMany) for (let i = 0; i < ours.length; i += 1000) await store.deleteMany(ours.slice(i, i + 1000));
     else for (let i = 0; i < ours.length; i += 64) await Promise.all(ours.slice(i, i + 64).map((key) => store.delete(key)));
   }
 

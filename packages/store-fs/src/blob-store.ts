@@ -90,6 +90,12 @@ export interface BlobStore {
   /** Removes `key`'s value; true if there was one. */
   delete(key: string): Promise<boolean>;
   /**
+   * Optional: removes many keys at once (what `delete` does for each, with fewer round trips or
+   * system calls); returns how many held a value. Callers pass a page at a time (a few thousand
+   * keys) and, where a store lacks it, call `delete` for each.
+   */
+  deleteMany?(keys: readonly string[]): Promise<number>;
+  /**
    * The values whose keys start with `prefix + '/'` (every value for `''`;
    * `'a'` never lists `'ab/...'`, nor the key `'a'` itself), streamed: a
    * store never holds the whole listing in memory. The order is the store's

@@ -137,6 +137,14 @@ export function blobStoreConformance<S extends BlobStore>(factory: () => S | Pro
       assert.equal(await store.delete('k'), false);
     });
 
+    test('deleteMany (where a store has it) removes the keys given, counting those that held a value', async (store) => {
+      if (store.deleteMany === undefined) return;
+      for (const key of ['many/a', 'many/b', 'many/c', 'many/d']) await store.put(key, key);
+      assert.equal(await store.deleteMany(['many/a', 'many/c', 'many/absent', 'many/c']), 2);
+      assert.deepEqual(await Promise.all(['many/a', 'many/b', 'many/c', 'many/d'].map((key) => store.has(key))), [false, true, false, true]);
+      assert.equal(await store.deleteMany([]), 0);
+    });
+
     test('putIfAbsent writes only into an empty key and reports whether it wrote', async (store) => {
       const first = await store.putIfAbsent('once', 'first');
       assert.ok(first !== undefined && first.bytes > 0);
