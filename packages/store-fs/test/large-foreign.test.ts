@@ -73,7 +73,8 @@ describe('large files that are not ours are refused before a buffer of their siz
         for (const back of [loadSync<typeof value>(file, options), await load<typeof value>(file, options)]) {
           expect(back.text).toBe(value.text);
           expect(back.list).toStrictEqual(value.list);
-          expect(Array.from(back.big.subarray(299_990))).toEqual(Array.from(value.big.subarray(299_990)));
+          const big = back.big instanceof Float64Array ? back.big : back.big.toArray(); // a MappedArray without the addon
+          expect(Array.from(big.subarray(299_990))).toEqual(Array.from(value.big.subarray(299_990)));
         }
       }
     }
