@@ -221,8 +221,11 @@ const MEMORY_JOBLIB_HINTS: Record<string, string> = {
   compress: 'not supported: results are stored uncompressed',
 };
 
-/** Every {@link CacheOptions} name. */
-const CACHE_OPTION_NAMES = ['name', 'ignore', 'key', 'version', 'mmap', 'validate', 'expiresAfter', 'verbose', 'dedupe'] as const satisfies readonly (keyof CacheOptions<never[]>)[];
+/** Every {@link CacheOptions} name (a record, so a new option left out is a type error). */
+const CACHE_OPTIONS: Record<keyof CacheOptions<never[]>, true> = {
+  name: true, ignore: true, key: true, version: true, mmap: true, validate: true, expiresAfter: true, verbose: true, dedupe: true,
+};
+const CACHE_OPTION_NAMES = Object.keys(CACHE_OPTIONS);
 const CACHE_JOBLIB_HINTS: Record<string, string> = {
   mmap_mode: "use mmap: 'r'",
   cache_validation_callback: 'use validate: (info) => boolean',
