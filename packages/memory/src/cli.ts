@@ -202,6 +202,10 @@ async function main(argv: string[]): Promise<number> {
   if (values.stale && command !== 'prune' && command !== 'ls') throw new UsageError(`--stale applies to prune and ls, not ${command}`);
   if (values.function !== undefined && command !== 'clear' && command !== 'ls') throw new UsageError(`--function applies to clear and ls, not ${command}`);
   if (values.function === '') throw new UsageError('--function needs a function name');
+  // A limit only prune reads: given to clear (meaning prune), ignoring it would remove every entry.
+  for (const flag of ['bytes-limit', 'age-limit', 'items-limit'] as const) {
+    if (values[flag] !== undefined && command !== 'prune') throw new UsageError(`--${flag} applies to prune, not ${command}`);
+  }
   const limits = command === 'prune' && !(values.stale && !values['bytes-limit'] && !values['age-limit'] && !values['items-limit']) ? pruneLimits(values) : undefined;
   const staleAfter = values['stale-after'];
   if (staleAfter !== undefined) {

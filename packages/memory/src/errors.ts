@@ -105,6 +105,21 @@ export function badOption(name: string, expected: string, got: unknown): never {
   throw new MemoryError('LARDER_OPTION', `${name} must be ${expected}, got ${describe(got)}`);
 }
 
+/**
+ * Refuses an option name that `where` does not know: a misspelt option
+ * (`byteLimit`, `expireAfter`) or joblib's spelling of one (`mmap_mode`) would
+ * otherwise be ignored without a word, and a reduceSize with a misspelt limit
+ * silently removes nothing. `hints` gives advice for names users are known to
+ * bring from joblib. Symbol keys are not options and are left alone.
+ */
+export function checkOptionNames(where: string, options: object, known: readonly string[], hints: Readonly<Record<string, string>> = {}): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const hint = Object.hasOwn(hints, key) ? hints[key] : `the options are ${known.join(', ')}`;
+    throw new MemoryError('LARDER_OPTION', `${where}: unknown option ${JSON.stringify(key)}: ${hint}`);
+  }
+}
+
 /** A short, safe description of a value for error messages. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

@@ -32,6 +32,8 @@ const LEASE_SUFFIX = '.lease';
 interface Holder { host: string; pid: number; thread: number; token: string }
 
 const HOST = hostname();
+/** The most bytes a holder record may have (one is ~100). */
+const MAX_RECORD_BYTES = 4096;
 /** How long a lease file without a readable holder record is given before it counts as debris. */
 const UNREADABLE_GRACE_MS = 2000;
 
@@ -43,7 +45,10 @@ function readHolder(path: string): Holder | undefined {
     const fd = openSync(path, READ_LEASE);
     let text: string;
     try {
-      text = fstatSync(fd).isFile() ? readFileSync(fd, 'utf8') : '';
+      // A record is ~100 bytes: anything larger is not one, and is never read (a planted sparse file of
+      // gigabytes was read whole at every look, seconds each, while the waiter kept looking).
+      const info = fstatSync(fd);
+      text = info.isFile() && info.size <= MAX_RECORD_BYTES ? readFileSync(fd, 'utf8') : '';
     } finally {
       closeSync(fd);
     }

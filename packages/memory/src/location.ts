@@ -16,7 +16,8 @@
  * without the marker yet) still sees only larder's files, so adopts too.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, stat, writeFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, stat, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryError } from './errors.js';
 import { probeIndex } from './index-probe.js';
@@ -80,11 +81,32 @@ async function resultsNotOurs(location: string): Promise<LocationState | undefin
   return { kind: 'refused', reason: `its results is ${what}, not the folder larder made (larder never writes or deletes through it)`, folder: true };
 }
 
+/** The most bytes a marker may have (larder's has a few dozen). */
+const MAX_MARKER_BYTES = 4096;
+
+/**
+ * The first `length` bytes of a file, never more read (a planted file may be gigabytes), never
+ * blocking (a FIFO swapped in after a check would wait for a writer forever).
+ */
+async function readHead(path: string, length: number): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(bytes, 0, length, 0);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function readMarker(location: string): Promise<LocationState | undefined> {
   const file = join(location, MARKER_FILE);
   try {
-    if (!(await lstat(file)).isFile()) return { kind: 'refused', reason: `${MARKER_FILE} in it is not a regular file` };
-    const marker = JSON.parse(await readFile(file, 'utf8')) as { larder?: unknown; layout?: unknown };
+    const info = await lstat(file);
+    if (!info.isFile()) return { kind: 'refused', reason: `${MARKER_FILE} in it is not a regular file` };
+    // larder's marker is a few dozen bytes; a large file there is not it, and is not read (a planted sparse one was read whole).
+    if (info.size > MAX_MARKER_BYTES) return { kind: 'refused', reason: `${MARKER_FILE} in it is not larder's marker` };
+    const marker = JSON.parse((await readHead(file, MAX_MARKER_BYTES)).toString('utf8')) as { larder?: unknown; layout?: unknown };
     if (marker.larder !== '@larder/memory' || typeof marker.layout !== 'number') return { kind: 'refused', reason: `${MARKER_FILE} in it is not larder's marker` };
     if (marker.layout > LAYOUT_VERSION) {
       return { kind: 'refused', reason: `it was written by a newer larder (layout ${marker.layout}; this one knows ${LAYOUT_VERSION}): upgrade @larder/memory` };
@@ -106,7 +128,7 @@ async function foreignContent(location: string): Promise<string | undefined> {
       const found = await foreignInResults(join(location, 'results'));
       if (found !== undefined) return `it holds results/${found}, which larder did not write`;
     } else if (name === CACHEDIR_TAG && entry.isFile()) {
-      const head = await readFile(join(location, name)).then((bytes) => bytes.subarray(0, CACHEDIR_SIGNATURE.length).toString('latin1'), () => '');
+      const head = await readHead(join(location, name), CACHEDIR_SIGNATURE.length).then((bytes) => bytes.toString('latin1'), () => '');
       if (head !== CACHEDIR_SIGNATURE) return `it holds a ${CACHEDIR_TAG} that is not a cache directory tag`;
     } else if (TOP_LEVEL_FILES.test(name) && entry.isFile()) {
       if (name === 'index.sqlite' && (await probeIndex(join(location, name), true)) !== 'ours') {

@@ -8,7 +8,7 @@
 import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import { UNREADABLE } from './entry.js';
-import { badOption } from './errors.js';
+import { badOption, checkOptionNames } from './errors.js';
 import { keyParts, pages, type BodyRecord, type IndexEntry, type IndexStore, type PageCursor } from './index-store.js';
 import { functionFolder } from './key.js';
 import type { Limits, ReduceSizeResult } from './reduce-size.js';
@@ -102,6 +102,7 @@ const summary = (entry: IndexEntry, stale: boolean): EntrySummary => ({
 export function resolveEntriesOptions(options: EntriesOptions | undefined): EntriesOptions {
   const o = options ?? {};
   if (typeof o !== 'object' || o === null) badOption('entries(options)', 'an object', o);
+  checkOptionNames('entries(options)', o, ['function', 'stale', 'order']);
   if (o.function !== undefined && (typeof o.function !== 'string' || o.function === '')) badOption('function', 'a function name', o.function);
   if (o.stale !== undefined && typeof o.stale !== 'boolean') badOption('stale', 'true, false or undefined', o.stale);
   if (o.order !== undefined && o.order !== 'key' && o.order !== 'lastAccess') badOption('order', "'key' or 'lastAccess'", o.order);

@@ -6,7 +6,7 @@
 import type { S3Options } from '@larder/store-fs';
 import type { LeaseStore } from './lease.js';
 import type Keyv from 'keyv';
-import { badOption, MemoryError, type MemoryWarning } from './errors.js';
+import { badOption, checkOptionNames, MemoryError, type MemoryWarning } from './errors.js';
 import { isIndexStore, type IndexStore } from './index-store.js';
 import { parseDuration } from './units.js';
 import { INDEX_URIS, parseRemoteUrl } from './remote-url.js';
@@ -210,6 +210,27 @@ export const MEMORY_DEFAULTS = {
   s3: undefined,
 } as const satisfies { [K in keyof Required<MemoryOptions>]: MemoryOptions[K] };
 
+const MEMORY_OPTION_NAMES = Object.keys(MEMORY_DEFAULTS);
+/** joblib's Memory arguments, which would otherwise be ignored without a word. */
+const MEMORY_JOBLIB_HINTS: Record<string, string> = {
+  mmap_mode: "use mmap: 'r'",
+  bytes_limit: "call memory.reduceSize({ bytesLimit }) (joblib's bytes_limit is deprecated for the same call)",
+  location: 'pass the location as the first argument: new Memory(location, options)',
+  backend: 'pass a BlobStore as the location: new Memory(store, options)',
+  backend_options: 'pass a BlobStore as the location, or s3 for S3 settings',
+  compress: 'not supported: results are stored uncompressed',
+};
+
+/** Every {@link CacheOptions} name (a record, so a new option left out is a type error). */
+const CACHE_OPTIONS: Record<keyof CacheOptions<never[]>, true> = {
+  name: true, ignore: true, key: true, version: true, mmap: true, validate: true, expiresAfter: true, verbose: true, dedupe: true,
+};
+const CACHE_OPTION_NAMES = Object.keys(CACHE_OPTIONS);
+const CACHE_JOBLIB_HINTS: Record<string, string> = {
+  mmap_mode: "use mmap: 'r'",
+  cache_validation_callback: 'use validate: (info) => boolean',
+};
+
 /** {@link MemoryOptions} after validation. */
 export interface ResolvedMemoryOptions {
   verbose: number;
@@ -259,6 +280,7 @@ function checkMmap(value: unknown, name: string): 'r' | undefined {
 /** Validates `new Memory()` options once. */
 export function resolveMemoryOptions(options: MemoryOptions | undefined): ResolvedMemoryOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
+  if (options !== undefined) checkOptionNames('new Memory(location, options)', options, MEMORY_OPTION_NAMES, MEMORY_JOBLIB_HINTS);
   const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
   const index = o.index as unknown;
   if (typeof index === 'string' && parseRemoteUrl(index, 'index') === undefined && !index.startsWith('sqlite://')) badOption('index', INDEX_URIS, index);
@@ -296,6 +318,7 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
 export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> | undefined, memory: ResolvedMemoryOptions): ResolvedCacheOptions {
   if (!isFunction(fn)) badOption('memory.cache(fn): fn', 'a function', fn);
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('memory.cache(fn, options): options', 'an object', options);
+  if (options !== undefined) checkOptionNames('memory.cache(fn, options)', options, CACHE_OPTION_NAMES, CACHE_JOBLIB_HINTS);
   const o = stripUndefined(options ?? {});
   const name = o.name ?? fn.name;
   if (typeof name !== 'string' || name === '') {

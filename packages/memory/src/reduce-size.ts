@@ -2,7 +2,7 @@
  * Which entries `reduceSize` removes: least recently used first, until every
  * given limit holds. Pure, so the policy is testable apart from the disk.
  */
-import { badOption } from './errors.js';
+import { badOption, checkOptionNames } from './errors.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -53,6 +53,7 @@ export interface Limits { bytesLimit: number | undefined; itemsLimit: number | u
 export function resolveLimits(options: ReduceSizeOptions | undefined): Limits {
   const o = options ?? {};
   if (typeof o !== 'object' || o === null) badOption('reduceSize(options)', 'an object', o);
+  checkOptionNames('reduceSize(options)', o, ['bytesLimit', 'itemsLimit', 'ageLimit'], { bytes_limit: 'use bytesLimit', items_limit: 'use itemsLimit', age_limit: 'use ageLimit' });
   if (o.itemsLimit !== undefined && !(Number.isInteger(o.itemsLimit) && o.itemsLimit >= 0)) badOption('itemsLimit', 'a non-negative integer', o.itemsLimit);
   return {
     bytesLimit: o.bytesLimit === undefined ? undefined : parseSize(o.bytesLimit, 'bytesLimit'),

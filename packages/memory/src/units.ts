@@ -16,7 +16,7 @@ const SIZE_BYTES: Record<string, number> = {
 /**
  * Parses a duration: a number of milliseconds, or a string like `'500ms'`,
  * `'30s'`, `'30m'`, `'2h'`, `'7d'`, `'1w'` (decimals allowed: `'1.5h'`).
- * `option` names the option in the error a bad value throws.
+ * `option` names the option in the error a bad value throws (default `'duration'`).
  *
  * @example
  * ```ts
@@ -24,7 +24,7 @@ const SIZE_BYTES: Record<string, number> = {
  * parseDuration('30m', 'expiresAfter'); // 1_800_000
  * ```
  */
-export function parseDuration(value: number | string, option: string): number {
+export function parseDuration(value: number | string, option = 'duration'): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return value;
     return badOption(option, 'a non-negative number of milliseconds or a string like "30m", "2h", "7d"', value);
@@ -34,7 +34,10 @@ export function parseDuration(value: number | string, option: string): number {
   if (!match || unit === undefined) {
     return badOption(option, 'a non-negative number of milliseconds or a string like "30m", "2h", "7d"', value);
   }
-  return Number(match[1]) * unit;
+  const ms = Number(match[1]) * unit;
+  // 400 digits are Infinity: refused as the number Infinity is.
+  if (!Number.isFinite(ms)) return badOption(option, 'a non-negative number of milliseconds or a string like "30m", "2h", "7d"', value);
+  return ms;
 }
 
 /**
@@ -48,7 +51,7 @@ export function parseDuration(value: number | string, option: string): number {
  * parseSize('10G', 'bytesLimit'); // 10737418240
  * ```
  */
-export function parseSize(value: number | string, option: string): number {
+export function parseSize(value: number | string, option = 'size'): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value >= 0) return Math.floor(value);
     return badOption(option, 'a non-negative number of bytes or a string like "500M", "10G"', value);
@@ -58,7 +61,9 @@ export function parseSize(value: number | string, option: string): number {
   if (!match || unit === undefined) {
     return badOption(option, 'a non-negative number of bytes or a string like "500M", "10G"', value);
   }
-  return Math.floor(Number(match[1]) * unit);
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (!Number.isFinite(bytes)) return badOption(option, 'a non-negative number of bytes or a string like "500M", "10G"', value);
+  return bytes;
 }
 
 /** Formats bytes for people: `1.5 GiB`, `20.0 KiB`, `512 B`. */

@@ -141,4 +141,18 @@ describe('larder CLI', () => {
     expect(larder('prune', location).stderr).toMatch(/prune needs --stale or at least one of/);
     expect(larder('--help').stdout).toMatch(/^Usage: larder <command>/);
   }, 180_000);
+
+  it('cli: regression: a prune limit given to another command is bad usage (larder clear --bytes-limit 10G removed every entry), and nothing is removed', async () => {
+    const place = tempDir();
+    const memory = new Memory(place);
+    const f = memory.cache(function cube(n: number) { return n ** 3; }, { name: 'cube' });
+    for (const n of [1, 2, 3]) await f(n);
+    await memory.close();
+    for (const [command, flag, value] of [['clear', '--bytes-limit', '10G'], ['clear', '--items-limit', '100'], ['clear', '--age-limit', '30d'], ['stats', '--bytes-limit', '1G'], ['ls', '--items-limit', '5'], ['reconcile', '--age-limit', '1d']]) {
+      const out = larder(command!, place, flag!, value!);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain(`larder: ${flag} applies to prune, not ${command}`);
+    }
+    expect(JSON.parse(larder('stats', place, '--json').stdout)).toMatchObject({ entries: 3 });
+  }, 180_000);
 });

@@ -15,4 +15,14 @@ describe('special files in a location', () => {
     const out = execFileSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', script, tempDir()], { timeout: 30_000, encoding: 'utf8' });
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ value: 2 });
   });
+
+  // Regression: the lease file was read whole as text (a planted 1 GiB sparse one cost a 1 GiB read and more
+  // at every look, then was judged unreadable anyway), and the marker and CACHEDIR.TAG the same way.
+  it.each(['lease', 'marker', 'tag'])('a 1 GiB sparse file as the %s: the call returns its value without reading it whole (child process)', (where) => {
+    const planted = fileURLToPath(new URL('./fixtures/huge-planted.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--conditions=larder-source', '--import', 'tsx', planted, tempDir(), where, String(2 ** 30)], { timeout: 120_000, encoding: 'utf8' });
+    const report = JSON.parse(out.trim().split('\n').at(-1)!) as { value: number; grewBy: number };
+    expect(report.value).toBe(2);
+    expect(report.grewBy).toBeLessThan(64 * 2 ** 20);
+  }, 150_000);
 });

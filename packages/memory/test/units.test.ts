@@ -30,4 +30,12 @@ describe('units', () => {
     expect(() => parseSize('lots', 'bytesLimit')).toThrow(/bytesLimit must be a non-negative number of bytes or a string like "500M", "10G", got "lots"/);
     expect(() => parseSize(NaN, 'bytesLimit')).toThrow(/got NaN/);
   });
+
+  it('regression: without an option name the error says size or duration, not "undefined must be"; a string of 400 digits (Infinity) is refused like Infinity', () => {
+    const call = (fn: (...args: unknown[]) => unknown, ...args: unknown[]) => () => fn(...args);
+    expect(call(parseSize as never, '12 MBB')).toThrow(/^\[larder\/memory\] size must be a non-negative number of bytes/);
+    expect(call(parseDuration as never, 'soon')).toThrow(/^\[larder\/memory\] duration must be a non-negative number of milliseconds/);
+    expect(() => parseSize('9'.repeat(400), 'bytesLimit')).toThrow(/bytesLimit must be/);
+    expect(() => parseDuration(`${'9'.repeat(400)}d`, 'expiresAfter')).toThrow(/expiresAfter must be/);
+  });
 });

@@ -36,9 +36,17 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function positiveInteger(name: string, text: string | undefined): number | undefined {
+/**
+ * The most a duration flag may say: Node's timers take at most 2^31 - 1 ms and fire after 1 ms
+ * for anything larger, so a lock of 99999999999 ms would be lost at once, not kept for years.
+ */
+const MAX_MS = 2 ** 31 - 1;
+/** The most batches at once: one worker thread each, and no machine runs more usefully. */
+const MAX_CONCURRENCY = 1024;
+
+function positiveInteger(name: string, text: string | undefined, max: number): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1) fail(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) fail(`--${name} must be a positive integer up to ${max}, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -77,12 +85,12 @@ function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
     if (!isDirectory) fail(`--root must be a folder, got ${JSON.stringify(values.root)} (no such folder)`);
   }
   const options: Parameters<typeof RemoteWorker.start>[0] = { connection: values.connection, queue: values.queue, stores: values.store ?? [] };
-  const concurrency = positiveInteger('concurrency', values.concurrency);
+  const concurrency = positiveInteger('concurrency', values.concurrency, MAX_CONCURRENCY);
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (root !== undefined) options.root = root;
-  const lockDuration = positiveInteger('lock-duration', values['lock-duration']);
+  const lockDuration = positiveInteger('lock-duration', values['lock-duration'], MAX_MS);
   if (lockDuration !== undefined) options.lockDuration = lockDuration;
-  const stalledInterval = positiveInteger('stalled-interval', values['stalled-interval']);
+  const stalledInterval = positiveInteger('stalled-interval', values['stalled-interval'], MAX_MS);
   if (stalledInterval !== undefined) options.stalledInterval = stalledInterval;
   return options;
 }

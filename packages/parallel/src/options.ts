@@ -171,15 +171,26 @@ export interface CallSettings {
  * An options argument: an object, or undefined for none. `where` names the
  * entry (`map()`, `new Parallel()`), so a null says which call it broke.
  */
-export function optionsObject<T extends object>(where: string, options: T | undefined): Partial<T> {
+export function optionsObject<T extends object>(where: string, options: T | undefined, known: readonly string[]): Partial<T> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) badOption(`${where}: options`, 'an object or undefined', options);
+  // A name no option has (a misspelt `batchsize`, joblib's `n_jobs`) would otherwise be ignored without a word.
   for (const key of Object.keys(options)) {
-    const camel = JOBLIB_NAMES[key];
-    if (camel !== undefined) throw new ParallelError('LARDER_OPTION', `${where}: unknown option ${key}: ${camel}`);
+    if (known.includes(key)) continue;
+    const advice = Object.hasOwn(JOBLIB_NAMES, key) ? JOBLIB_NAMES[key] : `the options are ${known.join(', ')}`;
+    throw new ParallelError('LARDER_OPTION', `${where}: unknown option ${key}: ${advice}`);
   }
   return options;
 }
+
+/** Every {@link CallOptions} name (a record, so a new option left out is a type error). */
+const CALL_OPTIONS: Record<keyof CallOptions, true> = { batchSize: true, preDispatch: true, timeout: true, maxNbytes: true, verbose: true, progress: true, signal: true };
+export const CALL_OPTION_NAMES: readonly string[] = Object.keys(CALL_OPTIONS);
+/** Every {@link ParallelOptions} name. */
+const POOL_OPTIONS: Record<keyof ParallelOptions, true> = {
+  nJobs: true, backend: true, connection: true, queue: true, store: true, s3: true, workerInit: true, resourceLimits: true, ...CALL_OPTIONS,
+};
+export const POOL_OPTION_NAMES: readonly string[] = Object.keys(POOL_OPTIONS);
 
 // joblib's spellings, which would otherwise be ignored without a word.
 const JOBLIB_NAMES: Record<string, string> = {

@@ -10,7 +10,7 @@ import { ThreadsBackend } from './backends/threads.js';
 import { Dispatch, type Sink } from './dispatch.js';
 import { formatValue, ParallelError } from './errors.js';
 import { Input, type Items } from './input.js';
-import { checkTask, optionsObject, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type CallSettings, type ParallelOptions, type PoolSettings } from './options.js';
+import { CALL_OPTION_NAMES, checkTask, optionsObject, POOL_OPTION_NAMES, resolveCallSettings, resolvePoolSettings, type BackendName, type CallOptions, type CallSettings, type ParallelOptions, type PoolSettings } from './options.js';
 import type { AnyFunction, Call } from './tasks.js';
 import { Wakeup } from './wakeup.js';
 
@@ -20,6 +20,8 @@ export type TaskResult<F extends AnyFunction> = Awaited<ReturnType<F>>;
 export type CallResult<C extends Call> = TaskResult<C['task']>;
 
 /** Options of `iterate()`. */
+const ITERATE_OPTION_NAMES = [...CALL_OPTION_NAMES, 'ordered'] as const;
+
 export interface IterateOptions extends CallOptions {
   /**
    * true: results in input order (joblib return_as='generator'); false: in
@@ -67,7 +69,7 @@ export class Parallel {
   }
 
   constructor(options?: ParallelOptions) {
-    options = optionsObject('new Parallel()', options);
+    options = optionsObject('new Parallel()', options, POOL_OPTION_NAMES);
     this.#settings = resolvePoolSettings(options);
     this.nJobs = this.#settings.nJobs;
     this.backend = this.#settings.backend;
@@ -103,7 +105,7 @@ export class Parallel {
    * ```
    */
   async run<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options?: CallOptions): Promise<CallResult<C>[]> {
-    const callOptions = optionsObject('run()', options);
+    const callOptions = optionsObject('run()', options, CALL_OPTION_NAMES);
     return (await this.#collect(new Input(calls, undefined, 'run()'), callOptions)) as CallResult<C>[];
   }
 
@@ -119,7 +121,7 @@ export class Parallel {
    * ```
    */
   async *iterate<C extends Call>(calls: Iterable<C> | AsyncIterable<C>, options?: IterateOptions): AsyncGenerator<CallResult<C>, void, undefined> {
-    const { ordered = true, ...callOptions } = optionsObject('iterate()', options);
+    const { ordered = true, ...callOptions } = optionsObject('iterate()', options, ITERATE_OPTION_NAMES);
     if (typeof ordered !== 'boolean') throw new ParallelError('LARDER_OPTION', `iterate(): ordered must be a boolean, got ${formatValue(ordered)}`);
     const input = new Input(calls, undefined, 'iterate()');
     const buffered = new Map<number, unknown>();
@@ -191,7 +193,7 @@ export class Parallel {
   /** map() and parallel(): `where` names the entry the caller used, for error messages. */
   async #map(where: string, task: AnyFunction, items: Items<unknown>, options: CallOptions | undefined): Promise<unknown[]> {
     checkTask(where, task);
-    const callOptions = optionsObject(where, options);
+    const callOptions = optionsObject(where, options, CALL_OPTION_NAMES);
     this.#backendEngine().check(task, where);
     return this.#collect(new Input(items, task, where), callOptions);
   }
@@ -248,7 +250,7 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 export async function parallel<F extends AnyFunction>(task: F, items: Items<Parameters<F>[0]>, options?: ParallelOptions): Promise<TaskResult<F>[]> {
   // Checked before the pool exists, so a wrong task or options start no threads.
   checkTask('parallel()', task);
-  const pool = new Parallel(optionsObject('parallel()', options));
+  const pool = new Parallel(optionsObject('parallel()', options, POOL_OPTION_NAMES));
   try {
     return (await mapAs(pool, 'parallel()', task, items)) as TaskResult<F>[];
   } finally {

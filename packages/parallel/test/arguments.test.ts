@@ -50,6 +50,17 @@ describe('constructor and tasks() arguments', () => {
     expect(() => onWorkerTeardown(untyped('close'))).toThrow(expect.objectContaining(optionError('onWorkerTeardown() needs a function, got "close"')));
   });
 
+  it('regression: a misspelt option (njobs, batchsize, order) throws LARDER_OPTION listing the options instead of being ignored', async () => {
+    expect(() => new Parallel(untyped({ njobs: 2 }))).toThrow(expect.objectContaining(optionError('new Parallel(): unknown option njobs: the options are nJobs, backend, connection, queue, store, s3, workerInit, resourceLimits, batchSize, preDispatch, timeout, maxNbytes, verbose, progress, signal')));
+    await expect(parallel(t.square, [1], untyped({ nJobs: 1, timeOut: 5 }))).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('parallel(): unknown option timeOut: the options are nJobs,') });
+    await using pool = new Parallel({ backend: 'sequential' });
+    await expect(pool.map(t.square, [1], untyped({ batchsize: 4 }))).rejects.toMatchObject(optionError('map(): unknown option batchsize: the options are batchSize, preDispatch, timeout, maxNbytes, verbose, progress, signal'));
+    // A pool option is not a call option: nJobs per call would be ignored.
+    await expect(pool.run([delayed(t.square)(1)], untyped({ nJobs: 2 }))).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('run(): unknown option nJobs') });
+    await expect(pool.iterate([delayed(t.square)(1)], untyped({ order: false })).next()).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('iterate(): unknown option order: the options are batchSize, preDispatch, timeout, maxNbytes, verbose, progress, signal, ordered') });
+    expect(await pool.map(t.square, [3], { batchSize: 1, preDispatch: 'all', timeout: 10_000, maxNbytes: null, verbose: 0, progress: false })).toEqual([9]);
+  });
+
   it('regression: resourceLimits that are not an object of positive sizes, or given to an in-process backend, throw LARDER_OPTION naming the option', () => {
     expect(() => new Parallel({ resourceLimits: untyped('512M') })).toThrow(expect.objectContaining(optionError('resourceLimits must be an object such as { maxOldGenerationSizeMb: 512 }, got "512M"')));
     expect(() => new Parallel({ resourceLimits: { maxOldGenerationSizeMb: -1 } })).toThrow(expect.objectContaining(optionError('resourceLimits.maxOldGenerationSizeMb must be a positive number of megabytes, got -1')));

@@ -30,7 +30,11 @@ describe('larder-worker command line', () => {
     [['--connection', 'redis://127.0.0.1:1'], /--queue is required/],
     [['--connection', 'http://x', '--queue', 'q'], /--connection must be a redis:\/\/ or rediss:\/\/ URL/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'a:b'], /--queue must be a queue name of letters, digits/],
-    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '0'], /--concurrency must be a positive integer, got "0"/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '0'], /--concurrency must be a positive integer up to 1024, got "0"/],
+    // Regression: past 2^31 - 1 ms Node's timers fire after 1 ms, so these were accepted and the lock was lost at once.
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--lock-duration', '99999999999'], /--lock-duration must be a positive integer up to 2147483647, got "99999999999"/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--stalled-interval', '2147483648'], /--stalled-interval must be a positive integer up to 2147483647/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '100000000000000000000'], /--concurrency must be a positive integer up to 1024/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--root', '/no/such/folder'], /--root must be a folder, got "\/no\/such\/folder"/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--colour'], /Unknown option '--colour'/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 's3://Bad_Bucket/x'], /--store "s3:\/\/Bad_Bucket\/x": location must be .*bucket name/],

@@ -8,7 +8,7 @@ import { decode, type SegmentSource } from './decode.js';
 import { codedError, FormatError, withFile } from './errors.js';
 import { decodeHeader, HEADER_SIZE, type Header } from './header.js';
 import { freshBytes } from './huge-pages.js';
-import { inflate, inflateSync } from './inflate.js';
+import { inflate, inflateStart, inflateSync } from './inflate.js';
 import { ManifestReader } from './manifest.js';
 import type { ResolvedLoadOptions } from './options.js';
 import { checkPadding, checkSegmentLayout, segmentBytes, verifyManifest, verifySegment } from './segments.js';
@@ -27,10 +27,36 @@ const TOO_LARGE = 'LARDER_TOO_LARGE';
  * (huge-pages.ts): its fill faults 2 MiB at a time.
  */
 export function allocate(size: number, shared: boolean): Uint8Array {
+  checkFits(size);
+  return freshBytes(size, shared);
+}
+
+/** The RangeError LARDER_TOO_LARGE for a file larger than one buffer (checked first: the file may be fine). */
+export function checkFits(size: number): void {
   if (size > bufferConstants.MAX_LENGTH) {
     throw codedError(RangeError, TOO_LARGE, `the file has ${size} bytes, more than one buffer can hold; load it with { mmap: 'r' }`);
   }
-  return freshBytes(size, shared);
+}
+
+/**
+ * Checks a large file's head: the header against the file's size, and for an
+ * uncompressed file whose manifest lies in the head, the manifest's checksum,
+ * structure and segment table (cheap: the decode repeats them on bytes it has
+ * anyway); for a compressed one, that its stored bytes begin a stream of its
+ * method (and the manifest's checksum, when it inflates from the head). A
+ * FormatError when anything is wrong.
+ */
+export function checkHead(head: Uint8Array, size: number): Header {
+  const header = decodeHeader(head, size);
+  if (header.compression === 'none' && HEADER_SIZE + header.manifestLength <= head.length) {
+    const manifest = head.subarray(HEADER_SIZE, HEADER_SIZE + header.manifestLength);
+    verifyManifest(manifest, header);
+    checkSegmentLayout(new ManifestReader(manifest).segments, header);
+  } else if (header.compression !== 'none') {
+    const start = inflateStart(header.compression, head.subarray(HEADER_SIZE), header);
+    if (start !== undefined && start.length >= header.manifestLength) verifyManifest(start.subarray(0, header.manifestLength), header);
+  }
+  return header;
 }
 
 /** Decodes a whole file held in memory. A compressed payload is inflated synchronously (memory: one payload). */

@@ -32,13 +32,13 @@ const DEFLATE_MAX_RATIO = 1032;
 const PIECE = 1 << 20;
 
 /** Checks what the header claims against what any stream of this size could hold. */
-function checkClaim(method: Method, stored: Uint8Array, header: Header): void {
+function checkClaim(method: Method, storedLength: number, header: Header): void {
   const claimed = header.payloadLength;
   if (claimed >= bufferConstants.MAX_LENGTH) {
     throw new FormatError(`the payload claims ${claimed} bytes, more than this runtime can hold in one buffer`);
   }
-  if (method === 'gzip' && claimed > DEFLATE_MAX_RATIO * stored.length) {
-    throw new FormatError(`the header claims a ${claimed}-byte payload, more than ${stored.length} bytes of gzip can inflate to`);
+  if (method === 'gzip' && claimed > DEFLATE_MAX_RATIO * storedLength) {
+    throw new FormatError(`the header claims a ${claimed}-byte payload, more than ${storedLength} bytes of gzip can inflate to`);
   }
   if (method === 'zstd' && !hasZstd()) throw noZstd('the file is zstd-compressed: loading it');
 }
@@ -62,7 +62,7 @@ function corrupt(method: Method, error: unknown): FormatError {
  * manifest afterwards.
  */
 export function inflateSync(method: Method, stored: Uint8Array, header: Header): Uint8Array {
-  checkClaim(method, stored, header);
+  checkClaim(method, stored.length, header);
   const options = { chunkSize: Math.max(64, header.payloadLength + 1), maxOutputLength: Math.max(1, header.payloadLength) };
   let output: Buffer;
   try {
@@ -95,7 +95,7 @@ export function inflate(
   allocate: (size: number) => Uint8Array,
   checkHead: (head: Uint8Array) => void,
 ): Promise<Uint8Array> {
-  checkClaim(method, stored, header);
+  checkClaim(method, stored.length, header);
   const headLength = Math.min(header.payloadLength, dataStart(header));
   const stream =
     method === 'gzip' ? zlib.createGunzip({ chunkSize: PIECE })
@@ -144,4 +144,30 @@ export function inflate(
     stream.on('error', (error) => fail(corrupt(method, error)));
     stream.end(stored);
   });
+}
+
+/** The most a head check inflates: enough for the manifests of nearly every file. */
+const START_LIMIT = 1 << 20;
+
+/**
+ * Inflates the first stored bytes of a large file (its head, read before the
+ * file itself) as far as they go, to refuse a stream that is not one before
+ * a buffer of the file's size is filled: a FormatError when they do not
+ * decompress, or when the header claims more than the file can inflate to. Returns the payload's start when it came out whole below 1 MiB
+ * (the caller checks the manifest in it), else undefined: the stream begins
+ * well and the full inflate decides. zstd (no partial decode on every Node
+ * this runs on) is left to the full inflate.
+ */
+export function inflateStart(method: Method, storedStart: Uint8Array, header: Header): Uint8Array | undefined {
+  checkClaim(method, header.storedLength, header);
+  if (method === 'zstd') return undefined;
+  const maxOutputLength = Math.max(1, Math.min(header.payloadLength, START_LIMIT));
+  try {
+    return method === 'gzip'
+      ? zlib.gunzipSync(storedStart, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength })
+      : zlib.brotliDecompressSync(storedStart, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH, maxOutputLength });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
+    throw corrupt(method, error);
+  }
 }

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { decode } from './decode.js';
 import { dataStart, decodeHeader, HEADER_SIZE } from './header.js';
 import { openForReadSync, readAllSync } from './io.js';
-import { allocate, asFormatError, decodeFile } from './decode-file.js';
+import { allocate, asFormatError, checkFits, checkHead, decodeFile } from './decode-file.js';
 import { ManifestReader } from './manifest.js';
 import { FormatError } from './errors.js';
 import { MappedArray } from './mapped-array.js';
@@ -45,6 +45,8 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
     readAllSync(fd, first, 0);
     const header = decodeHeader(first, size);
     if (header.compression !== 'none') {
+      checkFits(size);
+      checkHead(first, size); // a stream that is not one is refused before the file is read whole
       const whole = allocate(size, options.shared);
       readAllSync(fd, whole, 0);
       return decodeFile(whole, options);

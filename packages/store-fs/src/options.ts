@@ -2,7 +2,7 @@
  * Options of dump and load: the interfaces users see, their defaults in one
  * place, and the validation done once at the API boundary.
  */
-import { badOption } from './errors.js';
+import { badOption, codedError } from './errors.js';
 
 /** A compression method name accepted by {@link DumpOptions.compress}. */
 export type CompressionName = 'gzip' | 'brotli' | 'zstd';
@@ -103,9 +103,32 @@ export interface ResolvedLoadOptions {
 const LOAD_RESOLVED_DEFAULTS: ResolvedLoadOptions = { ...LOAD_DEFAULTS, mmap: false, verifyMapped: false };
 const DUMP_RESOLVED_DEFAULTS: ResolvedDumpOptions = { compression: undefined, fsync: false };
 
+/**
+ * Refuses an option name nobody reads: a misspelt `compres` or `mmapThreshhold`, or joblib's
+ * `mmap_mode`, would otherwise be ignored without a word (a file written uncompressed, a
+ * load read eagerly).
+ */
+function checkNames(where: string, options: object, known: readonly string[]): void {
+  for (const key in options) {
+    if (known.includes(key) || !Object.hasOwn(options, key)) continue;
+    const hint = Object.hasOwn(JOBLIB_HINTS, key) ? JOBLIB_HINTS[key] : `the options are ${known.join(', ')}`;
+    throw codedError(TypeError, 'LARDER_OPTION', `${where}: unknown option ${JSON.stringify(key)}: ${hint}`);
+  }
+}
+
+const DUMP_OPTION_NAMES = Object.keys(DUMP_DEFAULTS);
+const LOAD_OPTION_NAMES = Object.keys({ mmap: true, shared: true, mmapThreshold: true, verify: true } satisfies Record<keyof LoadOptions, true>);
+/** joblib's spellings of dump/load arguments. */
+const JOBLIB_HINTS: Record<string, string> = {
+  mmap_mode: "use mmap: 'r'",
+  protocol: 'not needed: the format has one version, chosen by what the value holds',
+  cache_size: 'not needed',
+};
+
 export function resolveDumpOptions(options: DumpOptions | undefined): ResolvedDumpOptions {
   if (options === undefined) return DUMP_RESOLVED_DEFAULTS;
   if (typeof options !== 'object' || options === null) throw badOption('dump options', 'an object', options);
+  checkNames('dump options', options, DUMP_OPTION_NAMES);
   const fsync = options.fsync ?? DUMP_DEFAULTS.fsync;
   if (typeof fsync !== 'boolean') throw badOption('fsync', 'a boolean', fsync);
   return { compression: resolveCompression(options.compress ?? DUMP_DEFAULTS.compress), fsync };
@@ -130,6 +153,7 @@ function resolveCompression(compress: NonNullable<DumpOptions['compress']>): Res
 export function resolveLoadOptions(options: LoadOptions | undefined): ResolvedLoadOptions {
   if (options === undefined) return LOAD_RESOLVED_DEFAULTS;
   if (typeof options !== 'object' || options === null) throw badOption('load options', 'an object', options);
+  checkNames('load options', options, LOAD_OPTION_NAMES);
   const { mmap, shared = LOAD_DEFAULTS.shared, mmapThreshold = LOAD_DEFAULTS.mmapThreshold, verify = LOAD_DEFAULTS.verify } = options;
   if (mmap !== undefined && mmap !== 'r') throw badOption('mmap', "'r' or undefined", mmap);
   if (typeof shared !== 'boolean') throw badOption('shared', 'a boolean', shared);

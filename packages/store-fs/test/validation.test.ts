@@ -76,6 +76,25 @@ describe('argument validation: LARDER_OPTION naming the argument and the value',
     expectOption(await caught(() => load(valid, options as LoadOptions)), name, shown);
   });
 
+  it.each([
+    ['dump', { compres: 'gzip' }, /^\[larder\/store-fs\] dump options: unknown option "compres": the options are compress, fsync$/],
+    ['dump', { protocol: 4 }, /dump options: unknown option "protocol": not needed/],
+    ['load', { mmapThreshhold: 0 }, /^\[larder\/store-fs\] load options: unknown option "mmapThreshhold": the options are mmap, shared, mmapThreshold, verify$/],
+    ['load', { mmap_mode: 'r' }, /load options: unknown option "mmap_mode": use mmap: 'r'/],
+  ] as [string, object, RegExp][])('regression: %s options with a name no option has (%j) are refused naming it, not ignored', async (how, options, message) => {
+    const target = path.join(dir, 'never.larder');
+    const attempts = how === 'dump'
+      ? [() => dumpSync(1, target, options as DumpOptions), () => dump(1, target, options as DumpOptions)]
+      : [() => loadSync(valid, options as LoadOptions), () => load(valid, options as LoadOptions)];
+    for (const attempt of attempts) {
+      const error = await caught(attempt);
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.code).toBe('LARDER_OPTION');
+      expect(error.message).toMatch(message);
+    }
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
   it('MappedArray.chunks with a bad size is LARDER_OPTION', async () => {
     const { x } = inMode('mmap-fallback', () => loadSync<{ x: MappedArray<Float64Array> }>(valid, { mmap: 'r' }));
     expectOption(await caught(() => [...x.chunks(0)]), 'chunk size', '0');
