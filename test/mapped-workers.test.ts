@@ -65,6 +65,20 @@ describe('mapped arrays and worker threads', () => {
     expect(loadSync<{ x: Float64Array }>(path.join(dir, 'scribble.larder')).x[1]).toBe(0.25);
   });
 
+  it('a worker reuses the mapping an earlier task left unwritten (a new mapping over 64 MiB costs V8 a collection), and maps again after a write', async () => {
+    const array = mappedFile('reused.larder', values(1 << 16));
+    // With resourceLimits, nJobs 1 runs in one worker thread: every task below runs there, in order.
+    await using pool = new Parallel({ nJobs: 1, resourceLimits: { maxOldGenerationSizeMb: 512 } });
+    const [first] = await pool.run([delayed(mapped.sameMapping)(array)]);
+    const [second] = await pool.run([delayed(mapped.sameMapping)(array)]);
+    const [written] = await pool.run([delayed(mapped.scribble)(array)]); // reuses that mapping too, and writes data[1] in it
+    const [afterWrite] = await pool.run([delayed(mapped.sameMapping)(array)]);
+    expect([first, second]).toEqual([{ same: false, mapped: true, first: 0.25 }, { same: true, mapped: true, first: 0.25 }]);
+    expect(written).toEqual({ before: 0.25, after: -1, mapped: true });
+    expect(afterWrite).toEqual({ same: false, mapped: true, first: 0.25 });
+    expect(array[1]).toBe(0.25);
+  });
+
   it('an array the caller wrote to goes by value, as a shared copy above maxNbytes (the file no longer holds its bytes)', async () => {
     const array = mappedFile('written.larder', values(1 << 16));
     array[10] = 1000;

@@ -9,7 +9,9 @@
  * descriptor: O(1), and the pages are the page cache's, shared by every
  * thread, not anonymous memory. Every mapping is copy-on-write, so a task's
  * writes change only its own pages: other tasks, the caller's array and the
- * file never see them. Arguments' descriptors are closed by the caller when
+ * file never see them. (A worker hands a later task a view over the mapping an
+ * earlier task read when no page of it was written; only a write made after
+ * the earlier task returned, by code it left running, would show there.) Arguments' descriptors are closed by the caller when
  * the call ends (receivers have mapped them by then); a result's, by the
  * caller right after it mapped them. An array that cannot go by reference
  * (written to, file replaced, addon missing) is sent as any other array.
@@ -108,15 +110,20 @@ function isMarker(value: object): value is FileMarker {
  * once), so the caller can close their descriptors. The value is a fresh
  * structured clone owned by the receiver, so it may be rewritten. Walks
  * without recursion: plain objects, arrays, Maps and Sets, at any depth.
+ * With `reuse` (a worker restoring a task's arguments), a file region this
+ * thread mapped for an earlier task and that no task wrote to is not mapped
+ * again: the task gets a new view over that mapping (store-fs's
+ * `mapReference` option). V8 starts a garbage collection for every new
+ * ArrayBuffer over 64 MiB, which costs a worker far more than the mapping.
  */
-export function restoreFiles(value: unknown, mapped: MappedMarkers, { mapReference }: StoreFs): unknown {
+export function restoreFiles(value: unknown, mapped: MappedMarkers, { mapReference }: StoreFs, reuse = false): unknown {
   const map = (marker: FileMarker): ArrayBufferView => {
     let view = mapped.get(marker);
     if (!view) {
       // Listed before mapping, so a marker whose mapping fails still has its descriptor closed.
       mapped.set(marker, null);
       const { reference, fd } = marker[MARKER_KEY];
-      view = mapReference(reference, fd);
+      view = mapReference(reference, fd, { reuse });
       mapped.set(marker, view);
     }
     return view;

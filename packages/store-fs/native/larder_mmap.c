@@ -44,25 +44,33 @@
 typedef struct {
   void* address;
   size_t length;
-  int uncounted; /* map() took the length off V8's external memory count */
 } Mapping;
 
 
 /*
- * V8 counts an external ArrayBuffer's bytes as external memory and starts a
- * full mark-compact every ~64 MB of new ones. A mapping's pages are the page
- * cache's, not the heap's, so with `uncount` map() takes them back off V8's
- * count and the finalizer puts them back just before V8 subtracts them again
- * (and only if creating the buffer did raise that count). The caller asks for
- * it only where V8 tolerates the count going negative: at environment
- * teardown Node detaches live buffers, subtracting their bytes, before their
- * finalizers run, and V8 13+ (Node 24, Deno) aborts the process on that.
+ * V8 counts an external ArrayBuffer's bytes as external memory, and any
+ * increase of that count by more than 64 MiB since its lowest point since
+ * the last mark-compact starts a collection (V8's external allocation soft
+ * limit). A mapping's pages are the page cache's, not the heap's, so with
+ * `uncount` map() takes its length off the count just before creating the
+ * buffer adds it back: a mapping of up to 64 MiB then starts no collection.
+ * Nothing can spare a larger one: the creation itself is a single increase
+ * by the whole length (measured: map() of 63 MiB ~10-30 µs, of 66 MiB and
+ * more 1-4 ms, the collection). The finalizer does not add the length back
+ * when V8 subtracts it again at collection: that return lowers V8's low
+ * point by the length, so adding it back is an increase too, and once a
+ * collection freed more than 64 MiB of mappings the finalizers' additions
+ * started the next collection, over and over. V8 < 13 compares the count
+ * only with its own low point, so it may drift below zero; what
+ * process.memoryUsage().external reports is V8's separate sum of live
+ * buffers, which stays right (measured). The caller asks for `uncount`
+ * only where V8 tolerates that: V8 13+ (Node 24, Deno) checks the count
+ * never goes negative and aborts the process.
  */
 static void unmap(node_api_basic_env env, void* data, void* hint) {
   Mapping* mapping = hint;
-  int64_t ignored;
+  (void)env;
   (void)data;
-  if (mapping->uncounted) napi_adjust_external_memory(env, (int64_t)mapping->length, &ignored);
   munmap(mapping->address, mapping->length);
   free(mapping);
 }
@@ -127,7 +135,6 @@ static napi_value map(napi_env env, napi_callback_info info) {
   }
   mapping->address = address;
   mapping->length = (size_t)length;
-  mapping->uncounted = 0;
   /*
    * Take the bytes off first: creating the buffer adds them, and a single
    * large addition would cross V8's limit and start a collection right there.
@@ -154,12 +161,9 @@ static napi_value map(napi_env env, napi_callback_info info) {
     }
     return NULL;
   }
-  if (uncount) {
-    if (napi_adjust_external_memory(env, 0, &after) == napi_ok && after - before >= length) {
-      mapping->uncounted = 1;
-    } else {
-      napi_adjust_external_memory(env, (int64_t)length, &after);
-    }
+  /* A runtime whose buffers do not count (Bun) gets the length back at once: nothing of it is V8's to return. */
+  if (uncount && !(napi_adjust_external_memory(env, 0, &after) == napi_ok && after - before >= length)) {
+    napi_adjust_external_memory(env, (int64_t)length, &after);
   }
   install_bus_handler();
   return buffer;

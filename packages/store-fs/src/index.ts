@@ -12,4 +12,4 @@ export type { DumpOptions, LoadOptions, CompressionName } from './options.js';
 export type { TypedArray, ElementOf, TypedArrayConstructor } from './typed-arrays.js';
 export { verify, type VerifyReport } from './verify.js';
 export { adviseHugePages } from './huge-pages.js';
-export { mappedReference, openReference, mapReference, type MappedReference } from './mapped-reference.js';
+export { mappedReference, openReference, mapReference, type MappedReference, type MapReferenceOptions } from './mapped-reference.js';

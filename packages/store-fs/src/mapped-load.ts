@@ -28,6 +28,17 @@ import { rememberSegment, verifyView } from './verify.js';
 const FIRST_READ = 4096;
 
 /**
+ * Where the first read lands, reused by every mapped load of this thread
+ * (decoding copies what it keeps: strings, numbers; segments get buffers of
+ * their own). A fresh 4 KiB buffer per load cost more than the load: V8
+ * runs a young-generation collection before allocating any ArrayBuffer
+ * while young ArrayBuffers hold more than twice its largest semi-space
+ * (32 MiB on 64-bit Node), and mappings count there, so every load after a
+ * few large mapped ones paid a scavenge.
+ */
+const firstRead = new Uint8Array(FIRST_READ);
+
+/**
  * Root value of an mmap load → the file its MappedArrays share, so
  * closeLoaded() finds the file in O(1) instead of walking a value that may
  * be huge or deeply nested. Weak: the entry lives as long as the root does.
@@ -41,7 +52,7 @@ export function loadMappedSync(path: string, options: ResolvedLoadOptions): unkn
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
     const size = Number(stat.size);
-    const first = new Uint8Array(Math.min(size, FIRST_READ));
+    const first = firstRead.subarray(0, Math.min(size, FIRST_READ));
     readAllSync(fd, first, 0);
     const header = decodeHeader(first, size);
     if (header.compression !== 'none') {

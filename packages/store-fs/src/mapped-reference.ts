@@ -80,14 +80,54 @@ export function openReference(reference: MappedReference): number | undefined {
   return undefined;
 }
 
+/** Options of {@link mapReference}. */
+export interface MapReferenceOptions {
+  /**
+   * Return a new view over a mapping of the same bytes that this thread made
+   * earlier with `reuse` and still holds, when no page under that earlier
+   * view was written, instead of mapping the file again. The new view reads
+   * the same pages: a write through either one shows in the other (both are
+   * still this process's copy-on-write pages, never the file). For a
+   * receiver that hands each view to one task at a time (@larder/parallel's
+   * workers): V8 starts a garbage collection for every new ArrayBuffer of
+   * more than 64 MiB, which costs far more than the mapping itself.
+   * @default false
+   */
+  reuse?: boolean;
+}
+
+/**
+ * Mappings made with `reuse`, by file, position, length and kind: the buffer
+ * and where the bytes start in it. Weak, so a mapping is still unmapped once
+ * nothing else holds it.
+ */
+interface Reusable {
+  buffer: WeakRef<ArrayBuffer>;
+  byteOffset: number;
+}
+const reusable = new Map<string, Reusable>();
+const forget = new FinalizationRegistry<{ key: string; entry: Reusable }>(({ key, entry }) => {
+  if (reusable.get(key) === entry) reusable.delete(key);
+});
+
 /**
  * A typed array over `reference`'s bytes, mapped copy-on-write from `fd`
  * (opened by {@link openReference}, in this thread or another of this
  * process). Throws LARDER_CLOSED when `fd` no longer names that file (it was
  * closed, and maybe its number reused), LARDER_MISSING_DRIVER where the addon
- * cannot load.
+ * cannot load. With `reuse`, see {@link MapReferenceOptions.reuse}.
+ *
+ * @example
+ * ```ts
+ * import { dumpSync, loadSync, mappedReference, mapReference, openReference } from '@larder/store-fs';
+ * dumpSync({ x: new Float64Array(1 << 20) }, '/tmp/m.larder');
+ * const { x } = loadSync('/tmp/m.larder', { mmap: 'r' }) as { x: Float64Array };
+ * const reference = mappedReference(x)!; // plain data: postMessage it to a worker with the descriptor
+ * const fd = openReference(reference)!;
+ * const again = mapReference(reference, fd); // in the worker: the same bytes, its own copy-on-write mapping
+ * ```
  */
-export function mapReference(reference: MappedReference, fd: number): TypedArray {
+export function mapReference(reference: MappedReference, fd: number, options: MapReferenceOptions = {}): TypedArray {
   const Kind = ELEMENT_KINDS.find((kind) => kind.name === reference.type);
   if (Kind === undefined || reference.byteLength % Kind.BYTES_PER_ELEMENT !== 0 || !Number.isSafeInteger(reference.position) || reference.position < 0) {
     throw codedError(TypeError, 'LARDER_OPTION', `${PREFIX} mapReference: not a mapped reference (type ${String(reference.type)}, ${reference.byteLength} bytes at ${reference.position})`);
@@ -97,10 +137,29 @@ export function mapReference(reference: MappedReference, fd: number): TypedArray
   }
   const addon = nativeAddon();
   if (addon === undefined) throw codedError(Error, 'LARDER_MISSING_DRIVER', `${PREFIX} mapReference: the memory-map addon does not load here; send the array by value`);
-  const start = reference.position - (reference.position % REGION_ALIGN);
-  const buffer = addon.map(fd, start, reference.position + reference.byteLength - start, UNCOUNT_MAPPINGS);
-  const view = new Kind(buffer, reference.position - start, reference.byteLength / Kind.BYTES_PER_ELEMENT);
   const { file, dev, ino, position, index, checksum } = reference;
+  const key = `${dev}:${ino}:${position}:${reference.byteLength}:${Kind.name}`;
+  const length = reference.byteLength / Kind.BYTES_PER_ELEMENT;
+  let view: TypedArray | undefined;
+  if (options.reuse === true) {
+    const earlier = reusable.get(key);
+    const buffer = earlier?.buffer.deref();
+    // Only bytes whose pages all still hold the file's: what a new mapping would show. (A detached buffer has none.)
+    if (buffer !== undefined && buffer.byteLength >= earlier!.byteOffset + reference.byteLength) {
+      const candidate = new Kind(buffer, earlier!.byteOffset, length);
+      if (addon.pristine(candidate) === true) view = candidate;
+    }
+  }
+  if (view === undefined) {
+    const start = position - (position % REGION_ALIGN);
+    const buffer = addon.map(fd, start, position + reference.byteLength - start, UNCOUNT_MAPPINGS);
+    view = new Kind(buffer, position - start, length);
+    if (options.reuse === true) {
+      const entry = { buffer: new WeakRef(buffer), byteOffset: view.byteOffset };
+      reusable.set(key, entry);
+      forget.register(buffer, { key, entry });
+    }
+  }
   rememberSegment(view, { file, dev, ino, position, index, checksum });
   return view;
 }

@@ -57,8 +57,9 @@ export function nativeAddon(): Addon | undefined {
 }
 
 /**
- * V8 before 13 (Node 20 and 22) lets map() take a mapping's bytes off its external memory count,
- * so new mappings do not force full collections; V8 13+ (Node 24, Deno) aborts at teardown if it does.
+ * V8 before 13 (Node 20 and 22) lets map() take a mapping's bytes off its external memory count for good,
+ * so mappings of up to 64 MiB start no collections (a larger one still starts one as it is created: see
+ * native/larder_mmap.c); V8 13+ (Node 24, Deno) aborts when that count goes below zero.
  * Bun's engine does not count them, which the addon detects itself.
  */
 export const UNCOUNT_MAPPINGS = Number((process.versions.v8 ?? '99').split('.')[0]) < 13 && !('Deno' in globalThis);

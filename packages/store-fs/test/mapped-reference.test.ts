@@ -41,6 +41,30 @@ describe('mapped references', () => {
     }
   });
 
+  it('with reuse, a second mapping of the same bytes is a new view over the first while no page of it was written, and a fresh mapping after a write', () => {
+    const { x } = mappedX('reuse.larder');
+    const reference = mappedReference(x)!;
+    const fd = openReference(reference)!;
+    try {
+      const first = mapReference(reference, fd, { reuse: true }) as Float64Array;
+      expect(first.buffer).not.toBe(x.buffer);
+      const second = mapReference(reference, fd, { reuse: true }) as Float64Array;
+      expect(second).not.toBe(first);
+      expect(second.buffer).toBe(first.buffer);
+      expect(mappedReference(second)).toEqual(reference);
+      expect(mapReference(reference, fd).buffer).not.toBe(first.buffer); // without reuse: always a mapping of its own
+      second[2] = -1;
+      const third = mapReference(reference, fd, { reuse: true }) as Float64Array;
+      expect(third.buffer).not.toBe(first.buffer);
+      expect(third[2]).toBe(2 / 8);
+      expect(first[2]).toBe(-1); // the same pages as second
+      expect(x[2]).toBe(2 / 8);
+      expect(mapReference(reference, fd, { reuse: true }).buffer).toBe(third.buffer);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it('arrays built in memory, subarrays and written mapped arrays have no reference', () => {
     const { x } = mappedX('none.larder');
     expect(mappedReference(values)).toBeUndefined();
