@@ -28,14 +28,14 @@ async function collections(work: () => unknown): Promise<{ major: number; minor:
   } finally {
     observer.disconnect();
   }
-  const major = entries.filter((entry) => (entry.detail as { kind: number }).kind === constants.NODE_PERFORMANCE_GC_MAJOR).length;
+  const major = entries.filter((entry) => ((entry as PerformanceEntry & { detail?: unknown }).detail as { kind: number }).kind === constants.NODE_PERFORMANCE_GC_MAJOR).length;
   return { major, minor: entries.length - major };
 }
 
 describe('mapped loads and the garbage collector', () => {
   const file = path.join(dir, 'sixteen.larder');
   dumpSync({ x: new Float64Array(2 << 20).fill(1.5), label: 'run' }, file);
-  const loadX = (): Float64Array => loadSync<{ x: Float64Array }>(file, { mmap: 'r' }).x;
+  const loadX = (): Float64Array => loadSync<{ x: Float64Array }>(file, { mmap: 'r' }).x as Float64Array;
 
   // Where V8 counts mappings in full (Node 24, Deno), each 64 MiB of new mappings starts a collection by design.
   it.runIf(UNCOUNT_MAPPINGS)('1,000 mapped loads of a 16 MiB array (16 GB of mappings, each dropped) start next to no collections', async () => {
