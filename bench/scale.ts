@@ -20,7 +20,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { unlink } from 'node:fs/promises';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -257,15 +257,20 @@ function missAgainstRaw(): { missUs: number; rawUs: number; bytes: number } {
 /**
  * The disk's own price of what reduceSize must do per entry: unlinking one of `count` small
  * files spread over 256 folders (as entry files are), in a random order, 32 at a time through
- * the thread pool. µs per file.
+ * the thread pool. µs per file. The files sit beside the location (`near`: the same file
+ * system) and are synced before the clock starts, so each owns an allocated block as an entry
+ * written minutes ago does: unlinking a file whose data is still delayed frees no block, and on
+ * a file system mounted with online discard (this machine's ext4, no journal) each freed block
+ * is a synchronous discard inside unlink(), the largest part of its price.
  */
-async function rawUnlinkUs(count: number, bytes: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-scale-unlink-'));
+async function rawUnlinkUs(count: number, bytes: number, near: string): Promise<number> {
+  const dir = mkdtempSync(join(dirname(near), 'unlink-'));
   try {
     const files = Array.from({ length: count }, (_, i) => join(dir, (i % 256).toString(16).padStart(2, '0'), `${i}.larder`));
     for (let shard = 0; shard < 256; shard++) mkdirSync(join(dir, shard.toString(16).padStart(2, '0')));
     const payload = Buffer.alloc(bytes, 7);
     for (const file of files) writeFileSync(file, payload);
+    spawnSync('sync');
     for (let i = files.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
       [files[i], files[j]] = [files[j]!, files[i]!];
@@ -337,8 +342,8 @@ export async function run(): Promise<Row[]> {
 
   log('raw unlinks: the disk\'s price of reduceSize per entry');
   const removedBig = n - Math.ceil(n * 0.9);
-  const unlinkUs = await rawUnlinkUs(Math.min(removedBig, 10_000), miss.bytes);
-  rows.push(row({ id: 'scale.reducePerEntry', figure: `reduceSize at ${at}, per removed entry (index page, file, record)`, larder: (reduceBig / removedBig) * 1000, baseline: unlinkUs, baselineName: `unlink of a ${miss.bytes} B file spread over 256 folders, 32 at a time`, unit: 'µs', goal: 'report (the disk sets it)' }, () => true));
+  const unlinkUs = await rawUnlinkUs(Math.min(removedBig, 10_000), miss.bytes, big);
+  rows.push(row({ id: 'scale.reducePerEntry', figure: `reduceSize at ${at}, per removed entry (index page, file, record)`, larder: (reduceBig / removedBig) * 1000, baseline: unlinkUs, baselineName: `unlink of a ${miss.bytes} B synced file spread over 256 folders, 32 at a time, same file system`, unit: 'µs', goal: 'report (the disk sets it)' }, () => true));
 
   const size = (path: string) => (existsSync(path) ? statSync(path).size : 0);
   log(`index.sqlite at ${at}: ${(size(join(big, 'index.sqlite')) / 1e6).toFixed(0)} MB`);
