@@ -24,6 +24,15 @@
  *                                    in one huge page at a time instead of 4 KiB
  *                                    pages. Returns the offset in the view of the
  *                                    first advised byte, -1 where nothing was.
+ *   openUnnamed(folder) -> number    open(folder, O_TMPFILE | O_WRONLY): a new file
+ *                                    with no name in `folder` (its descriptor),
+ *                                    or -errno (-ENOSYS where the system has no
+ *                                    O_TMPFILE). Nothing is left if the process
+ *                                    dies before the file is linked.
+ *   linkUnnamed(fd, target) -> number
+ *                                    Gives that file the name `target` (linkat):
+ *                                    0, or -errno (-EEXIST when `target` exists,
+ *                                    which is never replaced).
  *
  * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
  * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
@@ -38,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -384,6 +394,70 @@ static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- unnamed temp files for atomic writes: openUnnamed(folder), linkUnnamed(fd, target) ---- */
+
+/*
+ * A small atomic write through a named temp file costs a create, a write, a
+ * close and a rename, two directory insertions and a removal. An O_TMPFILE
+ * file has no name until linkat() gives it its final one: one insertion, no
+ * rename, and no temp file to sweep after a crash. The functions return
+ * -errno rather than throw: the caller falls back to named temp files where
+ * this fails (no O_TMPFILE on the file system, linkat refused).
+ */
+
+/* A path argument as a C string, or 0 (a non-string, one too long for PATH_MAX, or with a NUL inside). */
+static int path_argument(napi_env env, napi_value value, char* path) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0 || length >= PATH_MAX) return 0;
+  if (napi_get_value_string_utf8(env, value, path, PATH_MAX, &length) != napi_ok) return 0;
+  return strlen(path) == length;
+}
+
+static napi_value int_result(napi_env env, int value) {
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
+static napi_value open_unnamed(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char folder[PATH_MAX];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !path_argument(env, argv[0], folder)) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] openUnnamed(folder) takes a folder path");
+    return NULL;
+  }
+#ifdef O_TMPFILE
+  int fd = open(folder, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  return int_result(env, fd >= 0 ? fd : -errno);
+#else
+  return int_result(env, -ENOSYS);
+#endif
+}
+
+static napi_value link_unnamed(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1;
+  char target[PATH_MAX];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      !path_argument(env, argv[1], target)) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] linkUnnamed(fd, target) takes a descriptor and a path");
+    return NULL;
+  }
+#ifdef AT_EMPTY_PATH
+  /* The descriptor itself: needs CAP_DAC_READ_SEARCH (else ENOENT or EPERM); then through /proc, which needs none. */
+  if (linkat(fd, "", AT_FDCWD, target, AT_EMPTY_PATH) == 0) return int_result(env, 0);
+  if (errno == EEXIST) return int_result(env, -EEXIST);
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", (int)fd);
+  if (linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0) return int_result(env, 0);
+  return int_result(env, -errno);
+#else
+  return int_result(env, -ENOSYS);
+#endif
+}
+
 NAPI_MODULE_INIT() {
   napi_value function;
   napi_create_function(env, "map", NAPI_AUTO_LENGTH, map, NULL, &function);
@@ -396,5 +470,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "adviseHugePages", function);
   napi_create_function(env, "hugePageSize", NAPI_AUTO_LENGTH, huge_page_size_js, NULL, &function);
   napi_set_named_property(env, exports, "hugePageSize", function);
+  napi_create_function(env, "openUnnamed", NAPI_AUTO_LENGTH, open_unnamed, NULL, &function);
+  napi_set_named_property(env, exports, "openUnnamed", function);
+  napi_create_function(env, "linkUnnamed", NAPI_AUTO_LENGTH, link_unnamed, NULL, &function);
+  napi_set_named_property(env, exports, "linkUnnamed", function);
   return exports;
 }

@@ -20,6 +20,10 @@ export interface Addon {
   adviseHugePages(view: ArrayBufferView): number;
   /** Bytes in a transparent huge page; 0 where the system has none. */
   hugePageSize(): number;
+  /** open(folder, O_TMPFILE | O_WRONLY): a descriptor of a new file with no name, or -errno (-ENOSYS without O_TMPFILE). */
+  openUnnamed(folder: string): number;
+  /** linkat() the unnamed file `fd` to `target` (never replacing it): 0, or -errno (-EEXIST when `target` exists). */
+  linkUnnamed(fd: number, target: string): number;
 }
 
 let addon: Addon | undefined;
