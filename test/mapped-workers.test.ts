@@ -13,6 +13,7 @@ import { Memory } from '@larder/memory';
 import { delayed, Parallel } from '@larder/parallel';
 import { dump, dumpSync, load, loadSync, mappedReference, MappedArray, verify } from '@larder/store-fs';
 import { disableAddonForTests } from '../packages/store-fs/src/native.js';
+import { fixture, runScript } from './fixtures/run-child.js';
 
 let dir: string;
 let mapped: typeof import('./fixtures/mapped-tasks.js').mapped;
@@ -146,5 +147,14 @@ describe('mapped arrays and worker threads', () => {
     const parts = await pool.run([delayed(mapped.inspect)(back, 0, half), delayed(mapped.inspect)(back, half, n)]);
     expect(parts.map((part) => part.mapped)).toEqual([true, true]);
     expect(parts[0]!.sum + parts[1]!.sum).toBe(sumOf(expected));
+  });
+
+  it('regression: the worker closes the descriptors it opened for mapped results (was: the caller did, and Node warned "File descriptor N opened in unmanaged mode twice")', async () => {
+    // A child process, so that the warnings of its worker thread land in a stderr of their own.
+    const { stdout, stderr } = await runScript(fixture('mapped-results-main.ts'), ['8'], { env: { LARDER_TEST_CACHE: path.join(dir, 'results-cache') } });
+    expect(stderr).not.toMatch(/unmanaged mode/);
+    const { open, results } = JSON.parse(stdout) as { open: number; results: number };
+    expect(results).toBe(8);
+    expect(open).toBe(0); // every reply's descriptor closed, none left open
   });
 });

@@ -19,10 +19,11 @@ export interface BatchRequest extends TaskAddress {
   mode: 'single' | 'spread';
   payload: unknown[];
   /**
-   * 16 bytes shared with the caller: Int32 [0] the index within the batch of
-   * the task running now (-1 before the first), Float64 [1] its start time
-   * (ms since the epoch, a clock all threads share). The caller's timeout
-   * watchdog and crash reports read it.
+   * 24 bytes shared with the caller (layout at PROGRESS_BYTES): the index
+   * within the batch of the task running now (-1 before the first), the
+   * batch's phase, the task's start time (ms since the epoch, a clock all
+   * threads share), and whether the caller has mapped the reply's mapped
+   * results. The caller's timeout watchdog and crash reports read it.
    */
   progress: SharedArrayBuffer;
   /** workerInit, run once per worker (keyed by module URL, name and arguments). */
@@ -65,11 +66,18 @@ export type BatchReply = {
   | { ok: false; kind: 'cancelled' }
 );
 
-/** Byte layout of `BatchRequest.progress`: Int32 slots RUNNING_INDEX and BATCH_PHASE, then a Float64 at START_TIME_OFFSET. */
-export const PROGRESS_BYTES = 16;
+/**
+ * Byte layout of `BatchRequest.progress`: Int32 slots RUNNING_INDEX and
+ * BATCH_PHASE, a Float64 at START_TIME_OFFSET, then an Int32 at
+ * RESULTS_MAPPED_OFFSET that the caller sets to 1 once it has mapped the
+ * reply's mapped results (share-files.ts): the worker closes their
+ * descriptors then.
+ */
+export const PROGRESS_BYTES = 24;
 export const RUNNING_INDEX = 0;
 export const BATCH_PHASE = 1;
 export const START_TIME_OFFSET = 8;
+export const RESULTS_MAPPED_OFFSET = 16;
 
 /**
  * Where a batch is, in the Int32 slot BATCH_PHASE, moved by compare-exchange

@@ -13,10 +13,17 @@
  * earlier task read when no page of it was written; only a write made after
  * the earlier task returned, by code it left running, would show there.) Arguments' descriptors are closed by the caller when
  * the call ends (receivers have mapped them by then); a result's, by the
- * caller right after it mapped them. An array that cannot go by reference
- * (written to, file replaced, addon missing) is sent as any other array.
+ * worker that opened them, once the caller says it has mapped them. Each
+ * descriptor is closed by the thread that opened it: Node keeps a list of the
+ * raw descriptors each worker thread opens and closes what is left on it
+ * when the thread exits, so one closed by another thread would stay listed,
+ * its number, once reused, would be "opened in unmanaged mode twice", and
+ * the thread's exit would close it under its new owner. An array that cannot
+ * go by reference (written to, file replaced, addon missing) is sent as any
+ * other array.
  */
 import type { MappedReference } from '@larder/store-fs';
+import { RESULTS_MAPPED_OFFSET } from './protocol.js';
 
 // Through getBuiltinModule: an ES import of node:fs runs its lazy getters in every worker (entry-script.ts).
 const fs = process.getBuiltinModule('node:fs');
@@ -106,10 +113,10 @@ function isMarker(value: object): value is FileMarker {
 
 /**
  * Replaces, in place, every marker in a received value with a typed array
- * mapped from its descriptor; `mapped` collects the markers met (each mapped
- * once), so the caller can close their descriptors. The value is a fresh
- * structured clone owned by the receiver, so it may be rewritten. Walks
- * without recursion: plain objects, arrays, Maps and Sets, at any depth.
+ * mapped from its descriptor; `mapped` collects the markers met, so each is
+ * mapped once. The value is a fresh structured clone owned by the receiver,
+ * so it may be rewritten. Walks without recursion: plain objects, arrays,
+ * Maps and Sets, at any depth.
  * With `reuse` (a worker restoring a task's arguments), a file region this
  * thread mapped for an earlier task and that no task wrote to is not mapped
  * again: the task gets a new view over that mapping (store-fs's
@@ -120,8 +127,6 @@ export function restoreFiles(value: unknown, mapped: MappedMarkers, { mapReferen
   const map = (marker: FileMarker): ArrayBufferView => {
     let view = mapped.get(marker);
     if (!view) {
-      // Listed before mapping, so a marker whose mapping fails still has its descriptor closed.
-      mapped.set(marker, null);
       const { reference, fd } = marker[MARKER_KEY];
       view = mapReference(reference, fd, { reuse });
       mapped.set(marker, view);
@@ -166,12 +171,40 @@ export function restoreFiles(value: unknown, mapped: MappedMarkers, { mapReferen
   return value;
 }
 
-/** The markers a receiver met, each with what it became (null while, or if, mapping it failed). */
-export type MappedMarkers = Map<FileMarker, ArrayBufferView | null>;
+/** The markers a receiver met, each with what it became. */
+export type MappedMarkers = Map<FileMarker, ArrayBufferView>;
 
-/** Closes the descriptors of the markers a receiver met (a result's: the caller owns them once it mapped them). */
-export function closeMapped(mapped: MappedMarkers): void {
-  for (const marker of mapped.keys()) closeQuietly(marker[MARKER_KEY].fd);
+/**
+ * Atomics.waitAsync (Node 16+), which the ES2023 lib this project compiles
+ * against does not declare yet.
+ */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
+/**
+ * In a worker, for a reply whose results hold markers: closes their
+ * descriptors once the caller has mapped them ({@link resultsMapped} on the
+ * batch's `progress`), from this thread, which opened them. A reply the
+ * caller never handles (its worker is terminated meanwhile) leaves them
+ * open until the thread exits, when Node closes them: they are still on
+ * this thread's list.
+ */
+export function closeFilesWhenMapped(shares: FileShares, progress: SharedArrayBuffer): void {
+  const fds = [...shares.markers.values()].flatMap((marker) => (marker ? [marker[MARKER_KEY].fd] : []));
+  shares.markers.clear();
+  if (fds.length === 0) return;
+  const close = (): void => fds.forEach(closeQuietly);
+  const waiting = waitAsync(new Int32Array(progress, RESULTS_MAPPED_OFFSET, 1), 0, 0);
+  if (waiting.async) void waiting.value.then(close);
+  else close(); // already mapped
+}
+
+/** In the caller, once a reply's markers are mapped (or will not be): tells the worker to close their descriptors. */
+export function resultsMapped(progress: SharedArrayBuffer): void {
+  const flag = new Int32Array(progress, RESULTS_MAPPED_OFFSET, 1);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
 }
 
 function isPlainObject(value: object): boolean {

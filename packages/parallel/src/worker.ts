@@ -14,7 +14,7 @@ import { markWorkerThread } from './njobs.js';
 import { BATCH_PHASE, isTypeScriptUrl, PHASE_QUEUED, PHASE_RUNNING, PHASE_SETTLING, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind, type TaskAddress } from './protocol.js';
 import { decodeDeep, isDeepTape } from './deep-values.js';
 import { checkResult } from './share-args.js';
-import { closeFiles, fileShares, loadStoreFs, restoreFiles } from './share-files.js';
+import { closeFiles, closeFilesWhenMapped, fileShares, loadStoreFs, restoreFiles } from './share-files.js';
 import { changedCopy, findPath, sharedWriteError } from './share-guard.js';
 import { OutputCapture } from './task-output.js';
 import { isThenable, lookupTask, type AnyFunction } from './tasks.js';
@@ -128,7 +128,7 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
     const startedAt = new Float64Array(request.progress, START_TIME_OFFSET, 1);
     const { payload, guards, isolate } = request;
     let index = 0;
-    // Descriptors opened for mapped arrays in the results: the caller closes them once it mapped them, this thread if the reply fails.
+    // Descriptors opened for mapped arrays in the results: this thread closes them once the caller has mapped them, or when the batch fails.
     const resultFiles = fileShares();
     setEntryScriptPath(request.entryScript);
     output.start();
@@ -184,11 +184,15 @@ export function createBatchRunner(ensureTypeScript: EnsureTypeScript): (request:
       const reply = await finish<Extract<BatchReply, { ok: true }>>({ threadId, ok: true, results: ready, durationMs });
       if (deep) reply.deep = true;
       if (resultFiles.sent) reply.files = true;
-      if (transfer.size === 0) return reply;
-      // One movable wrapper at the top level: piscina posts the reply with
-      // this transfer list, so result buffers move instead of being copied.
-      const { move, transferableSymbol, valueSymbol } = await loadPiscina();
-      return move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
+      let posted: unknown = reply;
+      if (transfer.size > 0) {
+        // One movable wrapper at the top level: piscina posts the reply with
+        // this transfer list, so result buffers move instead of being copied.
+        const { move, transferableSymbol, valueSymbol } = await loadPiscina();
+        posted = move({ [transferableSymbol]: [...transfer], [valueSymbol]: reply } as unknown as Parameters<typeof move>[0]);
+      }
+      closeFilesWhenMapped(resultFiles, request.progress);
+      return posted;
     } catch (error) {
       closeFiles(resultFiles);
       const failure = !isProxy(error) && error instanceof BatchFailure ? error : new BatchFailure(isUnsendable(error) ? 'result' : 'task', index, error, request.moduleUrl);

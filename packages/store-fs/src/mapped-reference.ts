@@ -66,7 +66,10 @@ export function mappedReference(view: unknown): MappedReference | undefined {
  * Opens the file `reference` names for {@link mapReference}, or returns
  * undefined when that path no longer names the same file (replaced, removed,
  * shrunk): the caller then sends the array by value. Close the descriptor
- * once every receiver has mapped it.
+ * once every receiver has mapped it, in the thread that opened it: Node
+ * closes the raw descriptors a worker thread still holds when it exits, and
+ * one closed by another thread stays on its list (to be closed under the
+ * number's next owner).
  */
 export function openReference(reference: MappedReference): number | undefined {
   let fd: number;

@@ -13,7 +13,7 @@ import { entryScriptError, entryScriptPath, isEntryScript } from '../entry-scrip
 import { AbortError, describeValue, ParallelError, rebuildTaskError, taskLabel, TimeoutError } from '../errors.js';
 import { BATCH_PHASE, isTypeScriptUrl, PHASE_CANCELLED, PHASE_QUEUED, PHASE_RUNNING, PROGRESS_BYTES, RUNNING_INDEX, START_TIME_OFFSET, type BatchReply, type BatchRequest, type FailureKind } from '../protocol.js';
 import { prepareArg, prepareArgs } from '../share-args.js';
-import { closeMapped, loadStoreFs, restoreFiles, type MappedMarkers } from '../share-files.js';
+import { loadStoreFs, restoreFiles, resultsMapped } from '../share-files.js';
 import type { SharedCopy } from '../share-guard.js';
 import { isTask, type AnyFunction, type Call, type Task } from '../tasks.js';
 import { teardownWorkers } from '../teardown.js';
@@ -162,12 +162,17 @@ export class ThreadsBackend implements Backend {
     const runningTaskIndex = (): number => batch.firstIndex + Math.max(0, Atomics.load(running, RUNNING_INDEX));
     try {
       const reply = (await this.#pool.run(request, { signal: stop.signal })) as BatchReply;
-      if (!reply.ok && reply.kind === 'cancelled') throw new AbortError(context.signal.reason);
-      if (reply.teardown) this.#listening.add(reply.threadId);
-      if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
-      if (reply.output) context.writeOutput(reply.output);
-      if (reply.ok) return { results: await receiveResults(reply), durationMs: reply.durationMs };
-      throw replyError(reply, batch.firstIndex, task.taskName);
+      try {
+        if (!reply.ok && reply.kind === 'cancelled') throw new AbortError(context.signal.reason);
+        if (reply.teardown) this.#listening.add(reply.threadId);
+        if (stripped) for (const url of [task.moduleUrl, this.#init?.moduleUrl]) if (url !== undefined) this.#importedBy(url).add(reply.threadId);
+        if (reply.output) context.writeOutput(reply.output);
+        if (reply.ok) return { results: await receiveResults(reply), durationMs: reply.durationMs };
+        throw replyError(reply, batch.firstIndex, task.taskName);
+      } finally {
+        // Mapped (or failed to): the worker closes the descriptors it opened for them.
+        if (reply.ok && reply.files) resultsMapped(progress);
+      }
     } catch (error) {
       if (watchdog?.fired) throw new TimeoutError(runningTaskIndex(), context.timeout!, task.taskName);
       if (context.signal.aborted) throw new AbortError(context.signal.reason);
@@ -219,17 +224,10 @@ let initCounter = 0;
 let poolCounter = 0;
 
 // A reply's results: those nested too deep come flattened; mapped arrays come as file references, mapped
-// here from the descriptors the worker opened, which are this thread's to close once mapped.
+// here from the descriptors the worker opened (and closes once told, by run(), that they are mapped).
 async function receiveResults(reply: Extract<BatchReply, { ok: true }>): Promise<unknown[]> {
   const results = reply.deep ? reply.results.map((value) => (isDeepTape(value) ? decodeDeep(value) : value)) : reply.results;
-  if (reply.files) {
-    const mapped: MappedMarkers = new Map();
-    try {
-      restoreFiles(results, mapped, await loadStoreFs());
-    } finally {
-      closeMapped(mapped);
-    }
-  }
+  if (reply.files) restoreFiles(results, new Map(), await loadStoreFs());
   return results;
 }
 
