@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { FolderStore, isLocalBlobStore, openStore, type BlobEntry } from '@larder/store-fs';
 import { blobStoreConformance } from '@larder/store-fs/testing';
+import { disableAddonForTests } from '../src/native.js';
 import { LOAD_MODES } from './load-modes.js';
 import { tempDir } from './tmp-dir.js';
 
@@ -195,12 +196,14 @@ describe('FolderStore layout', () => {
     const opened: string[] = [];
     const openSync = fs.openSync;
     const spy = vi.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => (opened.push(String(file)), openSync(file, ...rest)));
+    disableAddonForTests(true); // named temp files (with the addon, small puts use unnamed ones: unnamed-write.test.ts)
     try {
       store.putSync('f/b/0123456789abcdef', 1);
       await store.put('f/b/1123456789abcdef', 2);
       expect(await store.putIfAbsent('f/b/2123456789abcdef', 3)).toBeDefined();
     } finally {
       spy.mockRestore();
+      disableAddonForTests(false);
     }
     const temps = opened.filter((file) => file.endsWith('.larder-tmp'));
     expect(temps).toHaveLength(3);
