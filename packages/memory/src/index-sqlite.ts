@@ -312,10 +312,12 @@ export class SqliteIndexStore implements IndexStore {
     }
     const where: string[] = [];
     const params: unknown[] = [];
-    if (prefix !== '') where.push('key >= ? AND key < ?'), params.push(prefix, prefixEnd(prefix));
-    if (order === 'key') {
-      if (after) where.push('key > ?'), params.push(after.key);
-    } else if (after) {
+    // One lower bound on key: given `key >= prefix AND key > cursor`, SQLite seeks to the prefix and filters
+    // the cursor, so each page of a function in key order read the function from its start again.
+    if (order === 'key' && after && after.key >= prefix) where.push('key > ?'), params.push(after.key);
+    else if (prefix !== '') where.push('key >= ?'), params.push(prefix);
+    if (prefix !== '') where.push('key < ?'), params.push(prefixEnd(prefix));
+    if (order === 'lastAccess' && after) {
       // A row value, so the page is a range SEARCH of larder_entries_by_access. The same condition
       // spelled `a > ? OR (a = ? AND key > ?)` made SQLite SCAN the index from its start on every
       // page, looking each row up in the table: reduceSize and `ls --order lastAccess` at 10^6

@@ -2,7 +2,8 @@
  * The SQLite index's query plans: a page of one function's or one body's entries least recently used
  * first is an index range SEARCH from the cursor, never a sort of the function's entries (which made
  * `entries({ function, order: 'lastAccess' })` quadratic: 200k entries in one function, 190 pages of
- * 1000, took 20 s) nor a walk of the whole LRU index filtered by key.
+ * 1000, took 20 s) nor a walk of the whole LRU index filtered by key. A page in key order seeks to its
+ * cursor (it sought to the function's start and filtered up to the cursor: 11 s for the same listing).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,19 @@ async function recordingStore(driver: DriverName) {
     close: () => sql.close(),
   };
   const index = await SqliteIndexStore.open('plans', recording, store);
+  /** The statements `page(options)` ran, with their parameters. */
+  const statementsOf = async (options: PageOptions) => {
+    reads.length = 0;
+    await index.page(options);
+    return reads.splice(0);
+  };
+  /** The parameter whose value the first index seek of `text` starts from (read off SQLite's bytecode). */
+  const seekStart = async (text: string, params: readonly unknown[]) => {
+    const ops = await sql.all(`EXPLAIN ${text}`, params);
+    const seek = ops.findIndex((op) => /^Seek(GE|GT)$/.test(String(op.opcode)));
+    const loaded = ops.slice(0, seek).reverse().find((op) => op.opcode === 'Variable' && op.p2 === ops[seek]!.p3);
+    return loaded ? params[Number(loaded.p1) - 1] : undefined;
+  };
   /** The plan lines of every statement `page(options)` ran. */
   const plansOf = async (options: PageOptions) => {
     reads.length = 0;
@@ -42,7 +56,7 @@ async function recordingStore(driver: DriverName) {
     for (const [text, params] of ran) plans.push((await sql.all(`EXPLAIN QUERY PLAN ${text}`, params)).map((row) => String(row.detail)));
     return plans;
   };
-  return { index, plansOf };
+  return { index, plansOf, statementsOf, seekStart };
 }
 
 const hex = (n: number) => n.toString(16).padStart(16, '0');
@@ -69,6 +83,27 @@ for (const driver of drivers) {
             if (cursor) expect(lines.some((line) => line.includes('(last_access_ms,key)>(?,?)'))).toBe(true);
           }
         }
+      } finally {
+        await index.close();
+      }
+    });
+  });
+}
+
+for (const driver of drivers) {
+  describe(`SQLite index seeks (${driver})`, () => {
+    it('plans: a key-order page of one function starts its seek at the cursor, not at the start of the function', async () => {
+      const { index, statementsOf, seekStart } = await recordingStore(driver);
+      try {
+        await index.apply({ put: Array.from({ length: 50 }, (_, i) => entry(`f/${'a'.repeat(16)}/${hex(i)}`, i)) });
+        const cursor = { key: `f/${'a'.repeat(16)}/${hex(30)}`, lastAccessMs: 30 };
+        const [[text, params]] = (await statementsOf({ order: 'key', prefix: 'f/', after: cursor, limit: 10 })) as [[string, unknown[]]];
+        expect(await seekStart(text, params)).toBe(cursor.key);
+        // A cursor before the prefix (a caller's own) still starts at the prefix.
+        const [[before, beforeParams]] = (await statementsOf({ order: 'key', prefix: 'f/', after: { key: 'a', lastAccessMs: 0 }, limit: 10 })) as [[string, unknown[]]];
+        expect(await seekStart(before, beforeParams)).toBe('f/');
+        expect((await index.page({ order: 'key', prefix: 'f/', after: cursor, limit: 100 })).map((e) => e.key)).toEqual(Array.from({ length: 19 }, (_, i) => `f/${'a'.repeat(16)}/${hex(31 + i)}`));
+        expect(await index.page({ order: 'key', prefix: 'f/', after: { key: 'g', lastAccessMs: 0 }, limit: 10 })).toEqual([]);
       } finally {
         await index.close();
       }
