@@ -47,10 +47,10 @@ async function recordingStore(driver: DriverName) {
     const loaded = ops.slice(0, seek).reverse().find((op) => op.opcode === 'Variable' && op.p2 === ops[seek]!.p3);
     return loaded ? params[Number(loaded.p1) - 1] : undefined;
   };
-  /** The plan lines of every statement `page(options)` ran. */
-  const plansOf = async (options: PageOptions) => {
+  /** The plan lines of every statement `page(options)` (or `work`) ran. */
+  const plansOf = async (options: PageOptions | (() => Promise<unknown>)) => {
     reads.length = 0;
-    await index.page(options);
+    await (typeof options === 'function' ? options() : index.page(options));
     const ran = reads.splice(0);
     const plans: string[][] = [];
     for (const [text, params] of ran) plans.push((await sql.all(`EXPLAIN QUERY PLAN ${text}`, params)).map((row) => String(row.detail)));
@@ -64,7 +64,7 @@ const entry = (key: string, lastAccessMs: number): IndexEntry => ({ key, name: k
 
 for (const driver of drivers) {
   describe(`SQLite index plans (${driver})`, () => {
-    it('plans: a lastAccess page of one function or one body is a range SEARCH of an index from the cursor, with no sort', async () => {
+    it('plans: a lastAccess page of one function or one body is a range SEARCH of an index from the cursor, with no sort; aggregate() reads that index alone', async () => {
       const { index, plansOf } = await recordingStore(driver);
       try {
         const put: IndexEntry[] = [];
@@ -82,6 +82,12 @@ for (const driver of drivers) {
             // The page itself starts at the cursor in the index (the row value is part of the SEARCH, not a filter after it).
             if (cursor) expect(lines.some((line) => line.includes('(last_access_ms,key)>(?,?)'))).toBe(true);
           }
+        }
+        // aggregate() (GROUP BY folder, body; count and bytes) reads only that index, in its order: no table, no sort.
+        for (const folder of [undefined, 'f']) {
+          const lines = (await plansOf(() => index.aggregate(folder))).flat();
+          expect({ folder, reads: lines.filter((line) => /larder_entries\b/.test(line)) }).toEqual({ folder, reads: [folder === undefined ? 'SCAN larder_entries USING COVERING INDEX larder_entries_by_body_access' : 'SEARCH larder_entries USING COVERING INDEX larder_entries_by_body_access (folder=?)'] });
+          expect({ folder, sorts: lines.filter((line) => /TEMP B-TREE/.test(line)) }).toEqual({ folder, sorts: [] });
         }
       } finally {
         await index.close();
