@@ -6,7 +6,8 @@
  *   larder_entries(key PRIMARY KEY, folder, body, name, bytes, created_ms,
  *                  last_access_ms, compute_ms, hits)   WITHOUT ROWID, clustered by key
  *     index larder_entries_by_access(last_access_ms, key)   LRU paging
- *     index larder_entries_by_body(folder, body, bytes)      GROUP BY aggregates
+ *     index larder_entries_by_body_access(folder, body, last_access_ms, key, bytes)
+ *                                      LRU paging of one body or function; GROUP BY aggregates
  *   larder_functions(folder PRIMARY KEY, name, hits, misses, compute_time_saved_ms)
  *   larder_bodies(folder, body, name, first_used_ms, last_used_ms, PRIMARY KEY(folder, body))
  *   larder_index (keyv's table: key 'larder:meta' → { schema, needsReconcile })
@@ -17,18 +18,20 @@
  * never lose counts. An index written by the previous release (keyv records
  * `larder:e/<key>` and `larder:f/<folder>` in `larder_index`) is migrated
  * once, read and deleted through keyv's public API; its entries had no sizes,
- * so the index then asks for one reconcile.
+ * so the index then asks for one reconcile. Schema 3 replaced the index
+ * `larder_entries_by_body(folder, body, bytes)` with `..._by_body_access`.
  */
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import type { SqlConnection } from './sqlite-driver.js';
 import { prefixEnd } from './index-batch.js';
-import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
+import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageCursor, type PageOptions } from './index-store.js';
 
 /** keyv's table in index.sqlite (the name the previous release used, so its records are found). */
 export const KEYV_TABLE = 'larder_index';
 /** Every table larder makes in index.sqlite (index-probe.ts: a file holding others is not larder's). */
 export const OUR_TABLES = [KEYV_TABLE, 'larder_entries', 'larder_functions', 'larder_bodies'];
-const SCHEMA = 2;
+/** 2: larder's own tables (1 and none: keyv records only). 3: larder_entries_by_body_access replaced larder_entries_by_body. */
+const SCHEMA = 3;
 const CHUNK = 2000;
 /** SQLite's page cache for a large delete (see deleteEntries): negative is KiB, so 64 MiB. */
 const LARGE_DELETE_CACHE_KIB = -65536;
@@ -37,7 +40,10 @@ const CREATE = [
   `CREATE TABLE IF NOT EXISTS larder_entries (key TEXT PRIMARY KEY NOT NULL, folder TEXT NOT NULL, body TEXT NOT NULL, name TEXT NOT NULL,
      bytes INTEGER NOT NULL, created_ms REAL NOT NULL, last_access_ms REAL NOT NULL, compute_ms REAL NOT NULL, hits INTEGER NOT NULL) WITHOUT ROWID`,
   'CREATE INDEX IF NOT EXISTS larder_entries_by_access ON larder_entries(last_access_ms, key)',
-  'CREATE INDEX IF NOT EXISTS larder_entries_by_body ON larder_entries(folder, body, bytes)',
+  // One body's entries in LRU order are one range of it (a function's: one range per body, merged), and with
+  // bytes it covers aggregate()'s GROUP BY folder, body. key is the table's primary key, so naming it here
+  // only fixes its place (ties in last_access_ms by key), it is not stored twice.
+  'CREATE INDEX IF NOT EXISTS larder_entries_by_body_access ON larder_entries(folder, body, last_access_ms, key, bytes)',
   `CREATE TABLE IF NOT EXISTS larder_functions (folder TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
      hits INTEGER NOT NULL, misses INTEGER NOT NULL, compute_time_saved_ms REAL NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS larder_bodies (folder TEXT NOT NULL, body TEXT NOT NULL, name TEXT NOT NULL,
@@ -92,6 +98,27 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 }
 
 interface Meta { schema: number; needsReconcile?: boolean }
+
+/**
+ * Which range of larder_entries_by_body_access a lastAccess page under `prefix` reads: one body's
+ * (`folder/body/`, or longer), one function's bodies (`folder/`), or none (the whole index, or a prefix
+ * that ends inside a name: the key range with a sort, as before).
+ */
+function accessScope(prefix: string): { folder: string; body?: string } | undefined {
+  const [folder, body, ...rest] = prefix.split('/');
+  if (!folder || body === undefined) return undefined;
+  if (body === '' && rest.length === 0) return { folder };
+  return body !== '' && rest.length > 0 ? { folder, body } : undefined;
+}
+
+/** The bodies of one function folder (bound twice) that have entries: one index seek each, not a read of every entry. */
+const BODIES_OF = `WITH RECURSIVE b(body) AS (
+    SELECT (SELECT min(body) FROM larder_entries WHERE folder = ?)
+    UNION ALL SELECT (SELECT min(body) FROM larder_entries WHERE folder = ? AND body > b.body) FROM b WHERE b.body IS NOT NULL)
+  SELECT body FROM b WHERE body IS NOT NULL`;
+
+/** SQLite's order of a lastAccess page (keys are ASCII, so JS string order is SQLite's BINARY order). */
+const byLastAccess = (a: IndexEntry, b: IndexEntry): number => a.lastAccessMs - b.lastAccessMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /**
  * Write transactions of the synchronous drivers (node:sqlite, bun:sqlite), one after another
@@ -154,47 +181,58 @@ export class SqliteIndexStore implements IndexStore {
     return run;
   }
 
+  /** Brings an index of an older schema to {@link SCHEMA}, once: the first process to open it does it, in one transaction. */
   private async migrate(): Promise<void> {
     const keyv = this.writable();
     if (((await keyv.get<Meta>('meta'))?.schema ?? 0) >= SCHEMA) return;
     await this.transaction(async () => {
-      if (((await keyv.get<Meta>('meta'))?.schema ?? 0) >= SCHEMA) return; // another process migrated meanwhile
-      const entries: unknown[][] = [];
-      const functions: unknown[][] = [];
-      const bodies = new Map<string, unknown[]>();
-      const old: string[] = [];
-      // keyv's public iterator over this namespace: 'larder:e/<key>' and 'larder:f/<folder>' records of the previous release.
-      for await (const [rawKey, value] of keyv.iterator!(keyv.namespace) as AsyncIterable<[string, unknown]>) {
-        const key = rawKey.startsWith('larder:') ? rawKey.slice('larder:'.length) : rawKey;
-        const record = value as Record<string, unknown> | undefined;
-        if (key.startsWith('e/') && record) {
-          const entryKey = key.slice(2);
-          const [folder, body] = keyParts(entryKey);
-          if (!folder || !body) continue;
-          const name = String(record.name ?? folder);
-          const created = Number(record.createdMs) || 0;
-          const last = Number(record.lastAccessMs) || created;
-          entries.push([entryKey, folder, body, JSON.stringify(name), -1, created, last, Number(record.computeMs) || 0, Number(record.hits) || 0]);
-          const seen = bodies.get(`${folder}/${body}`);
-          if (!seen) bodies.set(`${folder}/${body}`, [folder, body, JSON.stringify(name), created, last]);
-          else seen[3] = Math.min(seen[3] as number, created), seen[4] = Math.max(seen[4] as number, last);
-          old.push(key);
-        } else if (key.startsWith('f/') && record) {
-          functions.push([key.slice(2), JSON.stringify(String(record.name ?? key.slice(2))), Number(record.hits) || 0, Number(record.misses) || 0, Number(record.computeTimeSavedMs) || 0]);
-          old.push(key);
-        }
-      }
-      for (const part of chunks(entries)) await this.sql.run(UPSERT_ENTRIES, [JSON.stringify(part)]);
-      for (const part of chunks(functions)) await this.sql.run(ADD_FUNCTIONS, [JSON.stringify(part)]);
-      const bodyRows = [...bodies.values()].map(([folder, body, name, first, last]) => ({ folder, body, name, first, last }));
-      for (const part of chunks(bodyRows)) {
-        await this.sql.run(`INSERT INTO larder_bodies (folder, body, name, first_used_ms, last_used_ms)
-          SELECT json_extract(j.value, '$.folder'), json_extract(j.value, '$.body'), json_extract(j.value, '$.name'), json_extract(j.value, '$.first'), json_extract(j.value, '$.last')
-          FROM json_each(?) AS j WHERE true ON CONFLICT(folder, body) DO NOTHING`, [JSON.stringify(part)]);
-      }
-      for (const part of chunks(old, 500)) await keyv.delete(part);
-      await keyv.set('meta', { schema: SCHEMA, needsReconcile: entries.length > 0 } satisfies Meta);
+      const meta = await keyv.get<Meta>('meta');
+      const from = meta?.schema ?? 0;
+      if (from >= SCHEMA) return; // another process migrated meanwhile
+      const carried = from < 2 && (await this.carryKeyvRecords(keyv));
+      // 3: larder_entries_by_body_access (made by CREATE on this open) does what larder_entries_by_body did.
+      await this.sql.run('DROP INDEX IF EXISTS larder_entries_by_body');
+      await keyv.set('meta', { schema: SCHEMA, needsReconcile: carried || meta?.needsReconcile === true } satisfies Meta);
     });
+  }
+
+  /** Schema 2: carries the previous release's keyv records into larder's tables and deletes them; whether there were entries (they lack sizes). */
+  private async carryKeyvRecords(keyv: Keyv): Promise<boolean> {
+    const entries: unknown[][] = [];
+    const functions: unknown[][] = [];
+    const bodies = new Map<string, unknown[]>();
+    const old: string[] = [];
+    // keyv's public iterator over this namespace: 'larder:e/<key>' and 'larder:f/<folder>' records of the previous release.
+    for await (const [rawKey, value] of keyv.iterator!(keyv.namespace) as AsyncIterable<[string, unknown]>) {
+      const key = rawKey.startsWith('larder:') ? rawKey.slice('larder:'.length) : rawKey;
+      const record = value as Record<string, unknown> | undefined;
+      if (key.startsWith('e/') && record) {
+        const entryKey = key.slice(2);
+        const [folder, body] = keyParts(entryKey);
+        if (!folder || !body) continue;
+        const name = String(record.name ?? folder);
+        const created = Number(record.createdMs) || 0;
+        const last = Number(record.lastAccessMs) || created;
+        entries.push([entryKey, folder, body, JSON.stringify(name), -1, created, last, Number(record.computeMs) || 0, Number(record.hits) || 0]);
+        const seen = bodies.get(`${folder}/${body}`);
+        if (!seen) bodies.set(`${folder}/${body}`, [folder, body, JSON.stringify(name), created, last]);
+        else seen[3] = Math.min(seen[3] as number, created), seen[4] = Math.max(seen[4] as number, last);
+        old.push(key);
+      } else if (key.startsWith('f/') && record) {
+        functions.push([key.slice(2), JSON.stringify(String(record.name ?? key.slice(2))), Number(record.hits) || 0, Number(record.misses) || 0, Number(record.computeTimeSavedMs) || 0]);
+        old.push(key);
+      }
+    }
+    for (const part of chunks(entries)) await this.sql.run(UPSERT_ENTRIES, [JSON.stringify(part)]);
+    for (const part of chunks(functions)) await this.sql.run(ADD_FUNCTIONS, [JSON.stringify(part)]);
+    const bodyRows = [...bodies.values()].map(([folder, body, name, first, last]) => ({ folder, body, name, first, last }));
+    for (const part of chunks(bodyRows)) {
+      await this.sql.run(`INSERT INTO larder_bodies (folder, body, name, first_used_ms, last_used_ms)
+        SELECT json_extract(j.value, '$.folder'), json_extract(j.value, '$.body'), json_extract(j.value, '$.name'), json_extract(j.value, '$.first'), json_extract(j.value, '$.last')
+        FROM json_each(?) AS j WHERE true ON CONFLICT(folder, body) DO NOTHING`, [JSON.stringify(part)]);
+    }
+    for (const part of chunks(old, 500)) await keyv.delete(part);
+    return entries.length > 0;
   }
 
   apply(batch: IndexBatch): Promise<void> {
@@ -257,12 +295,29 @@ export class SqliteIndexStore implements IndexStore {
 
   async page({ order, prefix = '', after, limit }: PageOptions): Promise<IndexEntry[]> {
     const n = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+    const scope = order === 'lastAccess' ? accessScope(prefix) : undefined;
+    if (scope?.body !== undefined) return this.bodyAccessPage(scope.folder, scope.body, prefix, after, undefined, n);
+    if (scope) {
+      // A function's entries are one range per body of larder_entries_by_body_access: each body's first n
+      // after the cursor, merged. A function has few bodies, so this reads a few pages' worth per page,
+      // where one query over the key range sorted the whole function for every page. Once n are found,
+      // a body is read only below the n-th (bodies of different times, the usual versions, read nothing).
+      const bodies = await this.sql.all(BODIES_OF, [scope.folder, scope.folder]);
+      let merged: IndexEntry[] = [];
+      for (const { body } of bodies) {
+        const before = merged.length === n ? merged[n - 1] : undefined;
+        merged = merged.concat(await this.bodyAccessPage(scope.folder, String(body), prefix, after, before, n)).sort(byLastAccess).slice(0, n);
+      }
+      return merged;
+    }
     const where: string[] = [];
     const params: unknown[] = [];
-    if (prefix !== '') where.push('key >= ? AND key < ?'), params.push(prefix, prefixEnd(prefix));
-    if (order === 'key') {
-      if (after) where.push('key > ?'), params.push(after.key);
-    } else if (after) {
+    // One lower bound on key: given `key >= prefix AND key > cursor`, SQLite seeks to the prefix and filters
+    // the cursor, so each page of a function in key order read the function from its start again.
+    if (order === 'key' && after && after.key >= prefix) where.push('key > ?'), params.push(after.key);
+    else if (prefix !== '') where.push('key >= ?'), params.push(prefix);
+    if (prefix !== '') where.push('key < ?'), params.push(prefixEnd(prefix));
+    if (order === 'lastAccess' && after) {
       // A row value, so the page is a range SEARCH of larder_entries_by_access. The same condition
       // spelled `a > ? OR (a = ? AND key > ?)` made SQLite SCAN the index from its start on every
       // page, looking each row up in the table: reduceSize and `ls --order lastAccess` at 10^6
@@ -271,6 +326,21 @@ export class SqliteIndexStore implements IndexStore {
     }
     const orderBy = order === 'key' ? 'key' : 'last_access_ms, key';
     const rows = await this.sql.all(`SELECT ${ENTRY_COLUMNS} FROM larder_entries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ${n}`, params);
+    return rows.map(entryOf);
+  }
+
+  /**
+   * Up to n entries of one body under `prefix`, strictly between the cursors `after` and `before`, least
+   * recently used first: one range SEARCH of larder_entries_by_body_access.
+   */
+  private async bodyAccessPage(folder: string, body: string, prefix: string, after: PageCursor | undefined, before: PageCursor | undefined, n: number): Promise<IndexEntry[]> {
+    // The key range changes nothing for keys `folder/body/…` (keyParts made the columns from them); it keeps a
+    // longer prefix (`folder/body/ab`) exact.
+    const where = ['folder = ? AND body = ? AND key >= ? AND key < ?'];
+    const params: unknown[] = [folder, body, prefix, prefixEnd(prefix)];
+    if (after) where.push('(last_access_ms, key) > (?, ?)'), params.push(after.lastAccessMs, after.key);
+    if (before) where.push('(last_access_ms, key) < (?, ?)'), params.push(before.lastAccessMs, before.key);
+    const rows = await this.sql.all(`SELECT ${ENTRY_COLUMNS} FROM larder_entries WHERE ${where.join(' AND ')} ORDER BY last_access_ms, key LIMIT ${n}`, params);
     return rows.map(entryOf);
   }
 

@@ -174,3 +174,60 @@ describe('a location written by the previous release', () => {
     expect(warnings).toEqual([]);
   });
 });
+
+/**
+ * fixtures/location-schema2 was written by main at 2e41939 (index schema 2, with the index
+ * larder_entries_by_body(folder, body, bytes)) from an .mts script run with tsx: `scale` as
+ * `(function scale(x){return x*2})` called with 1, 2, 3, 2, then as `(function scale(x){return x*3})`
+ * (a second body) with 4, 5, 4, and `(function label(s){return "run " + s})` with 'a', then closed.
+ */
+describe('a location written before schema 3', () => {
+  const scaleV2 = (0, eval)('(function scale(x){return x*3})') as (x: number) => number;
+  const indexes = async (file: string) => {
+    const sql = await (await loadSqliteDriver(drivers[0]!)).openReadOnly(file, false, 5000);
+    try {
+      const names = (await sql.all("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'larder_entries_%' ORDER BY name")).map((row) => row.name);
+      const [meta] = await sql.all("SELECT value FROM larder_index WHERE key = 'larder:meta'");
+      return { names, meta: (JSON.parse(String(meta?.value)) as { value: unknown }).value };
+    } finally {
+      await sql.close();
+    }
+  };
+
+  it('migration: schema 2 gets the per-body LRU index in place of (folder, body, bytes) once, and lists, counts and hits as before', async () => {
+    const location = tempDir();
+    cpSync(join(here, 'fixtures', 'location-schema2'), location, { recursive: true });
+    const file = join(location, 'index.sqlite');
+    expect(await indexes(file)).toEqual({ names: ['larder_entries_by_access', 'larder_entries_by_body'], meta: { schema: 2, needsReconcile: false } });
+    const warnings: MemoryWarning[] = [];
+    const memory = new Memory(location, { onWarning: (w) => warnings.push(w) });
+    const lru: string[] = [];
+    for await (const entry of memory.entries({ function: 'scale', order: 'lastAccess' })) lru.push(entry.id);
+    // Least recently used first across both bodies (the fixture's last accesses, read from its index).
+    expect(lru).toEqual([
+      'scale/f4ba66093393cd5b/2e41fe5f8d96bdf0',
+      'scale/f4ba66093393cd5b/e546e4e573e96576',
+      'scale/f4ba66093393cd5b/7ec410d45deeef7d',
+      'scale/2b0b3f45dbf9ad14/7aff24c4fad69485',
+      'scale/2b0b3f45dbf9ad14/8a4463cb1f925608',
+    ]);
+    const stats = await memory.stats();
+    expect(stats).toMatchObject({ entries: 6, hits: 2, misses: 6 });
+    expect(stats.perFunction.scale).toMatchObject({ entries: 5, bytes: 5 * 536 });
+    const scale = memory.cache(scaleV2, { name: 'scale' });
+    expect(await scale.isCached(5)).toBe(true);
+    expect(await scale(5)).toBe(15);
+    await memory.close();
+    const migrated = await indexes(file);
+    expect(migrated).toEqual({ names: ['larder_entries_by_access', 'larder_entries_by_body_access'], meta: { schema: 3, needsReconcile: false } });
+    // Opened again: nothing left to migrate, and the hit above on scale(5) (7aff…) made it the most recently used.
+    const again = new Memory(location, { onWarning: (w) => warnings.push(w) });
+    const lruAgain: string[] = [];
+    for await (const entry of again.entries({ function: 'scale', order: 'lastAccess' })) lruAgain.push(entry.id);
+    expect(lruAgain).toEqual([...lru.filter((id) => !id.endsWith('7aff24c4fad69485')), 'scale/2b0b3f45dbf9ad14/7aff24c4fad69485']);
+    expect((await again.stats()).perFunction.scale).toMatchObject({ entries: 5, hits: 3 });
+    await again.close();
+    expect(await indexes(file)).toEqual(migrated);
+    expect(warnings).toEqual([]);
+  });
+});

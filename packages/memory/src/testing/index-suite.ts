@@ -134,6 +134,44 @@ export function indexStoreConformance(factory: () => IndexStore | Promise<IndexS
       expect(await store.page({ order: 'key', limit: 10 })).toEqual([]);
     }));
 
+    it("pages one function's and one body's entries least recently used first across its bodies, ties broken by key", withStore(async (store) => {
+      const B3 = 'c'.repeat(16);
+      const put: IndexEntry[] = [];
+      // Three bodies of f whose times interleave, with many ties (5 distinct times), a neighbour folder
+      // whose keys sort right after f's ('f0/' > 'f/'), and another function.
+      for (let i = 0; i < 120; i++) put.push(entry(`f/${[B1, B2, B3][i % 3]}/${hex((i * 7919) % 1000)}`, 1000 + ((i * 31) % 5), 1));
+      for (let i = 0; i < 30; i++) put.push(entry(`f0/${B1}/${hex(i)}`, 1000 + (i % 5), 1), entry(`g/${B1}/${hex(i)}`, 999 + (i % 7), 1));
+      put.push(entry(`f/${B3}/${hex(5000)}`, 1)); // one body holding the oldest and the newest
+      put.push(entry(`f/${B3}/${hex(5001)}`, 9999));
+      await store.apply({ put });
+      const collect = async (prefix: string, limit: number) => {
+        const out: IndexEntry[] = [];
+        let after;
+        for (;;) {
+          const page = await store.page({ order: 'lastAccess', prefix, after, limit });
+          expect(page.length).toBeLessThanOrEqual(limit);
+          out.push(...page);
+          if (page.length < limit) return out.map((e) => e.key);
+          after = { key: page[page.length - 1]!.key, lastAccessMs: page[page.length - 1]!.lastAccessMs };
+        }
+      };
+      const expected = (prefix: string) => put.filter((e) => e.key.startsWith(prefix)).sort((a, b) => a.lastAccessMs - b.lastAccessMs || (a.key < b.key ? -1 : 1)).map((e) => e.key);
+      for (const prefix of ['f/', `f/${B2}/`, `f/${B3}/`, `f/${B1}/00000000000000`, 'f']) {
+        for (const limit of [1, 4, 37, 500]) expect({ prefix, limit, keys: await collect(prefix, limit) }).toEqual({ prefix, limit, keys: expected(prefix) });
+      }
+      // Deleting each page before asking for the next (how a pruning caller pages) reaches each of f's entries once.
+      const seen: string[] = [];
+      for (let after; ;) {
+        const page = await store.page({ order: 'lastAccess', prefix: 'f/', after, limit: 16 });
+        seen.push(...page.map((e) => e.key));
+        await store.deleteEntries(page.map((e) => e.key));
+        if (page.length < 16) break;
+        after = { key: page[page.length - 1]!.key, lastAccessMs: page[page.length - 1]!.lastAccessMs };
+      }
+      expect(seen).toEqual(expected('f/'));
+      expect((await store.page({ order: 'key', limit: 500 })).map((e) => e.key)).toEqual(put.filter((e) => !e.key.startsWith('f/')).map((e) => e.key).sort());
+    }));
+
     it('aggregates entries and bytes per body (unknown sizes count 0)', withStore(async (store) => {
       await store.apply({
         put: [entry(`f/${B1}/${hex(1)}`, 1, 10), entry(`f/${B1}/${hex(2)}`, 2, 15), entry(`f/${B2}/${hex(1)}`, 3, 7), entry(`g/${B1}/${hex(1)}`, 4, -1)],
