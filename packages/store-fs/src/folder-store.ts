@@ -126,12 +126,15 @@ export class FolderStore implements LocalBlobStore {
   readonly #realFolders = new Set<string>();
   /** Folders found to hold no older-layout value (see #mayHoldLegacy). */
   readonly #legacyFree = new Set<string>();
+  /** The root with one separator at its end (the file system's root already has it). */
+  readonly #rootSlash: string;
   #lastKey: string | undefined;
   #lastPlace: Place | undefined;
 
   constructor(root: string) {
     if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
     this.root = path.resolve(root);
+    this.#rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.description = `folder ${this.root}`;
   }
 
@@ -350,8 +353,10 @@ export class FolderStore implements LocalBlobStore {
     if (key === this.#lastKey && this.#lastPlace !== undefined) return this.#lastPlace;
     const parts = checkKey(key);
     const name = parts.at(-1)!;
-    const folder = parts.length === 1 ? this.root : path.join(this.root, ...parts.slice(0, -1));
-    const place = { parts, name, folder, sharded: path.join(folder, `@${shardOf(name)}`, name + BLOB_SUFFIX) };
+    // Joined by hand: the root is absolute and normalized, and checkKey let through only plain
+    // segments, so path.join's normalizing pass (a share of a small miss) would change nothing.
+    const folder = parts.length === 1 ? this.root : this.#rootSlash + parts.slice(0, -1).join(path.sep);
+    const place = { parts, name, folder, sharded: `${folder}${path.sep}@${shardOf(name)}${path.sep}${name}${BLOB_SUFFIX}` };
     this.#lastKey = key;
     this.#lastPlace = place;
     return place;

@@ -13,11 +13,24 @@ import type { Builder } from 'flatbuffers';
 import { check, FormatError } from './errors.js';
 
 let BuilderClass: typeof Builder | undefined;
+/** The Builder small manifests reuse (see {@link builderFor}). */
+let reusable: Builder | undefined;
+/** Manifests estimated up to this size reuse one Builder; one grown past {@link REUSE_KEEP} is dropped after use. */
+const REUSE_UP_TO = 16 * 1024;
+const REUSE_KEEP = 64 * 1024;
 
-/** A flatbuffers Builder; the runtime is required on the first write, so a process that only reads (hits, `larder ls`) never loads it. */
-function newBuilder(size: number): Builder {
+/**
+ * A flatbuffers Builder; the runtime is required on the first write, so a process that only
+ * reads (hits, `larder ls`) never loads it. Small manifests (a cache miss's) reuse one cleared
+ * Builder: a new one allocates its buffer and a TextDecoder, a fair share of a small write.
+ * buildManifest runs to its end without calling out, so the one Builder is never in use twice.
+ */
+function builderFor(size: number): Builder {
   BuilderClass ??= (createRequire(import.meta.url)('flatbuffers') as typeof import('flatbuffers')).Builder;
-  return new BuilderClass(size);
+  if (size > REUSE_UP_TO) return new BuilderClass(size);
+  reusable ??= new BuilderClass(REUSE_UP_TO);
+  reusable.clear();
+  return reusable;
 }
 
 /** Node kinds. Part of the format: never renumber. */
@@ -71,7 +84,7 @@ const SEGMENT_STRUCT_SIZE = 24;
 
 /** Builds the manifest bytes. */
 export function buildManifest(root: number, nodes: readonly PlanNode[], segments: readonly SegmentEntry[]): Uint8Array {
-  const builder = newBuilder(256 + nodes.length * 32);
+  const builder = builderFor(256 + nodes.length * 32);
   const nodeOffsets = new Array<number>(nodes.length);
   // Key strings are written once each and shared by every object using them. Not the runtime's
   // createSharedString: it returns the null offset 0 for '', which made `{ '': 1 }` unreadable.
@@ -127,7 +140,11 @@ export function buildManifest(root: number, nodes: readonly PlanNode[], segments
   builder.addFieldOffset(2, segmentsVector, 0);
   builder.addFieldInt32(0, root, 0);
   builder.finish(builder.endObject());
-  return builder.asUint8Array();
+  if (builder !== reusable) return builder.asUint8Array();
+  // A copy: the reused Builder's bytes are overwritten by the next manifest.
+  const bytes = builder.asUint8Array().slice();
+  if (builder.dataBuffer().capacity() > REUSE_KEEP) reusable = undefined;
+  return bytes;
 }
 
 const textEncoder = new TextEncoder();

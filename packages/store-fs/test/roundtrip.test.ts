@@ -165,3 +165,21 @@ describe('roundtrip: shared references and cycles come back shared', () => {
     expect([depth, back]).toStrictEqual([100_000, 'bottom']);
   });
 });
+
+describe('roundtrip: a file is the same bytes whatever was written before it', () => {
+  it('small manifests share one builder: a larger manifest, a failed dump or an async dump in between change nothing', async () => {
+    const value = { name: 'run', tags: ['a', 'ü'], n: -0, data: new Float32Array([1, 2]) };
+    const first = path.join(dir, 'same-1.larder');
+    dumpSync(value, first);
+    dumpSync({ many: Array.from({ length: 300 }, (_, i) => ({ [`key${i}`]: `text ${i}`.repeat(i % 7) })) }, path.join(dir, 'same-big.larder'));
+    expect(() => dumpSync({ f: () => 1 }, path.join(dir, 'same-bad.larder'))).toThrow();
+    const [, second] = await Promise.all([dump({ other: [1, 2, 3], s: 'x'.repeat(100) }, path.join(dir, 'same-async.larder')), (async () => {
+      const file = path.join(dir, 'same-2.larder');
+      dumpSync(value, file);
+      return file;
+    })()]);
+    expect(fs.readFileSync(second)).toEqual(fs.readFileSync(first));
+    expect(loadSync(second)).toEqual(value);
+    expect(loadSync(path.join(dir, 'same-async.larder'))).toEqual({ other: [1, 2, 3], s: 'x'.repeat(100) });
+  });
+});
