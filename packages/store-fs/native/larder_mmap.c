@@ -33,6 +33,10 @@
  *                                    Gives that file the name `target` (linkat):
  *                                    0, or -errno (-EEXIST when `target` exists,
  *                                    which is never replaced).
+ *   closeUnnamed(fd)                 close() a descriptor openUnnamed gave (here, not with
+ *                                    fs.closeSync: Node's worker threads track the
+ *                                    descriptors fs opens and warn at a close of
+ *                                    one it did not).
  *
  * Node-API only (ABI-stable): one build serves Node 20, 22 and 24, Bun and
  * Deno. Built by native/build.sh (gcc) into prebuilds/<platform>-<arch>/,
@@ -458,6 +462,17 @@ static napi_value link_unnamed(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value close_unnamed(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "LARDER_OPTION", "[larder/store-fs] closeUnnamed(fd) takes a descriptor");
+    return NULL;
+  }
+  return int_result(env, close(fd) == 0 ? 0 : -errno);
+}
+
 NAPI_MODULE_INIT() {
   napi_value function;
   napi_create_function(env, "map", NAPI_AUTO_LENGTH, map, NULL, &function);
@@ -474,5 +489,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "openUnnamed", function);
   napi_create_function(env, "linkUnnamed", NAPI_AUTO_LENGTH, link_unnamed, NULL, &function);
   napi_set_named_property(env, exports, "linkUnnamed", function);
+  napi_create_function(env, "closeUnnamed", NAPI_AUTO_LENGTH, close_unnamed, NULL, &function);
+  napi_set_named_property(env, exports, "closeUnnamed", function);
   return exports;
 }

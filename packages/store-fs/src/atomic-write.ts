@@ -252,7 +252,7 @@ function writeUnnamedSync(target: string, write: SyncWriter, { fsync, makeDirs, 
     if (LINK_REFUSED.has(-linked)) unnamedWorks = false;
     return undefined;
   } finally {
-    fs.closeSync(fd);
+    addon.closeUnnamed(fd);
   }
 }
 

@@ -24,6 +24,8 @@ export interface Addon {
   openUnnamed(folder: string): number;
   /** linkat() the unnamed file `fd` to `target` (never replacing it): 0, or -errno (-EEXIST when `target` exists). */
   linkUnnamed(fd: number, target: string): number;
+  /** close() a descriptor of openUnnamed (not fs.closeSync: Node's worker threads track what fs opened): 0, or -errno. */
+  closeUnnamed(fd: number): number;
 }
 
 let addon: Addon | undefined;
