@@ -215,7 +215,8 @@ const LINK_REFUSED = new Set(['EPERM', 'ENOENT', 'EXDEV', 'EOPNOTSUPP', 'ENOTSUP
  */
 function writeUnnamedSync(target: string, write: SyncWriter, { fsync, makeDirs, exclusive = false, tempFolder }: WriteAtomicOptions): boolean | undefined {
   const addon = unnamedWorks === false ? undefined : nativeAddon();
-  if (addon === undefined) return undefined;
+  // A build of the addon older than these functions (a local node-gyp build) has none of them.
+  if (addon === undefined || typeof addon.openUnnamed !== 'function') return undefined;
   const folder = tempFolder ?? path.dirname(target);
   const fd = addon.openUnnamed(folder);
   if (fd < 0) {

@@ -109,6 +109,24 @@ describe.runIf(onLinux)('unnamed temp files', () => {
     expect(store.getSync('f/0123456789abcdef')).toBe(1);
   });
 
+  it('an older build of the addon without these functions (a local node-gyp build) writes through named temp files', () => {
+    const root = freshRoot();
+    const store = new FolderStore(root);
+    const own = addon as unknown as Record<string, unknown>;
+    const saved = own.openUnnamed;
+    delete own.openUnnamed;
+    try {
+      const named: string[] = [];
+      const openSync = fs.openSync;
+      vi.spyOn(fs, 'openSync').mockImplementation((file, ...rest) => (named.push(String(file)), openSync(file, ...rest)));
+      store.putSync('f/0123456789abcdef', 1);
+      expect(named.filter((file) => file.endsWith('.larder-tmp'))).toHaveLength(1);
+    } finally {
+      own.openUnnamed = saved;
+    }
+    expect(store.getSync('f/0123456789abcdef')).toBe(1);
+  });
+
   // Last: a refusal turns unnamed files off for the rest of the process (this file's module instance).
   it('where the system refuses unnamed files (no O_TMPFILE), the write and every later one use named temp files', () => {
     const root = freshRoot();
