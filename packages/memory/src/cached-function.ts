@@ -94,7 +94,7 @@ class CachedCall {
     } catch (error) {
       return Promise.reject(error);
     }
-    const running = this.computation.running(argsHash);
+    const running = this.computation.running(argsHash, args);
     if (running) return running.then(valueOf);
     const entry = this.lookup.hit(argsHash);
     if (entry instanceof Promise) return entry.then((read) => this.afterLookup(read, argsHash, args));
@@ -113,7 +113,7 @@ class CachedCall {
     if (!this.lookup || this.refused) return this.computation.compute(undefined, args, true);
     const argsHash = this.argsHashOf(args);
     if (!force) {
-      const running = this.computation.running(argsHash);
+      const running = this.computation.running(argsHash, args);
       if (running) return running;
       const entry = await this.lookup.hit(argsHash);
       if (entry === UNREADABLE) return this.computation.compute(argsHash, args, false, false);

@@ -37,12 +37,17 @@ export class Computation {
    * Joins the computation of `argsHash` under way in this thread, if any. A joiner gets its own
    * copy of the result, read from the entry once it is stored, never the object the
    * computing caller holds: that caller may change it, and a joiner would see the change, which a
-   * later hit would not. A result that could not be stored is shared (there is no copy to read).
+   * later hit would not. A result that could not be stored has no copy to read: a primitive is
+   * shared, anything else is computed again for the joiner (and not stored: that failed just now),
+   * as it would be without a cache.
    */
-  running(argsHash: string): Promise<Outcome> | undefined {
+  running(argsHash: string, args: unknown[]): Promise<Outcome> | undefined {
     const run = this.inflight.get(argsHash);
     return run?.then(async (outcome) => {
-      if (!outcome.info.stored || !this.lookup) return outcome;
+      if (!outcome.info.stored || !this.lookup) {
+        const { value } = outcome;
+        return (typeof value === 'object' && value !== null) || typeof value === 'function' ? this.computeAndStore(argsHash, args, false) : outcome;
+      }
       // The file as the computing caller stored it (as a miss with mmap reads it back): a share of that miss, not a hit of its own.
       const entry = await this.lookup.readFile(argsHash, this.options.mmap);
       if (entry === undefined || entry === UNREADABLE) return outcome; // removed meanwhile

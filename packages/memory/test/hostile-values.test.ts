@@ -36,4 +36,26 @@ describe('a caller changing its result', () => {
     expect(a.run()).toBe(1);
     expect(b.run()).toBe(1);
   });
+
+  it('concurrent identical calls whose result could not be stored (a full disk, a class instance) do not share one object: a caller changing its result changes no other\'s', async () => {
+    class Run {
+      constructor(readonly list: number[]) {}
+    }
+    const { memory } = testMemory({ onWarning: () => {} });
+    let computed = 0;
+    const f = memory.cache(async function unstorable(n: number) {
+      computed++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return n === 0 ? Symbol.for('run') : new Run([n]);
+    });
+    const [a, b, c] = await Promise.all([f(1), f(1), f(1)]);
+    a.list.push(99);
+    expect([b, c]).toEqual([new Run([1]), new Run([1])]);
+    expect(b).toBeInstanceOf(Run);
+    expect(new Set([a, b, c]).size).toBe(3);
+    // A primitive that cannot be stored (a symbol) is shared: one computation.
+    computed = 0;
+    expect(await Promise.all([f(0), f(0)])).toEqual([Symbol.for('run'), Symbol.for('run')]);
+    expect(computed).toBe(1);
+  });
 });
