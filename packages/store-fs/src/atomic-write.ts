@@ -197,8 +197,12 @@ export async function writeAtomic(target: string, write: AsyncWriter, { fsync, m
   }
 }
 
-/** Whether unnamed temp files work here: unknown until the first try, false after one the system refused (see {@link writeUnnamedSync}). */
-let unnamedWorks: boolean | undefined;
+/**
+ * Whether unnamed temp files work here: unknown until the first try, false after one the system
+ * refused (see {@link writeUnnamedSync}). Never in Deno, whose node:fs takes only descriptors it
+ * opened itself (a write to the addon's fails with EBADF).
+ */
+let unnamedWorks: boolean | undefined = 'Deno' in globalThis ? false : undefined;
 const { EACCES, EEXIST, ENOENT } = os.constants.errno;
 /** What linkUnnamed answers where the system cannot name an unnamed file (ENOENT: no /proc, the folder being there). */
 const LINK_REFUSED = new Set(['EPERM', 'ENOENT', 'EXDEV', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS', 'EINVAL'].map((code) => os.constants.errno[code as keyof typeof os.constants.errno]));
