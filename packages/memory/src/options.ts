@@ -277,6 +277,9 @@ function checkMmap(value: unknown, name: string): 'r' | undefined {
   return badOption(name, "'r' or undefined", value);
 }
 
+/** The longest delay Node's timers keep (2^31-1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Validates `new Memory()` options once. */
 export function resolveMemoryOptions(options: MemoryOptions | undefined): ResolvedMemoryOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
@@ -289,9 +292,12 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   }
   if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
   if (!isFunction(o.log)) badOption('log', 'a function', o.log);
-  if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0)) badOption('flushIntervalMs', 'a non-negative number of milliseconds', o.flushIntervalMs);
+  // Node's timers fire after 1 ms past 2^31-1 ms: a larger finite interval would flush (or renew) at once, over and over.
+  if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0) || (o.flushIntervalMs > MAX_TIMER_MS && o.flushIntervalMs !== Infinity)) {
+    badOption('flushIntervalMs', `a non-negative number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days), or Infinity to write only on close, stats, reduceSize and exit`, o.flushIntervalMs);
+  }
   if (typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
-  if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !Number.isFinite(o.leaseMs)) badOption('leaseMs', 'a positive number of milliseconds', o.leaseMs);
+  if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !(o.leaseMs <= MAX_TIMER_MS)) badOption('leaseMs', `a positive number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days)`, o.leaseMs);
   const leases = o.leases as unknown;
   if (typeof leases === 'string') {
     if (parseRemoteUrl(leases, 'leases') === undefined) badOption('leases', 'a "redis://…" or "postgres://…" URL, or a LeaseStore', leases);
