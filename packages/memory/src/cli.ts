@@ -180,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
+      tokens: true,
       options: {
         json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'bytes-limit': { type: 'string' }, 'age-limit': { type: 'string' }, 'items-limit': { type: 'string' },
@@ -189,7 +190,15 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
+  // parseArgs keeps the last of a repeated option: 'clear --function a --function b' would clear only b,
+  // 'prune --bytes-limit 1G --bytes-limit 10G' keep 10G, without a word.
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
   const [command, where, ...extra] = positionals;
   if (values.help || command === undefined) return void process.stdout.write(`${USAGE}\n`), values.help ? 0 : 2;
   if (!['stats', 'ls', 'prune', 'clear', 'reconcile'].includes(command)) throw new UsageError(`unknown command "${command}"`);
@@ -208,6 +217,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const limits = command === 'prune' && !(values.stale && !values['bytes-limit'] && !values['age-limit'] && !values['items-limit']) ? pruneLimits(values) : undefined;
   const staleAfter = values['stale-after'];
+  // 'clear --stale-after 30d', meaning stale entries, would remove every entry.
+  if (staleAfter !== undefined && command !== 'stats' && command !== 'ls' && command !== 'prune') throw new UsageError(`--stale-after applies to stats, ls and prune, not ${command}`);
   if (staleAfter !== undefined) {
     try {
       parseDuration(staleAfter, '--stale-after');
