@@ -64,7 +64,9 @@ export class EntryLookup {
     const { expiresAfterMs, validate } = this.options;
     const key = this.keyPrefix + argsHash;
     const now = Date.now();
-    if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now)))) {
+    // Fresh only within expiresAfter of now on either side: an entry dated in the future (written
+    // by a machine whose clock runs ahead, or NaN) would otherwise never expire, or not for days.
+    if ((expiresAfterMs !== undefined && !(Math.abs(now - entry.createdMs) <= expiresAfterMs)) || (validate && !validate(this.infoOf(key, entry, now)))) {
       if (mmap) closeLoaded(entry);
       if (countHit) this.noteSpoiled(key);
       return undefined;

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Memory, MemoryError } from '@larder/memory';
 import { entryFile, testMemory } from './helpers.js';
 
@@ -202,6 +202,28 @@ describe('cache', () => {
     expect(await f.isCached(1)).toBe(false);
     await f(1);
     expect(runs).toBe(2);
+  });
+
+  it('cache: regression: expiresAfter expires an entry dated in the future (a writer whose clock runs a day ahead) or at NaN; it was served until then, or forever', async () => {
+    for (const skew of [86_400_000, NaN, Infinity]) {
+      const { memory } = testMemory();
+      let runs = 0;
+      const f = memory.cache(function f(x: number) { runs++; return x; }, { expiresAfter: '1h' });
+      const realNow = Date.now.bind(Date);
+      const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+      try {
+        await f(1);
+      } finally {
+        clock.mockRestore();
+      }
+      expect(runs).toBe(1);
+      expect(await f.isCached(1)).toBe(false);
+      await f(1);
+      expect(runs).toBe(2);
+      await f(1); // the recomputed entry is dated now: a hit
+      expect(runs).toBe(2);
+      await memory.close();
+    }
   });
 
   it('cache: validate is consulted on hits only and false recomputes', async () => {
