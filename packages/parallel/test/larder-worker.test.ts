@@ -40,6 +40,11 @@ describe('larder-worker command line', () => {
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 's3://Bad_Bucket/x'], /--store "s3:\/\/Bad_Bucket\/x": location must be .*bucket name/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 'http://x/y'], /--store "http:\/\/x\/y": location must be a folder path/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', ''], /--store\[0\] must be a folder path or 's3:\/\/bucket\/prefix', got ""/],
+    // Regression: a repeated flag kept its last value without a word, and an empty --root meant the working directory.
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--queue', 'r'], /--queue is given more than once \(only --store may be repeated\)/],
+    [['--connection', 'redis://127.0.0.1:1', '--connection', 'redis://127.0.0.1:2', '--queue', 'q'], /--connection is given more than once/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '2', '--concurrency', '3'], /--concurrency is given more than once/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--root', ''], /--root must be a folder, got ""/],
   ])('refuses %j with exit code 2 and a message that names the flag', (args, message) => {
     const run = larderWorker(...args);
     expect(run.status).toBe(2);
