@@ -96,7 +96,11 @@ function statsText(location: string, stats: CacheStats): string {
   return lines.join('\n');
 }
 
-const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/** A time as 'YYYY-MM-DD hh:mm:ss'; one no Date can hold (an index row another program wrote) as '-'. */
+const when = (ms: number) => {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? '-'.padEnd(19) : date.toISOString().replace('T', ' ').slice(0, 19);
+};
 
 /** Fixed columns, so each line prints as soon as its entry arrives (a long function name widens only its own line). */
 const LS_HEADER = `${'function'.padEnd(20)}  ${'id'.padEnd(33)}  ${'size'.padStart(10)}  ${'created'.padEnd(19)}  ${'last access'.padEnd(19)}  ${'hits'.padStart(6)}`;
