@@ -224,4 +224,19 @@ describe('FolderStore keys never reach outside the root', () => {
     expect(await caught(() => openStore('s3://Bad_Bucket/x'))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('"Bad_Bucket" may hold only lowercase letters') });
     expect(await caught(() => openStore(root, 5 as unknown as object))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('options must be an object') });
   });
+
+  it("regression: openStore's misspelt option, and a blank or '~' root, are LARDER_OPTION (they opened a store with the environment's S3 settings, or a folder named '  ' or '~' in the working directory)", async () => {
+    for (const options of [{ S3: { endpoint: 'http://127.0.0.1:9' } }, { s3Options: {} }, { cacheDir: '/tmp' }]) {
+      const error = await caught(() => openStore('s3://bucket/prefix', options as never));
+      expect(error).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining(`openStore(location, options): unknown option ${JSON.stringify(Object.keys(options)[0])}: the options are s3`) });
+    }
+    for (const bad of ['  ', '\t', '~', '~/cache', '~\\cache']) {
+      for (const open of [() => new FolderStore(bad), () => openStore(bad)]) {
+        const error = await caught(open);
+        expect(error.code).toBe('LARDER_OPTION');
+        expect(error.message).toContain(`root must be a`);
+      }
+    }
+    expect(new FolderStore(path.join(root, '~x')).root).toBe(path.resolve(root, '~x')); // a name that only starts with '~' is a name
+  });
 });
