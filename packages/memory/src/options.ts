@@ -336,6 +336,10 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
     ignore = new Set(o.ignore);
   }
   if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
+  // key replaces the arguments in the hash: ignore would be dropped without a word.
+  if (o.key !== undefined && ignore !== undefined && ignore.size > 0) {
+    throw new MemoryError('LARDER_OPTION', `memory.cache(fn, options): ignore has no effect with key (key's return value is hashed instead of the arguments); leave the ignored arguments out of what key returns`);
+  }
   if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
   // Function.prototype.toString, not fn.toString(): a function's own toString cannot hide its body.
   const source = Function.prototype.toString.call(fn);

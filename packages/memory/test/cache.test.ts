@@ -226,6 +226,27 @@ describe('cache', () => {
     }
   });
 
+  it('cache: regression: validate must return a boolean (an async validate\'s Promise is truthy, so every entry was served whatever it decided), and ignore with key is refused (key drops it)', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const body = (x: number) => { runs++; return x; };
+    const asyncValidate = memory.cache(body, { name: 'av', validate: (async () => false) as never });
+    await asyncValidate(1);
+    await expect(asyncValidate(1)).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('validate of av must return true or false, got a Promise: validate runs synchronously') });
+    const noReturn = memory.cache(body, { name: 'nr', validate: (() => undefined) as never });
+    await noReturn(1);
+    await expect(noReturn(1)).rejects.toThrow('validate of nr must return true or false, got undefined');
+    // A validate that throws rejects the call's promise (it threw synchronously out of the call).
+    const throwing = memory.cache(body, { name: 'th', validate: () => { throw new Error('no verdict'); } });
+    await throwing(1);
+    let pending: Promise<number> | undefined;
+    expect(() => { pending = throwing(1); }).not.toThrow();
+    await expect(pending).rejects.toThrow('no verdict');
+    expect(() => memory.cache(body, { name: 'ki', key: (x: number) => x, ignore: [1] })).toThrow(/ignore has no effect with key/);
+    expect(() => memory.cache(body, { name: 'ke', key: (x: number) => x, ignore: [] })).not.toThrow();
+    expect(runs).toBe(3);
+  });
+
   it('cache: validate is consulted on hits only and false recomputes', async () => {
     const { memory } = testMemory();
     const seen: { cached: boolean; args: string }[] = [];
