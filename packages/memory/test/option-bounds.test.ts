@@ -44,3 +44,15 @@ describe('FileLeaseStore(root)', () => {
     expect(new FileLeaseStore(tempDir()).description).toMatch(/^lease files under /);
   });
 });
+
+describe('reduceSize(options)', () => {
+  it('regression: without any limit it is LARDER_OPTION (it removed nothing without a word)', async () => {
+    const memory = new Memory(tempDir());
+    await memory.cache(function f(x: number) { return x; }, { name: 'f' })(1);
+    for (const options of [undefined, {}, null, { bytesLimit: undefined }]) {
+      await expect(memory.reduceSize(options as never)).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('reduceSize(options) needs at least one of bytesLimit, itemsLimit, ageLimit') });
+    }
+    expect(await memory.reduceSize({ itemsLimit: 0 })).toMatchObject({ removed: 1 });
+    await memory.close();
+  });
+});
