@@ -6,7 +6,7 @@ import { MemoryError, badOption, checkOptionNames } from './errors.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
- * Limits for `memory.reduceSize()` (and `larder prune`). Each is optional; all given ones must hold afterwards.
+ * Limits for `memory.reduceSize()` (and `larder prune`). Each is optional, but at least one is needed; all given ones must hold afterwards.
  *
  * @example
  * ```ts
