@@ -48,8 +48,19 @@ export function openStore(location: string | BlobStore, options?: OpenStoreOptio
   if (options !== undefined) checkNames('openStore(location, options)', options, ['s3']);
   if (typeof location === 'string') {
     if (/^s3:\/\//i.test(location)) return new S3BlobStore(location, options?.s3);
-    if (/^file:\/\//i.test(location)) return new FolderStore(fileURLToPath(location));
+    if (/^file:\/\//i.test(location)) {
+      let folder: string;
+      try {
+        folder = fileURLToPath(location);
+      } catch (error) {
+        throw badOption('location', `${EXPECTED} (${(error as Error).message})`, location); // a host, an encoded '/'
+      }
+      return new FolderStore(folder);
+    }
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) throw badOption('location', EXPECTED, location);
+    // A scheme without its '//' ('s3:/bucket', 'file:cache') is a mistyped URL, not a folder named 's3:'
+    // (a one-letter drive, 'C:\\data', stays a path). A folder whose name has a ':' is written './name:...'.
+    if (/^[a-z][a-z0-9+.-]+:/i.test(location)) throw badOption('location', `${EXPECTED} (it starts like a URL but is not one; write a relative folder whose name has a ':' as './${location}')`, location);
     return new FolderStore(location);
   }
   if (location === null || typeof location !== 'object') throw badOption('location', EXPECTED, location);

@@ -238,5 +238,11 @@ describe('FolderStore keys never reach outside the root', () => {
       }
     }
     expect(new FolderStore(path.join(root, '~x')).root).toBe(path.resolve(root, '~x')); // a name that only starts with '~' is a name
+    // A scheme without its '//' made a folder named 's3:'; a file:// URL with a host threw Node's bare TypeError.
+    for (const bad of ['s3:/bucket/x', 'file:cache', 'file://remotehost/tmp/x', 'file:///tmp/a%2Fb']) {
+      expect(await caught(() => openStore(bad))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('location must be a folder path') });
+    }
+    expect(openStore('./file:cache').root).toBe(path.resolve('file:cache'));
+    expect(openStore('C:\\data').root).toBe(path.resolve('C:\\data')); // a drive letter is no scheme
   });
 });
