@@ -287,6 +287,8 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
   const index = o.index as unknown;
   if (typeof index === 'string' && parseRemoteUrl(index, 'index') === undefined && !index.startsWith('sqlite://')) badOption('index', INDEX_URIS, index);
+  // 'sqlite://' alone opened SQLite's private temporary database: an index nobody else sees, gone at close.
+  if (typeof index === 'string' && index.startsWith('sqlite://') && (index.slice('sqlite://'.length).trim() === '' || index.includes('\0'))) badOption('index', '"sqlite://path" with the path of the SQLite file', index);
   if (index !== undefined && typeof index !== 'string' && !isIndexStore(index) && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
     badOption('index', INDEX_URIS, index);
   }

@@ -56,3 +56,22 @@ describe('reduceSize(options)', () => {
     await memory.close();
   });
 });
+
+describe('index and leases URLs', () => {
+  it('regression: a parameter nobody reads is LARDER_OPTION (a misspelt namespace gave this machine a namespace of its own, a cache not shared, without a word)', () => {
+    const refused = (options: Record<string, string>, message: RegExp) => {
+      const error = optionError(() => new Memory(tempDir(), options));
+      expect(error.code).toBe('LARDER_OPTION');
+      expect(error.message).toMatch(message);
+    };
+    refused({ index: 'redis://cache-host:6379/0?nmespace=sweeps' }, /index: a Redis URL takes no parameter but namespace, got "nmespace"/);
+    refused({ leases: 'redis://cache-host:6379/0?db=1' }, /leases: a Redis URL takes no parameter but namespace, got "db"/);
+    refused({ index: 'redis://cache-host/0?namespace=a&namespace=b' }, /namespace is given more than once/);
+    refused({ index: 'postgres://larder@db-host:5432/larder?Namespace=sweeps' }, /unknown parameter "Namespace" \(namespace\?\)/);
+    refused({ index: 'postgres://larder@db-host:5432/larder?sslmode=require&namespce=sweeps' }, /unknown parameter "namespce"/);
+    refused({ index: 'sqlite://' }, /index must be "sqlite:\/\/path" with the path of the SQLite file, got "sqlite:\/\/"/);
+    // pg's own parameters, and namespace itself, pass (nothing connects until first use).
+    expect(() => new Memory(tempDir(), { index: 'postgres://larder:secret@db-host:5432/larder?sslmode=require&application_name=x&namespace=sweeps' })).not.toThrow();
+    expect(() => new Memory(tempDir(), { index: 'redis://cache-host:6379/0?namespace=sweeps' })).not.toThrow();
+  });
+});
