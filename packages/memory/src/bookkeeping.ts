@@ -49,10 +49,36 @@ async function flushBetweenTasks(): Promise<void> {
 }
 
 /** Writes every keeper's pending records and waits for writes already under way; once more for records a failed write put back. */
+/** Flushes that failed in this thread (the index locked too long, read-only, gone): exit stops retrying after one. */
+let failedFlushes = 0;
+/** An exit's flush failed: later beforeExit events do not try again. */
+let exitGaveUp = false;
+
 async function flushLive(): Promise<void> {
   for (let round = 0; round < 2; round++) {
+    const failedBefore = failedFlushes;
     await Promise.all([...[...live].map((keeper) => keeper.flush()), ...writing]);
     if (![...live].some((keeper) => keeper.hasPending())) return;
+    // A failed batch is put back for the next flush; at exit there is none worth waiting for.
+    if (failedFlushes > failedBefore) return;
+  }
+}
+
+/**
+ * At beforeExit: one flush of what is pending. A flush that failed puts its records back and
+ * schedules itself again, which keeps the event loop alive and fires beforeExit once more: with
+ * the index locked by another process, a program that had finished retried every busy timeout
+ * (15 s) for as long as the lock was held. After a failed exit flush the records are given up
+ * (what a kill would lose: counts and access times, never results).
+ */
+async function flushAtExit(): Promise<void> {
+  if (exitGaveUp) return;
+  const failedBefore = failedFlushes;
+  await flushLive();
+  if (failedFlushes > failedBefore) {
+    exitGaveUp = true;
+    for (const keeper of live) keeper.abandonAtExit();
+    live.clear();
   }
 }
 
@@ -60,7 +86,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   // beforeExit may start async work; the process exits once it settles.
-  process.on('beforeExit', () => void flushLive());
+  process.on('beforeExit', () => void flushAtExit());
   // A worker thread ended by terminate() never sees beforeExit: the worker lifecycle hooks
   // (worker-hooks.ts) give it two moments instead. Teardown runs before a pool's close() ends the
   // thread; before-task runs before each batch, so index work never overlaps a task the pool may
@@ -221,6 +247,7 @@ export class Bookkeeper {
     // Flushes run one after another, each one atomic batch of increments.
     const flushing = this.flushing.then(() => this.useIndex((index) => index.apply(batchOf(entries, functions, bodies)))).catch((error: unknown) => {
       // The batch rolled back (disk full, read-only, locked too long): keep the records for the next flush.
+      failedFlushes++;
       this.restore(entries, functions, bodies);
       this.warn(this.indexWarning(error));
     });
@@ -250,6 +277,11 @@ export class Bookkeeper {
       this.used(failed.folder, failed.body, failed.name, failed.lastMs);
     }
     if (this.hasPending()) this.schedule();
+  }
+
+  /** The process is exiting and the index refused its records: stop the retry timer, so the process can end. */
+  abandonAtExit(): void {
+    if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
   }
 
   /** Flushes (retrying a failed batch: records left now would be lost), then closes the index. */

@@ -96,7 +96,12 @@ class CachedCall {
     }
     const running = this.computation.running(argsHash, args);
     if (running) return running.then(valueOf);
-    const entry = this.lookup.hit(argsHash);
+    let entry: ReturnType<EntryLookup['hit']>;
+    try {
+      entry = this.lookup.hit(argsHash);
+    } catch (error) {
+      return Promise.reject(error); // validate threw (or returned no boolean): a rejection, never a synchronous throw
+    }
     if (entry instanceof Promise) return entry.then((read) => this.afterLookup(read, argsHash, args));
     return this.afterLookup(entry, argsHash, args);
   }

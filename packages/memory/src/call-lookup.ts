@@ -8,6 +8,7 @@ import { closeLoaded } from '@larder/store-fs';
 import type { CacheLocation } from './cache-location.js';
 import type { CallReporter } from './call-report.js';
 import { readEntryAsync, readEntryForHit, UNREADABLE, type Envelope, type Lookup } from './entry.js';
+import { describe, MemoryError } from './errors.js';
 import type { FunctionIdentity } from './key.js';
 import type { CallInfo, ResolvedCacheOptions } from './options.js';
 
@@ -64,7 +65,9 @@ export class EntryLookup {
     const { expiresAfterMs, validate } = this.options;
     const key = this.keyPrefix + argsHash;
     const now = Date.now();
-    if ((expiresAfterMs !== undefined && now - entry.createdMs > expiresAfterMs) || (validate && !validate(this.infoOf(key, entry, now)))) {
+    // Fresh only within expiresAfter of now on either side: an entry dated in the future (written
+    // by a machine whose clock runs ahead, or NaN) would otherwise never expire, or not for days.
+    if ((expiresAfterMs !== undefined && !(Math.abs(now - entry.createdMs) <= expiresAfterMs)) || (validate && !this.validated(validate, key, entry, now, mmap))) {
       if (mmap) closeLoaded(entry);
       if (countHit) this.noteSpoiled(key);
       return undefined;
@@ -74,6 +77,18 @@ export class EntryLookup {
       this.report.loading(entry.args, () => this.location.whereIs(key));
     }
     return entry;
+  }
+
+  /**
+   * `validate`'s verdict, which must be a boolean: an async validate returns a Promise, which is
+   * truthy, so every entry was served whatever it decided; a forgotten `return` refused every one.
+   */
+  private validated(validate: NonNullable<ResolvedCacheOptions['validate']>, key: string, entry: Envelope, now: number, mmap: 'r' | undefined): boolean {
+    const verdict: unknown = validate(this.infoOf(key, entry, now));
+    if (typeof verdict === 'boolean') return verdict;
+    if (mmap) closeLoaded(entry);
+    const thenable = typeof (verdict as { then?: unknown } | null)?.then === 'function';
+    throw new MemoryError('LARDER_OPTION', `validate of ${this.identity.name} must return true or false, got ${thenable ? 'a Promise: validate runs synchronously on the hit path, so it cannot be an async function' : describe(verdict)}`);
   }
 
   /** Whether the last hit of `key` found an entry it could not use (see `spoiled`); asking forgets it. */

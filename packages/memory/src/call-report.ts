@@ -58,9 +58,12 @@ export class CallReporter {
 
   /** A computed result that was returned without being stored. */
   notStored(error: unknown, why: 'unsupported' | 'io' | 'path'): void {
+    // An 'io' failure without a system error code is not the disk's: a getter of the result or a
+    // Proxy's trap threw while it was encoded, or a remote store refused it. Say only what is known.
+    const systemError = typeof (error as { code?: unknown } | null)?.code === 'string' && /^E[A-Z]+$/.test((error as { code: string }).code);
     const what = why === 'unsupported' ? 'cannot be stored (store-fs takes plain data: objects, arrays, Map, Set, typed arrays, Date, bigint...)'
       : why === 'path' ? 'could not be written'
-        : 'could not be written (disk full, read-only location or permissions?)';
+        : systemError ? 'could not be written (disk full, read-only location or permissions?)' : 'could not be stored';
     this.warn('LARDER_NOT_STORED', `the result of ${this.identity.name} ${what}; it was returned without caching. ${messageOf(error)}`, error);
   }
 

@@ -96,7 +96,11 @@ function statsText(location: string, stats: CacheStats): string {
   return lines.join('\n');
 }
 
-const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/** A time as 'YYYY-MM-DD hh:mm:ss'; one no Date can hold (an index row another program wrote) as '-'. */
+const when = (ms: number) => {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? '-'.padEnd(19) : date.toISOString().replace('T', ' ').slice(0, 19);
+};
 
 /** Fixed columns, so each line prints as soon as its entry arrives (a long function name widens only its own line). */
 const LS_HEADER = `${'function'.padEnd(20)}  ${'id'.padEnd(33)}  ${'size'.padStart(10)}  ${'created'.padEnd(19)}  ${'last access'.padEnd(19)}  ${'hits'.padStart(6)}`;
@@ -180,6 +184,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
+      tokens: true,
       options: {
         json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'bytes-limit': { type: 'string' }, 'age-limit': { type: 'string' }, 'items-limit': { type: 'string' },
@@ -189,7 +194,15 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
+  // parseArgs keeps the last of a repeated option: 'clear --function a --function b' would clear only b,
+  // 'prune --bytes-limit 1G --bytes-limit 10G' keep 10G, without a word.
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
   const [command, where, ...extra] = positionals;
   if (values.help || command === undefined) return void process.stdout.write(`${USAGE}\n`), values.help ? 0 : 2;
   if (!['stats', 'ls', 'prune', 'clear', 'reconcile'].includes(command)) throw new UsageError(`unknown command "${command}"`);
@@ -208,6 +221,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const limits = command === 'prune' && !(values.stale && !values['bytes-limit'] && !values['age-limit'] && !values['items-limit']) ? pruneLimits(values) : undefined;
   const staleAfter = values['stale-after'];
+  // 'clear --stale-after 30d', meaning stale entries, would remove every entry.
+  if (staleAfter !== undefined && command !== 'stats' && command !== 'ls' && command !== 'prune') throw new UsageError(`--stale-after applies to stats, ls and prune, not ${command}`);
   if (staleAfter !== undefined) {
     try {
       parseDuration(staleAfter, '--stale-after');

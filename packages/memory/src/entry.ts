@@ -206,6 +206,16 @@ const ESTIMATE_NODES = 256;
  * array or a small object of them; anything else is cheaper written synchronously.
  */
 export function isLargeValue(value: unknown): boolean {
+  try {
+    return estimateLarge(value);
+  } catch {
+    // A getter that throws, a Proxy's trap, a detached DataView's byteLength: the write that
+    // follows meets it too and fails, and the result is returned uncached (never a rejected call).
+    return false;
+  }
+}
+
+function estimateLarge(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   let bytes = 0;
   let budget = ESTIMATE_NODES;

@@ -174,7 +174,12 @@ export class Encoder extends ByteWriter {
     }
     switch (kind) {
       case Kind.Plain: return this.plainObject(value, start);
-      case Kind.Array: return this.array(value as unknown[], start);
+      case Kind.Array:
+        // A read-only length (defineProperty, not freeze: frozen is in 0x14) makes push() throw: observable.
+        if (Object.isExtensible(value) || !Object.isFrozen(value)) {
+          if (Object.getOwnPropertyDescriptor(value, 'length')!.writable === false) this.byte(0x16);
+        }
+        return this.array(value as unknown[], start);
       case Kind.Map: {
         refuseExtraKeys(value, kind, this.path);
         const map = value as Map<unknown, unknown>;

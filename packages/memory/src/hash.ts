@@ -36,6 +36,7 @@
  * | 0x13 | RegExp, lastIndex    | str source, str flags, the encoding of lastIndex (not 0)        |
  * | 0x14 | not extensible       | byte 0 (preventExtensions) / 1 (sealed) / 2 (frozen), then the object's encoding |
  * | 0x15 | resizable buffer     | f64 maxByteLength, then its 0x0c encoding                       |
+ * | 0x16 | read-only length     | an array whose length is not writable (and that is not frozen), then its 0x08 encoding |
  * | 0x17 | run of holes         | u32 count (more than 64)                                        |
  *
  * That is the whole encoding of a value in which no object is met twice (the

@@ -118,9 +118,13 @@ export async function openLocationIndex(location: string, warn: (warning: Memory
 
 /** Why the index file must not be opened for writing, or undefined when it may. */
 async function refuseIndex(file: string): Promise<string | undefined> {
-  for (const suffix of ['-wal', '-shm', '-journal']) {
+  for (const suffix of ['-wal', '-shm', '-journal', '']) {
     const info = await lstat(file + suffix).catch(() => undefined);
-    if (info !== undefined && !info.isFile()) return `${file}${suffix} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; larder does not write through it`;
+    if (info === undefined) continue;
+    if (suffix !== '' && !info.isFile()) return `${file}${suffix} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; larder does not write through it`;
+    // A hard link shares its content with a file elsewhere (SQLite writes the -wal and -shm
+    // in place, and rewrites the database's pages): that file would change too.
+    if (info.isFile() && info.nlink > 1) return `${file}${suffix} has ${info.nlink} hard links (its content is also a file elsewhere); larder does not write through it`;
   }
   const probe = await probeIndex(file, false);
   if (probe === 'symlink') return `${file} is a symbolic link; larder does not write through it`;

@@ -79,15 +79,25 @@ function nameOf(value: unknown): string {
   }
 }
 
+/**
+ * A number column back to a number: a row another program wrote may hold text, or a REAL of
+ * 9e999 (Infinity); those read as 0, so sums, sizes and dates stay numbers (a NaN date made
+ * `larder ls` stop with "Invalid time value").
+ */
+function finite(value: unknown): number {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}
+
 function entryOf(row: Record<string, unknown>): IndexEntry {
   return {
     key: row.key as string,
     name: nameOf(row.name),
-    bytes: Number(row.bytes),
-    createdMs: Number(row.created_ms),
-    lastAccessMs: Number(row.last_access_ms),
-    computeMs: Number(row.compute_ms),
-    hits: Number(row.hits),
+    bytes: finite(row.bytes),
+    createdMs: finite(row.created_ms),
+    lastAccessMs: finite(row.last_access_ms),
+    computeMs: finite(row.compute_ms),
+    hits: finite(row.hits),
   };
 }
 
@@ -349,17 +359,17 @@ export class SqliteIndexStore implements IndexStore {
       FROM (SELECT folder, body, count(*) AS entries, sum(max(bytes, 0)) AS bytes FROM larder_entries ${folder === undefined ? '' : 'WHERE folder = ?'} GROUP BY folder, body) AS a
       LEFT JOIN larder_bodies AS b ON b.folder = a.folder AND b.body = a.body
       LEFT JOIN larder_functions AS f ON f.folder = a.folder`, folder === undefined ? [] : [folder]);
-    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), entries: Number(row.entries), bytes: Number(row.bytes) }));
+    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), entries: finite(row.entries), bytes: finite(row.bytes) }));
   }
 
   async functions(): Promise<FunctionCounters[]> {
     const rows = await this.sql.all('SELECT folder, name, hits, misses, compute_time_saved_ms FROM larder_functions ORDER BY folder');
-    return rows.map((row) => ({ folder: row.folder as string, name: nameOf(row.name), hits: Number(row.hits), misses: Number(row.misses), computeTimeSavedMs: Number(row.compute_time_saved_ms) }));
+    return rows.map((row) => ({ folder: row.folder as string, name: nameOf(row.name), hits: finite(row.hits), misses: finite(row.misses), computeTimeSavedMs: finite(row.compute_time_saved_ms) }));
   }
 
   async bodies(folder?: string): Promise<BodyRecord[]> {
     const rows = await this.sql.all(`SELECT folder, body, name, first_used_ms, last_used_ms FROM larder_bodies ${folder === undefined ? '' : 'WHERE folder = ?'} ORDER BY folder, first_used_ms`, folder === undefined ? [] : [folder]);
-    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), firstUsedMs: Number(row.first_used_ms), lastUsedMs: Number(row.last_used_ms) }));
+    return rows.map((row) => ({ folder: row.folder as string, body: row.body as string, name: nameOf(row.name), firstUsedMs: finite(row.first_used_ms), lastUsedMs: finite(row.last_used_ms) }));
   }
 
   async needsReconcile(): Promise<boolean> {

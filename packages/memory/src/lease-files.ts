@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
+import { badOption } from './errors.js';
 import { checkLeaseKey, type LeaseAttempt, type LeaseStore } from './lease.js';
 
 /** Appended to an entry's file name to name its lease. */
@@ -80,6 +81,10 @@ export class FileLeaseStore implements LeaseStore {
   private readonly realFolders = new Set<string>();
 
   constructor(readonly root: string, entryPath?: (key: string) => string) {
+    // '' would put lease files in the current folder; a non-string would make every acquire
+    // 'unavailable', so calls would silently compute without a lease.
+    if (typeof root !== 'string' || root.trim() === '' || root.includes('\0')) badOption('new FileLeaseStore(root): root', 'a non-empty folder path string', root);
+    if (entryPath !== undefined && typeof entryPath !== 'function') badOption('new FileLeaseStore(root, entryPath): entryPath', 'a function of a key giving its entry file path, or undefined', entryPath);
     this.description = `lease files under ${root}`;
     this.entryPath = entryPath ?? ((key) => join(this.root, ...checkLeaseKey(key)) + '.larder');
   }

@@ -24,6 +24,11 @@ export function locationString(location: string): string {
   if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) {
     return badOption('location', `${EXPECTED} (larder stores results in a folder or on S3; a URL of another kind would be taken as a folder of that name)`, location);
   }
+  // A scheme without its '//' ('s3:/bucket', 'file:cache') is a mistyped URL, not a folder named 's3:' (a
+  // one-letter drive, 'C:\\cache', stays a path). A folder whose name has a ':' is written './name:...'.
+  if (/^[a-z][a-z0-9+.-]+:/i.test(location)) {
+    return badOption('location', `${EXPECTED} (it starts like a URL but is not one: a mistyped URL would be taken as a folder of that name; write a relative folder whose name has a ':' as './${location}')`, location);
+  }
   if (location.trim() === '' || location.includes('\0')) return badOption('location', `${EXPECTED}, not blank and without NUL`, location);
   if (location === '~' || location.startsWith('~/') || location.startsWith('~\\')) {
     return badOption('location', `${EXPECTED}; '~' is not expanded (a folder named '~' would be made in the working directory): use join(homedir(), ...) from node:os and node:path`, location);

@@ -277,6 +277,9 @@ function checkMmap(value: unknown, name: string): 'r' | undefined {
   return badOption(name, "'r' or undefined", value);
 }
 
+/** The longest delay Node's timers keep (2^31-1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Validates `new Memory()` options once. */
 export function resolveMemoryOptions(options: MemoryOptions | undefined): ResolvedMemoryOptions {
   if (options !== undefined && (options === null || typeof options !== 'object')) badOption('options', 'an object', options);
@@ -284,14 +287,19 @@ export function resolveMemoryOptions(options: MemoryOptions | undefined): Resolv
   const o = { ...MEMORY_DEFAULTS, ...stripUndefined(options ?? {}) };
   const index = o.index as unknown;
   if (typeof index === 'string' && parseRemoteUrl(index, 'index') === undefined && !index.startsWith('sqlite://')) badOption('index', INDEX_URIS, index);
+  // 'sqlite://' alone opened SQLite's private temporary database: an index nobody else sees, gone at close.
+  if (typeof index === 'string' && index.startsWith('sqlite://') && (index.slice('sqlite://'.length).trim() === '' || index.includes('\0'))) badOption('index', '"sqlite://path" with the path of the SQLite file', index);
   if (index !== undefined && typeof index !== 'string' && !isIndexStore(index) && !(typeof index === 'object' && index !== null && typeof (index as Keyv).getMany === 'function')) {
     badOption('index', INDEX_URIS, index);
   }
   if (!isFunction(o.onWarning)) badOption('onWarning', 'a function', o.onWarning);
   if (!isFunction(o.log)) badOption('log', 'a function', o.log);
-  if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0)) badOption('flushIntervalMs', 'a non-negative number of milliseconds', o.flushIntervalMs);
+  // Node's timers fire after 1 ms past 2^31-1 ms: a larger finite interval would flush (or renew) at once, over and over.
+  if (typeof o.flushIntervalMs !== 'number' || !(o.flushIntervalMs >= 0) || (o.flushIntervalMs > MAX_TIMER_MS && o.flushIntervalMs !== Infinity)) {
+    badOption('flushIntervalMs', `a non-negative number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days), or Infinity to write only on close, stats, reduceSize and exit`, o.flushIntervalMs);
+  }
   if (typeof o.dedupe !== 'boolean') badOption('dedupe', 'true or false', o.dedupe);
-  if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !Number.isFinite(o.leaseMs)) badOption('leaseMs', 'a positive number of milliseconds', o.leaseMs);
+  if (typeof o.leaseMs !== 'number' || !(o.leaseMs > 0) || !(o.leaseMs <= MAX_TIMER_MS)) badOption('leaseMs', `a positive number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days)`, o.leaseMs);
   const leases = o.leases as unknown;
   if (typeof leases === 'string') {
     if (parseRemoteUrl(leases, 'leases') === undefined) badOption('leases', 'a "redis://…" or "postgres://…" URL, or a LeaseStore', leases);
@@ -330,6 +338,10 @@ export function resolveCacheOptions(fn: unknown, options: CacheOptions<never[]> 
     ignore = new Set(o.ignore);
   }
   if (o.key !== undefined && !isFunction(o.key)) badOption('key', 'a function of the arguments', o.key);
+  // key replaces the arguments in the hash: ignore would be dropped without a word.
+  if (o.key !== undefined && ignore !== undefined && ignore.size > 0) {
+    throw new MemoryError('LARDER_OPTION', `memory.cache(fn, options): ignore has no effect with key (key's return value is hashed instead of the arguments); leave the ignored arguments out of what key returns`);
+  }
   if (o.version !== undefined && typeof o.version !== 'string' && typeof o.version !== 'number') badOption('version', 'a string or a number', o.version);
   // Function.prototype.toString, not fn.toString(): a function's own toString cannot hide its body.
   const source = Function.prototype.toString.call(fn);

@@ -2,11 +2,11 @@
  * Which entries `reduceSize` removes: least recently used first, until every
  * given limit holds. Pure, so the policy is testable apart from the disk.
  */
-import { badOption, checkOptionNames } from './errors.js';
+import { MemoryError, badOption, checkOptionNames } from './errors.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
- * Limits for `memory.reduceSize()` (and `larder prune`). Each is optional; all given ones must hold afterwards.
+ * Limits for `memory.reduceSize()` (and `larder prune`). Each is optional, but at least one is needed; all given ones must hold afterwards.
  *
  * @example
  * ```ts
@@ -55,6 +55,10 @@ export function resolveLimits(options: ReduceSizeOptions | undefined): Limits {
   if (typeof o !== 'object' || o === null) badOption('reduceSize(options)', 'an object', o);
   checkOptionNames('reduceSize(options)', o, ['bytesLimit', 'itemsLimit', 'ageLimit'], { bytes_limit: 'use bytesLimit', items_limit: 'use itemsLimit', age_limit: 'use ageLimit' });
   if (o.itemsLimit !== undefined && !(Number.isInteger(o.itemsLimit) && o.itemsLimit >= 0)) badOption('itemsLimit', 'a non-negative integer', o.itemsLimit);
+  // No limit removes nothing (joblib's reduce_size() falls back on Memory's bytes_limit; a Memory has none here).
+  if (o.bytesLimit === undefined && o.itemsLimit === undefined && o.ageLimit === undefined) {
+    throw new MemoryError('LARDER_OPTION', 'reduceSize(options) needs at least one of bytesLimit, itemsLimit, ageLimit (without one it removes nothing); clearStale() removes the entries of stale bodies');
+  }
   return {
     bytesLimit: o.bytesLimit === undefined ? undefined : parseSize(o.bytesLimit, 'bytesLimit'),
     itemsLimit: o.itemsLimit,

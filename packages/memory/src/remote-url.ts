@@ -60,6 +60,16 @@ export function parseRemoteUrl(value: string, what: string): RemoteUrl | undefin
   if (kind === 'redis' && url.pathname !== '' && url.pathname !== '/' && !/^\/\d+$/.test(url.pathname)) {
     throw new MemoryError('LARDER_OPTION', `${what}: the path of a Redis URL is the database number (redis://host:6379/0), got ${JSON.stringify(url.pathname)}`);
   }
+  // A parameter nobody reads is a mistake: a misspelt namespace would give this machine a namespace of
+  // its own (a cache not shared, without a word). Redis takes none but namespace; PostgreSQL passes
+  // its own (sslmode, application_name...) to pg, so there only namespace's near-misses are refused.
+  const names = [...url.searchParams.keys()];
+  if (names.filter((name) => name === 'namespace').length > 1) throw new MemoryError('LARDER_OPTION', `${what}: namespace is given more than once in ${JSON.stringify(redact(url))}`);
+  for (const name of names) {
+    if (name === 'namespace') continue;
+    if (kind === 'redis') throw new MemoryError('LARDER_OPTION', `${what}: a Redis URL takes no parameter but namespace, got ${JSON.stringify(name)} in ${JSON.stringify(redact(url))}`);
+    if (editDistance(name.toLowerCase(), 'namespace') <= 2) throw new MemoryError('LARDER_OPTION', `${what}: unknown parameter ${JSON.stringify(name)} (namespace?) in ${JSON.stringify(redact(url))}`);
+  }
   let namespace: string | undefined;
   if (url.searchParams.has('namespace')) {
     namespace = url.searchParams.get('namespace') ?? '';
@@ -110,4 +120,15 @@ export async function loadDriver<T>(name: '@keyv/redis' | 'pg', use: string): Pr
     if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
     throw new MemoryError('LARDER_MISSING_DRIVER', `${use} needs the optional package ${name}, which is not installed: npm install ${name}`, { cause: error });
   }
+}
+
+/** Levenshtein distance between two short strings. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Memory, MemoryError } from '@larder/memory';
 import { entryFile, testMemory } from './helpers.js';
 
@@ -202,6 +202,49 @@ describe('cache', () => {
     expect(await f.isCached(1)).toBe(false);
     await f(1);
     expect(runs).toBe(2);
+  });
+
+  it('cache: regression: expiresAfter expires an entry dated in the future (a writer whose clock runs a day ahead) or at NaN; it was served until then, or forever', async () => {
+    for (const skew of [86_400_000, NaN, Infinity]) {
+      const { memory } = testMemory();
+      let runs = 0;
+      const f = memory.cache(function f(x: number) { runs++; return x; }, { expiresAfter: '1h' });
+      const realNow = Date.now.bind(Date);
+      const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+      try {
+        await f(1);
+      } finally {
+        clock.mockRestore();
+      }
+      expect(runs).toBe(1);
+      expect(await f.isCached(1)).toBe(false);
+      await f(1);
+      expect(runs).toBe(2);
+      await f(1); // the recomputed entry is dated now: a hit
+      expect(runs).toBe(2);
+      await memory.close();
+    }
+  });
+
+  it('cache: regression: validate must return a boolean (an async validate\'s Promise is truthy, so every entry was served whatever it decided), and ignore with key is refused (key drops it)', async () => {
+    const { memory } = testMemory();
+    let runs = 0;
+    const body = (x: number) => { runs++; return x; };
+    const asyncValidate = memory.cache(body, { name: 'av', validate: (async () => false) as never });
+    await asyncValidate(1);
+    await expect(asyncValidate(1)).rejects.toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('validate of av must return true or false, got a Promise: validate runs synchronously') });
+    const noReturn = memory.cache(body, { name: 'nr', validate: (() => undefined) as never });
+    await noReturn(1);
+    await expect(noReturn(1)).rejects.toThrow('validate of nr must return true or false, got undefined');
+    // A validate that throws rejects the call's promise (it threw synchronously out of the call).
+    const throwing = memory.cache(body, { name: 'th', validate: () => { throw new Error('no verdict'); } });
+    await throwing(1);
+    let pending: Promise<number> | undefined;
+    expect(() => { pending = throwing(1); }).not.toThrow();
+    await expect(pending).rejects.toThrow('no verdict');
+    expect(() => memory.cache(body, { name: 'ki', key: (x: number) => x, ignore: [1] })).toThrow(/ignore has no effect with key/);
+    expect(() => memory.cache(body, { name: 'ke', key: (x: number) => x, ignore: [] })).not.toThrow();
+    expect(runs).toBe(3);
   });
 
   it('cache: validate is consulted on hits only and false recomputes', async () => {

@@ -155,4 +155,24 @@ describe('larder CLI', () => {
     }
     expect(JSON.parse(larder('stats', place, '--json').stdout)).toMatchObject({ entries: 3 });
   }, 180_000);
+
+  it('cli: regression: --stale-after given to clear or reconcile, and any option given twice, are bad usage (clear --stale-after 30d removed every entry; --function a --function b cleared only b), and nothing is removed', async () => {
+    const place = tempDir();
+    const memory = new Memory(place);
+    const f = memory.cache(function cube(n: number) { return n ** 3; }, { name: 'cube' });
+    const g = memory.cache(function square(n: number) { return n ** 2; }, { name: 'square' });
+    for (const n of [1, 2, 3]) await f(n), await g(n);
+    await memory.close();
+    for (const command of ['clear', 'reconcile']) {
+      const out = larder(command, place, '--stale-after', '30d');
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain(`larder: --stale-after applies to stats, ls and prune, not ${command}`);
+    }
+    for (const args of [['clear', place, '--function', 'cube', '--function', 'square'], ['prune', place, '--items-limit', '5', '--items-limit', '1'], ['ls', place, '--json', '--json']]) {
+      const out = larder(...args);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(/larder: --(function|items-limit|json) is given more than once/);
+    }
+    expect(JSON.parse(larder('stats', place, '--json').stdout)).toMatchObject({ entries: 6 });
+  }, 180_000);
 });

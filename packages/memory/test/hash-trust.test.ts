@@ -66,6 +66,19 @@ describe('hash: nothing a function could observe is left out of the key', () => 
     expect(hash(Object.freeze({ a: 1 }))).toBe(hash(Object.freeze({ a: 1 })));
   });
 
+  it('hash: regression: an array whose length is read-only (push throws) differs from its open twin; it hashed alike, so f(readOnly) could hit the entry of f([1])', () => {
+    const readOnlyLength = (): number[] => Object.defineProperty([1], 'length', { writable: false });
+    const pushes = (array: number[]): string => { try { array.push(2); return 'pushed'; } catch { return 'refused'; } };
+    expect(pushes(readOnlyLength())).not.toBe(pushes([1])); // what a cached function can observe
+    const digests = [[1], readOnlyLength(), Object.freeze([1]), Object.seal(readOnlyLength()), Object.preventExtensions(readOnlyLength()), [[1]], [readOnlyLength()]].map((v) => hash(v));
+    expect(new Set(digests).size).toBe(digests.length);
+    expect(hash(readOnlyLength())).toBe(hash(readOnlyLength()));
+    // An aliased one too (the other encoding).
+    const shared = readOnlyLength();
+    const open = [1];
+    expect(hash([shared, shared])).not.toBe(hash([open, open]));
+  });
+
   it('hash: extra own properties on an Array, typed array, DataView, ArrayBuffer, Map, Set, Date, RegExp or boxed primitive are refused, naming the path', () => {
     const hosts: [string, () => object][] = [
       ['array', () => [1, 2]], ['long array', () => Array.from({ length: 5000 }, (_, i) => i)],

@@ -123,6 +123,32 @@ describe('an index whose rows name files outside the location', () => {
     expect(await sqlAll(join(location, 'index.sqlite'), 'SELECT key FROM larder_entries')).toEqual([]);
   });
 
+  it('regression: index rows whose numbers are text or Infinity read as 0: larder ls printed nothing past them ("Invalid time value", exit 1), stats said NaN', async () => {
+    const location = tempDir();
+    const memory = new Memory(location);
+    await memory.cache(function f(x: number) { return x; }, { name: 'f' })(1);
+    await memory.close();
+    await sql(join(location, 'index.sqlite'), `
+      INSERT INTO larder_entries VALUES ('f/11e722d25ec2f4de/aaaaaaaaaaaaaaaa', 'f', '11e722d25ec2f4de', '"f"', 'lots', 'x', 9e999, -9e999, 'many');
+      INSERT INTO larder_entries VALUES ('g/1111111111111111/bbbbbbbbbbbbbbbb', 'g', '1111111111111111', '"g"', 1, 1e300, 0, 0, 0);
+      INSERT INTO larder_functions VALUES ('g', '"g"', 'x', 'y', 9e999);`);
+    const ls = larder('ls', location);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('aaaaaaaaaaaaaaaa');
+    expect(ls.stdout).toContain('bbbbbbbbbbbbbbbb');
+    const stats = larder('stats', location, '--json');
+    expect(stats.code, stats.stderr).toBe(0);
+    expect(stats.stdout).not.toMatch(/null|NaN|Infinity/);
+    const reader = new Memory(location);
+    try {
+      for await (const entry of reader.entries()) {
+        for (const field of ['bytes', 'createdMs', 'lastAccessMs', 'computeMs', 'hits'] as const) expect(Number.isFinite(entry[field]), `${entry.id} ${field}`).toBe(true);
+      }
+    } finally {
+      await reader.close();
+    }
+  }, 120_000);
+
   it('hostile index: larder ls, stats, prune, reconcile and clear delete nothing outside the location and exit 0', async () => {
     const { parent, location, victims } = await hostileIndex();
     const outside = { parent: snapshot(join(parent, 'victim')), file: snapshot(victims) };

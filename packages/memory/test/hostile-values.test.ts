@@ -59,3 +59,38 @@ describe('a caller changing its result', () => {
     expect(computed).toBe(1);
   });
 });
+
+describe('a result that cannot be read whole', () => {
+  it('regression: a result whose getter throws, a Proxy whose trap throws, a revoked Proxy or a detached buffer is returned uncached with one warning that does not blame the disk (the call rejected with the getter\'s error)', async () => {
+    const detachedView = (): DataView => {
+      const buffer = new ArrayBuffer(8);
+      const view = new DataView(buffer);
+      structuredClone(buffer, { transfer: [buffer] });
+      return view;
+    };
+    const revoked = (): object => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    };
+    const cases: [string, () => unknown, RegExp][] = [
+      ['getter', () => ({ get x(): number { throw new Error('boom'); } }), /could not be stored; it was returned without caching\. boom/],
+      ['trap', () => new Proxy({ a: 1 }, { ownKeys() { throw new Error('trap'); } }), /could not be stored; it was returned without caching\. trap/],
+      ['revoked', () => ({ inner: revoked() }), /could not be stored; it was returned without caching\./],
+      ['detached', () => ({ view: detachedView() }), /cannot be stored \(store-fs takes plain data.*\$\.value\.view is a DataView that was detached/],
+    ];
+    for (const [name, make, message] of cases) {
+      const { memory, warnings } = testMemory();
+      const made = make();
+      let runs = 0;
+      const f = memory.cache(() => { runs++; return made; }, { name });
+      expect(await f()).toBe(made);
+      expect(await f()).toBe(made);
+      expect(runs).toBe(2);
+      expect(warnings.map((w) => w.code)).toEqual(['LARDER_NOT_STORED']);
+      expect(warnings[0]!.message).toMatch(message);
+      expect(warnings[0]!.message).not.toMatch(/disk full/);
+      await memory.close();
+    }
+  });
+});

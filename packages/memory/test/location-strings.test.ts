@@ -17,6 +17,10 @@ describe('location strings', () => {
     ['redis://127.0.0.1:6379', /a URL of another kind would be taken as a folder/],
     ['   ', /not blank and without NUL/],
     ['cache\0x', /not blank and without NUL/],
+    // Regression: a scheme without its '//' made a folder named 's3:' or 'file:relative'.
+    ['s3:/bucket/cache', /it starts like a URL but is not one/],
+    ['file:cache', /it starts like a URL but is not one.*'\.\/file:cache'/],
+    ['https:cache', /it starts like a URL but is not one/],
   ])('new Memory(%j) is LARDER_OPTION, and nothing is made in the working directory', (location, message) => {
     const before = readdirSync(process.cwd());
     let error: unknown;

@@ -91,7 +91,8 @@ describe('maintenance', () => {
     ];
     expect(planReduction(entries, resolveLimits({ bytesLimit: 15 }), 10).map((e) => e.key)).toEqual(['b', 'c']);
     expect(planReduction(entries, resolveLimits({ ageLimit: 8 }), 10).map((e) => e.key)).toEqual(['b']);
-    expect(planReduction(entries, resolveLimits({}), 10)).toEqual([]);
+    expect(planReduction(entries, { bytesLimit: undefined, itemsLimit: undefined, ageLimitMs: undefined }, 10)).toEqual([]);
+    expect(() => resolveLimits({})).toThrow(/needs at least one of bytesLimit, itemsLimit, ageLimit/);
     expect(() => resolveLimits({ itemsLimit: 1.5 })).toThrow('[larder/memory] itemsLimit must be a non-negative integer, got 1.5');
     expect(() => resolveLimits({ bytesLimit: '10Q' })).toThrow(/bytesLimit must be .* got "10Q"/);
   });

@@ -3,7 +3,7 @@
  * symlink out of its location, whoever put it there. The location itself may
  * be a symlink the user made: that is the location.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -126,6 +126,30 @@ describe('symlinks', () => {
     expect(existsSync(target)).toBe(false);
     expect(snapshot(data)).toEqual(before);
     expect(runs).toBe(2);
+  });
+
+  it('hard links: an index.sqlite, -wal or -shm hard-linked to a file outside is never written through; the cache works with an in-memory index', async () => {
+    for (const suffix of ['-wal', '-shm', '']) {
+      const location = await markedCache();
+      for (const name of readdirSync(location)) if (name.startsWith('index.sqlite-')) rmSync(join(location, name));
+      const data = userData();
+      // The user's file: SQLite writes a -wal and -shm in place (and a database's pages), so a link's other name would change.
+      const precious = join(data, 'measurements.csv');
+      writeFileSync(precious, '1,2,3\n'.repeat(5000));
+      if (suffix === '') rmSync(join(location, 'index.sqlite'));
+      linkSync(precious, join(location, `index.sqlite${suffix}`));
+      const before = snapshot(data);
+      const { warnings, onWarning } = collect();
+      const memory = new Memory(location, { onWarning });
+      const f = memory.cache(function f(x: number) { return x * 2; }, { name: 'f' });
+      for (let i = 0; i < 20; i++) expect(await f(i)).toBe(i * 2);
+      expect(await f(3)).toBe(6);
+      await memory.stats();
+      await memory.close();
+      expect(snapshot(data)).toEqual(before);
+      expect(warnings.map((w) => w.code)).toEqual(['LARDER_INDEX']);
+      expect(warnings[0]!.message).toContain(`index.sqlite${suffix} has 2 hard links`);
+    }
   });
 
   it('symlinks: a lease file that is a symlink is taken over without touching what it points to', async () => {

@@ -51,9 +51,10 @@ function positiveInteger(name: string, text: string | undefined, max: number): n
 }
 
 function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
-  let values;
+  let values, tokens;
   try {
-    ({ values } = parseArgs({
+    ({ values, tokens } = parseArgs({
+      tokens: true,
       options: {
         connection: { type: 'string' },
         queue: { type: 'string' },
@@ -71,6 +72,14 @@ function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
     return fail((error as Error).message);
   }
   if (values.help) return undefined;
+  // parseArgs keeps the last of a repeated flag: '--queue a --queue b' would serve only b without a word.
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === 'store') continue;
+    if (seen.has(token.name)) fail(`--${token.name} is given more than once (only --store may be repeated)`);
+    seen.add(token.name);
+  }
+  if (values.root !== undefined && values.root.trim() === '') fail('--root must be a folder, got "" (leave it out for the working directory)');
   if (values.connection === undefined) fail('--connection is required (the Redis URL of the queue, e.g. redis://127.0.0.1:6379)');
   if (values.queue === undefined) fail("--queue is required (the pool's queue option)");
   let root: string | undefined;

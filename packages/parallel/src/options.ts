@@ -184,6 +184,9 @@ export function optionsObject<T extends object>(where: string, options: T | unde
 }
 
 /** Every {@link CallOptions} name (a record, so a new option left out is a type error). */
+/** The longest delay Node's timers keep (2^31-1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const CALL_OPTIONS: Record<keyof CallOptions, true> = { batchSize: true, preDispatch: true, timeout: true, maxNbytes: true, verbose: true, progress: true, signal: true };
 export const CALL_OPTION_NAMES: readonly string[] = Object.keys(CALL_OPTIONS);
 /** Every {@link ParallelOptions} name. */
@@ -262,7 +265,8 @@ export function resolveCallSettings(options: CallOptions, nJobs: number): CallSe
   } else if (typeof preDispatch === 'string') preDispatchTasks = evaluatePreDispatch(preDispatch, nJobs);
   else preDispatchTasks = badOption('preDispatch', "'all', a positive integer or an expression such as '2*nJobs'", preDispatch);
   const timeout = options.timeout ?? DEFAULTS.timeout;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) badOption('timeout', 'a positive number of milliseconds', timeout);
+  // Node fires a timer longer than 2^31-1 ms after 1 ms: such a timeout stopped every task at once.
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMER_MS)) badOption('timeout', `a positive number of milliseconds up to ${MAX_TIMER_MS} (about 24.8 days; leave it unset for none)`, timeout);
   const maxNbytes = options.maxNbytes === undefined ? DEFAULTS.maxNbytes : options.maxNbytes;
   const verbose = options.verbose ?? DEFAULTS.verbose;
   if (typeof verbose !== 'number' || !(verbose >= 0)) badOption('verbose', 'a number ≥ 0', verbose);

@@ -54,6 +54,8 @@ export function redisConnection(name: string, connection: unknown): RedisConnect
       return badOption(name, "a Redis URL such as 'redis://127.0.0.1:6379' or ioredis options", connection);
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return badOption(name, "a redis:// or rediss:// URL, or ioredis options", connection);
+    // Nothing reads a query or fragment: '?tls=true' connected in plain text, '?family=6' over IPv4, without a word.
+    if (url.search !== '' || url.hash !== '') return badOption(name, 'a Redis URL without parameters (redis://[user:password@]host[:port][/db], rediss:// for TLS; pass other settings as ioredis options)', connection);
     const options: RedisConnection = { host: url.hostname || '127.0.0.1', port: url.port ? Number(url.port) : 6379 };
     if (url.username) options.username = decodeURIComponent(url.username);
     if (url.password) options.password = decodeURIComponent(url.password);

@@ -40,6 +40,13 @@ describe('larder-worker command line', () => {
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 's3://Bad_Bucket/x'], /--store "s3:\/\/Bad_Bucket\/x": location must be .*bucket name/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', 'http://x/y'], /--store "http:\/\/x\/y": location must be a folder path/],
     [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--store', ''], /--store\[0\] must be a folder path or 's3:\/\/bucket\/prefix', got ""/],
+    // Regression: a repeated flag kept its last value without a word, and an empty --root meant the working directory.
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--queue', 'r'], /--queue is given more than once \(only --store may be repeated\)/],
+    [['--connection', 'redis://127.0.0.1:1', '--connection', 'redis://127.0.0.1:2', '--queue', 'q'], /--connection is given more than once/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--concurrency', '2', '--concurrency', '3'], /--concurrency is given more than once/],
+    [['--connection', 'redis://127.0.0.1:1', '--queue', 'q', '--root', ''], /--root must be a folder, got ""/],
+    // Regression: a query nobody read was dropped: '?tls=true' connected in plain text.
+    [['--connection', 'redis://127.0.0.1:1/0?tls=true', '--queue', 'q'], /--connection must be a Redis URL without parameters/],
   ])('refuses %j with exit code 2 and a message that names the flag', (args, message) => {
     const run = larderWorker(...args);
     expect(run.status).toBe(2);
@@ -63,6 +70,7 @@ describe("backend 'bullmq' options", () => {
     [{ backend: 'bullmq', connection: 'redis://h:6379' }, /queue must be the name of the queue/],
     [{ backend: 'bullmq', connection: 'mysql://h', queue: 'q' }, /connection must be a redis:\/\/ or rediss:\/\/ URL/],
     [{ backend: 'bullmq', connection: 'redis://h:6379/x', queue: 'q' }, /path is a database number/],
+    [{ backend: 'bullmq', connection: 'rediss://h:6379/0?family=6#x', queue: 'q' }, /connection must be a Redis URL without parameters/],
     [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'bull:q' }, /queue must be a queue name/],
     [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'q', workerInit: t.init }, /workerInit must be undefined with backend 'bullmq'/],
     [{ backend: 'bullmq', connection: 'redis://h:6379', queue: 'q', resourceLimits: { maxOldGenerationSizeMb: 64 } }, /resourceLimits bound worker threads, but backend 'bullmq' runs tasks in larder-worker processes/],

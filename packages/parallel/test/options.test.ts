@@ -22,9 +22,18 @@ describe('options', () => {
   it('bad options name themselves and what they got', () => {
     expect(() => new Parallel({ backend: 'processes' as 'threads' })).toThrow(`backend must be 'threads', 'async', 'sequential' or 'bullmq', got "processes"`);
     expect(() => new Parallel({ batchSize: 0 })).toThrow("batchSize must be 'auto' or a positive integer, got 0");
-    expect(() => new Parallel({ timeout: -5 })).toThrow('timeout must be a positive number of milliseconds, got -5');
+    expect(() => new Parallel({ timeout: -5 })).toThrow('timeout must be a positive number of milliseconds up to 2147483647 (about 24.8 days; leave it unset for none), got -5');
     expect(() => new Parallel({ maxNbytes: '1 potato' })).toThrow(`maxNbytes must be a byte count ≥ 0, a string such as '1M', or null, got "1 potato"`);
     expect(() => new Parallel({ workerInit: square as never })).toThrow('workerInit must be a task handle from tasks()');
+  });
+
+  it('regression: a timeout past what a Node timer keeps (2^31-1 ms) is refused: it fired after 1 ms and stopped every task', async () => {
+    const slow = async (x: number): Promise<number> => { await new Promise((resolve) => setTimeout(resolve, 20)); return x; };
+    for (const timeout of [2 ** 31, 1e300]) {
+      expect(() => new Parallel({ timeout })).toThrow(`timeout must be a positive number of milliseconds up to 2147483647 (about 24.8 days; leave it unset for none), got ${timeout}`);
+      await expect(parallel(slow, [1, 2], { backend: 'async', timeout })).rejects.toMatchObject({ code: 'LARDER_OPTION' });
+    }
+    expect(await parallel(slow, [1, 2], { backend: 'async', timeout: 2 ** 31 - 1 })).toEqual([1, 2]);
   });
 
   it("maxNbytes takes the size strings @larder/memory takes: '1MB', '1KiB', '1T', '500M'", async () => {

@@ -156,6 +156,10 @@ export function encode(value: unknown): Plan {
   };
 
   const other = (item: object, path: () => string): PlanNode => {
+    if ((ArrayBuffer.isView(item) || item instanceof ArrayBuffer) && isDetached(item)) {
+      const name = (item as { constructor?: { name?: unknown } }).constructor?.name;
+      throw new UnsupportedValueError(path(), `${name === 'ArrayBuffer' ? 'an ArrayBuffer' : `a ${typeof name === 'string' ? name : 'binary value'}`} that was detached (transferred)`, 'its bytes are gone: store it before transferring it (to a worker, or with structuredClone/transfer), or store a copy');
+    }
     if (ArrayBuffer.isView(item)) {
       if (Buffer.isBuffer(item)) return { kind: Kind.Buffer, segment: segmentOf(item) };
       if (item instanceof DataView) return { kind: Kind.DataView, segment: segmentOf(item) };
@@ -273,6 +277,18 @@ function sparseFromKeys(array: unknown[]): ArrayLike<number> | undefined {
 function isAllNumbers(items: unknown[]): items is number[] {
   for (let i = 0; i < items.length; i++) if (typeof items[i] !== 'number' || !(i in items)) return false;
   return true;
+}
+
+/** Whether a view's or an ArrayBuffer's buffer was detached (transferred): its bytes are gone, and reading them throws a TypeError. */
+function isDetached(item: ArrayBufferView | ArrayBuffer): boolean {
+  try {
+    // A detached buffer and its typed arrays have no bytes (a DataView's byteLength throws instead).
+    if (item.byteLength !== 0) return false;
+    new Uint8Array(ArrayBuffer.isView(item) ? item.buffer : item, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function unsupported(path: string, item: object): UnsupportedValueError {

@@ -132,7 +132,9 @@ export class FolderStore implements LocalBlobStore {
   #lastPlace: Place | undefined;
 
   constructor(root: string) {
-    if (typeof root !== 'string' || root === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
+    if (typeof root !== 'string' || root.trim() === '' || root.includes('\0')) throw badOption('root', 'a non-empty folder path string', root);
+    // Not expanded by anything but a shell: '~/cache' would make a folder named '~' in the working directory.
+    if (root === '~' || root.startsWith('~/') || root.startsWith('~\\')) throw badOption('root', "a folder path; '~' is not expanded (a folder named '~' would be made in the working directory): use join(homedir(), ...) from node:os and node:path", root);
     this.root = path.resolve(root);
     this.#rootSlash = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
     this.description = `folder ${this.root}`;

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { BLOB_STORE_MEMBERS, type BlobStore } from './blob-store.js';
 import { badOption } from './errors.js';
+import { checkNames } from './options.js';
 import { FolderStore } from './folder-store.js';
 import { S3BlobStore } from './s3-store.js';
 import type { S3Options } from './s3-settings.js';
@@ -43,10 +44,23 @@ export function openStore<S extends BlobStore>(location: S, options?: OpenStoreO
 export function openStore(location: string | BlobStore, options?: OpenStoreOptions): BlobStore;
 export function openStore(location: string | BlobStore, options?: OpenStoreOptions): BlobStore {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw badOption('options', 'an object such as { s3 }', options);
+  // A misspelt 's3' (S3, s3Options) would open the store with the environment's settings without a word.
+  if (options !== undefined) checkNames('openStore(location, options)', options, ['s3']);
   if (typeof location === 'string') {
     if (/^s3:\/\//i.test(location)) return new S3BlobStore(location, options?.s3);
-    if (/^file:\/\//i.test(location)) return new FolderStore(fileURLToPath(location));
+    if (/^file:\/\//i.test(location)) {
+      let folder: string;
+      try {
+        folder = fileURLToPath(location);
+      } catch (error) {
+        throw badOption('location', `${EXPECTED} (${(error as Error).message})`, location); // a host, an encoded '/'
+      }
+      return new FolderStore(folder);
+    }
     if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) throw badOption('location', EXPECTED, location);
+    // A scheme without its '//' ('s3:/bucket', 'file:cache') is a mistyped URL, not a folder named 's3:'
+    // (a one-letter drive, 'C:\\data', stays a path). A folder whose name has a ':' is written './name:...'.
+    if (/^[a-z][a-z0-9+.-]+:/i.test(location)) throw badOption('location', `${EXPECTED} (it starts like a URL but is not one; write a relative folder whose name has a ':' as './${location}')`, location);
     return new FolderStore(location);
   }
   if (location === null || typeof location !== 'object') throw badOption('location', EXPECTED, location);

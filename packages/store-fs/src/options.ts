@@ -108,7 +108,7 @@ const DUMP_RESOLVED_DEFAULTS: ResolvedDumpOptions = { compression: undefined, fs
  * `mmap_mode`, would otherwise be ignored without a word (a file written uncompressed, a
  * load read eagerly).
  */
-function checkNames(where: string, options: object, known: readonly string[]): void {
+export function checkNames(where: string, options: object, known: readonly string[]): void {
   for (const key in options) {
     if (known.includes(key) || !Object.hasOwn(options, key)) continue;
     const hint = Object.hasOwn(JOBLIB_HINTS, key) ? JOBLIB_HINTS[key] : `the options are ${known.join(', ')}`;

@@ -68,10 +68,11 @@ const INDEXED_WALK = 1 << 20;
 export function verify(value: unknown): VerifyReport {
   const report: VerifyReport = { arrays: 0, bytes: 0 };
   const seen = new Set<object>();
-  const stack: unknown[] = [value];
+  const stack: unknown[] = [];
   const push = (item: unknown): void => {
     if (typeof item === 'object' && item !== null && !seen.has(item)) stack.push(item);
   };
+  push(value); // a file's value may be null or undefined: nothing to check (it threw a TypeError)
   while (stack.length > 0) {
     const item = stack.pop() as object;
     if (seen.has(item)) continue;

@@ -197,6 +197,15 @@ describe('verify(value) and verify: true', () => {
     expect(verify(42)).toStrictEqual({ arrays: 0, bytes: 0 });
   });
 
+  it('regression: a value of null or undefined (a file may hold just that) has nothing to check; it threw a TypeError', () => {
+    for (const value of [null, undefined]) {
+      const nothing = path.join(dir, `nothing-${String(value)}.larder`);
+      dumpSync(value, nothing);
+      expect(verify(loadSync(nothing, { mmap: 'r' }))).toStrictEqual({ arrays: 0, bytes: 0 });
+      expect(verify(value)).toStrictEqual({ arrays: 0, bytes: 0 });
+    }
+  });
+
   it('a flipped byte in a mapped segment goes unnoticed at open, and is a FormatError from verify() or verify: true', () => {
     const target = path.join(dir, 'flipped.larder');
     fs.copyFileSync(file, target);

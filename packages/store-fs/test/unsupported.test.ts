@@ -33,6 +33,30 @@ describe('unsupported values', () => {
     expect(error.message).toContain(`[larder/store-fs] ${where} ${what}`);
   });
 
+  it('regression: a typed array, Buffer, DataView or ArrayBuffer whose buffer was detached is an UnsupportedValueError naming its path (it was a bare TypeError "Cannot perform Construct on a detached ArrayBuffer")', async () => {
+    const detached = <T>(make: (buffer: ArrayBuffer) => T): T => {
+      const buffer = new ArrayBuffer(16);
+      const value = make(buffer);
+      structuredClone(buffer, { transfer: [buffer] });
+      return value;
+    };
+    const cases: [unknown, string, string][] = [
+      [{ a: detached((b) => b) }, '$.a', 'an ArrayBuffer'],
+      [{ v: [detached((b) => new Float64Array(b))] }, '$.v[0]', 'a Float64Array'],
+      [new Map([['d', detached((b) => new DataView(b))]]), '$.get("d")', 'a DataView'],
+      [{ buf: detached((b) => Buffer.from(b)) }, '$.buf', 'a Buffer'],
+    ];
+    for (const [value, where, what] of cases) {
+      const error = thrownBy(() => dumpSync(value, target));
+      expect(error.path).toBe(where);
+      expect(error.message).toContain(`${where} is ${what} that was detached (transferred)`);
+      await expect(dump(value, target)).rejects.toThrow(UnsupportedValueError);
+    }
+    // Empty, but not detached: stored as they are.
+    dumpSync({ a: new ArrayBuffer(0), b: new Float64Array(0), s: new Uint8Array(new SharedArrayBuffer(0)) }, target);
+    expect(loadSync<{ b: Float64Array }>(target).b.length).toBe(0);
+  });
+
   it('dumpSync throws synchronously; dump rejects', async () => {
     expect(() => dumpSync(() => 1, target)).toThrow(UnsupportedValueError);
     await expect(dump({ f: () => 1 }, target)).rejects.toThrow('$.f is a function');

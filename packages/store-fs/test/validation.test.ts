@@ -224,4 +224,25 @@ describe('FolderStore keys never reach outside the root', () => {
     expect(await caught(() => openStore('s3://Bad_Bucket/x'))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('"Bad_Bucket" may hold only lowercase letters') });
     expect(await caught(() => openStore(root, 5 as unknown as object))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('options must be an object') });
   });
+
+  it("regression: openStore's misspelt option, and a blank or '~' root, are LARDER_OPTION (they opened a store with the environment's S3 settings, or a folder named '  ' or '~' in the working directory)", async () => {
+    for (const options of [{ S3: { endpoint: 'http://127.0.0.1:9' } }, { s3Options: {} }, { cacheDir: '/tmp' }]) {
+      const error = await caught(() => openStore('s3://bucket/prefix', options as never));
+      expect(error).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining(`openStore(location, options): unknown option ${JSON.stringify(Object.keys(options)[0])}: the options are s3`) });
+    }
+    for (const bad of ['  ', '\t', '~', '~/cache', '~\\cache']) {
+      for (const open of [() => new FolderStore(bad), () => openStore(bad)]) {
+        const error = await caught(open);
+        expect(error.code).toBe('LARDER_OPTION');
+        expect(error.message).toContain(`root must be a`);
+      }
+    }
+    expect(new FolderStore(path.join(root, '~x')).root).toBe(path.resolve(root, '~x')); // a name that only starts with '~' is a name
+    // A scheme without its '//' made a folder named 's3:'; a file:// URL with a host threw Node's bare TypeError.
+    for (const bad of ['s3:/bucket/x', 'file:cache', 'file://remotehost/tmp/x', 'file:///tmp/a%2Fb']) {
+      expect(await caught(() => openStore(bad))).toMatchObject({ code: 'LARDER_OPTION', message: expect.stringContaining('location must be a folder path') });
+    }
+    expect(openStore('./file:cache').root).toBe(path.resolve('file:cache'));
+    expect(openStore('C:\\data').root).toBe(path.resolve('C:\\data')); // a drive letter is no scheme
+  });
 });
