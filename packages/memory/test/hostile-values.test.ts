@@ -49,7 +49,7 @@ describe('a caller changing its result', () => {
       return n === 0 ? Symbol.for('run') : new Run([n]);
     });
     const [a, b, c] = await Promise.all([f(1), f(1), f(1)]);
-    a.list.push(99);
+    (a as Run).list.push(99);
     expect([b, c]).toEqual([new Run([1]), new Run([1])]);
     expect(b).toBeInstanceOf(Run);
     expect(new Set([a, b, c]).size).toBe(3);
