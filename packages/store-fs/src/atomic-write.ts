@@ -211,7 +211,7 @@ const LINK_REFUSED = new Set(['EPERM', 'ENOENT', 'EXDEV', 'EOPNOTSUPP', 'ENOTSUP
  * {@link writeAtomicSync} through a temp file with no name (Linux's O_TMPFILE, through the
  * addon): the bytes go into a file that link() then names `target`, whole. One directory
  * insertion where a named temp file costs a create, then a rename that removes and inserts
- * (measured in bench/scale.ts: a small cache miss's syscalls ~35 µs → ~25 µs), and a crash
+ * (measured in C on this machine: a small cache miss's syscalls ~35 µs → ~25 µs), and a crash
  * leaves no temp file behind. Undefined where it cannot be used (no addon, a file system or
  * kernel without O_TMPFILE, link refused): the caller then writes through a named temp file,
  * and after a refusal so does every later write. The bytes are then written again: the
