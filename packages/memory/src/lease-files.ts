@@ -21,7 +21,7 @@
  * (link fails rather than replacing a newer one).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { badOption } from './errors.js';
@@ -41,24 +41,36 @@ const UNREADABLE_GRACE_MS = 2000;
 /** Never blocks (a FIFO put in a lease file's place would wait for a writer forever) and never follows a symlink. */
 const READ_LEASE = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
 
-function readHolder(path: string): Holder | undefined {
+/**
+ * The holder the lease file at `path` names, read through a descriptor opened without following
+ * a symlink or blocking on a FIFO. With `touchFor`, a lease that token holds is also marked
+ * renewed (its times set to now) through that same descriptor: the file checked is the file
+ * touched, never one a symlink swapped in meanwhile points to (utimes by path followed it).
+ * Undefined when missing, or half written by a holder killed between create and write.
+ */
+function readHolder(path: string, touchFor?: string): { holder?: Holder; touched: boolean } {
+  let fd: number;
   try {
-    const fd = openSync(path, READ_LEASE);
-    let text: string;
-    try {
-      // A record is ~100 bytes: anything larger is not one, and is never read (a planted sparse file of
-      // gigabytes was read whole at every look, seconds each, while the waiter kept looking).
-      const info = fstatSync(fd);
-      text = info.isFile() && info.size <= MAX_RECORD_BYTES ? readFileSync(fd, 'utf8') : '';
-    } finally {
-      closeSync(fd);
-    }
-    const holder = JSON.parse(text) as Partial<Holder>;
-    if (typeof holder.token === 'string' && typeof holder.pid === 'number' && typeof holder.host === 'string') return holder as Holder;
+    fd = openSync(path, READ_LEASE);
   } catch {
-    // Missing, or half written by a holder killed between create and write: judged by age alone.
+    return { touched: false };
   }
-  return undefined;
+  try {
+    // A record is ~100 bytes: anything larger is not one, and is never read (a planted sparse file of
+    // gigabytes was read whole at every look, seconds each, while the waiter kept looking).
+    const info = fstatSync(fd);
+    const parsed = JSON.parse(info.isFile() && info.size <= MAX_RECORD_BYTES ? readFileSync(fd, 'utf8') : '') as Partial<Holder>;
+    if (typeof parsed.token !== 'string' || typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return { touched: false };
+    const holder = parsed as Holder;
+    if (touchFor === undefined || holder.token !== touchFor) return { holder, touched: false };
+    const now = new Date();
+    futimesSync(fd, now, now);
+    return { holder, touched: true };
+  } catch {
+    return { touched: false }; // not a record (judged by age alone), or the touch failed
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -155,20 +167,13 @@ export class FileLeaseStore implements LeaseStore {
   }
 
   async renew(key: string, token: string, _ttlMs: number): Promise<boolean> {
-    const path = this.pathOf(key);
-    if (readHolder(path)?.token !== token) return false;
-    const now = new Date();
-    try {
-      utimesSync(path, now, now);
-      return true;
-    } catch {
-      return false; // removed meanwhile (clear(), reduceSize())
-    }
+    // False when the lease was taken over or removed meanwhile (clear(), reduceSize()).
+    return readHolder(this.pathOf(key), token).touched;
   }
 
   async release(key: string, token: string): Promise<void> {
     const path = this.pathOf(key);
-    if (readHolder(path)?.token !== token) return; // taken over meanwhile: not ours to remove
+    if (readHolder(path).holder?.token !== token) return; // taken over meanwhile: not ours to remove
     try {
       unlinkSync(path);
     } catch {
@@ -179,14 +184,14 @@ export class FileLeaseStore implements LeaseStore {
   async takeOver(key: string, ttlMs: number): Promise<boolean> {
     const path = this.pathOf(key);
     if (this.state(path, ttlMs) !== 'stale') return false;
-    const seen = readHolder(path)?.token;
+    const seen = readHolder(path).holder?.token;
     const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
     try {
       renameSync(path, aside);
     } catch {
       return false; // someone else broke it first
     }
-    const caught = readHolder(aside)?.token;
+    const caught = readHolder(aside).holder?.token;
     let broke = true;
     if (caught !== seen) {
       // Between our look and our rename another caller replaced the stale lease with a live one: put it back.
@@ -205,7 +210,7 @@ export class FileLeaseStore implements LeaseStore {
     } catch {
       return 'free';
     }
-    const holder = readHolder(path);
+    const { holder } = readHolder(path);
     if (holder && holder.host === HOST && !pidAlive(holder.pid)) return 'stale';
     // A holder writes its record right after creating the file; one still unreadable after a moment
     // is debris (a holder killed in between, a foreign or damaged file), not a live lease.
