@@ -42,10 +42,13 @@ function cgroupCpuQuota(): number | undefined {
   return cachedQuota;
 }
 
+/** The largest |nJobs| taken: far more workers or concurrent calls than any machine runs. */
+export const MAX_NJOBS = 65_536;
+
 /**
  * Resolves joblib's `n_jobs`: a positive number as given (it may exceed the
  * CPU count, which suits tasks that wait), -1 all CPUs, -2 all but one, and
- * below -1 `cpuCount() + 1 + nJobs`, never below 1. 0 and non-integers throw.
+ * below -1 `cpuCount() + 1 + nJobs`, never below 1. 0, non-integers and values beyond ±MAX_NJOBS throw.
  *
  * @example
  * ```ts
@@ -57,6 +60,11 @@ function cgroupCpuQuota(): number | undefined {
 export function effectiveNJobs(nJobs = -1): number {
   if (typeof nJobs !== 'number' || !Number.isInteger(nJobs) || nJobs === 0) {
     throw new ParallelError('LARDER_OPTION', `nJobs must be a non-zero integer, got ${formatValue(nJobs)}`);
+  }
+  // Past this it is a slip, not a plan (1e300 meant "all of them"): the threads backend would start a
+  // thread per task, and the dispatch limit '2*nJobs' would hold nothing back.
+  if (Math.abs(nJobs) > MAX_NJOBS) {
+    throw new ParallelError('LARDER_OPTION', `nJobs must be between -${MAX_NJOBS} and ${MAX_NJOBS} (-1 is every CPU), got ${formatValue(nJobs)}`);
   }
   if (nJobs > 0) return nJobs;
   return Math.max(1, cpuCount() + 1 + nJobs);

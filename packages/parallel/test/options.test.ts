@@ -17,6 +17,10 @@ describe('options', () => {
     expect(effectiveNJobs()).toBe(cpuCount());
     expect(() => effectiveNJobs(0)).toThrow('[larder/parallel] nJobs must be a non-zero integer, got 0');
     expect(() => new Parallel({ nJobs: 1.5 })).toThrow('nJobs must be a non-zero integer, got 1.5');
+    // 1e300 is an integer: it started a thread per task, with no dispatch limit to speak of.
+    expect(() => new Parallel({ nJobs: 1e300 })).toThrow('nJobs must be between -65536 and 65536 (-1 is every CPU), got 1e+300');
+    expect(() => effectiveNJobs(-70_000)).toThrow('nJobs must be between');
+    expect(effectiveNJobs(65_536)).toBe(65_536);
   });
 
   it('bad options name themselves and what they got', () => {
