@@ -6,7 +6,9 @@
  *   larder_entries(namespace, key, folder, body, name, bytes, created_ms, last_access_ms,
  *                  compute_ms, hits, PRIMARY KEY (namespace, key))
  *     index larder_entries_by_access(namespace, last_access_ms, key)   LRU paging
- *     index larder_entries_by_body(namespace, folder, body)            GROUP BY aggregates
+ *     index larder_entries_by_body_access(namespace, folder, body, last_access_ms, key)
+ *                                    LRU paging of one body or function; GROUP BY aggregates
+ *                                    (it replaced larder_entries_by_body(namespace, folder, body))
  *   larder_functions(namespace, folder, name, hits, misses, compute_time_saved_ms)
  *   larder_bodies(namespace, folder, body, name, first_used_ms, last_used_ms)
  *   larder_meta(namespace, needs_reconcile)
@@ -18,7 +20,7 @@
  * counts; rows are sent sorted by key, so two flushes lock in one order.
  */
 import { bodyPrefixOf, checkBatch, mergeBatch, prefixEnd } from './index-batch.js';
-import { MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
+import { accessScope, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageOptions } from './index-store.js';
 import { PostgresConnection } from './postgres-connection.js';
 import { checkNamespace, remoteOf, type RemoteUrl } from './remote-url.js';
 
@@ -28,7 +30,10 @@ export const POSTGRES_INDEX_SCHEMA = [
      bytes bigint NOT NULL, created_ms double precision NOT NULL, last_access_ms double precision NOT NULL,
      compute_ms double precision NOT NULL, hits bigint NOT NULL, PRIMARY KEY (namespace, key))`,
   'CREATE INDEX IF NOT EXISTS larder_entries_by_access ON larder_entries (namespace, last_access_ms, key)',
-  'CREATE INDEX IF NOT EXISTS larder_entries_by_body ON larder_entries (namespace, folder, body)',
+  // One body's entries in LRU order are one range of it (a function's: one range per body), and it serves
+  // aggregate()'s GROUP BY folder, body, which larder_entries_by_body (namespace, folder, body) did before.
+  'CREATE INDEX IF NOT EXISTS larder_entries_by_body_access ON larder_entries (namespace, folder, body, last_access_ms, key)',
+  'DROP INDEX IF EXISTS larder_entries_by_body',
   `CREATE TABLE IF NOT EXISTS larder_functions (namespace ${C}, folder ${C}, name text NOT NULL, hits bigint NOT NULL,
      misses bigint NOT NULL, compute_time_saved_ms double precision NOT NULL, PRIMARY KEY (namespace, folder))`,
   `CREATE TABLE IF NOT EXISTS larder_bodies (namespace ${C}, folder ${C}, body ${C}, name text NOT NULL,
@@ -165,6 +170,23 @@ export class PostgresIndexStore implements IndexStore {
     const params: unknown[] = [this.namespace];
     const where = ['namespace = $1'];
     const param = (value: unknown) => `$${params.push(value)}`;
+    const scope = order === 'lastAccess' ? accessScope(prefix) : undefined;
+    if (scope) {
+      // A body's page is one range of larder_entries_by_body_access from the cursor; a function's, the
+      // first n of each of its bodies (found by one index probe each: a loose index scan), merged.
+      // A key range with ORDER BY last_access_ms sorted the whole function for every page.
+      const folder = param(scope.folder);
+      const range = [param(prefix), param(prefixEnd(prefix))] as const;
+      const cursor = after ? `AND (last_access_ms, key) > (${param(after.lastAccessMs)}::float8, ${param(after.key)})` : '';
+      const inBody = (body: string) => `SELECT ${ENTRY_COLUMNS} FROM larder_entries WHERE namespace = $1 AND folder = ${folder} AND body = ${body}
+        AND key >= ${range[0]} AND key < ${range[1]} ${cursor} ORDER BY last_access_ms, key LIMIT ${n}`;
+      const sql = scope.body !== undefined ? inBody(param(scope.body)) : `WITH RECURSIVE b(body) AS (
+          SELECT (SELECT min(body) FROM larder_entries WHERE namespace = $1 AND folder = ${folder})
+          UNION ALL SELECT (SELECT min(body) FROM larder_entries WHERE namespace = $1 AND folder = ${folder} AND body > b.body) FROM b WHERE b.body IS NOT NULL)
+        SELECT e.* FROM b, LATERAL (${inBody('b.body')}) AS e WHERE b.body IS NOT NULL ORDER BY e.last_access_ms, e.key LIMIT ${n}`;
+      const { rows } = await this.db.query(sql, params);
+      return rows.map(entryOf);
+    }
     if (prefix !== '') where.push(`key >= ${param(prefix)} AND key < ${param(prefixEnd(prefix))}`);
     if (after && order === 'key') where.push(`key > ${param(after.key)}`);
     if (after && order === 'lastAccess') where.push(`(last_access_ms, key) > (${param(after.lastAccessMs)}::float8, ${param(after.key)})`);

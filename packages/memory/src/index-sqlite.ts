@@ -24,7 +24,7 @@
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import type { SqlConnection } from './sqlite-driver.js';
 import { prefixEnd } from './index-batch.js';
-import { keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageCursor, type PageOptions } from './index-store.js';
+import { accessScope, keyParts, MAX_PAGE, type BodyAggregate, type BodyRecord, type FunctionCounters, type IndexBatch, type IndexCapabilities, type IndexEntry, type IndexStore, type PageCursor, type PageOptions } from './index-store.js';
 
 /** keyv's table in index.sqlite (the name the previous release used, so its records are found). */
 export const KEYV_TABLE = 'larder_index';
@@ -108,18 +108,6 @@ function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
 }
 
 interface Meta { schema: number; needsReconcile?: boolean }
-
-/**
- * Which range of larder_entries_by_body_access a lastAccess page under `prefix` reads: one body's
- * (`folder/body/`, or longer), one function's bodies (`folder/`), or none (the whole index, or a prefix
- * that ends inside a name: the key range with a sort, as before).
- */
-function accessScope(prefix: string): { folder: string; body?: string } | undefined {
-  const [folder, body, ...rest] = prefix.split('/');
-  if (!folder || body === undefined) return undefined;
-  if (body === '' && rest.length === 0) return { folder };
-  return body !== '' && rest.length > 0 ? { folder, body } : undefined;
-}
 
 /** The bodies of one function folder (bound twice) that have entries: one index seek each, not a read of every entry. */
 const BODIES_OF = `WITH RECURSIVE b(body) AS (

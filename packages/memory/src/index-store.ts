@@ -171,6 +171,20 @@ export function keyParts(key: string): [string, string] {
   return [key.slice(0, first), key.slice(first + 1, second)];
 }
 
+/**
+ * Which part of an index's (folder, body, last use, key) order a lastAccess page under `prefix`
+ * reads: one body's range (`folder/body/`, or longer), one range per body of a function
+ * (`folder/`), or none (the whole index, or a prefix that ends inside a name: the key range,
+ * sorted). The SQLite and PostgreSQL indexes page this way, so a function's page is never a
+ * sort of the whole function.
+ */
+export function accessScope(prefix: string): { folder: string; body?: string } | undefined {
+  const [folder, body, ...rest] = prefix.split('/');
+  if (!folder || body === undefined) return undefined;
+  if (body === '' && rest.length === 0) return { folder };
+  return body !== '' && rest.length > 0 ? { folder, body } : undefined;
+}
+
 /** Whether `value` is an {@link IndexStore} object (what the `index` option tells from a Keyv). */
 export function isIndexStore(value: unknown): value is IndexStore {
   const v = value as Partial<IndexStore> | null;
