@@ -11,6 +11,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_TIMER_MS } from './options.js';
 import { RemoteWorker } from './remote-worker.js';
 
 const USAGE = `Usage: larder-worker --connection URL --queue NAME [--store LOCATION]... [--concurrency N] [--root DIR]
@@ -36,11 +37,6 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/**
- * The most a duration flag may say: Node's timers take at most 2^31 - 1 ms and fire after 1 ms
- * for anything larger, so a lock of 99999999999 ms would be lost at once, not kept for years.
- */
-const MAX_MS = 2 ** 31 - 1;
 /** The most batches at once: one worker thread each, and no machine runs more usefully. */
 const MAX_CONCURRENCY = 1024;
 
@@ -97,9 +93,9 @@ function parse(): Parameters<typeof RemoteWorker.start>[0] | undefined {
   const concurrency = positiveInteger('concurrency', values.concurrency, MAX_CONCURRENCY);
   if (concurrency !== undefined) options.concurrency = concurrency;
   if (root !== undefined) options.root = root;
-  const lockDuration = positiveInteger('lock-duration', values['lock-duration'], MAX_MS);
+  const lockDuration = positiveInteger('lock-duration', values['lock-duration'], MAX_TIMER_MS);
   if (lockDuration !== undefined) options.lockDuration = lockDuration;
-  const stalledInterval = positiveInteger('stalled-interval', values['stalled-interval'], MAX_MS);
+  const stalledInterval = positiveInteger('stalled-interval', values['stalled-interval'], MAX_TIMER_MS);
   if (stalledInterval !== undefined) options.stalledInterval = stalledInterval;
   return options;
 }

@@ -183,10 +183,10 @@ export function optionsObject<T extends object>(where: string, options: T | unde
   return options;
 }
 
-/** Every {@link CallOptions} name (a record, so a new option left out is a type error). */
 /** The longest delay Node's timers keep (2^31-1 ms); a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Every {@link CallOptions} name (a record, so a new option left out is a type error). */
 const CALL_OPTIONS: Record<keyof CallOptions, true> = { batchSize: true, preDispatch: true, timeout: true, maxNbytes: true, verbose: true, progress: true, signal: true };
 export const CALL_OPTION_NAMES: readonly string[] = Object.keys(CALL_OPTIONS);
 /** Every {@link ParallelOptions} name. */
